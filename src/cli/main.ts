@@ -1,0 +1,47 @@
+import { errorMessage, isUserError } from '../util/errors.js';
+import { labCommand } from './lab.js';
+import { CliReporter } from './reporter.js';
+
+const USAGE = `dyce: deploy a release to your own VPS
+
+usage:
+  dyce lab up [--hosts N]     bring up the lab: a disposable VPS on this machine (dockerd, registry, sshd, nginx)
+  dyce lab down               stop everything the lab started, and nothing else
+  dyce lab status             what is running
+  dyce lab env [--json]       hosts, ports, users, key path, known_hosts line, registry credentials
+
+Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or --<name>-file - (stdin).`;
+
+export type Command = (argv: string[], reporter: CliReporter) => Promise<number>;
+
+const commands: Record<string, Command> = {
+  lab: labCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return cmd ? 0 : 2;
+  }
+  const run = commands[cmd];
+  if (!run) {
+    process.stderr.write(`dyce: unknown command "${cmd}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  const reporter = new CliReporter().install();
+  try {
+    return await run(rest, reporter);
+  } catch (error) {
+    if (isUserError(error)) {
+      reporter.error(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
+      return 1;
+    }
+    process.stderr.write(
+      `dyce: internal error: ${error instanceof Error ? (error.stack ?? errorMessage(error)) : String(error)}\n`,
+    );
+    return 70;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

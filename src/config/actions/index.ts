@@ -1,0 +1,5 @@
+import type { ActionSpec } from '../input-spec.js';
+import { probeSpec } from './probe.js';
+
+/** Every action Dyce ships; the build renders one action.yml and one bundle for each. */
+export const actionSpecs: ActionSpec[] = [probeSpec as ActionSpec];
