@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LabEnv, type LabHost, readLabEnv } from '../../src/lab/env.js';
+import { DOCKER_BIN } from '../../src/lab/lab.js';
+import type { ExecResult } from '../../src/remote/executor.js';
+import { runLocal } from '../../src/remote/local.js';
+
+export { DOCKER_BIN };
+
+export function lab(): LabEnv {
+  return readLabEnv();
+}
+
+export function host(env: LabEnv, name = 'vps1'): LabHost {
+  const h = env.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`lab host ${name} is not up (hosts: ${env.hosts.map((x) => x.name).join(', ')})`);
+  return h;
+}
+
+export function tempDir(prefix = 'dyce-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/** OpenSSH client options for a lab host, host keys verified against a known_hosts file. */
+export function sshArgv(
+  h: LabHost,
+  opts: { user?: string; key: string; knownHostsFile: string },
+  remote: string,
+): string[] {
+  return [
+    'ssh',
+    '-i',
+    opts.key,
+    '-p',
+    String(h.sshPort),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${opts.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'ConnectTimeout=10',
+    `${opts.user ?? 'root'}@${h.address}`,
+    remote,
+  ];
+}
+
+export function ssh(
+  env: LabEnv,
+  h: LabHost,
+  remote: string,
+  opts: { user?: string; key?: string; knownHostsFile?: string; stdin?: string } = {},
+): Promise<ExecResult> {
+  return runLocal(
+    sshArgv(
+      h,
+      {
+        user: opts.user ?? 'root',
+        key: opts.key ?? env.sshKey,
+        knownHostsFile: opts.knownHostsFile ?? env.knownHostsFile,
+      },
+      remote,
+    ),
+    opts.stdin === undefined ? {} : { stdin: opts.stdin },
+  );
+}
+
+/** Runs the host's own docker (DOCKER_HOST of that lab host) from this machine. */
+export function hostDocker(
+  h: LabHost,
+  args: string[],
+  opts: { stdin?: string; config?: string } = {},
+): Promise<ExecResult> {
+  const env = { ...process.env, DOCKER_HOST: h.dockerHost, ...(opts.config ? { DOCKER_CONFIG: opts.config } : {}) };
+  return runLocal([DOCKER_BIN, ...args], { env, ...(opts.stdin === undefined ? {} : { stdin: opts.stdin }) });
+}
+
+export function writeTemp(dir: string, name: string, content: string, mode = 0o600): string {
+  const p = join(dir, name);
+  writeFileSync(p, content, { mode });
+  return p;
+}
