@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { actionSpecs } from '../../../src/config/actions/index.js';
+import { renderActionYml } from '../../../src/config/action-yml.js';
+import { type ActionSpec, input, parseInputs } from '../../../src/config/input-spec.js';
+import { InputError } from '../../../src/util/errors.js';
+
+const inputs = {
+  name: input.string({ description: 'app name', required: true }, (s) => s.regex(/^[a-z0-9][a-z0-9_.-]*$/, 'must match [a-z0-9][a-z0-9_.-]*')),
+  replicas: input.integer({ description: 'replicas', default: '1', min: 1 }),
+  timeout: input.duration({ description: 'timeout', default: '10m' }),
+  dry: input.boolean({ description: 'dry run', default: 'false' }),
+  tags: input.list({ description: 'tags' }),
+  env: input.map({ description: 'env' }),
+  pull: input.enum(['missing', 'always'], { description: 'pull', default: 'missing' }),
+  password: input.string({ description: 'password', secret: true }),
+};
+const spec: ActionSpec<typeof inputs> = { name: 'T', id: 'test', description: 'test', inputs, outputs: { success: { description: 's' } } };
+
+describe('parseInputs', () => {
+  it('parses each kind once, with defaults, treating empty text as absent', () => {
+    const r = parseInputs(spec, { name: 'web', replicas: '', tags: 'a,b\nc', env: 'A=1\nB<<X\nx\ny\nX', password: 'p' });
+    expect(r).toEqual({
+      name: 'web',
+      replicas: 1,
+      timeout: 600_000,
+      dry: false,
+      tags: ['a', 'b', 'c'],
+      env: [
+        { key: 'A', value: '1', line: 1 },
+        { key: 'B', value: 'x\ny', line: 2 },
+      ],
+      pull: 'missing',
+      password: 'p',
+    });
+  });
+
+  it('collects every issue, each naming its input', () => {
+    try {
+      parseInputs(spec, { name: 'Bad Name', replicas: '0', timeout: '-5s', dry: 'yes', pull: 'never', env: 'oops' });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InputError);
+      const issues = (e as InputError).issues;
+      expect(issues).toEqual([
+        'input "name" must match [a-z0-9][a-z0-9_.-]*',
+        'input "replicas" must be at least 1, got 0',
+        'input "timeout" must not be negative, got "-5s"',
+        'input "dry" must be true or false, got "yes"',
+        'input "env" line 1: expected KEY=value or KEY<<EOF, got "oops"',
+        'input "pull" must be one of missing, always, got "never"',
+      ]);
+    }
+  });
+
+  it('requires required inputs and refuses unknown ones', () => {
+    expect(() => parseInputs(spec, { nmae: 'x' })).toThrow(/input "name" is required[\s\S]*unknown input "nmae"/);
+  });
+
+  it('runs cross-field rules after the fields parse', () => {
+    const rule = (i: { replicas: number; dry: boolean }) => (i.dry && i.replicas > 1 ? 'input "dry" cannot be used with replicas > 1' : undefined);
+    expect(() => parseInputs(spec, { name: 'a', replicas: '2', dry: 'true' }, [rule])).toThrow('cannot be used');
+  });
+});
+
+describe('action.yml', () => {
+  it.each(actionSpecs.map((s) => [s.id, s] as const))('%s: declares every spec input, its default and node24', (_id, s) => {
+    const doc = parseYaml(renderActionYml(s));
+    expect(Object.keys(doc.inputs)).toEqual(Object.keys(s.inputs));
+    for (const [name, f] of Object.entries(s.inputs)) {
+      expect(doc.inputs[name].default, name).toBe(f.meta.default);
+      expect(doc.inputs[name].required, name).toBe(f.meta.required === true);
+    }
+    expect(doc.outputs.success).toBeDefined();
+    expect(doc.runs.using).toBe('node24');
+  });
+});
