@@ -1,5 +1,6 @@
 import { errorMessage, isUserError } from '../util/errors.js';
 import { labCommand } from './lab.js';
+import { probeCommand } from './probe.js';
 import { CliReporter } from './reporter.js';
 
 const USAGE = `dyce: deploy a release to your own VPS
@@ -9,6 +10,7 @@ usage:
   dyce lab down               stop everything the lab started, and nothing else
   dyce lab status             what is running
   dyce lab env [--json]       hosts, ports, users, key path, known_hosts line, registry credentials
+  dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
 
 Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or --<name>-file - (stdin).`;
 
@@ -16,6 +18,7 @@ export type Command = (argv: string[], reporter: CliReporter) => Promise<number>
 
 const commands: Record<string, Command> = {
   lab: labCommand,
+  probe: probeCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
