@@ -1,8 +1,10 @@
 import { probeSpec } from '../../src/config/actions/probe.js';
 import { runAction } from '../../src/github/action-runner.js';
+import { probeFailure, runProbeInputs } from '../../src/probe/run.js';
 
 await runAction(probeSpec, {
   async main(inputs, reporter) {
-    reporter.info(`probing ${inputs.url.join(', ')}`);
+    const run = await runProbeInputs(inputs, reporter);
+    if (!run.success) throw probeFailure(run);
   },
 });

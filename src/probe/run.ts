@@ -1,0 +1,139 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Reporter } from '../github/reporter.js';
+import { errorMessage, UserError } from '../util/errors.js';
+import { assembleProbeConfig, describeProbe, type ProbeConfig, type ProbeInputs } from './config.js';
+import { alertContextFromEnv, alertKind, alertmanagerPayload, telegramText } from './notify/message.js';
+import { sendTelegram } from './notify/telegram.js';
+import { sendWebhook } from './notify/webhook.js';
+import { TokenSource } from './oauth.js';
+import { type Clock, type ProbeContext, probeTarget, realClock, type UrlResult } from './prober.js';
+import { prometheusText, summaryMarkdown, writeOutputs } from './report.js';
+
+export interface RunProbeOptions {
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ProbeRun {
+  success: boolean;
+  results: UrlResult[];
+  /** Token fetches made (OAuth2), for tests of the cache. */
+  tokenFetches: number;
+}
+
+async function readCa(config: ProbeConfig): Promise<string[] | undefined> {
+  const ca = config.request.tlsCa;
+  if (!ca) return undefined;
+  if ('pem' in ca) return [ca.pem];
+  try {
+    const text = await readFile(ca.path, 'utf8');
+    if (!text.includes('-----BEGIN CERTIFICATE-----'))
+      throw new UserError(`input "tls-ca": ${ca.path} holds no PEM certificate`);
+    return [text];
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(
+      `input "tls-ca": cannot read ${ca.path} (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+/**
+ * Probes every URL concurrently, writes the outputs, the job summary and the Prometheus file, sends the alerts,
+ * and returns the verdict. Nothing is sent before every input is validated. Does not throw on a failed probe:
+ * the caller (action or CLI) decides how to fail.
+ */
+export async function runProbeInputs(
+  inputs: ProbeInputs,
+  reporter: Reporter,
+  opts: RunProbeOptions = {},
+): Promise<ProbeRun> {
+  const config = assembleProbeConfig(inputs);
+  return runProbe(config, reporter, opts);
+}
+
+export async function runProbe(config: ProbeConfig, reporter: Reporter, opts: RunProbeOptions = {}): Promise<ProbeRun> {
+  const clock = opts.clock ?? realClock;
+  const env = opts.env ?? process.env;
+  // Registering again is harmless and covers callers that did not come through runAction (the CLI, tests).
+  const a = config.auth;
+  if (a.kind === 'basic') reporter.secret(a.password.reveal());
+  if (a.kind === 'bearer') reporter.secret(a.token.reveal());
+  if (a.kind === 'oauth2') reporter.secret(a.clientSecret.reveal());
+  if (config.alerts.telegram) reporter.secret(config.alerts.telegram.token.reveal());
+  if (config.alerts.webhook) reporter.secret(config.alerts.webhook.url.reveal());
+
+  const ca = await readCa(config);
+  const startedAt = new Date(clock.now());
+  const ctx: ProbeContext = { config, reporter, clock };
+  if (ca) ctx.ca = ca;
+  if (config.retry.deadlineMs !== undefined) ctx.deadlineAt = clock.now() + config.retry.deadlineMs;
+  if (a.kind === 'oauth2')
+    ctx.tokens = new TokenSource(a, reporter, {
+      tls: { ...(ca ? { ca } : {}), insecureSkipVerify: false },
+      ipProtocol: config.request.ipProtocol,
+      timeoutMs: config.request.timeoutMs,
+    });
+
+  reporter.info(describeProbe(config));
+  const results = await Promise.all(config.targets.map((t) => probeTarget(t, ctx)));
+  const success = results.every((r) => r.success);
+  for (const r of results)
+    reporter.info(
+      r.success
+        ? `${r.url}: passed (${r.last.status}, ${Math.round(r.last.durationMs)}ms, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`
+        : `${r.url}: FAILED: ${r.reason}`,
+    );
+
+  writeOutputs(results, reporter);
+  reporter.summary(summaryMarkdown(results));
+  if (config.prometheusFile) {
+    try {
+      // Write then rename, so a textfile collector never reads half a file.
+      const tmp = `${config.prometheusFile}.${process.pid}.tmp`;
+      await writeFile(tmp, prometheusText(results));
+      await rename(tmp, config.prometheusFile);
+    } catch (e) {
+      reporter.warning(`could not write ${config.prometheusFile}: ${errorMessage(e)}`);
+    }
+  }
+
+  const kind = alertKind(results, config.alerts);
+  if (kind) {
+    const actx = alertContextFromEnv(env, startedAt, new Date(clock.now()));
+    const sleep = (ms: number) => clock.sleep(ms);
+    // An alert that cannot be sent is a warning: it must not hide the probe's own verdict.
+    if (config.alerts.telegram) {
+      try {
+        await sendTelegram(config.alerts.telegram, telegramText(kind, results, actx), {
+          sleep,
+          info: (m) => reporter.info(m),
+        });
+        reporter.info(`Telegram ${kind} alert sent`);
+      } catch (e) {
+        reporter.warning(`Telegram alert not sent: ${errorMessage(e)}`);
+      }
+    }
+    if (config.alerts.webhook) {
+      try {
+        await sendWebhook(config.alerts.webhook.url, alertmanagerPayload(kind, results, actx), { sleep });
+        reporter.info(`webhook ${kind} alert sent`);
+      } catch (e) {
+        reporter.warning(`webhook alert not sent: ${errorMessage(e)}`);
+      }
+    }
+  }
+  return { success, results, tokenFetches: ctx.tokens?.fetches ?? 0 };
+}
+
+/** The error a failed probe ends with (the action's failure message, the CLI's exit 1). */
+export function probeFailure(run: ProbeRun): UserError {
+  const failed = run.results.filter((r) => !r.success);
+  return new UserError(
+    `probe failed: ${failed.length} of ${run.results.length} URL${run.results.length === 1 ? '' : 's'}`,
+    { details: failed.map((r) => `  ${r.url}: ${r.reason}`) },
+  );
+}
