@@ -1,5 +1,6 @@
 import type { ActionSpec } from '../input-spec.js';
+import { deploySpec } from './deploy.js';
 import { probeSpec } from './probe.js';
 
 /** Every action Dyce ships; the build renders one action.yml and one bundle for each. */
-export const actionSpecs: ActionSpec[] = [probeSpec as ActionSpec];
+export const actionSpecs: ActionSpec[] = [probeSpec as ActionSpec, deploySpec as ActionSpec];

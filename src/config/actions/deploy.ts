@@ -1,0 +1,400 @@
+import { isIP } from 'node:net';
+import type { MapEntry } from '../conventions.js';
+import { type ActionSpec, type InputRule, input, type ParsedInputs } from '../input-spec.js';
+
+/** The Loki plugin Dyce installs when asked: pinned, never `latest`. */
+export const DEFAULT_LOG_PLUGIN = 'grafana/loki-docker-driver:3.3.2-amd64';
+
+/**
+ * The deploy action's inputs. Names follow Ansible's docker_container where they overlap
+ * (`restart-policy`, `network-mode`, `log-driver`, `log-options`), in the project's kebab-case.
+ */
+export const deployInputs = {
+  hosts: input.string({
+    description:
+      'Inline Ansible INI inventory lines, e.g. `web1 ansible_host=203.0.113.7 ansible_port=22 ansible_user=deploy`, with `[groups]` and `[all:vars]`',
+  }),
+  inventory: input.string({ description: 'Path of an Ansible inventory file (INI or YAML), instead of `hosts`' }),
+  limit: input.string({ description: 'Ansible host pattern selecting the hosts to deploy to (default: all)' }),
+  'ssh-private-key': input.string({ description: 'SSH private key (PEM or OpenSSH)', secret: true }),
+  'ssh-passphrase': input.string({ description: 'Passphrase of the SSH private key', secret: true }),
+  'known-hosts': input.string({
+    description: 'known_hosts lines that vouch for the hosts (host keys are verified by default)',
+  }),
+  'host-fingerprint': input.list({
+    description: 'Accepted host key fingerprints (`SHA256:…`), instead of `known-hosts`',
+  }),
+  'insecure-skip-host-key-check': input.boolean({
+    description: 'Accept any host key. Dangerous: anyone on the path can impersonate the host',
+    default: 'false',
+  }),
+  image: input.string({
+    description: 'Image reference with a tag or digest, e.g. `ghcr.io/acme/app:v1.4.2`',
+    required: true,
+  }),
+  registry: input.string({ description: 'Registry to log the host into (default: the registry of `image`)' }),
+  'registry-username': input.string({ description: 'Registry user name' }),
+  'registry-password': input.string({
+    description: 'Registry password or token (reaches the host through stdin only)',
+    secret: true,
+  }),
+  pull: input.enum(['missing', 'always'] as const, { description: 'When to pull the image', default: 'missing' }),
+  name: input.string({
+    description: 'App name: replicas are named `<name>1`..`<name>N`; must match `[a-z0-9][a-z0-9_.-]*`',
+    required: true,
+  }),
+  version: input.string({ description: 'Version recorded on the containers (default: the image tag)' }),
+  replicas: input.integer({ description: 'Number of replica containers per host', default: '1', min: 1, max: 100 }),
+  'network-mode': input.enum(['bridge', 'host'] as const, { description: 'Docker network mode', default: 'bridge' }),
+  port: input.integer({ description: 'Container port of the app', min: 1, max: 65535 }),
+  'host-port': input.integer({
+    description: 'Host port of replica 1 (default: `port`); replica i gets `host-port+i-1`',
+    min: 1,
+    max: 65535,
+  }),
+  'host-ip': input.string({
+    description: 'Address published ports bind to. 0.0.0.0 bypasses ufw, so it must be asked for',
+    default: '127.0.0.1',
+  }),
+  'port-env': input.string({
+    description: 'With host networking, the env var that tells each replica its port',
+    default: 'PORT',
+  }),
+  env: input.map({ description: 'Environment variables, `KEY=value` lines', keyPattern: /^[A-Za-z_][A-Za-z0-9_]*$/ }),
+  labels: input.map({
+    description: 'Container labels, `key=value` lines',
+    keyPattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
+  }),
+  volumes: input.lines({ description: 'Volumes, `source:target[:options]` lines' }),
+  command: input.string({
+    description: 'Command (arguments after the image), split like a shell would, without a shell',
+  }),
+  'restart-policy': input.string({
+    description: '`no`, `always`, `unless-stopped` or `on-failure[:N]`',
+    default: 'unless-stopped',
+  }),
+  'secret-env': input.map({
+    description:
+      'Runtime secret environment variables, `KEY=value` lines: written on the host as a 0600 env file through stdin, never in argv',
+    secret: true,
+    keyPattern: /^[A-Za-z_][A-Za-z0-9_]*$/,
+  }),
+  'secret-files': input.map({
+    description:
+      'Runtime secret files, `name<<EOF` heredocs: written on the host as 0600 files, mounted read-only at `/run/secrets/<name>`',
+    secret: true,
+    keyPattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/,
+  }),
+  'log-driver': input.string({ description: 'Docker log driver, e.g. `loki`, `json-file`' }),
+  'log-options': input.map({
+    description: 'Log driver options, `name=value` lines (for loki, merged over Dyce’s defaults)',
+    keyPattern: /^[a-z0-9][a-z0-9_.-]*$/,
+  }),
+  'log-plugin': input.string({
+    description: 'The Loki plugin to install (aliased `loki`) when `install-log-plugin` is true',
+    default: DEFAULT_LOG_PLUGIN,
+  }),
+  'install-log-plugin': input.boolean({
+    description: 'Install and enable `log-plugin` when it is missing (otherwise a missing plugin fails the deploy)',
+    default: 'false',
+  }),
+  adopt: input.boolean({
+    description: 'Take over containers that hold a replica name but carry no Dyce labels (they are replaced)',
+    default: 'false',
+  }),
+  'dry-run': input.boolean({ description: 'Print the plan and change nothing', default: 'false' }),
+  'lock-wait': input.duration({
+    description: 'How long to wait for another deploy of this app on a host',
+    default: '2m',
+  }),
+  'lock-stale': input.duration({
+    description: 'A lock not refreshed for this long is reported, then taken over',
+    default: '1m',
+    min: 3000,
+  }),
+  timeout: input.duration({ description: 'Time limit for the whole deploy', default: '30m', min: 1000 }),
+};
+
+export type DeployInputs = ParsedInputs<typeof deployInputs>;
+
+export const deploySpec: ActionSpec<typeof deployInputs> = {
+  name: 'Dyce deploy',
+  id: 'deploy',
+  description:
+    'Run an image as N replica containers on your own hosts over SSH: verified host keys, runtime secrets, the Loki log driver, idempotent and locked.',
+  inputs: deployInputs,
+  outputs: {
+    success: { description: 'true when every host converged' },
+    version: { description: 'The version deployed' },
+    changed: { description: 'true when any container was created, replaced or removed' },
+    replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
+    'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
+  },
+  post: true,
+  branding: { icon: 'upload-cloud', color: 'blue' },
+};
+
+// ---- input rules: each a small named function returning issues that name the input ----
+
+export const APP_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
+
+export function appNameRule(i: DeployInputs): string | undefined {
+  if (!APP_NAME.test(i.name))
+    return `input "name" must match [a-z0-9][a-z0-9_.-]* (lower-case letters, digits, _ . -), got ${JSON.stringify(i.name)}`;
+  if (i.name.length > 60) return `input "name" must be at most 60 characters`;
+  return undefined;
+}
+
+export function hostsOrInventoryRule(i: DeployInputs): string | undefined {
+  const hosts = i.hosts?.trim();
+  const inv = i.inventory?.trim();
+  if (!hosts && !inv) return 'input "hosts" or input "inventory" is required (where to deploy)';
+  if (hosts && inv) return 'input "hosts" and input "inventory" exclude each other: give one';
+  return undefined;
+}
+
+/** A tag or a digest is required: an untagged ref silently means `latest`, which is not a version. */
+export function imageRule(i: DeployInputs): string | undefined {
+  const ref = i.image.trim();
+  if (/\s/.test(ref)) return `input "image" must not contain spaces, got ${JSON.stringify(ref)}`;
+  if (!imageTag(ref) && !ref.includes('@sha256:'))
+    return `input "image" needs a tag or digest (e.g. ${ref}:v1.4.2), got ${JSON.stringify(ref)}`;
+  return undefined;
+}
+
+export function registryCredentialsRule(i: DeployInputs): string | undefined {
+  if (i['registry-username'] && !i['registry-password'])
+    return 'input "registry-password" is required with "registry-username"';
+  if (i['registry-password'] && !i['registry-username'])
+    return 'input "registry-username" is required with "registry-password"';
+  return undefined;
+}
+
+export function portsRule(i: DeployInputs): string[] {
+  const issues: string[] = [];
+  if (i['host-port'] !== undefined && i.port === undefined) issues.push('input "host-port" needs input "port"');
+  const first = i['host-port'] ?? i.port;
+  if (first !== undefined && first + i.replicas - 1 > 65535)
+    issues.push(`input "replicas": ${i.replicas} replicas from host port ${first} go past 65535`);
+  if (isIP(i['host-ip']) === 0)
+    issues.push(`input "host-ip" must be an IP address, got ${JSON.stringify(i['host-ip'])}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(i['port-env']))
+    issues.push(`input "port-env" must be an environment variable name, got ${JSON.stringify(i['port-env'])}`);
+  if (i['network-mode'] === 'host' && i.port === undefined)
+    issues.push('input "port" is required with network-mode host (each replica is told its port through port-env)');
+  return issues;
+}
+
+export function restartPolicyRule(i: DeployInputs): string | undefined {
+  if (!/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(i['restart-policy']))
+    return `input "restart-policy" must be no, always, unless-stopped or on-failure[:N], got ${JSON.stringify(i['restart-policy'])}`;
+  return undefined;
+}
+
+export function volumesRule(i: DeployInputs): string[] {
+  const issues: string[] = [];
+  for (const v of i.volumes ?? []) {
+    const parts = v.split(':');
+    if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]?.startsWith('/'))
+      issues.push(`input "volumes": expected source:/target[:options], got ${JSON.stringify(v)}`);
+    else if (parts[1].startsWith('/run/secrets'))
+      issues.push(`input "volumes": /run/secrets is where secret-files are mounted, got ${JSON.stringify(v)}`);
+  }
+  return issues;
+}
+
+/** env-file lines cannot hold a newline, and a truncated secret is worse than an error. Names the key, never the value. */
+export function secretEnvRule(i: DeployInputs): string[] {
+  return (i['secret-env'] ?? [])
+    .filter((e) => /[\r\n]/.test(e.value))
+    .map(
+      (e) =>
+        `input "secret-env": the value of ${e.key} contains a newline (line ${e.line}); env files cannot carry one: use secret-files for multi-line secrets`,
+    );
+}
+
+export function envOverlapRule(i: DeployInputs): string[] {
+  const plain = new Set((i.env ?? []).map((e) => e.key));
+  const issues = (i['secret-env'] ?? [])
+    .filter((e) => plain.has(e.key))
+    .map((e) => `input "secret-env": ${e.key} is also set in input "env"`);
+  if (i['network-mode'] === 'host' && plain.has(i['port-env']))
+    issues.push(`input "env": ${i['port-env']} is set per replica (port-env) with network-mode host`);
+  return issues;
+}
+
+export function reservedLabelsRule(i: DeployInputs): string[] {
+  return (i.labels ?? [])
+    .filter((l) => l.key.startsWith('dyce.'))
+    .map((l) => `input "labels": ${l.key}: labels starting with dyce. are Dyce's own`);
+}
+
+export function secretFileNamesRule(i: DeployInputs): string[] {
+  return (i['secret-files'] ?? [])
+    .filter((f) => f.key === '.' || f.key === '..' || f.key.includes('/'))
+    .map((f) => `input "secret-files": invalid file name ${JSON.stringify(f.key)}`);
+}
+
+/** Options the Loki plugin accepts (its validateDriverOpt), and Docker's generic ones that every driver takes. */
+export const LOKI_LOG_OPTS: readonly string[] = [
+  'loki-url',
+  'loki-external-labels',
+  'loki-tls-ca-file',
+  'loki-tls-cert-file',
+  'loki-tls-key-file',
+  'loki-tls-server-name',
+  'loki-tls-insecure-skip-verify',
+  'loki-timeout',
+  'loki-proxy-url',
+  'loki-batch-wait',
+  'loki-batch-size',
+  'loki-min-backoff',
+  'loki-max-backoff',
+  'loki-retries',
+  'loki-pipeline-stages',
+  'loki-pipeline-stage-file',
+  'loki-tenant-id',
+  'loki-relabel-config',
+  'no-file',
+  'keep-file',
+  'labels',
+  'labels-regex',
+  'env',
+  'env-regex',
+  'tag',
+  'max-size',
+  'max-file',
+  'compress',
+];
+export const GENERIC_LOG_OPTS: readonly string[] = ['mode', 'max-buffer-size'];
+const JSON_FILE_LOG_OPTS = ['max-size', 'max-file', 'labels', 'labels-regex', 'env', 'env-regex', 'compress', 'tag'];
+const LOCAL_LOG_OPTS = ['max-size', 'max-file', 'compress'];
+
+/** Allowed option names per driver Dyce knows; other drivers are passed through unchecked. */
+export function allowedLogOptions(driver: string): readonly string[] | undefined {
+  if (driver === 'loki') return [...LOKI_LOG_OPTS, ...GENERIC_LOG_OPTS];
+  if (driver === 'json-file') return [...JSON_FILE_LOG_OPTS, ...GENERIC_LOG_OPTS];
+  if (driver === 'local') return [...LOCAL_LOG_OPTS, ...GENERIC_LOG_OPTS];
+  return undefined;
+}
+
+export function logOptionsRule(i: DeployInputs): string[] {
+  const opts = i['log-options'] ?? [];
+  const driver = i['log-driver']?.trim();
+  if (!driver) return opts.length ? ['input "log-options" needs input "log-driver"'] : [];
+  if (!/^[a-z0-9][a-z0-9_.:/-]*$/.test(driver))
+    return [`input "log-driver": invalid driver name ${JSON.stringify(driver)}`];
+  const allowed = allowedLogOptions(driver);
+  if (!allowed) return [];
+  return opts
+    .filter((o) => !allowed.includes(o.key))
+    .map(
+      (o) =>
+        `input "log-options": ${o.key} (line ${o.line}) is not an option of the ${driver} log driver${suggest(o.key, allowed)}`,
+    );
+}
+
+export function commandRule(i: DeployInputs): string | undefined {
+  if (i.command === undefined) return undefined;
+  const r = splitCommand(i.command);
+  return 'error' in r ? `input "command": ${r.error}` : undefined;
+}
+
+export const deployRules: InputRule<typeof deployInputs>[] = [
+  appNameRule,
+  hostsOrInventoryRule,
+  imageRule,
+  registryCredentialsRule,
+  portsRule,
+  restartPolicyRule,
+  volumesRule,
+  secretEnvRule,
+  envOverlapRule,
+  reservedLabelsRule,
+  secretFileNamesRule,
+  logOptionsRule,
+  commandRule,
+];
+
+// ---- small pure helpers shared with the engine ----
+
+/** The tag of an image ref, or undefined (a `:` after the last `/` is a tag; before it, a registry port). */
+export function imageTag(ref: string): string | undefined {
+  const noDigest = ref.split('@')[0]!;
+  const lastSlash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  return colon > lastSlash ? noDigest.slice(colon + 1) || undefined : undefined;
+}
+
+/** The registry host of an image ref, or undefined for Docker Hub. */
+export function imageRegistry(ref: string): string | undefined {
+  const first = ref.split('/')[0]!;
+  if (!ref.includes('/')) return undefined;
+  return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined;
+}
+
+/** Splits a command like a POSIX shell would split words (quotes and backslashes), with no expansion at all. */
+export function splitCommand(text: string): { words: string[] } | { error: string } {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let k = 0; k < text.length; k++) {
+    const c = text[k]!;
+    if (c === "'") {
+      const end = text.indexOf("'", k + 1);
+      if (end < 0) return { error: 'unclosed single quote' };
+      cur += text.slice(k + 1, end);
+      k = end;
+      inWord = true;
+    } else if (c === '"') {
+      let k2 = k + 1;
+      for (; k2 < text.length && text[k2] !== '"'; k2++) {
+        if (text[k2] === '\\' && k2 + 1 < text.length && '"\\$`'.includes(text[k2 + 1]!)) k2++;
+        cur += text[k2];
+      }
+      if (k2 >= text.length) return { error: 'unclosed double quote' };
+      k = k2;
+      inWord = true;
+    } else if (c === '\\') {
+      if (k + 1 < text.length) cur += text[++k];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return { words };
+}
+
+export function mapObject(entries: MapEntry[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries ?? []) out[e.key] = e.value;
+  return out;
+}
+
+function suggest(key: string, allowed: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const a of allowed) {
+    const d = editDistance(key, a);
+    if (d < bestD) {
+      best = a;
+      bestD = d;
+    }
+  }
+  return best ? ` (did you mean ${best}?)` : ` (allowed: ${allowed.join(', ')})`;
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
