@@ -1,0 +1,70 @@
+/**
+ * Shared benchmark helpers. The machine is noisy: measurements are taken side by side (A B A B ...),
+ * each A/B ratio is computed pair by pair, and the median is reported with the min and max.
+ */
+import { spawn } from 'node:child_process';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+export interface PairResult {
+  a: number[];
+  b: number[];
+  ratios: number[];
+}
+
+/** Runs a then b, `rounds` times, after `warmup` unmeasured rounds. */
+export async function sideBySide(a: () => Promise<unknown>, b: () => Promise<unknown>, rounds = 5, warmup = 1): Promise<PairResult> {
+  for (let i = 0; i < warmup; i++) {
+    await a();
+    await b();
+  }
+  const r: PairResult = { a: [], b: [], ratios: [] };
+  for (let i = 0; i < rounds; i++) {
+    const ta = await timeIt(a);
+    const tb = await timeIt(b);
+    r.a.push(ta);
+    r.b.push(tb);
+    r.ratios.push(ta / tb);
+  }
+  return r;
+}
+
+export function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${ms.toFixed(1)}ms`;
+}
+
+export function row(label: string, xs: number[]): string {
+  return `${label.padEnd(44)} median ${fmtMs(median(xs)).padStart(9)}   min ${fmtMs(Math.min(...xs)).padStart(9)}   max ${fmtMs(Math.max(...xs)).padStart(9)}`;
+}
+
+export function ratioRow(label: string, ratios: number[], goal?: string): string {
+  const m = median(ratios);
+  return `${label.padEnd(44)} ratio  ${m.toFixed(2).padStart(8)}×   min ${Math.min(...ratios).toFixed(2).padStart(8)}×   max ${Math.max(...ratios).toFixed(2).padStart(8)}×${goal ? `   goal ${goal}` : ''}`;
+}
+
+/** Runs a command to completion; rejects on a non-zero exit with its stderr. */
+export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(argv[0]!, argv.slice(1), { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => {
+      out += d;
+    });
+    c.stderr.on('data', (d) => {
+      err += d;
+    });
+    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}: ${err.trim()}`))));
+    c.stdin.end(opts.stdin ?? '');
+  });
+}
