@@ -192,6 +192,15 @@ function parseOperand(text: string): Parsed<Operand> {
   return { ok: true, value: { kind: 'text', value: text } };
 }
 
+/** `9d23h`, `5h12m`, or formatDuration's form below an hour. */
+function longDuration(ms: number): string {
+  if (ms < 3_600_000) return formatDuration(ms);
+  const d = Math.floor(ms / 86_400_000);
+  const h = Math.floor((ms % 86_400_000) / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  return d ? `${d}d${h ? `${h}h` : ''}` : `${h}h${m ? `${m}m` : ''}`;
+}
+
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -274,7 +283,7 @@ export function evaluateCondition(c: Condition, o: Observation): ConditionResult
     case 'CERTIFICATE_EXPIRATION': {
       if (!o.certExpiry) return num(0, 'no certificate');
       const left = o.certExpiry.getTime() - o.now.getTime();
-      return num(left, left <= 0 ? `expired ${formatDuration(-left)} ago` : formatDuration(left));
+      return num(left, left <= 0 ? `expired ${longDuration(-left)} ago` : longDuration(left));
     }
     case 'CONNECTED': {
       const want = c.right.kind === 'text' && c.right.value === 'true';

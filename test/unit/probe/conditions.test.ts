@@ -14,7 +14,14 @@ function check(text: string, o: Partial<Observation>): boolean {
 describe('status codes', () => {
   it('parses codes and ranges', () => {
     const r = parseStatusCodes('200-299, 304\n418');
-    expect(r).toEqual({ ok: true, value: [[200, 299], [304, 304], [418, 418]] });
+    expect(r).toEqual({
+      ok: true,
+      value: [
+        [200, 299],
+        [304, 304],
+        [418, 418],
+      ],
+    });
     if (!r.ok) return;
     expect(statusAllowed(r.value, 204)).toBe(true);
     expect(statusAllowed(r.value, 304)).toBe(true);
