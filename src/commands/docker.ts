@@ -1,0 +1,132 @@
+/**
+ * Docker commands as data: every function here is pure and returns an argv array (or a constant `sh -c`
+ * script whose variable parts are positional arguments, never spliced into the script text).
+ * Only an Executor runs them; `shellQuote` turns them into a remote shell string.
+ *
+ * Every command names Dyce's own Docker config dir (`--config`), so that a registry login on the host
+ * never touches root's ~/.docker and the credentials live under Dyce's state dir (0700).
+ */
+export type Argv = string[];
+
+export const DOCKER = 'docker';
+
+function docker(config: string | undefined, ...args: string[]): Argv {
+  return config ? [DOCKER, '--config', config, ...args] : [DOCKER, ...args];
+}
+
+/** The password goes to stdin; never `-p` (argv is readable by every user of the host). */
+export function dockerLogin(config: string, registry: string, username: string): Argv {
+  return docker(config, 'login', registry, '--username', username, '--password-stdin');
+}
+
+export function dockerPull(config: string, image: string): Argv {
+  return docker(config, 'pull', '--quiet', image);
+}
+
+/** Exits non-zero when the image is not present locally. */
+export function dockerImageInspect(image: string): Argv {
+  return docker(undefined, 'image', 'inspect', '--format', '{{.Id}}', image);
+}
+
+/** Pulls only when the image is missing (`pull: missing`), in one round trip. */
+export function dockerPullMissing(config: string, image: string): Argv {
+  return [
+    'sh',
+    '-c',
+    'docker image inspect --format "{{.Id}}" "$2" >/dev/null 2>&1 || docker --config "$1" pull --quiet "$2"',
+    'sh',
+    config,
+    image,
+  ];
+}
+
+export function dockerPsIds(filter: string): Argv {
+  return docker(undefined, 'ps', '--all', '--quiet', '--no-trunc', '--filter', filter);
+}
+
+export function dockerInspect(ids: readonly string[]): Argv {
+  return docker(undefined, 'inspect', ...ids);
+}
+
+export interface PublishedPort {
+  ip: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+/** Everything `docker run` needs for one replica. Secret values are not here: only the env file path and mounts. */
+export interface RunSpec {
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+  env: Record<string, string>;
+  /** A 0600 env file on the host holding the secret env (read by the docker client on the host). */
+  envFile?: string;
+  network: 'bridge' | 'host';
+  publish?: PublishedPort;
+  /** `source:target[:options]`. */
+  volumes: string[];
+  restart: string;
+  logDriver?: string;
+  logOptions: Record<string, string>;
+  /** Arguments after the image. */
+  command: string[];
+}
+
+/**
+ * `docker run -d` with every option. Values are separate argv words (`--env`, `KEY=value`), so hostile
+ * bytes (quotes, `$(...)`, backquotes) reach the container unchanged once shellQuote has quoted them.
+ */
+export function dockerRun(config: string, spec: RunSpec): Argv {
+  const argv = docker(config, 'run', '--detach', '--name', spec.name, '--restart', spec.restart);
+  for (const [k, v] of sortedEntries(spec.labels)) argv.push('--label', `${k}=${v}`);
+  if (spec.network === 'host') argv.push('--network', 'host');
+  if (spec.publish) {
+    const ip = spec.publish.ip.includes(':') ? `[${spec.publish.ip}]` : spec.publish.ip;
+    argv.push('--publish', `${ip}:${spec.publish.hostPort}:${spec.publish.containerPort}`);
+  }
+  for (const [k, v] of sortedEntries(spec.env)) argv.push('--env', `${k}=${v}`);
+  if (spec.envFile) argv.push('--env-file', spec.envFile);
+  for (const v of spec.volumes) argv.push('--volume', v);
+  if (spec.logDriver) {
+    argv.push('--log-driver', spec.logDriver);
+    for (const [k, v] of sortedEntries(spec.logOptions)) argv.push('--log-opt', `${k}=${v}`);
+  }
+  argv.push(spec.image, ...spec.command);
+  return argv;
+}
+
+/** Stops all the given containers in one command: Docker stops them in parallel, so stop timeouts do not add up. */
+export function dockerStop(names: readonly string[], timeoutSeconds?: number): Argv {
+  return docker(
+    undefined,
+    'stop',
+    ...(timeoutSeconds === undefined ? [] : ['--time', String(timeoutSeconds)]),
+    ...names,
+  );
+}
+
+export function dockerRm(names: readonly string[], opts: { force?: boolean } = {}): Argv {
+  return docker(undefined, 'rm', ...(opts.force ? ['--force'] : []), ...names);
+}
+
+export function dockerPluginInspect(alias: string): Argv {
+  return docker(undefined, 'plugin', 'inspect', '--format', '{{.Enabled}}', alias);
+}
+
+export function dockerPluginList(): Argv {
+  return docker(undefined, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}');
+}
+
+/** Installs a plugin from `ref` under `alias`; `config` carries the registry login (a private plugin registry). */
+export function dockerPluginInstall(config: string, ref: string, alias: string): Argv {
+  return docker(config, 'plugin', 'install', ref, '--alias', alias, '--grant-all-permissions');
+}
+
+export function dockerPluginEnable(alias: string): Argv {
+  return docker(undefined, 'plugin', 'enable', alias);
+}
+
+function sortedEntries(o: Record<string, string>): [string, string][] {
+  return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}

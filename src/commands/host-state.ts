@@ -1,0 +1,130 @@
+import type { Argv } from './docker.js';
+
+/**
+ * Commands on Dyce's state dir on a host (locks, secret files, the HMAC key, the audit log), as data.
+ * Each is a constant `sh -c` script; paths and ids travel as positional arguments ("$1", "$2"), so
+ * nothing a user wrote is ever parsed by the remote shell. Everything is created under `umask 077`.
+ */
+function sh(script: string, ...args: string[]): Argv {
+  return ['sh', '-c', script, 'sh', ...args];
+}
+
+/**
+ * Writes stdin to PATH with mode 0600, atomically (a temp file renamed over it), creating the parent dir 0700.
+ * The content never appears in argv.
+ */
+export function writeFileFromStdin(path: string): Argv {
+  return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"', path);
+}
+
+/** Appends stdin to PATH (mode 0600 when created). */
+export function appendFromStdin(path: string): Argv {
+  return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat >> "$1"', path);
+}
+
+/** Removes every entry of DIR except KEEP (a name), e.g. secret dirs of earlier specs. */
+export function removeSiblings(dir: string, keep: string): Argv {
+  return sh(
+    'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -e "$f" ] && [ "$f" != "$2" ] && rm -rf -- "$f"; done; exit 0',
+    dir,
+    keep,
+  );
+}
+
+/** Exit code of lockTake when another holder has the lock: stdout then holds its details. */
+export const LOCK_HELD = 3;
+
+/**
+ * Takes a lock atomically with `mkdir` and writes the holder's details (JSON, from stdin) inside it.
+ * When the lock exists, exits LOCK_HELD and prints: the holder JSON line, then the holder file's age
+ * in seconds by the host's own clock (so clock skew between runner and host cannot make a lock look stale).
+ */
+export function lockTake(lockDir: string): Argv {
+  return sh(
+    [
+      'umask 077',
+      'mkdir -p "$(dirname "$1")" || exit 1',
+      'if mkdir "$1" 2>/dev/null; then cat > "$1/holder.json"; exit $?; fi',
+      'cat >/dev/null',
+      '[ -d "$1" ] || { echo "cannot create the lock $1" >&2; exit 1; }',
+      'f="$1/holder.json"; [ -e "$f" ] || f="$1"',
+      'h=$(cat "$1/holder.json" 2>/dev/null | head -n 1)',
+      'printf "%s\\n%s\\n" "$h" "$(( $(date +%s) - $(stat -c %Y "$f" 2>/dev/null || date +%s) ))"',
+      `exit ${LOCK_HELD}`,
+    ].join('\n'),
+    lockDir,
+  );
+}
+
+/** Touches the holder file if the lock is still ours (exit 1 otherwise: it was taken over). */
+export function lockRefresh(lockDir: string, holderId: string): Argv {
+  return sh('grep -qF "\\"id\\":\\"$2\\"" "$1/holder.json" 2>/dev/null && touch "$1/holder.json"', lockDir, holderId);
+}
+
+/** Removes the lock only if it is ours; exits 0 either way (exit 0 and prints `released` when it removed it). */
+export function lockRelease(lockDir: string, holderId: string): Argv {
+  return sh(
+    'if grep -qF "\\"id\\":\\"$2\\"" "$1/holder.json" 2>/dev/null; then rm -rf "$1" && echo released; fi; exit 0',
+    lockDir,
+    holderId,
+  );
+}
+
+/**
+ * Moves a stale lock aside, but only if it still belongs to the stale holder we saw (id, or no holder file
+ * at all when STALE_ID is empty), so two deploys taking over at once cannot remove each other's fresh lock.
+ */
+export function lockTakeOver(lockDir: string, staleHolderId: string): Argv {
+  return sh(
+    [
+      'if [ -n "$2" ]; then grep -qF "\\"id\\":\\"$2\\"" "$1/holder.json" 2>/dev/null || exit 1',
+      'else [ ! -e "$1/holder.json" ] || exit 1; fi',
+      'mv "$1" "$1.stale.$$" 2>/dev/null || exit 1',
+      'rm -rf "$1.stale.$$"',
+    ].join('\n'),
+    lockDir,
+    staleHolderId,
+  );
+}
+
+/**
+ * One round trip that tells the engine everything it needs before planning:
+ * - `key <hex>`: the per-host HMAC key (32 random bytes, created 0600 on first use; `mv -n` keeps the first writer's);
+ * - `plugin <true|false|missing>`: whether the log plugin alias is installed and enabled (when one is named);
+ * - `containers` then the `docker inspect` JSON of every container labelled for the app or named like it.
+ * Exit 11: the docker daemon could not be reached (stderr says why).
+ */
+export function observeHost(opts: { stateDir: string; app: string; pluginAlias?: string }): Argv {
+  return sh(
+    [
+      'umask 077',
+      'mkdir -p "$1" || exit 10',
+      'k="$1/hmac.key"',
+      'if [ ! -s "$k" ]; then od -An -N32 -tx1 /dev/urandom | tr -d " \\n" > "$k.$$" && mv -n "$k.$$" "$k"; rm -f "$k.$$"; fi',
+      'printf "key %s\\n" "$(cat "$k")"',
+      'if [ -n "$3" ]; then p=$(docker plugin inspect --format "{{.Enabled}}" "$3" 2>/dev/null) || p=missing; printf "plugin %s\\n" "$p"; fi',
+      'a=$(docker ps --all --quiet --no-trunc --filter "label=dyce.app=$2") || exit 11',
+      'b=$(docker ps --all --quiet --no-trunc --filter "name=$2") || exit 11',
+      'echo containers',
+      'ids=$(printf "%s\\n" $a $b | sort -u)',
+      'if [ -n "$ids" ]; then docker inspect $ids || exit 11; else echo "[]"; fi',
+    ].join('\n'),
+    opts.stateDir,
+    opts.app,
+    opts.pluginAlias ?? '',
+  );
+}
+
+/** Who we are on the host and whether docker answers without sudo: `uid`, `home`, then `docker ok|denied|missing`. */
+export function probeAccess(): Argv {
+  return sh(
+    [
+      'id -u',
+      'printf "%s\\n" "$HOME"',
+      'if ! command -v docker >/dev/null 2>&1; then echo "docker missing"',
+      'elif docker version --format "{{.Server.Version}}" >/dev/null 2>&1; then echo "docker ok"',
+      'else echo "docker denied"; fi',
+      'if sudo -n true 2>/dev/null; then echo "sudo ok"; else echo "sudo denied"; fi',
+    ].join('\n'),
+  );
+}
