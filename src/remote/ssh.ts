@@ -1,0 +1,636 @@
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import ssh2, { type ClientChannel, type ConnectConfig, type ParsedKey, type Client as Ssh2Client } from 'ssh2';
+
+// ssh2 is CommonJS; its named exports are not all visible to Node's ESM loader, so take them from the default.
+const { Client, utils } = ssh2;
+type Client = Ssh2Client;
+
+import { shellQuote } from '../commands/quote.js';
+import type { Reporter } from '../github/reporter.js';
+import { UserError } from '../util/errors.js';
+import { Secret } from '../util/secret.js';
+import type { ExecOptions, ExecResult, Executor } from './executor.js';
+import {
+  checkHostKey,
+  describeVerdict,
+  fingerprintSha256,
+  type HostKeyPolicy,
+  type HostKeyVerdict,
+  hostKeyAlgorithms,
+} from './known-hosts.js';
+
+/**
+ * SSH Executor over ssh2: one connection per host, reused for every command, with keep-alive.
+ *
+ * Security decisions, in order of the connection:
+ * - the host key is judged in ssh2's hostVerifier, i.e. during key exchange and BEFORE any authentication
+ *   request is sent: an unknown or mismatched key ends the connection with no user name or key offered;
+ * - skipping the check needs `hostKey: { kind: 'insecure' }` and always warns through the Reporter;
+ * - commands are argv, turned into one shell string by shellQuote (the only quoting function);
+ * - secrets travel only on stdin (ExecOptions.stdin): never in the command string, which sshd and the
+ *   remote shell can expose in process listings.
+ */
+
+export interface SshAuth {
+  /** A private key, OpenSSH or PEM text. */
+  privateKey: string | Buffer;
+  passphrase?: Secret | string;
+}
+
+export interface SshEndpoint extends SshAuth {
+  address: string;
+  port: number;
+  user: string;
+  hostKey: HostKeyPolicy;
+}
+
+export interface SshTarget extends SshEndpoint {
+  /** The inventory name, for messages. */
+  host: string;
+  /** A bastion every connection to this host is tunnelled through (ssh2 forwardOut), with its own verified key. */
+  jump?: SshEndpoint;
+}
+
+export interface RetryPolicy {
+  /** Total connection attempts (1 = no retry). */
+  attempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  factor: number;
+}
+
+export interface SshOptions {
+  reporter: Reporter;
+  /** TCP connect timeout. */
+  connectTimeoutMs?: number;
+  /** From TCP connected to authenticated (ssh2 readyTimeout). */
+  handshakeTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Concurrent commands on the one connection (sshd's MaxSessions defaults to 10). */
+  maxChannels?: number;
+  /** Injected for tests of the retry schedule. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export type SshErrorKind =
+  | 'refused'
+  | 'connect-timeout'
+  | 'handshake-timeout'
+  | 'unreachable'
+  | 'dns'
+  | 'host-key'
+  | 'auth'
+  | 'key'
+  | 'sudo'
+  | 'closed';
+
+/** A connection problem the user can act on. `kind` is for code; the message is for people. */
+export class SshError extends UserError {
+  override readonly name = 'SshError';
+  constructor(
+    readonly kind: SshErrorKind,
+    message: string,
+    options: { cause?: unknown; details?: string[]; attempts?: number; verdict?: HostKeyVerdict } = {},
+  ) {
+    super(message, options);
+    this.attempts = options.attempts ?? 1;
+    this.verdict = options.verdict;
+  }
+  /** How many connection attempts were made before giving up. */
+  attempts: number;
+  readonly verdict: HostKeyVerdict | undefined;
+}
+
+const RETRYABLE: ReadonlySet<SshErrorKind> = new Set([
+  'refused',
+  'connect-timeout',
+  'handshake-timeout',
+  'unreachable',
+  'closed',
+]);
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialDelayMs: 1000, maxDelayMs: 8000, factor: 2 };
+
+/** The delays before attempts 2..n: initial, initial*factor, ... capped at max. Pure, for tests and docs. */
+export function retryDelays(policy: RetryPolicy): number[] {
+  const out: number[] = [];
+  let d = policy.initialDelayMs;
+  for (let i = 1; i < policy.attempts; i++) {
+    out.push(Math.min(d, policy.maxDelayMs));
+    d *= policy.factor;
+  }
+  return out;
+}
+
+function passphraseOf(auth: SshAuth): string | undefined {
+  const pass = auth.passphrase instanceof Secret ? auth.passphrase.reveal() : auth.passphrase;
+  return pass === '' ? undefined : pass;
+}
+
+/** Parses the private key up front, so that a passphrase problem is named as such and never retried. */
+export function loadPrivateKey(auth: SshAuth, who: string): ParsedKey {
+  const parsed = utils.parseKey(auth.privateKey, passphraseOf(auth));
+  if (parsed instanceof Error) {
+    const m = parsed.message;
+    if (/no passphrase given/i.test(m))
+      throw new SshError(
+        'key',
+        `the SSH private key for ${who} is passphrase-protected: give its passphrase (ssh-passphrase)`,
+        {
+          cause: parsed,
+        },
+      );
+    if (/bad passphrase|integrity check failed|bad decrypt/i.test(m))
+      throw new SshError(
+        'key',
+        `the SSH private key for ${who} could not be decrypted: wrong passphrase (ssh-passphrase)`,
+        {
+          cause: parsed,
+        },
+      );
+    throw new SshError(
+      'key',
+      `the SSH private key for ${who} is not a usable private key (${m}); give an OpenSSH or PEM private key`,
+      {
+        cause: parsed,
+      },
+    );
+  }
+  const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+  if (!key.isPrivateKey()) throw new SshError('key', `the SSH key for ${who} is a public key; give the private key`);
+  return key;
+}
+
+interface Connection {
+  client: Client;
+  closed: boolean;
+}
+
+export class SshExecutor implements Executor {
+  readonly host: string;
+  readonly #target: SshTarget;
+  readonly #opts: Required<Omit<SshOptions, 'retry' | 'sleep'>> & {
+    retry: RetryPolicy;
+    sleep: (ms: number) => Promise<void>;
+  };
+  #connecting: Promise<Connection> | undefined;
+  #jump: SshExecutor | undefined;
+  #active = 0;
+  readonly #waiting: (() => void)[] = [];
+  readonly #servers = new Set<Server>();
+  #closing = false;
+
+  constructor(target: SshTarget, options: SshOptions) {
+    this.host = target.host;
+    this.#target = target;
+    this.#opts = {
+      reporter: options.reporter,
+      connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 20_000,
+      keepaliveIntervalMs: options.keepaliveIntervalMs ?? 15_000,
+      keepaliveCountMax: options.keepaliveCountMax ?? 4,
+      maxChannels: options.maxChannels ?? 8,
+      retry: { ...DEFAULT_RETRY, ...options.retry },
+      sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    };
+  }
+
+  /** The remote user commands run as (before sudo). */
+  get user(): string {
+    return this.#target.user;
+  }
+
+  /** Connects now (otherwise the first command does). Safe to call repeatedly. */
+  async connect(): Promise<void> {
+    await this.#connection();
+  }
+
+  async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (argv.length === 0) throw new Error('SshExecutor.run: empty argv');
+    const conn = await this.#connection();
+    const sudo = opts.sudo === true && this.#target.user !== 'root';
+    // `--` ends sudo's options, so a command starting with `-` can never be read as one.
+    // sshd ignores the SSH "signal" request for ordinary sessions, so a time limit is enforced on the host by
+    // coreutils timeout (KILL 2s after TERM); a local timer 5s later is the backstop if the host stops answering.
+    const limited = opts.timeoutMs
+      ? ['timeout', '-k', '2', `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s`, ...argv]
+      : argv;
+    const command = shellQuote(sudo ? ['sudo', '-n', '--', ...limited] : limited);
+    const label = opts.label ?? argv.slice(0, 3).join(' ');
+    await this.#acquire();
+    let result: ExecResult;
+    try {
+      result = await execOnce(conn.client, command, opts, this.host, label);
+    } finally {
+      this.#release();
+    }
+    if (
+      sudo &&
+      result.code === 1 &&
+      /^sudo: (a password is required|a terminal is required|.*may not run sudo)/m.test(result.stderr)
+    ) {
+      throw new SshError(
+        'sudo',
+        `${this.host}: user "${this.#target.user}" cannot run \`${label}\` through sudo without a password ` +
+          `(sudo -n said: ${result.stderr.trim().split('\n')[0]}). Give "${this.#target.user}" passwordless sudo ` +
+          `for it, or connect as a user that does not need sudo (root, or a member of the docker group for docker).`,
+      );
+    }
+    return result;
+  }
+
+  /**
+   * Opens a TCP connection from the remote host to `host:port` (default: the remote host's own loopback),
+   * carried inside the SSH connection. Deploy's health gate uses it to reach replicas bound to 127.0.0.1.
+   */
+  async forwardOut(port: number, host = '127.0.0.1'): Promise<Duplex> {
+    const conn = await this.#connection();
+    return forwardOut(conn.client, host, port, this.#opts.connectTimeoutMs, this.host);
+  }
+
+  /**
+   * Listens on 127.0.0.1:<random> on this machine and forwards every connection to `host:port` as seen from
+   * the remote host, so that ordinary HTTP clients can reach a port that is only open on the remote loopback.
+   */
+  async forwardLocalPort(port: number, host = '127.0.0.1'): Promise<{ port: number; close: () => Promise<void> }> {
+    await this.#connection();
+    const server = createServer((local) => {
+      this.forwardOut(port, host).then(
+        (remote) => {
+          local.pipe(remote).pipe(local);
+          const end = () => {
+            local.destroy();
+            remote.destroy();
+          };
+          local.on('error', end).on('close', end);
+          remote.on('error', end).on('close', end);
+        },
+        () => local.destroy(),
+      );
+    });
+    this.#servers.add(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    const localPort = typeof address === 'object' && address ? address.port : 0;
+    return {
+      port: localPort,
+      close: () =>
+        new Promise<void>((resolve) => {
+          this.#servers.delete(server);
+          server.close(() => resolve());
+        }),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    for (const s of this.#servers) s.close();
+    this.#servers.clear();
+    const pending = this.#connecting;
+    this.#connecting = undefined;
+    if (pending) {
+      try {
+        const conn = await pending;
+        if (!conn.closed) {
+          await new Promise<void>((resolve) => {
+            conn.client.once('close', () => resolve());
+            conn.client.end();
+            setTimeout(resolve, 2000).unref();
+          });
+        }
+      } catch {
+        // A connection that never came up has nothing to close.
+      }
+    }
+    await this.#jump?.close();
+    this.#jump = undefined;
+    this.#closing = false;
+  }
+
+  #connection(): Promise<Connection> {
+    const current = this.#connecting;
+    if (current) {
+      return current.then((c) => {
+        if (!c.closed) return c;
+        if (this.#connecting === current) this.#connecting = undefined;
+        return this.#connection();
+      });
+    }
+    const p = this.#connectWithRetry();
+    this.#connecting = p;
+    p.catch(() => {
+      if (this.#connecting === p) this.#connecting = undefined;
+    });
+    return p;
+  }
+
+  async #connectWithRetry(): Promise<Connection> {
+    const t = this.#target;
+    const who = `${t.user}@${t.address}:${t.port}`;
+    const key = loadPrivateKey(t, who);
+    const delays = retryDelays(this.#opts.retry);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#connectOnce(key);
+      } catch (error) {
+        const e = toSshError(error, t, this.#opts);
+        e.attempts = attempt;
+        const delay = delays[attempt - 1];
+        if (!RETRYABLE.has(e.kind) || delay === undefined || this.#closing) throw e;
+        this.#opts.reporter.info(
+          `${this.host}: ${e.message.split('\n')[0]}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${this.#opts.retry.attempts})`,
+        );
+        await this.#opts.sleep(delay);
+      }
+    }
+  }
+
+  async #connectOnce(key: ParsedKey): Promise<Connection> {
+    const t = this.#target;
+    const o = this.#opts;
+    const sock = t.jump ? await this.#viaJump(t.jump) : await tcpConnect(t.address, t.port, o.connectTimeoutMs);
+    let verdict: HostKeyVerdict | undefined;
+    const client = new Client();
+    const algorithms = hostKeyAlgorithms(t.hostKey, t.address, t.port);
+    const config: ConnectConfig = {
+      sock,
+      username: t.user,
+      // ssh2 only takes key text; it was parsed once above so that a passphrase problem is reported as one.
+      privateKey: t.privateKey,
+      ...(passphraseOf(t) === undefined ? {} : { passphrase: passphraseOf(t) }),
+      readyTimeout: o.handshakeTimeoutMs,
+      keepaliveInterval: o.keepaliveIntervalMs,
+      keepaliveCountMax: o.keepaliveCountMax,
+      tryKeyboard: false,
+      // Runs during key exchange, before ssh-userauth is even requested.
+      hostVerifier: (presented: Buffer) => {
+        verdict = checkHostKey(t.hostKey, t.address, t.port, presented);
+        if (verdict.ok && !verdict.trusted) {
+          o.reporter.warning(
+            `INSECURE: the host key of ${this.host} (${t.address}:${t.port}) is NOT being verified ` +
+              `(insecure-skip-host-key-check). It presented ${verdict.keyType} ${verdict.fingerprint}; anyone on the ` +
+              `path can impersonate this host and receive every secret sent to it. Pin it with known-hosts or host-fingerprint.`,
+            { title: 'Host key not verified' },
+          );
+        }
+        return verdict.ok;
+      },
+      ...(algorithms ? { algorithms: { serverHostKey: algorithms as never } } : {}),
+    };
+    const conn: Connection = { client, closed: false };
+    return new Promise<Connection>((resolve, reject) => {
+      let ready = false;
+      client.on('ready', () => {
+        ready = true;
+        resolve(conn);
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        if (ready) {
+          o.reporter.debug(`${this.host}: ssh connection error: ${err.message}`);
+          return;
+        }
+        if (verdict && !verdict.ok) {
+          reject(
+            new SshError(
+              'host-key',
+              `${this.host}: refusing to connect: ${describeVerdict(verdict, t.address, t.port)}. ` +
+                `No authentication was attempted and no command ran.`,
+              { verdict, cause: err },
+            ),
+          );
+          return;
+        }
+        reject(err);
+      });
+      client.on('close', () => {
+        conn.closed = true;
+        if (!ready)
+          reject(Object.assign(new Error('connection closed during the SSH handshake'), { code: 'ECONNRESET' }));
+      });
+      try {
+        client.connect(config);
+      } catch (error) {
+        reject(error);
+      }
+    }).catch((error) => {
+      client.end();
+      sock.destroy();
+      if (
+        error instanceof Error &&
+        (error as { level?: string }).level === 'client-authentication' &&
+        !(error instanceof SshError)
+      ) {
+        throw new SshError(
+          'auth',
+          `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused the ` +
+            `${key.type} key ${fingerprintSha256(key.getPublicSSH() as Buffer)} (is its public key in ` +
+            `~${t.user}/.ssh/authorized_keys?)`,
+          { cause: error },
+        );
+      }
+      throw error;
+    });
+  }
+
+  async #viaJump(jump: SshEndpoint): Promise<Duplex> {
+    if (!this.#jump) {
+      this.#jump = new SshExecutor(
+        { ...jump, host: `jump host ${jump.user}@${jump.address}:${jump.port}` },
+        { ...this.#opts, retry: { ...this.#opts.retry, attempts: 1 } },
+      );
+    }
+    const t = this.#target;
+    return this.#jump.forwardOut(t.port, t.address);
+  }
+
+  async #acquire(): Promise<void> {
+    if (this.#active < this.#opts.maxChannels) {
+      this.#active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#active++;
+  }
+
+  #release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)}s` : `${ms}ms`;
+}
+
+function tcpConnect(address: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = netConnect({ host: address, port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(Object.assign(new Error(`TCP connect timed out after ${timeoutMs}ms`), { code: 'DYCE_CONNECT_TIMEOUT' }));
+    }, timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.setNoDelay(true);
+      resolve(sock);
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(err);
+    });
+  });
+}
+
+function forwardOut(client: Client, host: string, port: number, timeoutMs: number, who: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(
+          Object.assign(new Error(`${who}: opening a tunnel to ${host}:${port} timed out after ${timeoutMs}ms`), {
+            code: 'DYCE_CONNECT_TIMEOUT',
+          }),
+        ),
+      timeoutMs,
+    );
+    client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+      clearTimeout(timer);
+      if (err) {
+        // sshd answers "Connection refused" (reason 2) when nothing listens on the far side.
+        const refused = /refused|connect failed/i.test(err.message);
+        reject(
+          Object.assign(new Error(`${who}: cannot open a tunnel to ${host}:${port}: ${err.message}`), {
+            code: refused ? 'ECONNREFUSED' : 'EHOSTUNREACH',
+            cause: err,
+          }),
+        );
+        return;
+      }
+      resolve(stream);
+    });
+  });
+}
+
+function execOnce(
+  client: Client,
+  command: string,
+  opts: ExecOptions,
+  host: string,
+  label: string,
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
+      if (err) {
+        reject(new SshError('closed', `${host}: cannot run \`${label}\`: ${err.message}`, { cause: err }));
+        return;
+      }
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let code: number | undefined;
+      let signal: string | undefined;
+      let timedOut = false;
+      let timer: NodeJS.Timeout | undefined;
+      const started = Date.now();
+      let settled = false;
+      if (opts.timeoutMs) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          settled = true;
+          resolve({
+            code: 124,
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: `${Buffer.concat(errOut).toString('utf8')}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs!)} and the host did not end it\n`,
+          });
+          stream.close();
+        }, opts.timeoutMs + 5000);
+      }
+      stream.on('data', (d: Buffer) => out.push(d));
+      stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+      stream.on('exit', (c: number | null, s?: string) => {
+        if (typeof c === 'number') code = c;
+        if (s) signal = s;
+      });
+      stream.on('error', () => {});
+      stream.on('close', () => {
+        if (timer) clearTimeout(timer);
+        if (settled || timedOut) return;
+        const stdout = Buffer.concat(out).toString('utf8');
+        let stderr = Buffer.concat(errOut).toString('utf8');
+        // timeout(1) exits 124 (TERM worked) or 137 (needed KILL).
+        if (opts.timeoutMs && (code === 124 || code === 137) && Date.now() - started >= opts.timeoutMs) {
+          stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs)}\n`;
+          resolve({ code: 124, stdout, stderr });
+          return;
+        }
+        if (code === undefined && signal === undefined) {
+          reject(
+            new SshError(
+              'closed',
+              `${host}: the connection closed while \`${label}\` was running; its outcome is unknown`,
+            ),
+          );
+          return;
+        }
+        resolve({ code: code ?? 128 + signalNumber(signal), stdout, stderr });
+      });
+      // Always close stdin: a command that reads it must see EOF, not wait forever.
+      stream.end(opts.stdin ?? '');
+    });
+  });
+}
+
+function signalNumber(signal: string | undefined): number {
+  const table: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15 };
+  return (signal && table[signal.replace(/^SIG/, '')]) || 1;
+}
+
+function toSshError(
+  error: unknown,
+  t: SshTarget,
+  o: { connectTimeoutMs: number; handshakeTimeoutMs: number },
+): SshError {
+  if (error instanceof SshError) return error;
+  const e = error as Error & { code?: string; level?: string };
+  const where = `${t.host} (${t.user}@${t.address}:${t.port}${t.jump ? ` via ${t.jump.address}:${t.jump.port}` : ''})`;
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return new SshError(
+        'refused',
+        `${where}: connection refused: nothing is listening on port ${t.port} (is sshd running, and is the port right?)`,
+        {
+          cause: e,
+        },
+      );
+    case 'DYCE_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return new SshError(
+        'connect-timeout',
+        `${where}: TCP connection timed out after ${formatMs(o.connectTimeoutMs)} (no answer at all: a firewall dropping packets, or the wrong address)`,
+        {
+          cause: e,
+        },
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new SshError('dns', `${where}: cannot resolve host name "${t.address}"`, { cause: e });
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new SshError('unreachable', `${where}: host unreachable (${e.message})`, { cause: e });
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new SshError('closed', `${where}: the connection was closed during the SSH handshake`, { cause: e });
+  }
+  if (e.level === 'client-timeout')
+    return new SshError(
+      'handshake-timeout',
+      `${where}: timed out after ${formatMs(o.handshakeTimeoutMs)} waiting for the SSH handshake: the port accepted the TCP connection but no SSH server answered in time`,
+      { cause: e },
+    );
+  return new SshError('closed', `${where}: SSH connection failed: ${e.message ?? String(error)}`, { cause: e });
+}
