@@ -5,6 +5,7 @@
  *   tsx scripts/build.ts --cli      only the CLI (npm's prepare step)
  *   tsx scripts/build.ts --out DIR  write the action files under DIR instead of the repo (check-dist uses this)
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,13 +39,22 @@ async function buildCli(): Promise<void> {
 
 async function buildAction(id: string): Promise<void> {
   const dir = join(outRoot, 'actions', id);
+  const entry = join(root, 'actions', id, 'main.ts');
+  if (!existsSync(entry))
+    throw new Error(`actions/${id}/main.ts is missing (its spec is listed in src/config/actions/index.ts)`);
   await mkdir(join(dir, 'dist'), { recursive: true });
-  const { code } = (await ncc(join(root, 'actions', id, 'main.ts'), {
-    quiet: true,
-    minify: false,
-    sourceMap: false,
-    license: 'licenses.txt',
-  })) as { code: string; assets: Record<string, { source: Buffer | string }> };
+  let code: string;
+  try {
+    ({ code } = await ncc(entry, { quiet: true, minify: false, sourceMap: false }));
+  } catch (e) {
+    // ncc's own errors can hold megabytes of bundled source: keep the first lines.
+    const text = String(e instanceof Error ? e.message : e);
+    const head = text
+      .split('\n')
+      .slice(0, 15)
+      .map((l) => l.slice(0, 300));
+    throw new Error(`ncc could not bundle actions/${id}/main.ts:\n${head.join('\n')}`);
+  }
   await writeFile(join(dir, 'dist', 'index.js'), code);
   await writeFile(join(dir, 'dist', 'package.json'), '{"type":"module"}\n');
 }
@@ -56,17 +66,26 @@ async function writeActionYmls(): Promise<void> {
   }
 }
 
-if (args.includes('--cli')) {
-  await buildCli();
-} else {
-  await writeActionYmls();
-  // ncc is CPU-bound; two at a time suits a 2-core machine.
-  const ids = actionSpecs.map((s) => s.id);
-  const queue = [...ids];
-  await Promise.all(
-    [0, 1].map(async () => {
-      for (let id = queue.shift(); id; id = queue.shift()) await buildAction(id);
-    }),
-  );
-  if (outRoot === root) await buildCli();
+try {
+  await main();
+} catch (e) {
+  process.stderr.write(`build: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}
+
+async function main(): Promise<void> {
+  if (args.includes('--cli')) {
+    await buildCli();
+  } else {
+    await writeActionYmls();
+    // ncc is CPU-bound; two at a time suits a 2-core machine.
+    const ids = actionSpecs.map((s) => s.id);
+    const queue = [...ids];
+    await Promise.all(
+      [0, 1].map(async () => {
+        for (let id = queue.shift(); id; id = queue.shift()) await buildAction(id);
+      }),
+    );
+    if (outRoot === root) await buildCli();
+  }
 }

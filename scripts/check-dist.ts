@@ -11,11 +11,18 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = mkdtempSync(join(tmpdir(), 'dyce-check-dist-'));
 try {
-  execFileSync(
-    process.execPath,
-    [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'scripts/build.ts'), '--out', out],
-    { stdio: 'inherit' },
-  );
+  try {
+    execFileSync(
+      process.execPath,
+      [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'scripts/build.ts'), '--out', out],
+      {
+        stdio: 'inherit',
+      },
+    );
+  } catch {
+    console.error('check-dist: the build failed (see above)');
+    process.exit(1);
+  }
   const stale: string[] = [];
   for (const id of readdirSync(join(out, 'actions'))) {
     for (const rel of ['action.yml', 'dist/index.js', 'dist/package.json']) {
