@@ -1,0 +1,95 @@
+/**
+ * Every workflow example in the repo (examples/, .github/workflows/, and YAML code blocks of the README and docs)
+ * is checked against the inputs its action declares: unknown inputs and missing required inputs fail.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { actionSpecs } from '../../src/config/actions/index.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+function yamlFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? yamlFiles(join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [join(dir, e.name)] : [],
+  );
+}
+
+function markdownBlocks(file: string): { name: string; text: string }[] {
+  const md = readFileSync(file, 'utf8');
+  const out: { name: string; text: string }[] = [];
+  const re = /```ya?ml\n([\s\S]*?)```/g;
+  for (let m = re.exec(md); m; m = re.exec(md)) {
+    if (m[1]!.includes('dyce/actions/'))
+      out.push({ name: `${relative(root, file)}:${md.slice(0, m.index).split('\n').length}`, text: m[1]! });
+  }
+  return out;
+}
+
+interface Step {
+  uses?: string;
+  with?: Record<string, unknown>;
+}
+
+export function dyceSteps(doc: unknown): Step[] {
+  const steps: Step[] = [];
+  const visit = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      if (typeof o.uses === 'string' && /(^|\/)dyce\/actions\/|^\.\/actions\//.test(o.uses)) steps.push(o as Step);
+      Object.values(o).forEach(visit);
+    }
+  };
+  visit(doc);
+  return steps;
+}
+
+export function checkStep(step: Step): string[] {
+  const id = /actions\/([a-z-]+)/.exec(step.uses!)?.[1];
+  const spec = actionSpecs.find((s) => s.id === id);
+  if (!spec) return [`${step.uses}: no such Dyce action (have: ${actionSpecs.map((s) => s.id).join(', ')})`];
+  const given = Object.keys(step.with ?? {});
+  const issues = given.filter((k) => !(k in spec.inputs)).map((k) => `${step.uses}: unknown input "${k}"`);
+  for (const [name, f] of Object.entries(spec.inputs)) {
+    if (f.meta.required && f.meta.default === undefined && !given.includes(name))
+      issues.push(`${step.uses}: required input "${name}" is missing`);
+  }
+  return issues;
+}
+
+const sources = [
+  ...[...yamlFiles(join(root, 'examples')), ...yamlFiles(join(root, '.github/workflows'))].map((f) => ({
+    name: relative(root, f),
+    text: readFileSync(f, 'utf8'),
+  })),
+  ...[join(root, 'README.md'), ...yamlFiles(join(root, 'docs')).filter((f) => f.endsWith('.md'))]
+    .filter(existsSync)
+    .flatMap(markdownBlocks),
+];
+
+describe('workflow examples use only declared inputs', () => {
+  it('finds the examples', () => {
+    expect(sources.length).toBeGreaterThan(0);
+    expect(sources.flatMap((s) => dyceSteps(parse(s.text))).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('catches an unknown input and a missing required one (the check can fail)', () => {
+    const probe = actionSpecs.find((s) => s.id === 'probe');
+    expect(probe).toBeDefined();
+    expect(checkStep({ uses: 'org/dyce/actions/probe@v1', with: { url: 'http://x', 'no-such-input': 1 } })).toEqual([
+      'org/dyce/actions/probe@v1: unknown input "no-such-input"',
+    ]);
+    expect(checkStep({ uses: 'org/dyce/actions/probe@v1', with: {} })).toContain(
+      'org/dyce/actions/probe@v1: required input "url" is missing',
+    );
+  });
+
+  it.each(sources.map((s) => [s.name, s.text] as const))('%s', (_name, text) => {
+    const issues = dyceSteps(parse(text)).flatMap(checkStep);
+    expect(issues).toEqual([]);
+  });
+});
