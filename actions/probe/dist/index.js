@@ -28376,11 +28376,15 @@ module.exports = {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _src_config_actions_probe_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(792);
 /* harmony import */ var _src_github_action_runner_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3947);
+/* harmony import */ var _src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4057);
+
 
 
 await (0,_src_github_action_runner_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_src_config_actions_probe_js__WEBPACK_IMPORTED_MODULE_0__/* .probeSpec */ .K, {
     async main(inputs, reporter) {
-        reporter.info(`probing ${inputs.url.join(', ')}`);
+        const run = await (0,_src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runProbeInputs */ .nP)(inputs, reporter);
+        if (!run.success)
+            throw (0,_src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__/* .probeFailure */ .L$)(run);
     },
 });
 
@@ -28396,25 +28400,119 @@ __webpack_async_result__();
 /* harmony export */   K: () => (/* binding */ probeSpec)
 /* harmony export */ });
 /* unused harmony export probeInputs */
-/* harmony import */ var _input_spec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2694);
+/* harmony import */ var _input_spec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1213);
 
+/**
+ * The probe's inputs. Names follow blackbox_exporter's http module where they overlap
+ * (`valid-status-codes`, `fail-if-body-matches`, ...), in the project's kebab-case.
+ */
 const probeInputs = {
-    url: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({ description: 'URL(s) to probe', required: true }),
-    timeout: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Timeout of one request', default: '5s' }),
+    url: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({ description: 'URL(s) to probe, each probed concurrently', required: true }),
+    method: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP method', default: 'GET' }),
+    headers: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.map({
+        description: 'Request headers as `Name=value` lines',
+        keyPattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+    }),
+    body: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Request body' }),
+    'valid-status-codes': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: 'Status codes that pass: codes and ranges, e.g. `200-299,204`',
+        default: '200-299',
+    }),
+    'valid-http-versions': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({
+        description: 'HTTP versions that pass, e.g. `HTTP/1.1` (empty: any)',
+    }),
+    'follow-redirects': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({ description: 'Follow redirects (up to 10)', default: 'true' }),
+    timeout: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Timeout of one attempt, redirects and body included', default: '10s' }),
+    'fail-if-ssl': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({ description: 'Fail when the final response came over TLS', default: 'false' }),
+    'fail-if-not-ssl': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({
+        description: 'Fail when the final response did not come over TLS',
+        default: 'false',
+    }),
+    'fail-if-body-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({ description: 'Fail when the body matches any of these regexps' }),
+    'fail-if-body-not-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({ description: 'Fail when the body does not match each of these regexps' }),
+    'fail-if-header-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
+        description: 'Fail when a header matches: `Header-Name: regexp` lines',
+    }),
+    'fail-if-header-not-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
+        description: 'Fail when a header is missing or does not match: `Header-Name: regexp` lines',
+    }),
+    conditions: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
+        description: 'Gatus-style conditions checked after the request, e.g. `[STATUS] == 200`, `[BODY].status == UP`, `[RESPONSE_TIME] < 300` (ms), `[CERTIFICATE_EXPIRATION] > 720h`',
+    }),
+    'tls-ca': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: 'CA certificate(s) to trust in addition to the system ones: PEM text or a file path',
+    }),
+    'tls-insecure-skip-verify': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({
+        description: 'Do not verify the server certificate (expiry is still reported)',
+        default: 'false',
+    }),
+    'tls-server-name': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Server name for SNI and certificate verification' }),
+    'ip-protocol': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.enum(['auto', 'ip4', 'ip6'], {
+        description: 'IP protocol to prefer when a name resolves to both (falls back to the other)',
+        default: 'auto',
+    }),
+    attempts: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.integer({ description: 'Attempts per URL before it fails', default: '1', min: 1, max: 10_000 }),
+    interval: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Wait between attempts', default: '5s' }),
+    backoff: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: 'Factor the wait grows by after each failed attempt (1: constant)',
+        default: '1',
+    }),
+    'success-threshold': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.integer({
+        description: 'Consecutive successful attempts required for a URL to pass',
+        default: '1',
+        min: 1,
+    }),
+    deadline: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Overall time limit for the whole probe (empty: none)' }),
+    'basic-auth-username': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP basic auth user name' }),
+    'basic-auth-password': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP basic auth password', secret: true }),
+    'bearer-token': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Bearer token sent as `Authorization: Bearer …`', secret: true }),
+    'token-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: token endpoint' }),
+    'client-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: client id' }),
+    'client-secret': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: client secret', secret: true }),
+    scopes: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({ description: 'OAuth2 client credentials: scopes to request' }),
+    'prometheus-file': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: "Write the results to this file in Prometheus text format, with blackbox_exporter's metric names",
+    }),
+    'alert-on': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({
+        description: 'When to alert: `failure`, or `failure,recovery` (recovery: passed after failed attempts)',
+        default: 'failure',
+    }),
+    'telegram-bot-token': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: 'Telegram bot token; alerts go to Telegram when set',
+        secret: true,
+    }),
+    'telegram-chat-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram chat id (or @channel) to alert' }),
+    'telegram-thread-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram forum topic (message_thread_id)' }),
+    'telegram-api-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram Bot API base URL', default: 'https://api.telegram.org' }),
+    'webhook-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
+        description: 'POST an Alertmanager-shaped JSON payload to this URL on alert',
+        secret: true,
+    }),
 };
 const probeSpec = {
     name: 'Dyce probe',
     id: 'probe',
     description: 'Post-deploy HTTP(S) health probe with blackbox_exporter http_2xx semantics, retries, conditions, TLS checks and alerts.',
     inputs: probeInputs,
-    outputs: { success: { description: 'true when every URL passed' } },
+    outputs: {
+        success: { description: 'true when every URL passed' },
+        'status-code': { description: 'HTTP status of the last attempt (first failing URL, else the first URL)' },
+        'duration-ms': { description: 'Duration of that attempt in milliseconds' },
+        'dns-ms': { description: 'Name resolution time of that attempt (ms)' },
+        'connect-ms': { description: 'TCP connect time of that attempt (ms)' },
+        'tls-ms': { description: 'TLS handshake time of that attempt (ms)' },
+        'processing-ms': { description: 'Time from request sent to first response byte (ms)' },
+        'transfer-ms': { description: 'Time to read the response body (ms)' },
+        'cert-expiry': { description: 'Earliest certificate expiry seen, ISO 8601 (empty without TLS)' },
+        results: { description: 'JSON array: one result per URL' },
+    },
     branding: { icon: 'activity', color: 'green' },
 };
 
 
 /***/ }),
 
-/***/ 2694:
+/***/ 1213:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -37961,40 +38059,8 @@ function preprocess(fn, schema) {
     });
 }
 
-;// CONCATENATED MODULE: ./src/util/duration.ts
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/**
- * Parses the project's duration convention: `500ms`, `10s`, `5m`, `72h`, `30d`; a bare number means seconds
- * (or `bareUnit`, e.g. Gatus' RESPONSE_TIME where a bare number means ms). Compound forms like `1m30s` are accepted.
- * Returns milliseconds, or undefined when the text is not a duration.
- */
-function parseDuration(text, bareUnit = 's') {
-    const t = text.trim();
-    if (t === '')
-        return undefined;
-    if (/^\d+(\.\d+)?$/.test(t))
-        return Math.round(Number(t) * UNITS[bareUnit]);
-    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-    let total = 0;
-    let matched = 0;
-    for (let m = re.exec(t); m; m = re.exec(t)) {
-        total += Number(m[1]) * UNITS[m[2]];
-        matched = re.lastIndex;
-    }
-    if (matched !== t.length)
-        return undefined;
-    return Math.round(total);
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${Math.round(ms)}ms`;
-    if (ms < 60_000)
-        return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')}s`;
-    const m = Math.floor(ms / 60_000);
-    const s = Math.round((ms % 60_000) / 1000);
-    return s ? `${m}m${s}s` : `${m}m`;
-}
-
+// EXTERNAL MODULE: ./src/util/duration.ts
+var util_duration = __nccwpck_require__(6518);
 // EXTERNAL MODULE: ./src/util/errors.ts
 var errors = __nccwpck_require__(17);
 ;// CONCATENATED MODULE: ./src/config/conventions.ts
@@ -38117,7 +38183,7 @@ const input = {
                 ctx.addIssue({ code: 'custom', message: `must not be negative, got ${JSON.stringify(t)}` });
                 return 0;
             }
-            const ms = parseDuration(t);
+            const ms = (0,util_duration/* parseDuration */.E)(t);
             if (ms === undefined) {
                 ctx.addIssue({
                     code: 'custom',
@@ -41161,8 +41227,8 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ./src/config/input-spec.ts + 20 modules
-var input_spec = __nccwpck_require__(2694);
+// EXTERNAL MODULE: ./src/config/input-spec.ts + 19 modules
+var input_spec = __nccwpck_require__(1213);
 // EXTERNAL MODULE: ./src/util/errors.ts
 var errors = __nccwpck_require__(17);
 ;// CONCATENATED MODULE: ./src/github/reporter.ts
@@ -41312,15 +41378,1747 @@ async function runAction(spec, handlers) {
 
 /***/ }),
 
+/***/ 4057:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  L$: () => (/* binding */ probeFailure),
+  nP: () => (/* binding */ runProbeInputs)
+});
+
+// UNUSED EXPORTS: runProbe
+
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __nccwpck_require__(17);
+// EXTERNAL MODULE: ./src/util/duration.ts
+var util_duration = __nccwpck_require__(6518);
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/util/secret.ts
+
+const REDACTED = '***';
+/**
+ * A secret value. It prints as *** everywhere (toString, JSON, util.inspect, template strings),
+ * so that logging an options object can never leak it. Only `reveal()` gives the value, and the
+ * value may only travel to a remote host through stdin or a 0600 file, never argv.
+ */
+class Secret {
+    #value;
+    constructor(value) {
+        this.#value = value;
+    }
+    reveal() {
+        return this.#value;
+    }
+    get isEmpty() {
+        return this.#value === '';
+    }
+    toString() {
+        return REDACTED;
+    }
+    toJSON() {
+        return REDACTED;
+    }
+    [external_node_util_.inspect.custom]() {
+        return `Secret(${REDACTED})`;
+    }
+}
+/**
+ * Replaces registered secret values in text. Values are matched longest first so that a secret
+ * containing another is fully hidden. Multi-line secrets are also registered line by line,
+ * as the Actions runner does, because logs are often printed a line at a time.
+ */
+class Redactor {
+    #values = new Set();
+    #sorted = [];
+    add(value) {
+        const parts = [value, ...value.split(/\r?\n/)]
+            .map((v) => (v.trim() === '' ? '' : v))
+            .filter((v) => v.length >= 3 || v === value);
+        for (const p of parts)
+            if (p !== '')
+                this.#values.add(p);
+        this.#sorted = [...this.#values].sort((a, b) => b.length - a.length);
+    }
+    get size() {
+        return this.#values.size;
+    }
+    redact(text) {
+        let out = text;
+        for (const v of this.#sorted)
+            if (out.includes(v))
+                out = out.split(v).join(REDACTED);
+        return out;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/probe/conditions.ts
+
+const ORDERING = new Set(['<', '<=', '>', '>=']);
+function parseCondition(text) {
+    const t = text.trim();
+    const fail = (why) => ({ ok: false, error: `condition ${JSON.stringify(t)}: ${why}` });
+    const m = /^(.+?)\s*(==|!=|<=|>=|<|>)\s*(.*)$/.exec(t);
+    if (!m)
+        return fail('expected `<placeholder> <operator> <value>`, e.g. `[STATUS] == 200`');
+    const leftText = m[1].trim();
+    let left = leftText;
+    const op = m[2];
+    const rightText = m[3].trim();
+    if (rightText === '')
+        return fail(`nothing to compare with after ${op}`);
+    let fn;
+    const call = /^(len|has)\((.*)\)$/.exec(left);
+    if (call) {
+        fn = call[1];
+        left = call[2].trim();
+    }
+    const ph = /^\[([A-Z_]+)\](.*)$/.exec(left);
+    if (!ph)
+        return fail(`${JSON.stringify(left)} is not a placeholder: use [STATUS], [BODY], [RESPONSE_TIME], [CERTIFICATE_EXPIRATION], [CONNECTED] or [IP]`);
+    const name = ph[1];
+    const suffix = ph[2];
+    let placeholder;
+    switch (name) {
+        case 'STATUS':
+        case 'RESPONSE_TIME':
+        case 'CERTIFICATE_EXPIRATION':
+        case 'CONNECTED':
+        case 'IP':
+            if (suffix !== '')
+                return fail(`[${name}] takes no path (only [BODY] does)`);
+            placeholder = { kind: name };
+            break;
+        case 'BODY': {
+            const path = parseJsonPath(suffix);
+            if (!path.ok)
+                return fail(path.error);
+            placeholder = { kind: 'BODY', path: path.value };
+            break;
+        }
+        default:
+            return fail(`unknown placeholder [${name}]: use [STATUS], [BODY], [RESPONSE_TIME], [CERTIFICATE_EXPIRATION], [CONNECTED] or [IP]`);
+    }
+    if (fn && placeholder.kind !== 'BODY')
+        return fail(`${fn}() applies to [BODY] only`);
+    const right = parseOperand(rightText);
+    if (!right.ok)
+        return fail(right.error);
+    let operand = right.value;
+    if (ORDERING.has(op) && (operand.kind === 'pattern' || operand.kind === 'any'))
+        return fail(`${op} needs a number or a duration, not ${operand.kind === 'any' ? 'any()' : 'pat()'}`);
+    const numeric = (what, v) => {
+        if (v.kind === 'number')
+            return { ok: true, value: v };
+        if (v.kind === 'any' && v.values.every((x) => /^-?\d+(\.\d+)?$/.test(x)))
+            return { ok: true, value: v };
+        return { ok: false, error: `${what} is compared with a number, got ${JSON.stringify(rightText)}` };
+    };
+    const duration = (what) => {
+        const ms = (0,util_duration/* parseDuration */.E)(rightText, 'ms');
+        if (ms === undefined)
+            return {
+                ok: false,
+                error: `${what} is compared with a duration like 300, 300ms, 2s, 5m, 720h or 30d, got ${JSON.stringify(rightText)}`,
+            };
+        return { ok: true, value: { kind: 'number', value: ms } };
+    };
+    let checked = { ok: true, value: operand };
+    if (fn === 'len')
+        checked = numeric('len()', operand);
+    else if (fn === 'has' || placeholder.kind === 'CONNECTED') {
+        if (ORDERING.has(op))
+            return fail(`${fn ? 'has()' : '[CONNECTED]'} takes == or != with true or false`);
+        if (operand.kind !== 'text' || (operand.value !== 'true' && operand.value !== 'false'))
+            return fail(`${fn ? 'has()' : '[CONNECTED]'} is compared with true or false, got ${JSON.stringify(rightText)}`);
+    }
+    else if (placeholder.kind === 'STATUS')
+        checked = numeric('[STATUS]', operand);
+    else if (placeholder.kind === 'RESPONSE_TIME')
+        checked = duration('[RESPONSE_TIME]');
+    else if (placeholder.kind === 'CERTIFICATE_EXPIRATION')
+        checked = duration('[CERTIFICATE_EXPIRATION]');
+    else if (ORDERING.has(op) && operand.kind !== 'number')
+        return fail(`${op} needs a number, got ${JSON.stringify(rightText)}`);
+    if (!checked.ok)
+        return fail(checked.error);
+    operand = checked.value;
+    const cond = { text: t, leftText, rightText, placeholder, op, right: operand };
+    if (fn)
+        cond.fn = fn;
+    return { ok: true, value: cond };
+}
+/** Parses every condition; the errors name each bad condition. */
+function parseConditions(lines) {
+    const out = [];
+    const errors = [];
+    for (const line of lines) {
+        const r = parseCondition(line);
+        if (r.ok)
+            out.push(r.value);
+        else
+            errors.push(r.error);
+    }
+    return errors.length ? { ok: false, error: errors.join('; ') } : { ok: true, value: out };
+}
+function parseJsonPath(suffix) {
+    const out = [];
+    const re = /\.([^.[\]\s]+)|\[(\d+)\]/y;
+    let pos = 0;
+    while (pos < suffix.length) {
+        re.lastIndex = pos;
+        const m = re.exec(suffix);
+        if (!m)
+            return { ok: false, error: `bad JSON path ${JSON.stringify(suffix)} (use .key, .key.sub or [0])` };
+        out.push(m[1] !== undefined ? m[1] : Number(m[2]));
+        pos = re.lastIndex;
+    }
+    return { ok: true, value: out };
+}
+function parseOperand(text) {
+    const pat = /^pat\((.*)\)$/.exec(text);
+    if (pat) {
+        const glob = pat[1];
+        const re = new RegExp(`^${glob.split('*').map(escapeRegExp).join('.*')}$`, 's');
+        return { ok: true, value: { kind: 'pattern', value: glob, re } };
+    }
+    const any = /^any\((.*)\)$/.exec(text);
+    if (any) {
+        const values = any[1]
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
+        if (values.length === 0)
+            return { ok: false, error: 'any() needs at least one value' };
+        return { ok: true, value: { kind: 'any', values } };
+    }
+    if (/^-?\d+(\.\d+)?$/.test(text))
+        return { ok: true, value: { kind: 'number', value: Number(text) } };
+    return { ok: true, value: { kind: 'text', value: text } };
+}
+/** `9d23h`, `5h12m`, or formatDuration's form below an hour. */
+function longDuration(ms) {
+    if (ms < 3_600_000)
+        return (0,util_duration/* formatDuration */.a)(ms);
+    const d = Math.floor(ms / 86_400_000);
+    const h = Math.floor((ms % 86_400_000) / 3_600_000);
+    const m = Math.floor((ms % 3_600_000) / 60_000);
+    return d ? `${d}d${h ? `${h}h` : ''}` : `${h}h${m ? `${m}m` : ''}`;
+}
+function escapeRegExp(s) {
+    return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+function resolveBody(body, path) {
+    if (body === undefined)
+        return { present: false };
+    if (path.length === 0)
+        return { present: true, value: body };
+    let v;
+    try {
+        v = JSON.parse(body);
+    }
+    catch {
+        return { present: false };
+    }
+    for (const seg of path) {
+        if (v === null || typeof v !== 'object')
+            return { present: false };
+        if (typeof seg === 'number') {
+            if (!Array.isArray(v) || seg >= v.length)
+                return { present: false };
+            v = v[seg];
+        }
+        else {
+            if (!Object.hasOwn(v, seg))
+                return { present: false };
+            v = v[seg];
+        }
+    }
+    return { present: true, value: v };
+}
+function display(v) {
+    if (typeof v === 'string')
+        return v.length > 80 ? `${v.slice(0, 77)}...` : v;
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+function compare(op, a, b) {
+    switch (op) {
+        case '==':
+            return a === b;
+        case '!=':
+            return a !== b;
+        case '<':
+            return a < b;
+        case '<=':
+            return a <= b;
+        case '>':
+            return a > b;
+        case '>=':
+            return a >= b;
+    }
+}
+function matchText(op, actual, right) {
+    let eq;
+    if (right.kind === 'pattern')
+        eq = right.re.test(actual);
+    else if (right.kind === 'any')
+        eq = right.values.includes(actual);
+    else if (right.kind === 'number')
+        eq = actual.trim() !== '' && Number(actual) === right.value;
+    else
+        eq = actual === right.value;
+    return op === '!=' ? !eq : eq;
+}
+/** Evaluates a parsed condition against what an attempt observed. Pure. */
+function evaluateCondition(c, o) {
+    const res = (ok, shown) => ({
+        condition: c.text,
+        ok,
+        resolved: `${c.leftText} (${shown}) ${c.op} ${c.rightText}`,
+    });
+    const num = (actual, shown) => {
+        if (actual === undefined || Number.isNaN(actual))
+            return res(false, shown);
+        if (c.right.kind === 'any')
+            return res(matchText(c.op, String(actual), c.right), shown);
+        if (c.right.kind !== 'number')
+            return res(false, shown);
+        return res(compare(c.op, actual, c.right.value), shown);
+    };
+    const p = c.placeholder;
+    switch (p.kind) {
+        case 'STATUS':
+            return num(o.status, o.status === undefined ? 'no response' : String(o.status));
+        case 'RESPONSE_TIME':
+            return num(o.responseTimeMs, `${Math.round(o.responseTimeMs)}ms`);
+        case 'CERTIFICATE_EXPIRATION': {
+            if (!o.certExpiry)
+                return num(0, 'no certificate');
+            const left = o.certExpiry.getTime() - o.now.getTime();
+            return num(left, left <= 0 ? `expired ${longDuration(-left)} ago` : longDuration(left));
+        }
+        case 'CONNECTED': {
+            const want = c.right.kind === 'text' && c.right.value === 'true';
+            return res(c.op === '==' ? o.connected === want : o.connected !== want, String(o.connected));
+        }
+        case 'IP':
+            return o.ip === undefined ? res(false, 'unknown') : res(matchText(c.op, o.ip, c.right), o.ip);
+        case 'BODY': {
+            const v = resolveBody(o.body, p.path);
+            if (c.fn === 'has') {
+                const want = c.right.kind === 'text' && c.right.value === 'true';
+                return res(c.op === '==' ? v.present === want : v.present !== want, String(v.present));
+            }
+            if (!v.present)
+                return res(false, o.body === undefined ? 'no body' : 'missing');
+            if (c.fn === 'len') {
+                const x = v.value;
+                const n = typeof x === 'string' || Array.isArray(x)
+                    ? x.length
+                    : x !== null && typeof x === 'object'
+                        ? Object.keys(x).length
+                        : undefined;
+                return num(n, n === undefined ? `not a list: ${display(x)}` : String(n));
+            }
+            const x = v.value;
+            if (ORDERING.has(c.op))
+                return num(typeof x === 'number' ? x : Number(x), display(x));
+            const text = typeof x === 'string' ? x : JSON.stringify(x);
+            return res(matchText(c.op, text, c.right), display(x));
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/probe/status-codes.ts
+/**
+ * Parses `200-299,204` (commas or newlines, spaces allowed) into ranges. Codes are 100..599.
+ * Pure: used to validate the input before any request.
+ */
+function parseStatusCodes(text) {
+    const out = [];
+    const items = text
+        .split(/[\n,]/)
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+    if (items.length === 0)
+        return { ok: false, error: 'must list at least one status code or range' };
+    for (const item of items) {
+        const m = /^(\d{3})(?:\s*-\s*(\d{3}))?$/.exec(item);
+        if (!m)
+            return { ok: false, error: `${JSON.stringify(item)} is not a status code (200) or a range (200-299)` };
+        const lo = Number(m[1]);
+        const hi = m[2] === undefined ? lo : Number(m[2]);
+        for (const c of [lo, hi])
+            if (c < 100 || c > 599)
+                return { ok: false, error: `${JSON.stringify(item)}: ${c} is not an HTTP status code` };
+        if (hi < lo)
+            return { ok: false, error: `${JSON.stringify(item)}: the range ends before it starts` };
+        out.push([lo, hi]);
+    }
+    return { ok: true, value: out };
+}
+function statusAllowed(ranges, code) {
+    return ranges.some(([lo, hi]) => code >= lo && code <= hi);
+}
+function formatStatusRanges(ranges) {
+    return ranges.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(',');
+}
+
+;// CONCATENATED MODULE: ./src/probe/config.ts
+
+
+
+
+
+const HTTP_VERSIONS = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2.0'];
+function httpUrl(name, text, issues) {
+    let u;
+    try {
+        u = new URL(text);
+    }
+    catch {
+        issues.push(`input "${name}": ${JSON.stringify(text)} is not a URL (expected http://host[:port]/path or https://...)`);
+        return undefined;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+        issues.push(`input "${name}": ${JSON.stringify(text)} must start with http:// or https://`);
+        return undefined;
+    }
+    if (u.hostname === '') {
+        issues.push(`input "${name}": ${JSON.stringify(text)} has no host`);
+        return undefined;
+    }
+    return u;
+}
+function regexps(name, lines, issues) {
+    const out = [];
+    for (const l of lines ?? []) {
+        try {
+            out.push(new RegExp(l));
+        }
+        catch (e) {
+            issues.push(`input "${name}": ${JSON.stringify(l)} is not a valid regular expression (${e.message})`);
+        }
+    }
+    return out;
+}
+function headerRules(name, lines, issues) {
+    const out = [];
+    for (const l of lines ?? []) {
+        const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/.exec(l);
+        if (!m) {
+            issues.push(`input "${name}": ${JSON.stringify(l)} must be "Header-Name: regexp"`);
+            continue;
+        }
+        try {
+            out.push({ header: m[1].toLowerCase(), re: new RegExp(m[2]), text: l });
+        }
+        catch (e) {
+            issues.push(`input "${name}": ${JSON.stringify(m[2])} is not a valid regular expression (${e.message})`);
+        }
+    }
+    return out;
+}
+/**
+ * Turns parsed inputs into the probe's configuration. Pure: every check that can be made without the network is
+ * made here, and all problems are thrown together as one InputError naming each input, before any request.
+ */
+function assembleProbeConfig(i) {
+    const issues = [];
+    const targets = [];
+    for (const u of i.url) {
+        const url = httpUrl('url', u, issues);
+        if (url)
+            targets.push(url);
+    }
+    const method = i.method.trim().toUpperCase();
+    if (!/^[A-Z]+$/.test(method))
+        issues.push(`input "method": ${JSON.stringify(i.method)} is not an HTTP method`);
+    const status = parseStatusCodes(i['valid-status-codes']);
+    if (!status.ok)
+        issues.push(`input "valid-status-codes": ${status.error}`);
+    const httpVersions = (i['valid-http-versions'] ?? []).map((v) => {
+        const t = v.toUpperCase();
+        return /^HTTP\/\d$/.test(t) ? `${t}.0` : t;
+    });
+    for (const v of httpVersions)
+        if (!HTTP_VERSIONS.includes(v))
+            issues.push(`input "valid-http-versions": ${JSON.stringify(v)} is not one of ${HTTP_VERSIONS.join(', ')}`);
+    if (i.timeout <= 0)
+        issues.push('input "timeout" must be more than 0');
+    if (i['fail-if-ssl'] && i['fail-if-not-ssl'])
+        issues.push('inputs "fail-if-ssl" and "fail-if-not-ssl" cannot both be true: no URL could pass');
+    const conditions = parseConditions(i.conditions ?? []);
+    if (!conditions.ok)
+        issues.push(`input "conditions": ${conditions.error}`);
+    const backoff = Number(i.backoff.trim());
+    if (!/^\d+(\.\d+)?$/.test(i.backoff.trim()) || backoff < 1)
+        issues.push(`input "backoff" must be a number of at least 1 (1 keeps the interval constant), got ${JSON.stringify(i.backoff)}`);
+    if (i['success-threshold'] > i.attempts)
+        issues.push(`input "success-threshold" (${i['success-threshold']}) is more than "attempts" (${i.attempts}): no URL could pass`);
+    // Auth: at most one kind, each complete.
+    let auth = { kind: 'none' };
+    const kinds = [];
+    const user = i['basic-auth-username'];
+    const pass = i['basic-auth-password'];
+    if (user || pass) {
+        kinds.push('basic-auth-username/basic-auth-password');
+        if (!user)
+            issues.push('input "basic-auth-password" is set but "basic-auth-username" is not');
+        else if (user.includes(':'))
+            issues.push('input "basic-auth-username" cannot contain ":"');
+        auth = { kind: 'basic', username: user ?? '', password: new Secret(pass ?? '') };
+    }
+    if (i['bearer-token']) {
+        kinds.push('bearer-token');
+        auth = { kind: 'bearer', token: new Secret(i['bearer-token'].trim()) };
+    }
+    const oauth = [i['token-url'], i['client-id'], i['client-secret']];
+    if (oauth.some((v) => v)) {
+        kinds.push('token-url/client-id/client-secret');
+        const missing = ['token-url', 'client-id', 'client-secret'].filter((n) => !i[n]);
+        if (missing.length)
+            issues.push(`OAuth2 client credentials need token-url, client-id and client-secret: missing ${missing.join(', ')}`);
+        const tokenUrl = i['token-url'] ? httpUrl('token-url', i['token-url'], issues) : undefined;
+        if (tokenUrl && missing.length === 0)
+            auth = {
+                kind: 'oauth2',
+                tokenUrl,
+                clientId: i['client-id'],
+                clientSecret: new Secret(i['client-secret']),
+                scopes: i.scopes ?? [],
+            };
+    }
+    else if (i.scopes?.length)
+        issues.push('input "scopes" needs token-url, client-id and client-secret');
+    if (kinds.length > 1)
+        issues.push(`choose one kind of auth, not ${kinds.join(' and ')}`);
+    // Alerts.
+    const alertOn = i['alert-on'];
+    for (const a of alertOn)
+        if (a !== 'failure' && a !== 'recovery')
+            issues.push(`input "alert-on": ${JSON.stringify(a)} is not failure or recovery`);
+    const alerts = { onFailure: alertOn.includes('failure'), onRecovery: alertOn.includes('recovery') };
+    const tg = i['telegram-bot-token'];
+    const chat = i['telegram-chat-id']?.trim();
+    if (tg && !chat)
+        issues.push('input "telegram-chat-id" is required with "telegram-bot-token"');
+    if (!tg && chat)
+        issues.push('input "telegram-bot-token" is required with "telegram-chat-id"');
+    const thread = i['telegram-thread-id']?.trim();
+    if (thread && !/^\d+$/.test(thread))
+        issues.push(`input "telegram-thread-id" must be a whole number, got ${JSON.stringify(thread)}`);
+    if (tg && !/^\d+:[A-Za-z0-9_-]+$/.test(tg.trim()))
+        issues.push('input "telegram-bot-token" does not look like a bot token (123456:ABC-...)');
+    if (chat && !/^(-?\d+|@[A-Za-z0-9_]{4,})$/.test(chat))
+        issues.push(`input "telegram-chat-id" must be a numeric id or @channelname, got ${JSON.stringify(chat)}`);
+    const apiUrl = httpUrl('telegram-api-url', i['telegram-api-url'], issues);
+    if (tg && chat && apiUrl) {
+        alerts.telegram = { token: new Secret(tg.trim()), chatId: chat, apiUrl };
+        if (thread)
+            alerts.telegram.threadId = Number(thread);
+    }
+    const hook = i['webhook-url'];
+    if (hook) {
+        // The URL is a secret (webhook URLs often carry a token): name the input, never echo the value.
+        let ok = false;
+        try {
+            const u = new URL(hook.trim());
+            ok = u.protocol === 'http:' || u.protocol === 'https:';
+        }
+        catch { }
+        if (!ok)
+            issues.push('input "webhook-url" is not an http:// or https:// URL');
+        else
+            alerts.webhook = { url: new Secret(hook.trim()) };
+    }
+    const checks = {
+        statusRanges: status.ok ? status.value : [],
+        httpVersions,
+        failIfSsl: i['fail-if-ssl'],
+        failIfNotSsl: i['fail-if-not-ssl'],
+        bodyMatches: regexps('fail-if-body-matches', i['fail-if-body-matches'], issues),
+        bodyNotMatches: regexps('fail-if-body-not-matches', i['fail-if-body-not-matches'], issues),
+        headerMatches: headerRules('fail-if-header-matches', i['fail-if-header-matches'], issues),
+        headerNotMatches: headerRules('fail-if-header-not-matches', i['fail-if-header-not-matches'], issues),
+        conditions: conditions.ok ? conditions.value : [],
+    };
+    if (issues.length)
+        throw new errors/* InputError */.dz(issues, 'probe: invalid input');
+    const request = {
+        method,
+        headers: (i.headers ?? []).map((e) => [e.key, e.value]),
+        followRedirects: i['follow-redirects'],
+        timeoutMs: i.timeout,
+        insecureSkipVerify: i['tls-insecure-skip-verify'],
+        ipProtocol: i['ip-protocol'],
+    };
+    if (i.body)
+        request.body = i.body;
+    const ca = i['tls-ca']?.trim();
+    if (ca)
+        request.tlsCa = ca.startsWith('-----BEGIN') ? { pem: ca } : { path: ca };
+    if (i['tls-server-name']?.trim())
+        request.serverName = i['tls-server-name'].trim();
+    const retry = {
+        attempts: i.attempts,
+        intervalMs: i.interval,
+        backoff,
+        successThreshold: i['success-threshold'],
+    };
+    if (i.deadline !== undefined)
+        retry.deadlineMs = i.deadline;
+    const config = { targets, request, checks, retry, auth, alerts };
+    if (i['prometheus-file']?.trim())
+        config.prometheusFile = i['prometheus-file'].trim();
+    return config;
+}
+/** One line describing the plan, printed before the first request. */
+function describeProbe(c) {
+    const parts = [
+        `${c.request.method} ${c.targets.length} URL${c.targets.length === 1 ? '' : 's'}`,
+        `timeout ${(0,util_duration/* formatDuration */.a)(c.request.timeoutMs)}`,
+        `${c.retry.attempts} attempt${c.retry.attempts === 1 ? '' : 's'}`,
+    ];
+    if (c.retry.attempts > 1)
+        parts.push(`interval ${(0,util_duration/* formatDuration */.a)(c.retry.intervalMs)}${c.retry.backoff > 1 ? ` x${c.retry.backoff}` : ''}`);
+    if (c.retry.successThreshold > 1)
+        parts.push(`${c.retry.successThreshold} consecutive successes`);
+    if (c.retry.deadlineMs !== undefined)
+        parts.push(`deadline ${(0,util_duration/* formatDuration */.a)(c.retry.deadlineMs)}`);
+    if (c.auth.kind !== 'none')
+        parts.push(`auth ${c.auth.kind}`);
+    return `probe: ${parts.join(', ')}`;
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/probe/notify/message.ts
+
+function alertContextFromEnv(env, startedAt, now) {
+    const ctx = { startedAt, now };
+    if (env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID)
+        ctx.runUrl = `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+    if (env.GITHUB_REPOSITORY)
+        ctx.repository = env.GITHUB_REPOSITORY;
+    return ctx;
+}
+/** Decides whether to alert. Recovery: every URL passed, but some only after failed attempts. Pure. */
+function alertKind(results, on) {
+    if (results.some((r) => !r.success))
+        return on.onFailure ? 'failure' : undefined;
+    if (on.onRecovery && results.some((r) => r.failedAttempts > 0))
+        return 'recovery';
+    return undefined;
+}
+/** Escapes text for Telegram's HTML parse mode (the only entities it requires are &, < and >; " for attributes). */
+function escapeHtml(text) {
+    return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+const TELEGRAM_MAX = 4096;
+/** The Telegram message, in HTML parse mode. Pure. */
+function telegramText(kind, results, ctx) {
+    const failed = results.filter((r) => !r.success);
+    const lines = [];
+    const where = ctx.repository ? ` (${escapeHtml(ctx.repository)})` : '';
+    if (kind === 'failure') {
+        lines.push(`🔴 <b>Probe failed</b>${where}: ${failed.length} of ${results.length} URL${results.length === 1 ? '' : 's'}`);
+        for (const r of failed) {
+            const status = r.last.status !== undefined ? ` → ${r.last.status}` : '';
+            lines.push('', `<b>${escapeHtml(r.url)}</b>${status}`, escapeHtml(r.reason ?? 'failed'));
+            lines.push(`after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}`);
+        }
+    }
+    else {
+        const flaky = results.filter((r) => r.failedAttempts > 0);
+        lines.push(`🟢 <b>Probe recovered</b>${where}: every URL passes`);
+        for (const r of flaky)
+            lines.push('', `<b>${escapeHtml(r.url)}</b> → ${r.last.status}`, `after ${r.failedAttempts} failed attempt${r.failedAttempts === 1 ? '' : 's'}`);
+    }
+    if (ctx.runUrl)
+        lines.push('', `<a href="${escapeHtml(ctx.runUrl)}">workflow run</a>`);
+    let text = lines.join('\n');
+    // Cut on a line boundary so that no tag or entity is split.
+    while (text.length > TELEGRAM_MAX && lines.length > 2) {
+        lines.splice(lines.length - 2, 1);
+        text = `${lines.join('\n')}\n…`;
+    }
+    return text;
+}
+const ALERT_NAME = 'DyceProbeFailed';
+/** Alertmanager's "zero" time, used for endsAt of a firing alert. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+/**
+ * The webhook payload, shaped like Alertmanager's webhook (version 4), so receivers written for Alertmanager
+ * (and the Melton Telegram bridge) work unchanged. One alert per failed URL; recovery resolves them. Pure.
+ */
+function alertmanagerPayload(kind, results, ctx) {
+    const status = kind === 'failure' ? 'firing' : 'resolved';
+    const chosen = kind === 'failure' ? results.filter((r) => !r.success) : results.filter((r) => r.failedAttempts > 0);
+    const groupLabels = { alertname: ALERT_NAME };
+    const alerts = chosen.map((r) => {
+        const labels = {
+            alertname: ALERT_NAME,
+            instance: r.url,
+            job: 'dyce-probe',
+            severity: 'critical',
+        };
+        return {
+            status,
+            labels,
+            annotations: {
+                summary: kind === 'failure' ? `${r.url} failed its probe` : `${r.url} passes its probe again`,
+                description: kind === 'failure'
+                    ? `${r.reason ?? 'failed'} (after ${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`
+                    : `passed after ${r.failedAttempts} failed attempt${r.failedAttempts === 1 ? '' : 's'}`,
+            },
+            startsAt: ctx.startedAt.toISOString(),
+            endsAt: kind === 'failure' ? ZERO_TIME : ctx.now.toISOString(),
+            generatorURL: ctx.runUrl ?? '',
+            fingerprint: fingerprint(labels),
+        };
+    });
+    return {
+        version: '4',
+        groupKey: `{}:{alertname="${ALERT_NAME}"}`,
+        truncatedAlerts: 0,
+        status,
+        receiver: 'dyce-probe',
+        groupLabels,
+        commonLabels: commonOf(alerts.map((a) => a.labels)),
+        commonAnnotations: commonOf(alerts.map((a) => a.annotations)),
+        externalURL: ctx.runUrl ?? '',
+        alerts,
+    };
+}
+function commonOf(maps) {
+    if (maps.length === 0)
+        return {};
+    const out = {};
+    for (const [k, v] of Object.entries(maps[0]))
+        if (maps.every((m) => m[k] === v))
+            out[k] = v;
+    return out;
+}
+function fingerprint(labels) {
+    const text = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}=${labels[k]}`)
+        .join('\xff');
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+;// CONCATENATED MODULE: ./src/probe/notify/telegram.ts
+
+/** The JSON body of sendMessage. Pure. */
+function sendMessageBody(target, text) {
+    const body = {
+        chat_id: /^-?\d+$/.test(target.chatId) ? Number(target.chatId) : target.chatId,
+        text,
+        parse_mode: 'HTML',
+        link_preview_options: { is_disabled: true },
+    };
+    if (target.threadId !== undefined)
+        body.message_thread_id = target.threadId;
+    return body;
+}
+/**
+ * Sends a message with the Bot API's sendMessage. A 429 carries `parameters.retry_after` (seconds): wait that
+ * long and retry. Errors never show the request URL, because it contains the bot token.
+ */
+async function sendTelegram(target, text, opts) {
+    const base = target.apiUrl.href.replace(/\/+$/, '');
+    const url = `${base}/bot${target.token.reveal()}/sendMessage`;
+    const maxRetries = opts.maxRetries ?? 3;
+    const maxWait = opts.maxWaitMs ?? 60_000;
+    for (let attempt = 0;; attempt++) {
+        let res;
+        try {
+            res = await fetch(url, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify(sendMessageBody(target, text)),
+                signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+            });
+        }
+        catch (e) {
+            const cause = e.cause?.code ?? e.name;
+            throw new errors/* UserError */.yo(`Telegram sendMessage to ${target.apiUrl.host} failed: ${cause}`);
+        }
+        let json = {};
+        try {
+            json = (await res.json());
+        }
+        catch { }
+        if (res.ok && json.ok !== false)
+            return;
+        const retryAfter = json.parameters?.retry_after;
+        if (res.status === 429 && typeof retryAfter === 'number' && attempt < maxRetries) {
+            const ms = retryAfter * 1000;
+            if (ms > maxWait)
+                throw new errors/* UserError */.yo(`Telegram flood control asks to wait ${retryAfter}s, longer than ${maxWait / 1000}s: alert not sent`);
+            opts.info?.(`Telegram flood control: retrying in ${retryAfter}s`);
+            await opts.sleep(ms);
+            continue;
+        }
+        throw new errors/* UserError */.yo(`Telegram sendMessage failed: ${res.status}${json.description ? ` ${json.description}` : ''}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/probe/notify/webhook.ts
+
+/**
+ * POSTs an Alertmanager-shaped payload. One retry on 429/5xx (honouring Retry-After up to 30s); the URL is a
+ * secret and never appears in messages, only its host.
+ */
+async function sendWebhook(url, payload, opts) {
+    const host = new URL(url.reveal()).host;
+    for (let attempt = 0;; attempt++) {
+        let res;
+        try {
+            res = await fetch(url.reveal(), {
+                method: 'POST',
+                headers: { 'content-type': 'application/json', 'user-agent': 'dyce-probe' },
+                body: JSON.stringify(payload),
+                signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
+            });
+        }
+        catch (e) {
+            const cause = e.cause?.code ?? e.name;
+            throw new errors/* UserError */.yo(`webhook to ${host} failed: ${cause}`);
+        }
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok)
+            return;
+        if ((res.status === 429 || res.status >= 500) && attempt === 0) {
+            const after = Number(res.headers.get('retry-after'));
+            await opts.sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 30) * 1000 : 1000);
+            continue;
+        }
+        throw new errors/* UserError */.yo(`webhook to ${host} answered ${res.status}`);
+    }
+}
+
+// EXTERNAL MODULE: external "node:dns"
+var external_node_dns_ = __nccwpck_require__(610);
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:perf_hooks"
+var external_node_perf_hooks_ = __nccwpck_require__(643);
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+;// CONCATENATED MODULE: ./src/probe/http.ts
+
+
+
+
+
+const MAX_BODY = 4 * 1024 * 1024;
+function lookupFor(protocol) {
+    if (protocol === 'auto')
+        return undefined;
+    const want = protocol === 'ip4' ? 4 : 6;
+    // A preference, as blackbox's preferred_ip_protocol with fallback: the other family is used when the
+    // name has no address of the preferred one.
+    return ((hostname, options, callback) => {
+        (0,external_node_dns_.lookup)(hostname, { all: true }, (err, addresses) => {
+            if (err)
+                return callback(err);
+            const pick = addresses.find((a) => a.family === want) ?? addresses[0];
+            if (!pick)
+                return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }));
+            if (options.all)
+                callback(null, [pick]);
+            else
+                callback(null, pick.address, pick.family);
+        });
+    });
+}
+function certInfo(socket) {
+    let cert;
+    try {
+        cert = socket.getPeerCertificate(true);
+    }
+    catch {
+        return undefined;
+    }
+    if (!cert || Object.keys(cert).length === 0)
+        return undefined;
+    let earliest;
+    const seen = new Set();
+    for (let c = cert; c?.valid_to && !seen.has(c.fingerprint256);) {
+        seen.add(c.fingerprint256);
+        const t = new Date(c.valid_to);
+        if (!Number.isNaN(t.getTime()) && (!earliest || t < earliest))
+            earliest = t;
+        c = c.issuerCertificate;
+    }
+    const info = {};
+    if (earliest)
+        info.earliestExpiry = earliest;
+    if (cert.subject?.CN)
+        info.subject = String(cert.subject.CN);
+    return info;
+}
+/** Performs one request/response on `url` and never throws: failures come back in `error`. */
+function exchange(url, opts) {
+    return new Promise((resolve) => {
+        const isTls = url.protocol === 'https:';
+        const t0 = external_node_perf_hooks_.performance.now();
+        let tDns;
+        let tConnect;
+        let tTls;
+        let tFirstByte;
+        let socket;
+        const result = {
+            connected: false,
+            bodyBytes: 0,
+            tls: isTls,
+            timings: { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 },
+            totalMs: 0,
+        };
+        let done = false;
+        const finish = (error) => {
+            if (done)
+                return;
+            done = true;
+            const tEnd = external_node_perf_hooks_.performance.now();
+            const dnsEnd = tDns ?? t0;
+            const connEnd = tConnect ?? dnsEnd;
+            const tlsEnd = tTls ?? connEnd;
+            result.timings = {
+                dns: tDns !== undefined ? tDns - t0 : 0,
+                connect: tConnect !== undefined ? tConnect - dnsEnd : 0,
+                tls: tTls !== undefined ? tTls - connEnd : 0,
+                processing: tFirstByte !== undefined ? tFirstByte - tlsEnd : 0,
+                transfer: tFirstByte !== undefined ? tEnd - tFirstByte : 0,
+            };
+            result.totalMs = tEnd - t0;
+            if (error)
+                result.error = error;
+            resolve(result);
+        };
+        const lookup = lookupFor(opts.ipProtocol);
+        const common = {
+            method: opts.method,
+            headers: opts.headers,
+            agent: false,
+            signal: opts.signal,
+            ...(lookup ? { lookup, autoSelectFamily: false } : {}),
+        };
+        let req;
+        try {
+            req = isTls
+                ? external_node_https_namespaceObject.request(url, {
+                    ...common,
+                    ...(opts.tls.ca ? { ca: [...external_node_tls_.rootCertificates, ...opts.tls.ca] } : {}),
+                    rejectUnauthorized: !opts.tls.insecureSkipVerify,
+                    ...(opts.tls.serverName ? { servername: opts.tls.serverName } : {}),
+                    // With a server name set, verify the certificate against it instead of the URL's host.
+                    ...(opts.tls.serverName
+                        ? {
+                            checkServerIdentity: (_host, cert) => (0,external_node_tls_.checkServerIdentity)(opts.tls.serverName, cert),
+                        }
+                        : {}),
+                })
+                : external_node_http_.request(url, common);
+        }
+        catch (e) {
+            finish(toExchangeError(e));
+            return;
+        }
+        req.on('socket', (s) => {
+            socket = s;
+            s.once('lookup', () => {
+                tDns = external_node_perf_hooks_.performance.now();
+            });
+            s.once('connect', () => {
+                tConnect = external_node_perf_hooks_.performance.now();
+                result.connected = true;
+                if (s.remoteAddress)
+                    result.ip = s.remoteAddress;
+            });
+            if (isTls) {
+                s.once('secureConnect', () => {
+                    tTls = external_node_perf_hooks_.performance.now();
+                    const tlsSocket = s;
+                    const info = certInfo(tlsSocket);
+                    if (info) {
+                        if (!tlsSocket.authorized && tlsSocket.authorizationError)
+                            info.verifyError = String(tlsSocket.authorizationError);
+                        result.cert = info;
+                    }
+                });
+            }
+        });
+        req.on('response', (res) => {
+            tFirstByte = external_node_perf_hooks_.performance.now();
+            result.status = res.statusCode;
+            result.httpVersion = `HTTP/${res.httpVersion}`;
+            result.headers = res.headers;
+            const max = opts.maxBodyBytes ?? MAX_BODY;
+            const chunks = [];
+            let kept = 0;
+            res.on('data', (chunk) => {
+                result.bodyBytes += chunk.length;
+                if (kept < max) {
+                    const part = chunk.subarray(0, max - kept);
+                    chunks.push(part);
+                    kept += part.length;
+                }
+            });
+            res.on('end', () => {
+                result.body = Buffer.concat(chunks).toString('utf8');
+                finish();
+            });
+            res.on('error', (e) => finish(toExchangeError(e, opts.signal)));
+            res.on('aborted', () => finish({ code: 'ECONNRESET', message: 'the connection closed before the body ended' }));
+        });
+        req.on('error', (e) => {
+            // A failed verification never reaches secureConnect; keep what the certificate said (e.g. its expiry).
+            if (isTls && socket && !result.cert) {
+                const info = certInfo(socket);
+                if (info)
+                    result.cert = info;
+            }
+            finish(toExchangeError(e, opts.signal, result.cert));
+        });
+        if (opts.body !== undefined)
+            req.end(opts.body);
+        else
+            req.end();
+    });
+}
+const TLS_CODES = {
+    CERT_HAS_EXPIRED: 'the certificate has expired',
+    CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+    DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed and not trusted (set tls-ca)',
+    SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed CA (set tls-ca)',
+    UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate is signed by an unknown CA (set tls-ca)',
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate is signed by an unknown CA (set tls-ca)',
+    ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate does not name this host (see tls-server-name)',
+};
+function toExchangeError(e, signal, cert) {
+    if (signal?.aborted) {
+        const reason = signal.reason;
+        return { code: reason?.code ?? 'ETIMEDOUT', message: reason?.message ?? 'timed out' };
+    }
+    const err = e;
+    const code = err?.code ?? 'ERROR';
+    if (code in TLS_CODES) {
+        let msg = `TLS: ${TLS_CODES[code]} (${code})`;
+        if (code === 'CERT_HAS_EXPIRED' && cert?.earliestExpiry)
+            msg = `TLS: the certificate expired on ${cert.earliestExpiry.toISOString()} (${code})`;
+        if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' && err.reason)
+            msg += `: ${err.reason}`;
+        return { code, message: msg };
+    }
+    switch (code) {
+        case 'ECONNREFUSED':
+            return { code, message: 'connection refused' };
+        case 'ENOTFOUND':
+        case 'EAI_AGAIN':
+            return { code, message: `cannot resolve the host name (${code})` };
+        case 'ECONNRESET':
+            return { code, message: 'the connection was reset' };
+        case 'EHOSTUNREACH':
+        case 'ENETUNREACH':
+            return { code, message: `the host is unreachable (${code})` };
+        default:
+            return { code, message: err?.message ?? String(e) };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/probe/oauth.ts
+
+
+/** Refresh this long before the token's announced expiry, so a token never expires mid-request. */
+const EARLY_MS = 30_000;
+/**
+ * OAuth2 client credentials (RFC 6749 §4.4): fetches an access token, caches it for its lifetime and shares one
+ * fetch between concurrent callers. Every token is registered as a secret before it is used.
+ * Not a module-level cache: one TokenSource per probe run.
+ */
+class TokenSource {
+    creds;
+    reporter;
+    net;
+    now;
+    #token;
+    #pending;
+    /** How many tokens were fetched (tests check the reuse). */
+    fetches = 0;
+    constructor(creds, reporter, net, now = Date.now) {
+        this.creds = creds;
+        this.reporter = reporter;
+        this.net = net;
+        this.now = now;
+    }
+    async token() {
+        if (this.#token && this.now() < this.#token.expiresAt)
+            return this.#token.value;
+        this.#pending ??= this.#fetch().finally(() => {
+            this.#pending = undefined;
+        });
+        return this.#pending;
+    }
+    /** Drops the cached token (after a 401, the next attempt fetches a new one). */
+    invalidate() {
+        this.#token = undefined;
+    }
+    async #fetch() {
+        const { tokenUrl, clientId, clientSecret, scopes } = this.creds;
+        const form = new URLSearchParams({ grant_type: 'client_credentials' });
+        if (scopes.length)
+            form.set('scope', scopes.join(' '));
+        // client_secret_basic: the form-encoded id and secret in the Authorization header (RFC 6749 §2.3.1).
+        const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret.reveal())}`).toString('base64');
+        this.reporter.secret(basic);
+        const signal = AbortSignal.timeout(this.net.timeoutMs);
+        this.fetches++;
+        const res = await exchange(tokenUrl, {
+            method: 'POST',
+            headers: {
+                'content-type': 'application/x-www-form-urlencoded',
+                accept: 'application/json',
+                authorization: `Basic ${basic}`,
+                'user-agent': 'dyce-probe',
+            },
+            body: form.toString(),
+            tls: this.net.tls,
+            ipProtocol: this.net.ipProtocol,
+            signal,
+        });
+        const where = `OAuth2 token endpoint ${tokenUrl.origin}${tokenUrl.pathname}`;
+        if (res.error)
+            throw new errors/* UserError */.yo(`${where}: ${res.error.message}`);
+        let json = {};
+        try {
+            json = JSON.parse(res.body ?? '');
+        }
+        catch { }
+        if (typeof json.access_token === 'string' && json.access_token !== '')
+            this.reporter.secret(json.access_token);
+        if (res.status !== 200) {
+            const why = typeof json.error === 'string'
+                ? `: ${json.error}${typeof json.error_description === 'string' ? ` (${json.error_description})` : ''}`
+                : '';
+            throw new errors/* UserError */.yo(`${where} answered ${res.status}${why}`);
+        }
+        if (typeof json.access_token !== 'string' || json.access_token === '')
+            throw new errors/* UserError */.yo(`${where}: the answer has no access_token`);
+        const type = typeof json.token_type === 'string' ? json.token_type.toLowerCase() : 'bearer';
+        if (type !== 'bearer')
+            throw new errors/* UserError */.yo(`${where}: token_type ${JSON.stringify(json.token_type)} is not Bearer`);
+        const lifetime = typeof json.expires_in === 'number' ? json.expires_in * 1000 : Number(json.expires_in) * 1000;
+        // Without expires_in, keep the token for the run (5 minutes at most).
+        const ms = Number.isFinite(lifetime) && lifetime > 0 ? lifetime : 300_000;
+        this.#token = { value: json.access_token, expiresAt: this.now() + Math.max(ms - EARLY_MS, ms / 2) };
+        return json.access_token;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/probe/judge.ts
+
+
+/**
+ * Judges one attempt with blackbox_exporter's http module semantics, then the Gatus-style conditions. Pure.
+ * A request that got no response fails for that reason alone.
+ */
+function judge(x, checks, now) {
+    const failures = [];
+    if (x.error)
+        failures.push(x.error.message);
+    else {
+        const status = x.status ?? 0;
+        if (!statusAllowed(checks.statusRanges, status))
+            failures.push(`status ${status} is not in ${formatStatusRanges(checks.statusRanges)}`);
+        if (checks.httpVersions.length && x.httpVersion && !checks.httpVersions.includes(x.httpVersion))
+            failures.push(`${x.httpVersion} is not in ${checks.httpVersions.join(', ')}`);
+        if (checks.failIfSsl && x.tls)
+            failures.push('the response came over TLS (fail-if-ssl)');
+        if (checks.failIfNotSsl && !x.tls)
+            failures.push('the response did not come over TLS (fail-if-not-ssl)');
+        const body = x.body ?? '';
+        for (const re of checks.bodyMatches)
+            if (re.test(body))
+                failures.push(`the body matches ${re} (fail-if-body-matches)`);
+        for (const re of checks.bodyNotMatches)
+            if (!re.test(body))
+                failures.push(`the body does not match ${re} (fail-if-body-not-matches)`);
+        for (const rule of checks.headerMatches) {
+            const values = headerValues(x, rule.header);
+            if (values.some((v) => rule.re.test(v)))
+                failures.push(`header ${rule.header} matches ${rule.re} (fail-if-header-matches)`);
+        }
+        for (const rule of checks.headerNotMatches) {
+            const values = headerValues(x, rule.header);
+            if (values.length === 0)
+                failures.push(`header ${rule.header} is missing (fail-if-header-not-matches)`);
+            else if (!values.some((v) => rule.re.test(v)))
+                failures.push(`header ${rule.header} does not match ${rule.re} (fail-if-header-not-matches)`);
+        }
+    }
+    const obs = {
+        connected: x.connected,
+        responseTimeMs: x.totalMs,
+        now,
+        ...(x.status !== undefined ? { status: x.status } : {}),
+        ...(x.body !== undefined ? { body: x.body } : {}),
+        ...(x.cert?.earliestExpiry ? { certExpiry: x.cert.earliestExpiry } : {}),
+        ...(x.ip ? { ip: x.ip } : {}),
+    };
+    const conditions = checks.conditions.map((c) => evaluateCondition(c, obs));
+    // Without a response the error says it all; the conditions are still reported in the result.
+    if (!x.error)
+        for (const c of conditions)
+            if (!c.ok)
+                failures.push(`condition failed: ${c.resolved}`);
+    return { ok: failures.length === 0, failures, conditions };
+}
+function headerValues(x, name) {
+    const v = x.headers?.[name];
+    if (v === undefined)
+        return [];
+    return Array.isArray(v) ? v : [String(v)];
+}
+
+;// CONCATENATED MODULE: ./src/probe/prober.ts
+
+
+
+
+
+const realClock = {
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+/** Headers that carry credentials: never sent to an origin other than the probed one. */
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+async function authorization(auth, ctx) {
+    switch (auth.kind) {
+        case 'none':
+            return undefined;
+        case 'basic': {
+            const value = Buffer.from(`${auth.username}:${auth.password.reveal()}`).toString('base64');
+            ctx.reporter.secret(value);
+            return `Basic ${value}`;
+        }
+        case 'bearer':
+            return `Bearer ${auth.token.reveal()}`;
+        case 'oauth2':
+            return `Bearer ${await ctx.tokens.token()}`;
+    }
+}
+/** One attempt: the request and, when asked, its redirects, within one time limit. */
+async function attemptOnce(target, ctx, timeoutMs, why) {
+    const { request } = ctx.config;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${(0,util_duration/* formatDuration */.a)(timeoutMs)}` }), timeoutMs);
+    const start = external_node_perf_hooks_.performance.now();
+    const sum = { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 };
+    let url = target;
+    let method = request.method;
+    let body = request.body;
+    let sendCredentials = true;
+    let redirects = 0;
+    const base = { 'user-agent': 'dyce-probe' };
+    for (const [k, v] of request.headers)
+        base[k.toLowerCase()] = v;
+    try {
+        let auth;
+        try {
+            auth = await authorization(ctx.config.auth, ctx);
+        }
+        catch (e) {
+            return {
+                connected: false,
+                bodyBytes: 0,
+                tls: false,
+                timings: sum,
+                totalMs: external_node_perf_hooks_.performance.now() - start,
+                error: { code: 'EAUTH', message: (0,errors/* errorMessage */.gJ)(e) },
+                finalUrl: url,
+                redirects,
+            };
+        }
+        for (;;) {
+            const headers = { ...base };
+            if (auth)
+                headers.authorization = auth;
+            // Credentials stay with the origin they were meant for: once a redirect leaves it, they are dropped for
+            // the rest of the chain (as curl and browsers do), whatever the user put in `headers`.
+            if (!sendCredentials)
+                for (const h of CREDENTIAL_HEADERS)
+                    delete headers[h];
+            const sameHost = url.host === target.host;
+            const x = await exchange(url, {
+                method,
+                headers,
+                ...(body !== undefined ? { body } : {}),
+                tls: {
+                    ...(ctx.ca ? { ca: ctx.ca } : {}),
+                    insecureSkipVerify: request.insecureSkipVerify,
+                    ...(request.serverName && sameHost ? { serverName: request.serverName } : {}),
+                },
+                ipProtocol: request.ipProtocol,
+                signal: controller.signal,
+            });
+            for (const k of Object.keys(sum))
+                sum[k] += x.timings[k];
+            const location = x.headers?.location;
+            if (!x.error && request.followRedirects && REDIRECTS.has(x.status ?? 0) && location) {
+                const fail = (message) => ({
+                    ...x,
+                    timings: sum,
+                    totalMs: external_node_perf_hooks_.performance.now() - start,
+                    error: { code: 'EREDIRECT', message },
+                    finalUrl: url,
+                    redirects,
+                });
+                if (redirects >= MAX_REDIRECTS)
+                    return fail(`more than ${MAX_REDIRECTS} redirects`);
+                let next;
+                try {
+                    next = new URL(location, url);
+                }
+                catch {
+                    return fail(`redirect to an invalid location ${JSON.stringify(location)}`);
+                }
+                if (next.protocol !== 'http:' && next.protocol !== 'https:')
+                    return fail(`redirect to a non-HTTP location ${next.protocol}`);
+                if (next.origin !== target.origin)
+                    sendCredentials = false;
+                if (x.status === 303 ? method !== 'HEAD' : (x.status === 301 || x.status === 302) && method === 'POST') {
+                    method = 'GET';
+                    body = undefined;
+                }
+                url = next;
+                redirects++;
+                continue;
+            }
+            if (x.status === 401 && ctx.config.auth.kind === 'oauth2')
+                ctx.tokens?.invalidate();
+            return { ...x, timings: sum, totalMs: external_node_perf_hooks_.performance.now() - start, finalUrl: url, redirects };
+        }
+    }
+    finally {
+        clearTimeout(timer);
+    }
+}
+function record(n, x, ok, failures, conditions) {
+    const r = {
+        attempt: n,
+        ok,
+        failures,
+        durationMs: Math.round(x.totalMs * 1000) / 1000,
+        timings: x.timings,
+        tls: x.finalUrl.protocol === 'https:',
+        redirects: x.redirects,
+        finalUrl: x.finalUrl.href,
+        conditions,
+    };
+    if (x.status !== undefined)
+        r.status = x.status;
+    if (x.httpVersion)
+        r.httpVersion = x.httpVersion;
+    if (x.cert?.earliestExpiry)
+        r.certExpiry = x.cert.earliestExpiry.toISOString();
+    if (x.ip)
+        r.ip = x.ip;
+    return r;
+}
+/**
+ * Probes one URL until it passes `success-threshold` attempts in a row, runs out of attempts, or reaches the
+ * deadline. Connection refused, timeouts and bad answers all count as failed attempts. Prints a line per attempt.
+ */
+async function probeTarget(target, ctx) {
+    const { retry, request } = ctx.config;
+    const label = target.href;
+    let consecutive = 0;
+    let failedAttempts = 0;
+    let failStreak = 0;
+    let last;
+    let reason;
+    for (let n = 1; n <= retry.attempts; n++) {
+        let timeoutMs = request.timeoutMs;
+        let why = 'timed out';
+        if (ctx.deadlineAt !== undefined) {
+            const left = ctx.deadlineAt - ctx.clock.now();
+            if (left <= 0) {
+                reason = `the deadline was reached after ${n - 1} attempt${n === 2 ? '' : 's'}`;
+                break;
+            }
+            if (left < timeoutMs) {
+                timeoutMs = left;
+                why = 'the deadline was reached';
+            }
+        }
+        const x = await attemptOnce(target, ctx, timeoutMs, why);
+        const verdict = judge(x, ctx.config.checks, new Date(ctx.clock.now()));
+        last = record(n, x, verdict.ok, verdict.failures, verdict.conditions);
+        const of = `${n}/${retry.attempts}`;
+        const ms = `${Math.round(x.totalMs)}ms`;
+        if (verdict.ok) {
+            consecutive++;
+            failStreak = 0;
+            const streak = retry.successThreshold > 1 ? ` (${consecutive}/${retry.successThreshold} in a row)` : '';
+            ctx.reporter.info(`${label}: attempt ${of} ok: ${x.status} in ${ms}${streak}`);
+            if (consecutive >= retry.successThreshold) {
+                return { url: label, success: true, attempts: n, failedAttempts, last };
+            }
+        }
+        else {
+            consecutive = 0;
+            failedAttempts++;
+            failStreak++;
+            ctx.reporter.info(`${label}: attempt ${of} failed after ${ms}: ${verdict.failures.join('; ')}`);
+        }
+        if (n === retry.attempts)
+            break;
+        const wait = verdict.ok
+            ? retry.intervalMs
+            : Math.round(retry.intervalMs * retry.backoff ** Math.max(0, failStreak - 1));
+        if (ctx.deadlineAt !== undefined && ctx.clock.now() + wait >= ctx.deadlineAt) {
+            reason = `the deadline is reached before attempt ${n + 1}`;
+            break;
+        }
+        if (wait > 0) {
+            ctx.reporter.info(`${label}: next attempt in ${(0,util_duration/* formatDuration */.a)(wait)}`);
+            await ctx.clock.sleep(wait);
+        }
+    }
+    const lastFailures = last && !last.ok ? last.failures.join('; ') : undefined;
+    const because = reason && lastFailures
+        ? `${reason}; last attempt: ${lastFailures}`
+        : (reason ?? lastFailures ?? `only ${consecutive} of ${retry.successThreshold} consecutive successful attempts`);
+    return {
+        url: label,
+        success: false,
+        attempts: last?.attempt ?? 0,
+        failedAttempts,
+        last: last ?? emptyRecord(label),
+        reason: because,
+    };
+}
+function emptyRecord(url) {
+    return {
+        attempt: 0,
+        ok: false,
+        failures: [],
+        durationMs: 0,
+        timings: { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 },
+        tls: url.startsWith('https:'),
+        redirects: 0,
+        finalUrl: url,
+        conditions: [],
+    };
+}
+
+;// CONCATENATED MODULE: ./src/probe/report.ts
+const r3 = (n) => Math.round(n * 1000) / 1000;
+/** The result object of one URL, as written to the `results` output and printed by `dyce probe --json`. */
+function resultJson(r) {
+    const t = r.last.timings;
+    return {
+        url: r.url,
+        success: r.success,
+        ...(r.reason ? { reason: r.reason } : {}),
+        attempts: r.attempts,
+        failedAttempts: r.failedAttempts,
+        status: r.last.status ?? null,
+        httpVersion: r.last.httpVersion ?? null,
+        durationMs: r3(r.last.durationMs),
+        phasesMs: {
+            dns: r3(t.dns),
+            connect: r3(t.connect),
+            tls: r3(t.tls),
+            processing: r3(t.processing),
+            transfer: r3(t.transfer),
+        },
+        tls: r.last.tls,
+        certExpiry: r.last.certExpiry ?? null,
+        redirects: r.last.redirects,
+        finalUrl: r.last.finalUrl,
+        ip: r.last.ip ?? null,
+        failures: r.last.failures,
+        conditions: r.last.conditions.map((c) => ({ condition: c.condition, ok: c.ok, resolved: c.resolved })),
+    };
+}
+/** The outputs, written whether the probe passed or not. Scalars describe the first failing URL, else the first. */
+function writeOutputs(results, reporter) {
+    const main = results.find((r) => !r.success) ?? results[0];
+    reporter.output('success', results.every((r) => r.success));
+    if (main) {
+        const t = main.last.timings;
+        reporter.output('status-code', main.last.status ?? '');
+        reporter.output('duration-ms', Math.round(main.last.durationMs));
+        reporter.output('dns-ms', Math.round(t.dns));
+        reporter.output('connect-ms', Math.round(t.connect));
+        reporter.output('tls-ms', Math.round(t.tls));
+        reporter.output('processing-ms', Math.round(t.processing));
+        reporter.output('transfer-ms', Math.round(t.transfer));
+    }
+    const expiries = results
+        .map((r) => r.last.certExpiry)
+        .filter((e) => !!e)
+        .sort();
+    reporter.output('cert-expiry', expiries[0] ?? '');
+    reporter.output('results', results.map(resultJson));
+}
+const cell = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** The job summary: one table per URL. */
+function summaryMarkdown(results) {
+    const ok = results.filter((r) => r.success).length;
+    const out = [`### Probe: ${ok} of ${results.length} URL${results.length === 1 ? '' : 's'} passed`];
+    for (const r of results) {
+        const l = r.last;
+        const t = l.timings;
+        const rows = [
+            ['result', r.success ? '✅ passed' : `❌ failed: ${r.reason ?? ''}`],
+            ['status', l.status !== undefined ? `${l.status}${l.httpVersion ? ` (${l.httpVersion})` : ''}` : 'no response'],
+            ['attempts', `${r.attempts} (${r.failedAttempts} failed)`],
+            ['duration', `${Math.round(l.durationMs)} ms`],
+            [
+                'phases',
+                `dns ${Math.round(t.dns)} · connect ${Math.round(t.connect)} · tls ${Math.round(t.tls)} · processing ${Math.round(t.processing)} · transfer ${Math.round(t.transfer)} ms`,
+            ],
+        ];
+        if (l.redirects)
+            rows.push(['redirects', `${l.redirects} → ${l.finalUrl}`]);
+        if (l.certExpiry)
+            rows.push(['certificate expires', l.certExpiry]);
+        for (const c of l.conditions)
+            rows.push([c.ok ? '✅ condition' : '❌ condition', `\`${c.resolved}\``]);
+        out.push('', `#### ${cell(r.url)}`, '', '| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${cell(v)} |`));
+    }
+    return out.join('\n');
+}
+function label(v) {
+    return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+/**
+ * The results in Prometheus text exposition format, with blackbox_exporter's metric names and an `instance` label
+ * per URL, e.g. for node_exporter's textfile collector. Pure.
+ */
+function prometheusText(results) {
+    const lines = [];
+    const metric = (name, help, type, samples) => {
+        if (samples.length === 0)
+            return;
+        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+        for (const [labels, v] of samples)
+            lines.push(`${name}{${labels}} ${Number.isInteger(v) ? v : v.toFixed(6)}`);
+    };
+    const inst = (r) => `instance="${label(r.url)}"`;
+    metric('probe_success', 'Displays whether or not the probe was a success', 'gauge', results.map((r) => [inst(r), r.success ? 1 : 0]));
+    metric('probe_duration_seconds', 'Returns how long the probe took to complete in seconds', 'gauge', results.map((r) => [inst(r), r.last.durationMs / 1000]));
+    metric('probe_http_status_code', 'Response HTTP status code', 'gauge', results.map((r) => [inst(r), r.last.status ?? 0]));
+    const phases = [];
+    for (const r of results) {
+        const t = r.last.timings;
+        for (const [phase, ms] of [
+            ['resolve', t.dns],
+            ['connect', t.connect],
+            ['tls', t.tls],
+            ['processing', t.processing],
+            ['transfer', t.transfer],
+        ])
+            phases.push([`${inst(r)},phase="${phase}"`, ms / 1000]);
+    }
+    metric('probe_http_duration_seconds', 'Duration of http request by phase, summed over all redirects', 'gauge', phases);
+    metric('probe_http_redirects', 'The number of redirects', 'gauge', results.map((r) => [inst(r), r.last.redirects]));
+    metric('probe_http_ssl', 'Indicates if SSL was used for the final redirect', 'gauge', results.map((r) => [inst(r), r.last.tls ? 1 : 0]));
+    metric('probe_ssl_earliest_cert_expiry', 'Returns last SSL chain expiry in unixtime', 'gauge', results.filter((r) => r.last.certExpiry).map((r) => [inst(r), Date.parse(r.last.certExpiry) / 1000]));
+    return `${lines.join('\n')}\n`;
+}
+
+;// CONCATENATED MODULE: ./src/probe/run.ts
+
+
+
+
+
+
+
+
+
+async function readCa(config) {
+    const ca = config.request.tlsCa;
+    if (!ca)
+        return undefined;
+    if ('pem' in ca)
+        return [ca.pem];
+    try {
+        const text = await (0,promises_namespaceObject.readFile)(ca.path, 'utf8');
+        if (!text.includes('-----BEGIN CERTIFICATE-----'))
+            throw new errors/* UserError */.yo(`input "tls-ca": ${ca.path} holds no PEM certificate`);
+        return [text];
+    }
+    catch (e) {
+        if (e instanceof errors/* UserError */.yo)
+            throw e;
+        throw new errors/* UserError */.yo(`input "tls-ca": cannot read ${ca.path} (${e.code ?? (0,errors/* errorMessage */.gJ)(e)})`, {
+            cause: e,
+        });
+    }
+}
+/**
+ * Probes every URL concurrently, writes the outputs, the job summary and the Prometheus file, sends the alerts,
+ * and returns the verdict. Nothing is sent before every input is validated. Does not throw on a failed probe:
+ * the caller (action or CLI) decides how to fail.
+ */
+async function runProbeInputs(inputs, reporter, opts = {}) {
+    const config = assembleProbeConfig(inputs);
+    return runProbe(config, reporter, opts);
+}
+async function runProbe(config, reporter, opts = {}) {
+    const clock = opts.clock ?? realClock;
+    const env = opts.env ?? process.env;
+    // Registering again is harmless and covers callers that did not come through runAction (the CLI, tests).
+    const a = config.auth;
+    if (a.kind === 'basic')
+        reporter.secret(a.password.reveal());
+    if (a.kind === 'bearer')
+        reporter.secret(a.token.reveal());
+    if (a.kind === 'oauth2')
+        reporter.secret(a.clientSecret.reveal());
+    if (config.alerts.telegram)
+        reporter.secret(config.alerts.telegram.token.reveal());
+    if (config.alerts.webhook)
+        reporter.secret(config.alerts.webhook.url.reveal());
+    const ca = await readCa(config);
+    const startedAt = new Date(clock.now());
+    const ctx = { config, reporter, clock };
+    if (ca)
+        ctx.ca = ca;
+    if (config.retry.deadlineMs !== undefined)
+        ctx.deadlineAt = clock.now() + config.retry.deadlineMs;
+    if (a.kind === 'oauth2')
+        ctx.tokens = new TokenSource(a, reporter, {
+            tls: { ...(ca ? { ca } : {}), insecureSkipVerify: false },
+            ipProtocol: config.request.ipProtocol,
+            timeoutMs: config.request.timeoutMs,
+        });
+    reporter.info(describeProbe(config));
+    const results = await Promise.all(config.targets.map((t) => probeTarget(t, ctx)));
+    const success = results.every((r) => r.success);
+    for (const r of results)
+        reporter.info(r.success
+            ? `${r.url}: passed (${r.last.status}, ${Math.round(r.last.durationMs)}ms, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`
+            : `${r.url}: FAILED: ${r.reason}`);
+    writeOutputs(results, reporter);
+    reporter.summary(summaryMarkdown(results));
+    if (config.prometheusFile) {
+        try {
+            // Write then rename, so a textfile collector never reads half a file.
+            const tmp = `${config.prometheusFile}.${process.pid}.tmp`;
+            await (0,promises_namespaceObject.writeFile)(tmp, prometheusText(results));
+            await (0,promises_namespaceObject.rename)(tmp, config.prometheusFile);
+        }
+        catch (e) {
+            reporter.warning(`could not write ${config.prometheusFile}: ${(0,errors/* errorMessage */.gJ)(e)}`);
+        }
+    }
+    const kind = alertKind(results, config.alerts);
+    if (kind) {
+        const actx = alertContextFromEnv(env, startedAt, new Date(clock.now()));
+        const sleep = (ms) => clock.sleep(ms);
+        // An alert that cannot be sent is a warning: it must not hide the probe's own verdict.
+        if (config.alerts.telegram) {
+            try {
+                await sendTelegram(config.alerts.telegram, telegramText(kind, results, actx), {
+                    sleep,
+                    info: (m) => reporter.info(m),
+                });
+                reporter.info(`Telegram ${kind} alert sent`);
+            }
+            catch (e) {
+                reporter.warning(`Telegram alert not sent: ${(0,errors/* errorMessage */.gJ)(e)}`);
+            }
+        }
+        if (config.alerts.webhook) {
+            try {
+                await sendWebhook(config.alerts.webhook.url, alertmanagerPayload(kind, results, actx), { sleep });
+                reporter.info(`webhook ${kind} alert sent`);
+            }
+            catch (e) {
+                reporter.warning(`webhook alert not sent: ${(0,errors/* errorMessage */.gJ)(e)}`);
+            }
+        }
+    }
+    return { success, results, tokenFetches: ctx.tokens?.fetches ?? 0 };
+}
+/** The error a failed probe ends with (the action's failure message, the CLI's exit 1). */
+function probeFailure(run) {
+    const failed = run.results.filter((r) => !r.success);
+    return new errors/* UserError */.yo(`probe failed: ${failed.length} of ${run.results.length} URL${run.results.length === 1 ? '' : 's'}`, { details: failed.map((r) => `  ${r.url}: ${r.reason}`) });
+}
+
+
+/***/ }),
+
+/***/ 6518:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   E: () => (/* binding */ parseDuration),
+/* harmony export */   a: () => (/* binding */ formatDuration)
+/* harmony export */ });
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/**
+ * Parses the project's duration convention: `500ms`, `10s`, `5m`, `72h`, `30d`; a bare number means seconds
+ * (or `bareUnit`, e.g. Gatus' RESPONSE_TIME where a bare number means ms). Compound forms like `1m30s` are accepted.
+ * Returns milliseconds, or undefined when the text is not a duration.
+ */
+function parseDuration(text, bareUnit = 's') {
+    const t = text.trim();
+    if (t === '')
+        return undefined;
+    if (/^\d+(\.\d+)?$/.test(t))
+        return Math.round(Number(t) * UNITS[bareUnit]);
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+    let total = 0;
+    let matched = 0;
+    for (let m = re.exec(t); m; m = re.exec(t)) {
+        total += Number(m[1]) * UNITS[m[2]];
+        matched = re.lastIndex;
+    }
+    if (matched !== t.length)
+        return undefined;
+    return Math.round(total);
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)}ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')}s`;
+    const m = Math.floor(ms / 60_000);
+    const s = Math.round((ms % 60_000) / 1000);
+    return s ? `${m}m${s}s` : `${m}m`;
+}
+
+
+/***/ }),
+
 /***/ 17:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   dz: () => (/* binding */ InputError),
 /* harmony export */   gJ: () => (/* binding */ errorMessage),
-/* harmony export */   iU: () => (/* binding */ isUserError)
+/* harmony export */   iU: () => (/* binding */ isUserError),
+/* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
-/* unused harmony export UserError */
 /**
  * A UserError is a problem the user can fix (bad input, an unreachable host, a refused key).
  * The CLI and the actions print its message without a stack trace; anything else is a bug and keeps its stack.
