@@ -249,19 +249,22 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     // 6. Push each tag (layers go up once; later tags only add a manifest), retrying transient failures.
     if (inputs.push && !pushFromBuilder) {
       const pushStarted = performance.now();
-      for (const ref of plan.refs) {
-        reporter.info(`pushing ${ref}`);
-        const { result: r, attempts } = await withRetries(runner, pushCommand(builder.docker, ref), `push ${ref}`, {
-          retries: inputs.retries,
-          baseMs: deps.retryBaseMs ?? 1000,
-          sleep,
-          reporter,
-          stream: true,
+      const retry = { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter };
+      const pushOne = async (ref: string, stream: boolean) => {
+        const { result: r, attempts } = await withRetries(runner!, pushCommand(builder.docker, ref), `push ${ref}`, {
+          ...retry,
+          stream,
         });
         result.pushAttempts += attempts;
         const m = /digest: (sha256:[0-9a-f]{64})/.exec(r.stdout);
         if (m && !result.digest) result.digest = m[1]!;
-      }
+        if (!stream) reporter.info(`pushed ${ref}`);
+      };
+      // The first push uploads the layers (its progress is shown); the other tags only add manifests, in parallel.
+      const [first, ...rest] = plan.refs;
+      reporter.info(`pushing ${first}`);
+      await pushOne(first!, true);
+      await Promise.all(rest.map((ref) => pushOne(ref, false)));
       result.pushed = true;
       result.pushMs = performance.now() - pushStarted;
     }
