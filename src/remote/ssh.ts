@@ -1,4 +1,4 @@
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { createServer, connect as netConnect, type Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2, { type ClientChannel, type ConnectConfig, type ParsedKey, type Client as Ssh2Client } from 'ssh2';
 
@@ -101,6 +101,8 @@ export class SshError extends UserError {
   }
   /** How many connection attempts were made before giving up. */
   attempts: number;
+  /** This side's TCP port of the last attempt (direct connections only): to find it in the server's log. */
+  localPort: number | undefined;
   readonly verdict: HostKeyVerdict | undefined;
 }
 
@@ -257,7 +259,10 @@ export class SshExecutor implements Executor {
    */
   async forwardLocalPort(port: number, host = '127.0.0.1'): Promise<{ port: number; close: () => Promise<void> }> {
     await this.#connection();
+    const sockets = new Set<Socket>();
     const server = createServer((local) => {
+      sockets.add(local);
+      local.on('close', () => sockets.delete(local));
       this.forwardOut(port, host).then(
         (remote) => {
           local.pipe(remote).pipe(local);
@@ -284,6 +289,8 @@ export class SshExecutor implements Executor {
         new Promise<void>((resolve) => {
           this.#servers.delete(server);
           server.close(() => resolve());
+          // Kept-alive client connections would hold close() open; the tunnel is being torn down anyway.
+          for (const s of sockets) s.destroy();
         }),
     };
   }
@@ -341,6 +348,7 @@ export class SshExecutor implements Executor {
       } catch (error) {
         const e = toSshError(error, t, this.#opts);
         e.attempts = attempt;
+        e.localPort ??= (error as { localPort?: number }).localPort;
         const delay = delays[attempt - 1];
         if (!RETRYABLE.has(e.kind) || delay === undefined || this.#closing) throw e;
         this.#opts.reporter.info(
@@ -355,6 +363,7 @@ export class SshExecutor implements Executor {
     const t = this.#target;
     const o = this.#opts;
     const sock = t.jump ? await this.#viaJump(t.jump) : await tcpConnect(t.address, t.port, o.connectTimeoutMs);
+    const localPort = sock instanceof Socket ? sock.localPort : undefined;
     let verdict: HostKeyVerdict | undefined;
     const client = new Client();
     const algorithms = hostKeyAlgorithms(t.hostKey, t.address, t.port);
@@ -421,18 +430,21 @@ export class SshExecutor implements Executor {
     }).catch((error) => {
       client.end();
       sock.destroy();
+      if (error !== null && typeof error === 'object') Object.assign(error, { localPort });
       if (
         error instanceof Error &&
         (error as { level?: string }).level === 'client-authentication' &&
         !(error instanceof SshError)
       ) {
-        throw new SshError(
+        const auth = new SshError(
           'auth',
           `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused the ` +
             `${key.type} key ${fingerprintSha256(key.getPublicSSH() as Buffer)} (is its public key in ` +
             `~${t.user}/.ssh/authorized_keys?)`,
           { cause: error },
         );
+        auth.localPort = localPort;
+        throw auth;
       }
       throw error;
     });
