@@ -89,19 +89,21 @@ export function lockTakeOver(lockDir: string, staleHolderId: string): Argv {
 
 /**
  * One round trip that tells the engine everything it needs before planning:
- * - `key <hex>`: the per-host HMAC key (32 random bytes, created 0600 on first use; `mv -n` keeps the first writer's);
+ * - `key <hex>`: the per-host HMAC key (32 random bytes, created 0600 on first use; `mv -n` keeps the first writer's;
+ *   read-only mode (a dry run) creates nothing and prints an empty key when there is none yet);
  * - `plugin <true|false|missing>`: whether the log plugin alias is installed and enabled (when one is named);
  * - `containers` then the `docker inspect` JSON of every container labelled for the app or named like it.
  * Exit 11: the docker daemon could not be reached (stderr says why).
  */
-export function observeHost(opts: { stateDir: string; app: string; pluginAlias?: string }): Argv {
+export function observeHost(opts: { stateDir: string; app: string; pluginAlias?: string; readOnly?: boolean }): Argv {
   return sh(
     [
       'umask 077',
-      'mkdir -p "$1" || exit 10',
       'k="$1/hmac.key"',
+      'if [ "$4" = ro ]; then printf "key %s\\n" "$(cat "$k" 2>/dev/null)"; else',
+      'mkdir -p "$1" || exit 10',
       'if [ ! -s "$k" ]; then od -An -N32 -tx1 /dev/urandom | tr -d " \\n" > "$k.$$" && mv -n "$k.$$" "$k"; rm -f "$k.$$"; fi',
-      'printf "key %s\\n" "$(cat "$k")"',
+      'printf "key %s\\n" "$(cat "$k")"; fi',
       'if [ -n "$3" ]; then p=$(docker plugin inspect --format "{{.Enabled}}" "$3" 2>/dev/null) || p=missing; printf "plugin %s\\n" "$p"; fi',
       'a=$(docker ps --all --quiet --no-trunc --filter "label=dyce.app=$2") || exit 11',
       'b=$(docker ps --all --quiet --no-trunc --filter "name=$2") || exit 11',
@@ -112,6 +114,7 @@ export function observeHost(opts: { stateDir: string; app: string; pluginAlias?:
     opts.stateDir,
     opts.app,
     opts.pluginAlias ?? '',
+    opts.readOnly ? 'ro' : 'rw',
   );
 }
 

@@ -1,0 +1,44 @@
+import { deployRules, deploySpec } from '../config/actions/deploy.js';
+import { parseInputs } from '../config/input-spec.js';
+import { abortOnSignals } from '../deploy/action.js';
+import { runDeploy } from '../deploy/engine.js';
+import { parseFlags } from './flags.js';
+import type { CliReporter } from './reporter.js';
+
+export const DEPLOY_USAGE = `usage: dyce deploy --hosts 'NAME ansible_host=… ansible_port=… ansible_user=…' | --inventory FILE
+         --image REF --name APP [--replicas N] [--port P] [--known-hosts LINES | --host-fingerprint SHA256:…] …
+       dyce plan  (same flags: prints the plan, changes nothing)
+  every input of actions/deploy is a flag of the same name; secrets (ssh-private-key, registry-password,
+  secret-env, secret-files, ssh-passphrase) come from DYCE_<NAME> or --<name>-file PATH|-.
+  --json prints the outputs (version, changed, replicas, ...) as JSON on standard output.`;
+
+/** `dyce deploy` and `dyce plan` (a dry run): the action's engine, with the action's inputs as flags. */
+export function deployCommand(mode: 'deploy' | 'plan') {
+  return async (argv: string[], reporter: CliReporter): Promise<number> => {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${DEPLOY_USAGE}\n`);
+      return 0;
+    }
+    const parsed = parseFlags(deploySpec, argv, { extraBooleans: ['json'] });
+    for (const [name, f] of Object.entries(deploySpec.inputs))
+      if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
+    if (mode === 'plan') parsed.raw['dry-run'] = 'true';
+    const inputs = parseInputs(deploySpec, parsed.raw, deployRules);
+    const { signal, dispose } = abortOnSignals();
+    let ok = false;
+    try {
+      const result = await runDeploy(inputs, reporter, { signal });
+      reporter.info(
+        result.dryRun
+          ? `plan for ${result.app} ${result.version}: ${result.hosts.some((h) => h.plan?.changed) ? 'changes' : 'no changes'}`
+          : `${result.app} ${result.version}: ${result.changed ? 'deployed' : 'nothing changed'} in ${(result.ms / 1000).toFixed(1)}s`,
+      );
+      ok = true;
+      return 0;
+    } finally {
+      dispose();
+      reporter.output('success', ok);
+      if (parsed.extra.json) process.stdout.write(`${JSON.stringify(reporter.outputs)}\n`);
+    }
+  };
+}

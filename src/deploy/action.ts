@@ -1,0 +1,78 @@
+import * as core from '@actions/core';
+import { lockRelease } from '../commands/host-state.js';
+import { type DeployInputs, deployRules, deploySpec } from '../config/actions/deploy.js';
+import { parseInputs } from '../config/input-spec.js';
+import { readActionInputs } from '../github/action-runner.js';
+import type { Reporter } from '../github/reporter.js';
+import { errorMessage } from '../util/errors.js';
+import { connector, readTargetHosts } from './connect.js';
+import { type LockRecord, runDeploy } from './engine.js';
+
+const LOCKS_STATE = 'deploy-locks';
+
+/** Aborts on SIGINT/SIGTERM (a cancelled job): the engine stops starting work and releases its locks. */
+export function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
+    const h = () => controller.abort(`${sig} received`);
+    process.once(sig, h);
+    return [sig, h] as const;
+  });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      for (const [sig, h] of handlers) process.removeListener(sig, h);
+    },
+  };
+}
+
+/** The action's main step. Locks taken are saved as state, so the post step can clean up after a hard kill. */
+export async function deployMain(inputs: DeployInputs, reporter: Reporter): Promise<void> {
+  const { signal, dispose } = abortOnSignals();
+  const locks: LockRecord[] = [];
+  try {
+    await runDeploy(inputs, reporter, {
+      signal,
+      onLock: (l) => {
+        locks.push(l);
+        core.saveState(LOCKS_STATE, JSON.stringify(locks));
+      },
+    });
+  } finally {
+    dispose();
+  }
+}
+
+/**
+ * The post step: removes a lock only if it is still this run's (the holder id inside matches), for the case
+ * where the main step was killed before its `finally` ran. Warns instead of failing.
+ */
+export async function deployPost(reporter: Reporter): Promise<void> {
+  const saved = core.getState(LOCKS_STATE);
+  if (!saved) return;
+  const locks = JSON.parse(saved) as LockRecord[];
+  if (locks.length === 0) return;
+  const inputs = parseInputs(deploySpec, readActionInputs(deploySpec), deployRules);
+  const hosts = await readTargetHosts(inputs);
+  const connect = connector(inputs, reporter);
+  for (const lock of locks) {
+    const host = hosts.find((h) => h.name === lock.host);
+    if (!host) continue;
+    try {
+      const exec = await connect(host);
+      try {
+        const r = await exec.run(lockRelease(lock.dir, lock.holderId), {
+          sudo: lock.sudo,
+          label: 'release the deploy lock',
+          timeoutMs: 5000,
+        });
+        if (r.stdout.includes('released'))
+          reporter.warning(`${lock.host}: removed the deploy lock this run had left behind`);
+      } finally {
+        await exec.close();
+      }
+    } catch (error) {
+      reporter.warning(`${lock.host}: could not check the deploy lock: ${errorMessage(error)}`);
+    }
+  }
+}

@@ -1,0 +1,514 @@
+import { basename } from 'node:path';
+import {
+  dockerLogin,
+  dockerPluginEnable,
+  dockerPluginInstall,
+  dockerPull,
+  dockerPullMissing,
+  dockerRm,
+  dockerRun,
+  dockerStop,
+} from '../commands/docker.js';
+import { appendFromStdin, observeHost, removeSiblings, writeFileFromStdin } from '../commands/host-state.js';
+import { type DeployInputs, imageRegistry } from '../config/actions/deploy.js';
+import type { Host } from '../config/inventory.js';
+import type { Reporter } from '../github/reporter.js';
+import { type AppConfig, appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
+import { type ObservedContainer, parseInspect } from '../plan/observed.js';
+import { describePlan, describeStep, type Plan, planReplicas, type Step } from '../plan/plan.js';
+import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../remote/executor.js';
+import { formatDuration } from '../util/duration.js';
+import { errorMessage, UserError } from '../util/errors.js';
+import { type HostAccess, resolveAccess } from './access.js';
+import { type Connect, connector, readTargetHosts } from './connect.js';
+import { acquireLock, type HeldLock, newHolder } from './lock.js';
+import { appConfigFromInputs } from './settings.js';
+import { deploySummary } from './summary.js';
+
+/** The alias the Loki plugin is installed under; `log-driver: loki` names it. */
+export const LOKI_ALIAS = 'loki';
+
+export interface ReplicaState {
+  name: string;
+  id: string;
+  port?: number;
+  state: string;
+  version: string;
+}
+
+export interface StepRecord {
+  description: string;
+  kind: Step['kind'] | 'pull' | 'remove-batch';
+  ms: number;
+}
+
+export interface HostOutcome {
+  host: string;
+  plan?: Plan;
+  steps: StepRecord[];
+  replicas: ReplicaState[];
+  changed: boolean;
+  error?: string;
+  /** The error itself (not an output). */
+  cause?: unknown;
+  ms: number;
+}
+
+export interface DeployResult {
+  version: string;
+  app: string;
+  dryRun: boolean;
+  hosts: HostOutcome[];
+  changed: boolean;
+  ms: number;
+}
+
+/** Where the lock of a host lives, so the post step can remove it if (and only if) it is still this run's. */
+export interface LockRecord {
+  host: string;
+  dir: string;
+  holderId: string;
+  sudo: boolean;
+}
+
+export interface DeployOptions {
+  /** Aborted on SIGINT/SIGTERM: no new work starts, the host is left consistent, locks are released. */
+  signal?: AbortSignal;
+  connect?: Connect;
+  /** Told about each lock taken (the action saves them for its post step). */
+  onLock?: (lock: LockRecord) => void;
+  /** How long an in-flight command may finish after cancellation before the lock is released anyway. */
+  cancelGraceMs?: number;
+}
+
+/** A deploy stopped by SIGINT/SIGTERM or the overall timeout. */
+export class DeployCancelled extends UserError {
+  override readonly name = 'DeployCancelled';
+}
+
+/**
+ * Deploys to every selected host (one at a time here; many hosts in parallel come with the fan-out).
+ * Outputs (version, changed, replicas) and the summary are written even when it fails.
+ */
+export async function runDeploy(
+  inputs: DeployInputs,
+  reporter: Reporter,
+  opts: DeployOptions = {},
+): Promise<DeployResult> {
+  const started = Date.now();
+  const app = appConfigFromInputs(inputs);
+  // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
+  for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)]) reporter.secret(s.reveal());
+  const timeout = AbortSignal.timeout(inputs.timeout);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const result: DeployResult = {
+    version: app.version,
+    app: app.app,
+    dryRun: inputs['dry-run'],
+    hosts: [],
+    changed: false,
+    ms: 0,
+  };
+  try {
+    const hosts = await readTargetHosts(inputs);
+    const connect = opts.connect ?? connector(inputs, reporter);
+    for (const host of hosts) {
+      throwIfCancelled(signal, inputs.timeout);
+      const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
+      result.hosts.push(outcome);
+      if (outcome.error) break;
+    }
+    const failed = result.hosts.find((h) => h.error);
+    if (failed) throw failed.cause ?? new UserError(failed.error!);
+    return result;
+  } finally {
+    result.ms = Date.now() - started;
+    result.changed = result.hosts.some((h) => h.changed);
+    reporter.output('version', app.version);
+    reporter.output('changed', result.changed);
+    reporter.output('rolled-back', false);
+    reporter.output(
+      'replicas',
+      Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])),
+    );
+    reporter.summary(deploySummary(result));
+  }
+}
+
+interface HostContext {
+  host: Host;
+  exec: Executor;
+  access: HostAccess;
+  reporter: Reporter;
+  signal: AbortSignal;
+}
+
+async function deployHost(
+  host: Host,
+  app: AppConfig,
+  inputs: DeployInputs,
+  reporter: Reporter,
+  opts: DeployOptions & { signal: AbortSignal; connect: Connect },
+): Promise<HostOutcome> {
+  const started = Date.now();
+  const outcome: HostOutcome = { host: host.name, steps: [], replicas: [], changed: false, ms: 0 };
+  let exec: Executor | undefined;
+  let lock: HeldLock | undefined;
+  let access: HostAccess | undefined;
+  let auditResult = 'failed';
+  const lost = new AbortController();
+  const signal = AbortSignal.any([opts.signal, lost.signal]);
+  try {
+    exec = await opts.connect(host);
+    access = await resolveAccess(exec, host);
+    const ctx: HostContext = { host, exec, access, reporter, signal };
+    if (!inputs['dry-run']) {
+      lock = await acquireLock(exec, {
+        dir: lockDir(access.stateDir, app.app),
+        holder: newHolder(app.app, app.version),
+        waitMs: inputs['lock-wait'],
+        staleMs: inputs['lock-stale'],
+        sudo: access.sudo,
+        host: host.name,
+        reporter,
+        signal,
+        onLost: () => lost.abort(new DeployCancelled(`${host.name}: the deploy lock was taken over by another deploy`)),
+      });
+      opts.onLock?.({ host: host.name, dir: lock.dir, holderId: lock.holderId, sudo: access.sudo });
+    }
+    const observed = await observe(ctx, app, inputs['dry-run']);
+    const desired = desiredState(app, {
+      stateDir: access.stateDir,
+      portBase: host.portBase ?? 0,
+      hmacKey: observed.key,
+    });
+    const plan = planReplicas(desired, observed.containers, { adopt: inputs.adopt, host: host.name });
+    outcome.plan = plan;
+    for (const line of describePlan(plan, host.name)) reporter.info(line);
+    checkLogPlugin(ctx, app, inputs, observed.plugin);
+    if (inputs['dry-run']) {
+      reporter.info(`${host.name}: dry run: nothing was changed`);
+      outcome.replicas = keptReplicas(plan, desired);
+      auditResult = 'dry-run';
+      return outcome;
+    }
+    await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+    auditResult = plan.changed ? 'success' : 'unchanged';
+    return outcome;
+  } catch (error) {
+    outcome.error = errorMessage(error);
+    outcome.cause =
+      signal.aborted && !(error instanceof DeployCancelled) ? cancelledError(signal, inputs.timeout, error) : error;
+    if (outcome.cause instanceof DeployCancelled) auditResult = 'cancelled';
+    outcome.error = errorMessage(outcome.cause);
+    return outcome;
+  } finally {
+    outcome.ms = Date.now() - started;
+    if (exec && access && lock) {
+      await audit(exec, access, {
+        time: new Date().toISOString(),
+        who: newHolder(app.app, app.version).who,
+        app: app.app,
+        host: host.name,
+        from: outcome.plan?.previousVersions ?? [],
+        to: app.version,
+        result: auditResult,
+        changed: outcome.changed,
+        steps: outcome.steps.filter((s) => s.kind !== 'keep').map((s) => s.description),
+        ...(outcome.error ? { error: outcome.error.split('\n')[0] } : {}),
+        ms: outcome.ms,
+      }).catch((e) => reporter.warning(`${host.name}: could not write the audit log: ${errorMessage(e)}`));
+      await lock
+        .release()
+        .catch((e) => reporter.warning(`${host.name}: could not release the deploy lock: ${errorMessage(e)}`));
+    }
+    await exec?.close().catch(() => {});
+  }
+}
+
+interface Observation {
+  key: string;
+  plugin: 'true' | 'false' | 'missing' | undefined;
+  containers: ObservedContainer[];
+}
+
+/** One round trip: the HMAC key, the log plugin's state and every container of the app. */
+async function observe(ctx: HostContext, app: AppConfig, readOnly: boolean): Promise<Observation> {
+  const r = await run(
+    ctx,
+    observeHost({
+      stateDir: ctx.access.stateDir,
+      app: app.app,
+      ...(app.logDriver === LOKI_ALIAS ? { pluginAlias: LOKI_ALIAS } : {}),
+      readOnly,
+    }),
+    { label: 'observe containers' },
+  );
+  if (r.code === 11) throw new UserError(`${ctx.host.name}: cannot reach the Docker daemon: ${lastLines(r.stderr, 3)}`);
+  if (r.code !== 0) throw new CommandFailed(ctx.host.name, 'observe containers', r);
+  const marker = r.stdout.indexOf('\ncontainers\n');
+  if (marker < 0) throw new UserError(`${ctx.host.name}: unexpected answer from the host while observing containers`);
+  const head = r.stdout.slice(0, marker).split('\n');
+  let key =
+    head
+      .find((l) => l.startsWith('key '))
+      ?.slice(4)
+      .trim() ?? '';
+  // A dry run on a host Dyce never touched: an ephemeral key (only secret-bearing specs depend on it, and there are none yet).
+  if (!/^[0-9a-f]{64}$/.test(key)) {
+    if (!readOnly)
+      throw new UserError(`${ctx.host.name}: the HMAC key in ${ctx.access.stateDir} is unreadable or corrupt`);
+    key = '0'.repeat(64);
+  }
+  const pluginLine = head
+    .find((l) => l.startsWith('plugin '))
+    ?.slice(7)
+    .trim();
+  const plugin = pluginLine === 'true' || pluginLine === 'false' || pluginLine === 'missing' ? pluginLine : undefined;
+  return { key, plugin, containers: parseInspect(r.stdout.slice(marker + '\ncontainers\n'.length), ctx.host.name) };
+}
+
+/** Before any container is touched: a Loki log driver needs its plugin, installed only when the user allows it. */
+function checkLogPlugin(ctx: HostContext, app: AppConfig, inputs: DeployInputs, plugin: Observation['plugin']): void {
+  if (app.logDriver !== LOKI_ALIAS || plugin === 'true' || inputs['install-log-plugin']) return;
+  const ref = inputs['log-plugin'];
+  if (plugin === 'false')
+    throw new UserError(
+      `${ctx.host.name}: the Docker plugin "${LOKI_ALIAS}" is installed but disabled; enable it (docker plugin enable ${LOKI_ALIAS}) or set install-log-plugin: true; nothing was changed`,
+    );
+  throw new UserError(
+    `${ctx.host.name}: log-driver loki needs the Docker plugin "${LOKI_ALIAS}", which is not installed; nothing was changed. Set install-log-plugin: true to install ${ref}, or run on the host: docker plugin install ${ref} --alias ${LOKI_ALIAS} --grant-all-permissions`,
+  );
+}
+
+async function applyPlan(
+  ctx: HostContext,
+  plan: Plan,
+  desired: DesiredState,
+  app: AppConfig,
+  inputs: DeployInputs,
+  plugin: Observation['plugin'],
+  outcome: HostOutcome,
+  graceMs: number,
+): Promise<void> {
+  const creates = plan.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
+  const needsPlugin = app.logDriver === LOKI_ALIAS && plugin !== 'true';
+  if (creates || needsPlugin) {
+    if (inputs['registry-username'] && inputs['registry-password'])
+      await login(
+        ctx,
+        desired.dockerConfig,
+        inputs.registry ?? imageRegistry(app.image) ?? 'docker.io',
+        inputs['registry-username'],
+        inputs['registry-password'],
+      );
+    if (needsPlugin) await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
+  }
+  if (creates) {
+    await withGrace(
+      ctx.signal,
+      graceMs,
+      timed(ctx, outcome, `pull ${app.image}`, 'pull', () => pull(ctx, desired.dockerConfig, app.image, inputs.pull)),
+    );
+    await writeSecrets(ctx, desired);
+  }
+
+  // Removes are batched: one `docker stop` stops them in parallel, so stop timeouts never add up.
+  const removes = plan.steps.filter((s): s is Extract<Step, { kind: 'remove' }> => s.kind === 'remove');
+  if (removes.length) {
+    throwIfCancelled(ctx.signal, inputs.timeout);
+    const names = removes.map((s) => s.container.name);
+    await timed(ctx, outcome, removes.map(describeStep).join('; '), 'remove-batch', async () => {
+      await check(ctx, dockerStop(names), `docker stop ${names.join(' ')}`);
+      await check(ctx, dockerRm(names), `docker rm ${names.join(' ')}`);
+    });
+    outcome.changed = true;
+  }
+  for (const step of plan.steps) {
+    if (step.kind === 'remove') continue;
+    if (step.kind === 'keep') {
+      outcome.replicas.push(replicaState(step.replica, step.container.id, 'running'));
+      continue;
+    }
+    throwIfCancelled(ctx.signal, inputs.timeout);
+    // A step in flight is allowed to finish (up to graceMs after cancellation) so the host stays consistent.
+    const id = await withGrace(
+      ctx.signal,
+      graceMs,
+      timed(ctx, outcome, describeStep(step), step.kind, () => applyStep(ctx, step, desired)),
+    );
+    outcome.changed = true;
+    outcome.replicas.push(replicaState(step.replica, id, 'running'));
+  }
+  if (plan.changed && desired.secrets !== undefined)
+    await run(ctx, removeSiblings(`${appDir(ctx.access.stateDir, app.app)}/secrets`, basename(desired.secrets.dir)), {
+      label: 'prune old secrets',
+    });
+  else if (plan.changed)
+    await run(ctx, removeSiblings(`${appDir(ctx.access.stateDir, app.app)}/secrets`, ''), {
+      label: 'prune old secrets',
+    });
+}
+
+async function applyStep(
+  ctx: HostContext,
+  step: Exclude<Step, { kind: 'remove' | 'keep' }>,
+  desired: DesiredState,
+): Promise<string> {
+  if (step.kind === 'start') {
+    await check(ctx, ['docker', 'start', step.container.name], `docker start ${step.container.name}`);
+    return step.container.id;
+  }
+  if (step.kind === 'replace') {
+    // Stop first (graceful, the container's stop timeout), then remove: frees the name and the port.
+    await check(ctx, dockerStop([step.old.name]), `docker stop ${step.old.name}`);
+    await check(ctx, dockerRm([step.old.name]), `docker rm ${step.old.name}`);
+  }
+  const r = await run(ctx, dockerRun(desired.dockerConfig, step.replica.run), {
+    label: `docker run ${step.replica.name}`,
+  });
+  if (r.code !== 0)
+    throw new UserError(`${ctx.host.name}: docker run ${step.replica.name} failed: ${lastLines(r.stderr, 5)}`);
+  return r.stdout.trim().split('\n').pop() ?? '';
+}
+
+async function login(
+  ctx: HostContext,
+  config: string,
+  registry: string,
+  username: string,
+  password: string,
+): Promise<void> {
+  const r = await run(ctx, dockerLogin(config, registry, username), {
+    stdin: password,
+    label: `docker login ${registry}`,
+  });
+  if (r.code !== 0)
+    throw new UserError(
+      `${ctx.host.name}: registry login to ${registry} as ${username} failed (check registry-username and registry-password): ${lastLines(r.stderr, 2)}; nothing was changed`,
+    );
+}
+
+async function installPlugin(
+  ctx: HostContext,
+  config: string,
+  ref: string,
+  state: Observation['plugin'],
+): Promise<void> {
+  if (state === 'false') {
+    ctx.reporter.info(`${ctx.host.name}: enabling the Docker plugin ${LOKI_ALIAS}`);
+    await check(ctx, dockerPluginEnable(LOKI_ALIAS), `docker plugin enable ${LOKI_ALIAS}`);
+    return;
+  }
+  ctx.reporter.info(`${ctx.host.name}: installing the Docker plugin ${ref} as ${LOKI_ALIAS}`);
+  const r = await run(ctx, dockerPluginInstall(config, ref, LOKI_ALIAS), { label: `docker plugin install ${ref}` });
+  if (r.code !== 0)
+    throw new UserError(
+      `${ctx.host.name}: could not install the log plugin ${ref}: ${lastLines(r.stderr, 3)}; nothing was changed`,
+    );
+}
+
+async function pull(ctx: HostContext, config: string, image: string, mode: 'missing' | 'always'): Promise<void> {
+  const r = await run(ctx, mode === 'always' ? dockerPull(config, image) : dockerPullMissing(config, image), {
+    label: `docker pull ${image}`,
+  });
+  if (r.code !== 0)
+    throw new UserError(`${ctx.host.name}: cannot pull ${image}: ${lastLines(r.stderr, 3)}; nothing was changed`);
+}
+
+/** Secrets reach the host only through stdin, into 0600 files. */
+async function writeSecrets(ctx: HostContext, desired: DesiredState): Promise<void> {
+  const s = desired.secrets;
+  if (!s) return;
+  const files = [...(s.envFile ? [s.envFile] : []), ...s.files];
+  for (const f of files) {
+    const r = await run(ctx, writeFileFromStdin(f.path), { stdin: f.content.reveal(), label: `write ${f.path}` });
+    if (r.code !== 0) throw new CommandFailed(ctx.host.name, `write ${f.path}`, r);
+  }
+}
+
+async function audit(exec: Executor, access: HostAccess, entry: Record<string, unknown>): Promise<void> {
+  const r = await exec.run(appendFromStdin(auditLog(access.stateDir)), {
+    stdin: `${JSON.stringify(entry)}\n`,
+    sudo: access.sudo,
+    label: 'append to the audit log',
+    timeoutMs: 5000,
+  });
+  if (r.code !== 0) throw new CommandFailed(exec.host, 'append to the audit log', r);
+}
+
+function run(ctx: HostContext, argv: string[], opts: ExecOptions) {
+  return ctx.exec.run(argv, { ...opts, sudo: ctx.access.sudo });
+}
+
+async function check(ctx: HostContext, argv: string[], label: string): Promise<void> {
+  const r = await run(ctx, argv, { label });
+  if (r.code !== 0) throw new CommandFailed(ctx.host.name, label, r);
+}
+
+async function timed<T>(
+  ctx: HostContext,
+  outcome: HostOutcome,
+  description: string,
+  kind: StepRecord['kind'],
+  fn: () => Promise<T>,
+): Promise<T> {
+  const t = Date.now();
+  ctx.reporter.info(`${ctx.host.name}: ${description}`);
+  const v = await fn();
+  outcome.steps.push({ description, kind, ms: Date.now() - t });
+  return v;
+}
+
+function replicaState(
+  r: { name: string; hostPort?: number; version: string },
+  id: string,
+  state: string,
+): ReplicaState {
+  return { name: r.name, id, ...(r.hostPort === undefined ? {} : { port: r.hostPort }), state, version: r.version };
+}
+
+function keptReplicas(plan: Plan, _desired: DesiredState): ReplicaState[] {
+  return plan.steps
+    .filter((s): s is Extract<Step, { kind: 'keep' }> => s.kind === 'keep')
+    .map((s) => replicaState(s.replica, s.container.id, 'running'));
+}
+
+function throwIfCancelled(signal: AbortSignal, timeoutMs: number): void {
+  if (signal.aborted) throw cancelledError(signal, timeoutMs);
+}
+
+function cancelledError(signal: AbortSignal, timeoutMs: number, cause?: unknown): DeployCancelled {
+  const reason = signal.reason as unknown;
+  if (reason instanceof DeployCancelled) return reason;
+  if (reason instanceof DOMException && reason.name === 'TimeoutError')
+    return new DeployCancelled(
+      `deploy timed out after ${formatDuration(timeoutMs)} (timeout); no new work was started`,
+      { cause },
+    );
+  return new DeployCancelled(
+    `deploy cancelled${typeof reason === 'string' ? ` (${reason})` : ''}; no new work was started`,
+    {
+      cause,
+    },
+  );
+}
+
+/** Resolves with the work, or rejects graceMs after the signal fires if the work is still running. */
+function withGrace<T>(signal: AbortSignal, graceMs: number, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return work;
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(
+        () => reject(new DeployCancelled('deploy cancelled while a command was still running on the host')),
+        graceMs,
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      signal.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+    });
+  });
+}
