@@ -1,4 +1,5 @@
 import { errorMessage, isUserError } from '../util/errors.js';
+import { deployCommand } from './deploy.js';
 import { labCommand } from './lab.js';
 import { probeCommand } from './probe.js';
 import { CliReporter } from './reporter.js';
@@ -10,6 +11,8 @@ usage:
   dyce lab down               stop everything the lab started, and nothing else
   dyce lab status             what is running
   dyce lab env [--json]       hosts, ports, users, key path, known_hosts line, registry credentials
+  dyce deploy --hosts … --image REF --name APP [--replicas N] …   run replicas on your hosts (dyce deploy --help)
+  dyce plan …                 the same flags: print what deploy would do, change nothing
   dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
 
 Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or --<name>-file - (stdin).`;
@@ -18,6 +21,8 @@ export type Command = (argv: string[], reporter: CliReporter) => Promise<number>
 
 const commands: Record<string, Command> = {
   lab: labCommand,
+  deploy: deployCommand('deploy'),
+  plan: deployCommand('plan'),
   probe: probeCommand,
 };
 
