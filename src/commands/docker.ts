@@ -130,3 +130,85 @@ export function dockerPluginEnable(alias: string): Argv {
 function sortedEntries(o: Record<string, string>): [string, string][] {
   return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
+
+/** A container as a playbook's docker_container describes it (any network mode, several ports, anonymous volumes). */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  /** In the order given. */
+  env: [string, string][];
+  /** A KEY=value file on the host, read by the docker client there (its values never reach argv). */
+  envFile?: string;
+  labels: [string, string][];
+  /** `host`, `bridge`, `none`, `container:<name>` or a network name. */
+  networkMode?: string;
+  /** `[ip:]host:container[/proto]` as docker's `--publish` takes them. */
+  publish: string[];
+  /** `source:target[:mode]` binds and bare `target` anonymous volumes. */
+  volumes: string[];
+  /** `no`, `always`, `unless-stopped`, `on-failure[:N]`. */
+  restart?: string;
+  logDriver?: string;
+  logOptions: [string, string][];
+  entrypoint?: string[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  /** Arguments after the image; undefined keeps the image's CMD. */
+  command?: string[];
+}
+
+/** `docker run --detach` (mode `run`) or `docker create` (mode `create`) for a ContainerSpec. */
+export function dockerContainerCreate(config: string | undefined, spec: ContainerSpec, mode: 'run' | 'create'): Argv {
+  const argv = docker(config, ...(mode === 'run' ? ['run', '--detach'] : ['create']), '--name', spec.name);
+  if (spec.restart) argv.push('--restart', spec.restart);
+  for (const [k, v] of spec.labels) argv.push('--label', `${k}=${v}`);
+  if (spec.networkMode) argv.push('--network', spec.networkMode);
+  for (const p of spec.publish) argv.push('--publish', p);
+  for (const [k, v] of spec.env) argv.push('--env', `${k}=${v}`);
+  if (spec.envFile) argv.push('--env-file', spec.envFile);
+  for (const v of spec.volumes) argv.push('--volume', v);
+  if (spec.logDriver) argv.push('--log-driver', spec.logDriver);
+  for (const [k, v] of spec.logOptions) argv.push('--log-opt', `${k}=${v}`);
+  if (spec.workingDir) argv.push('--workdir', spec.workingDir);
+  if (spec.user) argv.push('--user', spec.user);
+  if (spec.hostname) argv.push('--hostname', spec.hostname);
+  // docker's --entrypoint takes one word; the rest of an entrypoint list goes before the command.
+  const [entry, ...entryArgs] = spec.entrypoint ?? [];
+  if (entry !== undefined) argv.push('--entrypoint', entry);
+  argv.push(spec.image, ...entryArgs, ...(spec.command ?? []));
+  return argv;
+}
+
+export function dockerStart(names: readonly string[]): Argv {
+  return docker(undefined, 'start', ...names);
+}
+
+export function dockerRestart(names: readonly string[], timeoutSeconds?: number): Argv {
+  return docker(
+    undefined,
+    'restart',
+    ...(timeoutSeconds === undefined ? [] : ['--time', String(timeoutSeconds)]),
+    ...names,
+  );
+}
+
+/**
+ * One round trip before deciding about one container: its `docker container inspect` JSON (`[]` when absent),
+ * a `--dyce--` line, then the local id of IMAGE (empty when the image is not on the host).
+ */
+export function dockerObserveContainer(name: string, image: string): Argv {
+  return [
+    'sh',
+    '-c',
+    'docker container inspect "$1" 2>/dev/null || echo "[]"; echo --dyce--; docker image inspect --format "{{.Id}}" "$2" 2>/dev/null; exit 0',
+    'sh',
+    name,
+    image,
+  ];
+}
+
+/** Prints the docker client config of CONFIG_DIR (exit 1 when there is none): to compare stored credentials. */
+export function dockerConfigRead(configDir: string): Argv {
+  return ['cat', `${configDir}/config.json`];
+}
