@@ -1,0 +1,122 @@
+/**
+ * Probe bench, side by side in one run (servers in a separate process, so they do not share the probe's event loop):
+ *  (a) 100 local URLs probed concurrently by one `runProbe`, against the slowest of them probed alone. Goal <= 1.2x.
+ *  (b) the probe's in-process time for one request (the engine's own measure, fresh connection, body read) against
+ *      curl's own %{time_total} on the same URL (also a fresh connection). Goal <= 1.2x.
+ * Each also prints a floor: the same requests made with a bare `http.get` (fresh connection, body drained), so the
+ * share of the gap that belongs to Node's HTTP stack rather than to the engine is visible.
+ * Run: npx tsx bench/probe.ts
+ */
+import { spawn } from 'node:child_process';
+import * as http from 'node:http';
+import { probeSpec } from '../src/config/actions/probe.js';
+import { parseInputs } from '../src/config/input-spec.js';
+import { RecordingReporter } from '../src/github/reporter.js';
+import { assembleProbeConfig } from '../src/probe/config.js';
+import { runProbe } from '../src/probe/run.js';
+import { median, ratioRow, row, run } from './support.js';
+
+// Four servers; path /d/<ms> answers after <ms> milliseconds (the "app time"), /fast at once.
+const SERVER = `
+const http = require('node:http');
+const ports = [];
+let n = 0;
+for (let i = 0; i < 4; i++) {
+  const s = http.createServer((req, res) => {
+    const m = /^\\/d\\/(\\d+)/.exec(req.url);
+    const send = () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"status":"UP"}'); };
+    if (m) setTimeout(send, Number(m[1])); else send();
+  });
+  s.listen(0, '127.0.0.1', () => { ports.push(s.address().port); if (++n === 4) console.log(JSON.stringify(ports)); });
+}`;
+
+const child = spawn(process.execPath, ['-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+const ports = await new Promise<number[]>((resolve) =>
+  child.stdout.once('data', (d) => resolve(JSON.parse(String(d)))),
+);
+
+async function probeOnce(urls: string[]): Promise<{ wall: number; durations: number[] }> {
+  const reporter = new RecordingReporter();
+  const config = assembleProbeConfig(parseInputs(probeSpec, { url: urls.join('\n'), timeout: '10s' }));
+  const t = performance.now();
+  const r = await runProbe(config, reporter, { env: {} });
+  const wall = performance.now() - t;
+  if (!r.success) throw new Error(`bench probe failed: ${r.results.find((x) => !x.success)?.reason}`);
+  return { wall, durations: r.results.map((x) => x.last.durationMs) };
+}
+
+/** Node's own floor: one bare request on a fresh connection, body drained. */
+function bare(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      })
+      .on('error', reject);
+  });
+}
+
+async function wallOf(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+try {
+  // (a) 100 URLs with app times from 20ms to 119ms, in a fixed shuffled order (the engine cannot know which one is
+  // slowest, so the bench does not put it first or last); the slowest is /d/119.
+  const delays = Array.from({ length: 100 }, (_, i) => 20 + ((i * 37) % 100));
+  const urls = delays.map((d, i) => `http://127.0.0.1:${ports[i % 4]}/d/${d}?u=${i}`);
+  const slowest = urls[delays.indexOf(119)]!;
+  const all: number[] = [];
+  const one: number[] = [];
+  const ratiosA: number[] = [];
+  const floor: number[] = [];
+  await probeOnce(urls);
+  await probeOnce([slowest]);
+  for (let i = 0; i < 10; i++) {
+    const a = (await probeOnce(urls)).wall;
+    const b = (await probeOnce([slowest])).wall;
+    all.push(a);
+    one.push(b);
+    ratiosA.push(a / b);
+    floor.push((await wallOf(() => Promise.all(urls.map(bare)))) / (await wallOf(() => bare(slowest))));
+  }
+  console.log('probe bench');
+  console.log(row('(a) 100 URLs concurrently (20..119ms each)', all));
+  console.log(row('(a) slowest URL alone (119ms)', one));
+  console.log(ratioRow('(a) 100 concurrently / slowest alone', ratiosA, '<= 1.2x'));
+  console.log(ratioRow('(a) floor: bare http.get, same comparison', floor));
+
+  // (b) per request: the engine's measure vs curl's time_total, same URL, fresh connection each.
+  const curlTotal = async (url: string) =>
+    Number(await run(['curl', '-s', '-o', '/dev/null', '-w', '%{time_total}', url])) * 1000;
+  for (const [label, url] of [
+    ['(b) /fast (no app time)', `http://127.0.0.1:${ports[0]}/fast`],
+    ['(b) /d/20 (20ms app time)', `http://127.0.0.1:${ports[1]}/d/20`],
+  ] as const) {
+    const mine: number[] = [];
+    const curl: number[] = [];
+    const ratios: number[] = [];
+    const floorB: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await probeOnce([url]);
+      await curlTotal(url);
+    }
+    for (let i = 0; i < 30; i++) {
+      const p = (await probeOnce([url])).durations[0]!;
+      const c = await curlTotal(url);
+      mine.push(p);
+      curl.push(c);
+      ratios.push(p / c);
+      floorB.push((await wallOf(() => bare(url))) / (await curlTotal(url)));
+    }
+    console.log(row(`${label}: probe in-process`, mine));
+    console.log(row(`${label}: curl %{time_total}`, curl));
+    console.log(ratioRow(`${label}: probe / curl`, ratios, '<= 1.2x'));
+    console.log(ratioRow(`${label}: floor: bare http.get / curl`, floorB));
+  }
+} finally {
+  child.kill();
+}
