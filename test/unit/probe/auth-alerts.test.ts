@@ -1,5 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, json, probe, type Seen, serve, type TestServer } from './servers.js';
+import { RecordingReporter } from '../../../src/github/reporter.js';
+import { TokenSource } from '../../../src/probe/oauth.js';
+import { Secret } from '../../../src/util/secret.js';
+import { json, probe, type Seen, serve, type TestServer } from './servers.js';
 
 const servers: TestServer[] = [];
 const track = async (s: Promise<TestServer>) => {
@@ -63,6 +66,26 @@ describe('OAuth2 client credentials', () => {
     const withoutEcho = text.replace(/\[BODY\]\.echo \(Bearer planted-access-token-1\)/g, '');
     expect(withoutEcho).not.toContain('planted-access-token');
     expect(text).not.toContain('planted-client-secret');
+  });
+
+  it('keeps a token for its lifetime, then fetches a new one', async () => {
+    let issued = 0;
+    const idp = await track(serve((_q, res) => json(res, 200, { access_token: `tok-${++issued}`, expires_in: 120 })));
+    let now = 1_000_000;
+    const tokens = new TokenSource(
+      { tokenUrl: new URL(`${idp.origin}/token`), clientId: 'c', clientSecret: new Secret('s'), scopes: [] },
+      new RecordingReporter(),
+      { tls: {}, ipProtocol: 'auto', timeoutMs: 5000 },
+      () => now,
+    );
+    const [a, b] = await Promise.all([tokens.token(), tokens.token()]);
+    expect([a, b]).toEqual(['tok-1', 'tok-1']);
+    now += 60_000;
+    expect(await tokens.token()).toBe('tok-1');
+    // 120s lifetime, refreshed 30s early.
+    now += 31_000;
+    expect(await tokens.token()).toBe('tok-2');
+    expect(tokens.fetches).toBe(2);
   });
 
   it('fails with the token endpoint’s error, without the secret', async () => {

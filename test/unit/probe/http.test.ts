@@ -307,4 +307,23 @@ describe('probe against real local servers', () => {
     expect(days).toBeGreaterThan(8);
     expect(days).toBeLessThan(11);
   });
+
+  it('checks valid-http-versions', async () => {
+    const s = await track(serve((_q, res) => json(res, 200, {})));
+    const v11 = await probe({ url: s.origin, 'valid-http-versions': 'HTTP/1.1' });
+    expect(v11.run.success).toBe(true);
+    const v2 = await probe({ url: s.origin, 'valid-http-versions': 'HTTP/2' });
+    expect(v2.run.success).toBe(false);
+    expect(v2.run.results[0]!.reason).toBe('HTTP/1.1 is not in HTTP/2.0');
+  });
+
+  it('prefers the asked IP protocol and falls back to the other', async () => {
+    const s = await track(serve((_q, res) => json(res, 200, {})));
+    const v4 = await probe({ url: `http://localhost:${s.port}/`, 'ip-protocol': 'ip4' });
+    expect(v4.run.results[0]!.last.ip).toBe('127.0.0.1');
+    // Here localhost has no IPv6 address: a preference for ip6 falls back to IPv4, as blackbox does.
+    const v6 = await probe({ url: `http://localhost:${s.port}/`, 'ip-protocol': 'ip6' });
+    expect(v6.run.success).toBe(true);
+    expect(v6.run.results[0]!.last.ip).toBe('127.0.0.1');
+  });
 });

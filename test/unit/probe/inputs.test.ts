@@ -116,7 +116,7 @@ describe('dyce probe (CLI)', () => {
     expect(r.stderr).toContain('passed (200');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)[0]).toMatchObject({ success: true, status: 200 });
-  }, 20_000);
+  }, 30_000);
 
   it('exits 1 with a clear message on bad input, and refuses secrets as flags', async () => {
     const bad = await run(['--url', 'http//nope', '--valid-status-codes', '500-400']);
@@ -128,7 +128,7 @@ describe('dyce probe (CLI)', () => {
     expect(secret.code).toBe(1);
     expect(secret.stderr).toContain('--bearer-token is a secret');
     expect(secret.stderr).not.toContain('planted-cli-token');
-  }, 20_000);
+  }, 30_000);
 
   it('takes a secret from DYCE_<NAME> and never prints it, even when the body echoes it', async () => {
     const s = await serve((q, res) =>
@@ -146,5 +146,5 @@ describe('dyce probe (CLI)', () => {
     } finally {
       await s.close();
     }
-  }, 20_000);
+  }, 30_000);
 });
