@@ -14,7 +14,7 @@ import { parseInputs } from '../src/config/input-spec.js';
 import { RecordingReporter } from '../src/github/reporter.js';
 import { assembleProbeConfig } from '../src/probe/config.js';
 import { runProbe } from '../src/probe/run.js';
-import { median, ratioRow, row, run } from './support.js';
+import { ratioRow, row, run } from './support.js';
 
 // Four servers; path /d/<ms> answers after <ms> milliseconds (the "app time"), /fast at once.
 const SERVER = `

@@ -50,7 +50,7 @@ describe('probe bundle under Node 24 with the runner protocol', () => {
     expect(seen.at(-1)!.authorization).toBe('Bearer planted-bundle-token');
     // The runner learns the secret from ::add-mask:: before anything else is printed; nowhere else does it appear.
     const lines = main.stdout.split('\n');
-    const mask = lines.findIndex((l) => l === '::add-mask::planted-bundle-token');
+    const mask = lines.indexOf('::add-mask::planted-bundle-token');
     expect(mask).toBe(0);
     const leaks = lines.filter((l) => l.includes('planted-bundle-token'));
     expect(leaks.length).toBeGreaterThan(0);
