@@ -41,7 +41,7 @@ export interface BuildRequest {
 /** What the builder cannot do for this request: each a message saying what to install or change. */
 export function capabilityIssues(
   kind: BuilderKind,
-  req: Pick<BuildRequest, 'secretFiles' | 'cacheTo' | 'platforms'>,
+  req: { secretFiles: readonly unknown[]; cacheTo: readonly string[]; platforms: readonly string[] },
 ): string[] {
   const issues: string[] = [];
   const install =

@@ -1,4 +1,5 @@
 import { errorMessage, isUserError } from '../util/errors.js';
+import { buildCommand } from './build.js';
 import { deployCommand } from './deploy.js';
 import { labCommand } from './lab.js';
 import { probeCommand } from './probe.js';
@@ -11,6 +12,7 @@ usage:
   dyce lab down               stop everything the lab started, and nothing else
   dyce lab status             what is running
   dyce lab env [--json]       hosts, ports, users, key path, known_hosts line, registry credentials
+  dyce build [CONTEXT] --image REPO …   build and push an image like the build-push action (dyce build --help)
   dyce deploy --hosts … --image REF --name APP [--replicas N] …   run replicas on your hosts (dyce deploy --help)
   dyce plan …                 the same flags: print what deploy would do, change nothing
   dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
@@ -21,6 +23,7 @@ export type Command = (argv: string[], reporter: CliReporter) => Promise<number>
 
 const commands: Record<string, Command> = {
   lab: labCommand,
+  build: buildCommand,
   deploy: deployCommand('deploy'),
   plan: deployCommand('plan'),
   probe: probeCommand,
