@@ -27,7 +27,11 @@ export function readYamlInventory(text: string, file: string, into = new RawInve
   for (const e of doc.errors) {
     into.issue({ file, line: lc.linePos(e.pos[0]).line }, `invalid YAML: ${firstLine(e.message)}`);
   }
-  if (doc.errors.length > 0) return into;
+  // Unknown tags (`!vault` included) would otherwise arrive as plain strings: refuse them.
+  for (const w of doc.warnings) {
+    into.issue({ file, line: lc.linePos(w.pos[0]).line }, `unsupported YAML: ${firstLine(w.message)}`);
+  }
+  if (doc.errors.length > 0 || doc.warnings.length > 0) return into;
   const root = doc.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return into;
   if (!isMap(root)) {

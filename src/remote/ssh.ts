@@ -502,17 +502,22 @@ function tcpConnect(address: string, port: number, timeoutMs: number): Promise<S
 
 function forwardOut(client: Client, host: string, port: number, timeoutMs: number, who: string): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          Object.assign(new Error(`${who}: opening a tunnel to ${host}:${port} timed out after ${timeoutMs}ms`), {
-            code: 'DYCE_CONNECT_TIMEOUT',
-          }),
-        ),
-      timeoutMs,
-    );
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      reject(
+        Object.assign(new Error(`${who}: opening a tunnel to ${host}:${port} timed out after ${timeoutMs}ms`), {
+          code: 'DYCE_CONNECT_TIMEOUT',
+        }),
+      );
+    }, timeoutMs);
     client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
       clearTimeout(timer);
+      // A tunnel that opens after we gave up is closed at once rather than leaked.
+      if (expired) {
+        stream?.destroy();
+        return;
+      }
       if (err) {
         // sshd answers "Connection refused" (reason 2) when nothing listens on the far side.
         const refused = /refused|connect failed/i.test(err.message);

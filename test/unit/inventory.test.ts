@@ -235,6 +235,9 @@ describe('YAML inventory', () => {
     expect(issuesOf('all:\n  hosts: [a, b]\n', 'inv.yml')).toEqual([
       'inv.yml:2: "hosts" of group "all" must be a mapping',
     ]);
+    expect(issuesOf('all:\n  vars:\n    pw: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n', 'inv.yml')).toEqual([
+      'inv.yml:3: unsupported YAML: Unresolved tag: !vault',
+    ]);
     expect(issuesOf('- a\n', 'inv.yml')[0]).toMatch(/^inv\.yml:1: a YAML inventory must be a mapping/);
     expect(issuesOf('all:\n  hosts:\n    a:\n    a:\n', 'inv.yml')[0]).toMatch(
       /^inv\.yml:3: invalid YAML: Map keys must be unique/,
