@@ -28374,155 +28374,23 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _src_config_actions_probe_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(792);
-/* harmony import */ var _src_github_action_runner_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3947);
-/* harmony import */ var _src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4057);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4927);
 
-
-
-await (0,_src_github_action_runner_js__WEBPACK_IMPORTED_MODULE_1__/* .runAction */ .Cs)(_src_config_actions_probe_js__WEBPACK_IMPORTED_MODULE_0__/* .probeSpec */ .K, {
-    async main(inputs, reporter) {
-        const run = await (0,_src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__/* .runProbeInputs */ .nP)(inputs, reporter);
-        if (!run.success)
-            throw (0,_src_probe_run_js__WEBPACK_IMPORTED_MODULE_2__/* .probeFailure */ .L$)(run);
-    },
-});
+await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 792:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   K: () => (/* binding */ probeSpec)
-/* harmony export */ });
-/* unused harmony export probeInputs */
-/* harmony import */ var _input_spec_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1213);
-
-/**
- * The probe's inputs. Names follow blackbox_exporter's http module where they overlap
- * (`valid-status-codes`, `fail-if-body-matches`, ...), in the project's kebab-case.
- */
-const probeInputs = {
-    url: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({ description: 'URL(s) to probe, each probed concurrently', required: true }),
-    method: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP method', default: 'GET' }),
-    headers: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.map({
-        description: 'Request headers as `Name=value` lines',
-        keyPattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-    }),
-    body: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Request body' }),
-    'valid-status-codes': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: 'Status codes that pass: codes and ranges, e.g. `200-299,204`',
-        default: '200-299',
-    }),
-    'valid-http-versions': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({
-        description: 'HTTP versions that pass, e.g. `HTTP/1.1` (empty: any)',
-    }),
-    'follow-redirects': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({ description: 'Follow redirects (up to 10)', default: 'true' }),
-    timeout: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Timeout of one attempt, redirects and body included', default: '10s' }),
-    'fail-if-ssl': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({ description: 'Fail when the final response came over TLS', default: 'false' }),
-    'fail-if-not-ssl': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({
-        description: 'Fail when the final response did not come over TLS',
-        default: 'false',
-    }),
-    'fail-if-body-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({ description: 'Fail when the body matches any of these regexps' }),
-    'fail-if-body-not-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({ description: 'Fail when the body does not match each of these regexps' }),
-    'fail-if-header-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
-        description: 'Fail when a header matches: `Header-Name: regexp` lines',
-    }),
-    'fail-if-header-not-matches': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
-        description: 'Fail when a header is missing or does not match: `Header-Name: regexp` lines',
-    }),
-    conditions: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.lines({
-        description: 'Gatus-style conditions checked after the request, e.g. `[STATUS] == 200`, `[BODY].status == UP`, `[RESPONSE_TIME] < 300` (ms), `[CERTIFICATE_EXPIRATION] > 720h`',
-    }),
-    'tls-ca': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: 'CA certificate(s) to trust in addition to the system ones: PEM text or a file path',
-    }),
-    'tls-insecure-skip-verify': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.boolean({
-        description: 'Do not verify the server certificate (expiry is still reported)',
-        default: 'false',
-    }),
-    'tls-server-name': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Server name for SNI and certificate verification' }),
-    'ip-protocol': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.enum(['auto', 'ip4', 'ip6'], {
-        description: 'IP protocol to prefer when a name resolves to both (falls back to the other)',
-        default: 'auto',
-    }),
-    attempts: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.integer({ description: 'Attempts per URL before it fails', default: '1', min: 1, max: 10_000 }),
-    interval: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Wait between attempts', default: '5s' }),
-    backoff: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: 'Factor the wait grows by after each failed attempt (1: constant)',
-        default: '1',
-    }),
-    'success-threshold': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.integer({
-        description: 'Consecutive successful attempts required for a URL to pass',
-        default: '1',
-        min: 1,
-    }),
-    deadline: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.duration({ description: 'Overall time limit for the whole probe (empty: none)' }),
-    'basic-auth-username': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP basic auth user name' }),
-    'basic-auth-password': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'HTTP basic auth password', secret: true }),
-    'bearer-token': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Bearer token sent as `Authorization: Bearer …`', secret: true }),
-    'token-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: token endpoint' }),
-    'client-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: client id' }),
-    'client-secret': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'OAuth2 client credentials: client secret', secret: true }),
-    scopes: _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({ description: 'OAuth2 client credentials: scopes to request' }),
-    'prometheus-file': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: "Write the results to this file in Prometheus text format, with blackbox_exporter's metric names",
-    }),
-    'alert-on': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.list({
-        description: 'When to alert: `failure`, or `failure,recovery` (recovery: passed after failed attempts)',
-        default: 'failure',
-    }),
-    'telegram-bot-token': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: 'Telegram bot token; alerts go to Telegram when set',
-        secret: true,
-    }),
-    'telegram-chat-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram chat id (or @channel) to alert' }),
-    'telegram-thread-id': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram forum topic (message_thread_id)' }),
-    'telegram-api-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({ description: 'Telegram Bot API base URL', default: 'https://api.telegram.org' }),
-    'webhook-url': _input_spec_js__WEBPACK_IMPORTED_MODULE_0__/* .input */ .hF.string({
-        description: 'POST an Alertmanager-shaped JSON payload to this URL on alert',
-        secret: true,
-    }),
-};
-const probeSpec = {
-    name: 'Dyce probe',
-    id: 'probe',
-    description: 'Post-deploy HTTP(S) health probe with blackbox_exporter http_2xx semantics, retries, conditions, TLS checks and alerts.',
-    inputs: probeInputs,
-    outputs: {
-        success: { description: 'true when every URL passed' },
-        'status-code': { description: 'HTTP status of the last attempt (first failing URL, else the first URL)' },
-        'duration-ms': { description: 'Duration of that attempt in milliseconds' },
-        'dns-ms': { description: 'Name resolution time of that attempt (ms)' },
-        'connect-ms': { description: 'TCP connect time of that attempt (ms)' },
-        'tls-ms': { description: 'TLS handshake time of that attempt (ms)' },
-        'processing-ms': { description: 'Time from request sent to first response byte (ms)' },
-        'transfer-ms': { description: 'Time to read the response body (ms)' },
-        'cert-expiry': { description: 'Earliest certificate expiry seen, ISO 8601 (empty without TLS)' },
-        results: { description: 'JSON array: one result per URL' },
-    },
-    branding: { icon: 'activity', color: 'green' },
-};
-
-
-/***/ }),
-
-/***/ 1213:
+/***/ 4927:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  hF: () => (/* binding */ input),
-  TL: () => (/* binding */ parseInputs)
+  e: () => (/* binding */ run)
 });
-
-// UNUSED EXPORTS: secretInputs
 
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
@@ -38059,10 +37927,70 @@ function preprocess(fn, schema) {
     });
 }
 
-// EXTERNAL MODULE: ./src/util/duration.ts
-var util_duration = __nccwpck_require__(6518);
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
+;// CONCATENATED MODULE: ./src/util/duration.ts
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/**
+ * Parses the project's duration convention: `500ms`, `10s`, `5m`, `72h`, `30d`; a bare number means seconds
+ * (or `bareUnit`, e.g. Gatus' RESPONSE_TIME where a bare number means ms). Compound forms like `1m30s` are accepted.
+ * Returns milliseconds, or undefined when the text is not a duration.
+ */
+function parseDuration(text, bareUnit = 's') {
+    const t = text.trim();
+    if (t === '')
+        return undefined;
+    if (/^\d+(\.\d+)?$/.test(t))
+        return Math.round(Number(t) * UNITS[bareUnit]);
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+    let total = 0;
+    let matched = 0;
+    for (let m = re.exec(t); m; m = re.exec(t)) {
+        total += Number(m[1]) * UNITS[m[2]];
+        matched = re.lastIndex;
+    }
+    if (matched !== t.length)
+        return undefined;
+    return Math.round(total);
+}
+function formatDuration(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)}ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')}s`;
+    const m = Math.floor(ms / 60_000);
+    const s = Math.round((ms % 60_000) / 1000);
+    return s ? `${m}m${s}s` : `${m}m`;
+}
+
+;// CONCATENATED MODULE: ./src/util/errors.ts
+/**
+ * A UserError is a problem the user can fix (bad input, an unreachable host, a refused key).
+ * The CLI and the actions print its message without a stack trace; anything else is a bug and keeps its stack.
+ */
+class UserError extends Error {
+    name = 'UserError';
+    /** Extra lines shown under the message (e.g. the last lines of a container log). */
+    details;
+    constructor(message, options = {}) {
+        super(message, options.cause === undefined ? undefined : { cause: options.cause });
+        this.details = options.details ?? [];
+    }
+}
+/** Input that failed validation: every issue, each naming the field (and file:line for YAML). */
+class InputError extends UserError {
+    name = 'InputError';
+    issues;
+    constructor(issues, context = 'invalid input') {
+        super(`${context}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+        this.issues = issues;
+    }
+}
+function isUserError(error) {
+    return error instanceof UserError;
+}
+function errorMessage(error) {
+    return error instanceof Error ? error.message : String(error);
+}
+
 ;// CONCATENATED MODULE: ./src/config/conventions.ts
 function parseList(text) {
     return text
@@ -38183,7 +38111,7 @@ const input = {
                 ctx.addIssue({ code: 'custom', message: `must not be negative, got ${JSON.stringify(t)}` });
                 return 0;
             }
-            const ms = (0,util_duration/* parseDuration */.E)(t);
+            const ms = parseDuration(t);
             if (ms === undefined) {
                 ctx.addIssue({
                     code: 'custom',
@@ -38258,7 +38186,7 @@ function parseInputs(spec, raw, rules = []) {
         }
     }
     if (issues.length)
-        throw new errors/* InputError */.dz(issues, `${spec.id}: invalid input`);
+        throw new InputError(issues, `${spec.id}: invalid input`);
     return out;
 }
 /** The names of an action's secret inputs. */
@@ -38268,19 +38196,114 @@ function secretInputs(spec) {
         .map(([n]) => n);
 }
 
+;// CONCATENATED MODULE: ./src/config/actions/probe.ts
 
-/***/ }),
-
-/***/ 3947:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  Cs: () => (/* binding */ runAction)
-});
-
-// UNUSED EXPORTS: ActionsReporter, readActionInputs
+/**
+ * The probe's inputs. Names follow blackbox_exporter's http module where they overlap
+ * (`valid-status-codes`, `fail-if-body-matches`, ...), in the project's kebab-case.
+ */
+const probeInputs = {
+    url: input.list({ description: 'URL(s) to probe, each probed concurrently', required: true }),
+    method: input.string({ description: 'HTTP method', default: 'GET' }),
+    headers: input.map({
+        description: 'Request headers as `Name=value` lines',
+        keyPattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+    }),
+    body: input.string({ description: 'Request body' }),
+    'valid-status-codes': input.string({
+        description: 'Status codes that pass: codes and ranges, e.g. `200-299,204`',
+        default: '200-299',
+    }),
+    'valid-http-versions': input.list({
+        description: 'HTTP versions that pass, e.g. `HTTP/1.1` (empty: any)',
+    }),
+    'follow-redirects': input.boolean({ description: 'Follow redirects (up to 10)', default: 'true' }),
+    timeout: input.duration({ description: 'Timeout of one attempt, redirects and body included', default: '10s' }),
+    'fail-if-ssl': input.boolean({ description: 'Fail when the final response came over TLS', default: 'false' }),
+    'fail-if-not-ssl': input.boolean({
+        description: 'Fail when the final response did not come over TLS',
+        default: 'false',
+    }),
+    'fail-if-body-matches': input.lines({ description: 'Fail when the body matches any of these regexps' }),
+    'fail-if-body-not-matches': input.lines({ description: 'Fail when the body does not match each of these regexps' }),
+    'fail-if-header-matches': input.lines({
+        description: 'Fail when a header matches: `Header-Name: regexp` lines',
+    }),
+    'fail-if-header-not-matches': input.lines({
+        description: 'Fail when a header is missing or does not match: `Header-Name: regexp` lines',
+    }),
+    conditions: input.lines({
+        description: 'Gatus-style conditions checked after the request, e.g. `[STATUS] == 200`, `[BODY].status == UP`, `[RESPONSE_TIME] < 300` (ms), `[CERTIFICATE_EXPIRATION] > 720h`',
+    }),
+    'tls-ca': input.string({
+        description: 'CA certificate(s) to trust in addition to the system ones: PEM text or a file path',
+    }),
+    'tls-insecure-skip-verify': input.boolean({
+        description: 'Do not verify the server certificate (expiry is still reported)',
+        default: 'false',
+    }),
+    'tls-server-name': input.string({ description: 'Server name for SNI and certificate verification' }),
+    'ip-protocol': input.enum(['auto', 'ip4', 'ip6'], {
+        description: 'IP protocol to prefer when a name resolves to both (falls back to the other)',
+        default: 'auto',
+    }),
+    attempts: input.integer({ description: 'Attempts per URL before it fails', default: '1', min: 1, max: 10_000 }),
+    interval: input.duration({ description: 'Wait between attempts', default: '5s' }),
+    backoff: input.string({
+        description: 'Factor the wait grows by after each failed attempt (1: constant)',
+        default: '1',
+    }),
+    'success-threshold': input.integer({
+        description: 'Consecutive successful attempts required for a URL to pass',
+        default: '1',
+        min: 1,
+    }),
+    deadline: input.duration({ description: 'Overall time limit for the whole probe (empty: none)' }),
+    'basic-auth-username': input.string({ description: 'HTTP basic auth user name' }),
+    'basic-auth-password': input.string({ description: 'HTTP basic auth password', secret: true }),
+    'bearer-token': input.string({ description: 'Bearer token sent as `Authorization: Bearer …`', secret: true }),
+    'token-url': input.string({ description: 'OAuth2 client credentials: token endpoint' }),
+    'client-id': input.string({ description: 'OAuth2 client credentials: client id' }),
+    'client-secret': input.string({ description: 'OAuth2 client credentials: client secret', secret: true }),
+    scopes: input.list({ description: 'OAuth2 client credentials: scopes to request' }),
+    'prometheus-file': input.string({
+        description: "Write the results to this file in Prometheus text format, with blackbox_exporter's metric names",
+    }),
+    'alert-on': input.list({
+        description: 'When to alert: `failure`, or `failure,recovery` (recovery: passed after failed attempts)',
+        default: 'failure',
+    }),
+    'telegram-bot-token': input.string({
+        description: 'Telegram bot token; alerts go to Telegram when set',
+        secret: true,
+    }),
+    'telegram-chat-id': input.string({ description: 'Telegram chat id (or @channel) to alert' }),
+    'telegram-thread-id': input.string({ description: 'Telegram forum topic (message_thread_id)' }),
+    'telegram-api-url': input.string({ description: 'Telegram Bot API base URL', default: 'https://api.telegram.org' }),
+    'webhook-url': input.string({
+        description: 'POST an Alertmanager-shaped JSON payload to this URL on alert',
+        secret: true,
+    }),
+};
+const probeSpec = {
+    name: 'Dyce probe',
+    id: 'probe',
+    description: 'Post-deploy HTTP(S) health probe with blackbox_exporter http_2xx semantics, retries, conditions, TLS checks and alerts.',
+    inputs: probeInputs,
+    outputs: {
+        success: { description: 'true when every URL passed' },
+        'status-code': { description: 'HTTP status of the last attempt (first failing URL, else the first URL)' },
+        'duration-ms': { description: 'Duration of that attempt in milliseconds' },
+        'dns-ms': { description: 'Name resolution time of that attempt (ms)' },
+        'connect-ms': { description: 'TCP connect time of that attempt (ms)' },
+        'tls-ms': { description: 'TLS handshake time of that attempt (ms)' },
+        'processing-ms': { description: 'Time from request sent to first response byte (ms)' },
+        'transfer-ms': { description: 'Time to read the response body (ms)' },
+        'cert-expiry': { description: 'Earliest certificate expiry seen, ISO 8601 (empty without TLS)' },
+        results: { description: 'JSON array: one result per URL' },
+    },
+    branding: { icon: 'activity', color: 'green' },
+};
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
@@ -41093,7 +41116,7 @@ function setCommandEcho(enabled) {
  */
 function setFailed(message) {
     process.exitCode = ExitCode.Failure;
-    error(message);
+    core_error(message);
 }
 //-----------------------------------------------------------------------
 // Logging Commands
@@ -41116,7 +41139,7 @@ function core_debug(message) {
  * @param message error issue message. Errors will be converted to string via toString()
  * @param properties optional properties to add to the annotation.
  */
-function error(message, properties = {}) {
+function core_error(message, properties = {}) {
     command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
@@ -41227,10 +41250,6 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-// EXTERNAL MODULE: ./src/config/input-spec.ts + 19 modules
-var input_spec = __nccwpck_require__(1213);
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
 ;// CONCATENATED MODULE: ./src/github/reporter.ts
 /** A reporter that records everything, for unit tests of pure logic. */
 class RecordingReporter {
@@ -41286,7 +41305,7 @@ class ActionsReporter {
         warning(message, toProps(where));
     }
     error(message, where) {
-        error(message, toProps(where));
+        core_error(message, toProps(where));
     }
     debug(message) {
         core_debug(message);
@@ -41346,7 +41365,7 @@ async function runAction(spec, handlers) {
             await handlers.post?.(reporter);
         }
         catch (error) {
-            warning(`cleanup failed: ${(0,errors/* errorMessage */.gJ)(error)}`);
+            warning(`cleanup failed: ${errorMessage(error)}`);
         }
         return;
     }
@@ -41356,14 +41375,14 @@ async function runAction(spec, handlers) {
         for (const [name, f] of Object.entries(spec.inputs))
             if (f.meta.secret && raw[name])
                 reporter.secret(raw[name]);
-        const inputs = (0,input_spec/* parseInputs */.TL)(spec, raw, handlers.rules ?? []);
+        const inputs = parseInputs(spec, raw, handlers.rules ?? []);
         await handlers.main(inputs, reporter);
         if (!reporter.hasOutput('success'))
             reporter.output('success', true);
     }
     catch (error) {
         reporter.output('success', false);
-        if ((0,errors/* isUserError */.iU)(error)) {
+        if (isUserError(error)) {
             setFailed(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
         }
         else {
@@ -41371,31 +41390,12 @@ async function runAction(spec, handlers) {
         }
     }
     finally {
-        await reporter.flushSummary().catch((e) => warning(`could not write the job summary: ${(0,errors/* errorMessage */.gJ)(e)}`));
+        await reporter.flushSummary().catch((e) => warning(`could not write the job summary: ${errorMessage(e)}`));
     }
 }
 
-
-/***/ }),
-
-/***/ 4057:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  L$: () => (/* binding */ probeFailure),
-  nP: () => (/* binding */ runProbeInputs)
-});
-
-// UNUSED EXPORTS: runProbe
-
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-// EXTERNAL MODULE: ./src/util/errors.ts
-var errors = __nccwpck_require__(17);
-// EXTERNAL MODULE: ./src/util/duration.ts
-var util_duration = __nccwpck_require__(6518);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
 ;// CONCATENATED MODULE: ./src/util/secret.ts
@@ -41519,7 +41519,7 @@ function parseCondition(text) {
         return { ok: false, error: `${what} is compared with a number, got ${JSON.stringify(rightText)}` };
     };
     const duration = (what) => {
-        const ms = (0,util_duration/* parseDuration */.E)(rightText, 'ms');
+        const ms = parseDuration(rightText, 'ms');
         if (ms === undefined)
             return {
                 ok: false,
@@ -41603,7 +41603,7 @@ function parseOperand(text) {
 /** `9d23h`, `5h12m`, or formatDuration's form below an hour. */
 function longDuration(ms) {
     if (ms < 3_600_000)
-        return (0,util_duration/* formatDuration */.a)(ms);
+        return formatDuration(ms);
     const d = Math.floor(ms / 86_400_000);
     const h = Math.floor((ms % 86_400_000) / 3_600_000);
     const m = Math.floor((ms % 3_600_000) / 60_000);
@@ -41776,7 +41776,7 @@ function formatStatusRanges(ranges) {
 
 
 const HTTP_VERSIONS = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2.0'];
-function httpUrl(name, text, issues) {
+function config_httpUrl(name, text, issues) {
     let u;
     try {
         u = new URL(text);
@@ -41832,7 +41832,7 @@ function assembleProbeConfig(i) {
     const issues = [];
     const targets = [];
     for (const u of i.url) {
-        const url = httpUrl('url', u, issues);
+        const url = config_httpUrl('url', u, issues);
         if (url)
             targets.push(url);
     }
@@ -41884,7 +41884,7 @@ function assembleProbeConfig(i) {
         const missing = ['token-url', 'client-id', 'client-secret'].filter((n) => !i[n]);
         if (missing.length)
             issues.push(`OAuth2 client credentials need token-url, client-id and client-secret: missing ${missing.join(', ')}`);
-        const tokenUrl = i['token-url'] ? httpUrl('token-url', i['token-url'], issues) : undefined;
+        const tokenUrl = i['token-url'] ? config_httpUrl('token-url', i['token-url'], issues) : undefined;
         if (tokenUrl && missing.length === 0)
             auth = {
                 kind: 'oauth2',
@@ -41917,7 +41917,7 @@ function assembleProbeConfig(i) {
         issues.push('input "telegram-bot-token" does not look like a bot token (123456:ABC-...)');
     if (chat && !/^(-?\d+|@[A-Za-z0-9_]{4,})$/.test(chat))
         issues.push(`input "telegram-chat-id" must be a numeric id or @channelname, got ${JSON.stringify(chat)}`);
-    const apiUrl = httpUrl('telegram-api-url', i['telegram-api-url'], issues);
+    const apiUrl = config_httpUrl('telegram-api-url', i['telegram-api-url'], issues);
     if (tg && chat && apiUrl) {
         alerts.telegram = { token: new Secret(tg.trim()), chatId: chat, apiUrl };
         if (thread)
@@ -41949,7 +41949,7 @@ function assembleProbeConfig(i) {
         conditions: conditions.ok ? conditions.value : [],
     };
     if (issues.length)
-        throw new errors/* InputError */.dz(issues, 'probe: invalid input');
+        throw new InputError(issues, 'probe: invalid input');
     const request = {
         method,
         headers: (i.headers ?? []).map((e) => [e.key, e.value]),
@@ -41982,15 +41982,15 @@ function assembleProbeConfig(i) {
 function describeProbe(c) {
     const parts = [
         `${c.request.method} ${c.targets.length} URL${c.targets.length === 1 ? '' : 's'}`,
-        `timeout ${(0,util_duration/* formatDuration */.a)(c.request.timeoutMs)}`,
+        `timeout ${formatDuration(c.request.timeoutMs)}`,
         `${c.retry.attempts} attempt${c.retry.attempts === 1 ? '' : 's'}`,
     ];
     if (c.retry.attempts > 1)
-        parts.push(`interval ${(0,util_duration/* formatDuration */.a)(c.retry.intervalMs)}${c.retry.backoff > 1 ? ` x${c.retry.backoff}` : ''}`);
+        parts.push(`interval ${formatDuration(c.retry.intervalMs)}${c.retry.backoff > 1 ? ` x${c.retry.backoff}` : ''}`);
     if (c.retry.successThreshold > 1)
         parts.push(`${c.retry.successThreshold} consecutive successes`);
     if (c.retry.deadlineMs !== undefined)
-        parts.push(`deadline ${(0,util_duration/* formatDuration */.a)(c.retry.deadlineMs)}`);
+        parts.push(`deadline ${formatDuration(c.retry.deadlineMs)}`);
     if (c.auth.kind !== 'none')
         parts.push(`auth ${c.auth.kind}`);
     return `probe: ${parts.join(', ')}`;
@@ -42148,7 +42148,7 @@ async function sendTelegram(target, text, opts) {
         }
         catch (e) {
             const cause = e.cause?.code ?? e.name;
-            throw new errors/* UserError */.yo(`Telegram sendMessage to ${target.apiUrl.host} failed: ${cause}`);
+            throw new UserError(`Telegram sendMessage to ${target.apiUrl.host} failed: ${cause}`);
         }
         let json = {};
         try {
@@ -42161,12 +42161,12 @@ async function sendTelegram(target, text, opts) {
         if (res.status === 429 && typeof retryAfter === 'number' && attempt < maxRetries) {
             const ms = retryAfter * 1000;
             if (ms > maxWait)
-                throw new errors/* UserError */.yo(`Telegram flood control asks to wait ${retryAfter}s, longer than ${maxWait / 1000}s: alert not sent`);
+                throw new UserError(`Telegram flood control asks to wait ${retryAfter}s, longer than ${maxWait / 1000}s: alert not sent`);
             opts.info?.(`Telegram flood control: retrying in ${retryAfter}s`);
             await opts.sleep(ms);
             continue;
         }
-        throw new errors/* UserError */.yo(`Telegram sendMessage failed: ${res.status}${json.description ? ` ${json.description}` : ''}`);
+        throw new UserError(`Telegram sendMessage failed: ${res.status}${json.description ? ` ${json.description}` : ''}`);
     }
 }
 
@@ -42190,7 +42190,7 @@ async function sendWebhook(url, payload, opts) {
         }
         catch (e) {
             const cause = e.cause?.code ?? e.name;
-            throw new errors/* UserError */.yo(`webhook to ${host} failed: ${cause}`);
+            throw new UserError(`webhook to ${host} failed: ${cause}`);
         }
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok)
@@ -42200,7 +42200,7 @@ async function sendWebhook(url, payload, opts) {
             await opts.sleep(Number.isFinite(after) && after > 0 ? Math.min(after, 30) * 1000 : 1000);
             continue;
         }
-        throw new errors/* UserError */.yo(`webhook to ${host} answered ${res.status}`);
+        throw new UserError(`webhook to ${host} answered ${res.status}`);
     }
 }
 
@@ -42498,7 +42498,7 @@ class TokenSource {
         });
         const where = `OAuth2 token endpoint ${tokenUrl.origin}${tokenUrl.pathname}`;
         if (res.error)
-            throw new errors/* UserError */.yo(`${where}: ${res.error.message}`);
+            throw new UserError(`${where}: ${res.error.message}`);
         let json = {};
         try {
             json = JSON.parse(res.body ?? '');
@@ -42510,13 +42510,13 @@ class TokenSource {
             const why = typeof json.error === 'string'
                 ? `: ${json.error}${typeof json.error_description === 'string' ? ` (${json.error_description})` : ''}`
                 : '';
-            throw new errors/* UserError */.yo(`${where} answered ${res.status}${why}`);
+            throw new UserError(`${where} answered ${res.status}${why}`);
         }
         if (typeof json.access_token !== 'string' || json.access_token === '')
-            throw new errors/* UserError */.yo(`${where}: the answer has no access_token`);
+            throw new UserError(`${where}: the answer has no access_token`);
         const type = typeof json.token_type === 'string' ? json.token_type.toLowerCase() : 'bearer';
         if (type !== 'bearer')
-            throw new errors/* UserError */.yo(`${where}: token_type ${JSON.stringify(json.token_type)} is not Bearer`);
+            throw new UserError(`${where}: token_type ${JSON.stringify(json.token_type)} is not Bearer`);
         const lifetime = typeof json.expires_in === 'number' ? json.expires_in * 1000 : Number(json.expires_in) * 1000;
         // Without expires_in, keep the token for the run (5 minutes at most).
         const ms = Number.isFinite(lifetime) && lifetime > 0 ? lifetime : 300_000;
@@ -42623,7 +42623,7 @@ async function authorization(auth, ctx) {
 async function attemptOnce(target, ctx, timeoutMs, why) {
     const { request } = ctx.config;
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${(0,util_duration/* formatDuration */.a)(timeoutMs)}` }), timeoutMs);
+    const timer = setTimeout(() => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${formatDuration(timeoutMs)}` }), timeoutMs);
     const start = external_node_perf_hooks_.performance.now();
     const sum = { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 };
     let url = target;
@@ -42646,7 +42646,7 @@ async function attemptOnce(target, ctx, timeoutMs, why) {
                 tls: false,
                 timings: sum,
                 totalMs: external_node_perf_hooks_.performance.now() - start,
-                error: { code: 'EAUTH', message: (0,errors/* errorMessage */.gJ)(e) },
+                error: { code: 'EAUTH', message: errorMessage(e) },
                 finalUrl: url,
                 redirects,
             };
@@ -42715,7 +42715,7 @@ async function attemptOnce(target, ctx, timeoutMs, why) {
         clearTimeout(timer);
     }
 }
-function record(n, x, ok, failures, conditions) {
+function prober_record(n, x, ok, failures, conditions) {
     const r = {
         attempt: n,
         ok,
@@ -42765,7 +42765,7 @@ async function probeTarget(target, ctx) {
         }
         const x = await attemptOnce(target, ctx, timeoutMs, why);
         const verdict = judge(x, ctx.config.checks, new Date(ctx.clock.now()));
-        last = record(n, x, verdict.ok, verdict.failures, verdict.conditions);
+        last = prober_record(n, x, verdict.ok, verdict.failures, verdict.conditions);
         const of = `${n}/${retry.attempts}`;
         const ms = `${Math.round(x.totalMs)}ms`;
         if (verdict.ok) {
@@ -42793,7 +42793,7 @@ async function probeTarget(target, ctx) {
             break;
         }
         if (wait > 0) {
-            ctx.reporter.info(`${label}: next attempt in ${(0,util_duration/* formatDuration */.a)(wait)}`);
+            ctx.reporter.info(`${label}: next attempt in ${formatDuration(wait)}`);
             await ctx.clock.sleep(wait);
         }
     }
@@ -42961,13 +42961,13 @@ async function readCa(config) {
     try {
         const text = await (0,promises_namespaceObject.readFile)(ca.path, 'utf8');
         if (!text.includes('-----BEGIN CERTIFICATE-----'))
-            throw new errors/* UserError */.yo(`input "tls-ca": ${ca.path} holds no PEM certificate`);
+            throw new UserError(`input "tls-ca": ${ca.path} holds no PEM certificate`);
         return [text];
     }
     catch (e) {
-        if (e instanceof errors/* UserError */.yo)
+        if (e instanceof UserError)
             throw e;
-        throw new errors/* UserError */.yo(`input "tls-ca": cannot read ${ca.path} (${e.code ?? (0,errors/* errorMessage */.gJ)(e)})`, {
+        throw new UserError(`input "tls-ca": cannot read ${ca.path} (${e.code ?? errorMessage(e)})`, {
             cause: e,
         });
     }
@@ -43026,7 +43026,7 @@ async function runProbe(config, reporter, opts = {}) {
             await (0,promises_namespaceObject.rename)(tmp, config.prometheusFile);
         }
         catch (e) {
-            reporter.warning(`could not write ${config.prometheusFile}: ${(0,errors/* errorMessage */.gJ)(e)}`);
+            reporter.warning(`could not write ${config.prometheusFile}: ${errorMessage(e)}`);
         }
     }
     const kind = alertKind(results, config.alerts);
@@ -43043,7 +43043,7 @@ async function runProbe(config, reporter, opts = {}) {
                 reporter.info(`Telegram ${kind} alert sent`);
             }
             catch (e) {
-                reporter.warning(`Telegram alert not sent: ${(0,errors/* errorMessage */.gJ)(e)}`);
+                reporter.warning(`Telegram alert not sent: ${errorMessage(e)}`);
             }
         }
         if (config.alerts.webhook) {
@@ -43052,7 +43052,7 @@ async function runProbe(config, reporter, opts = {}) {
                 reporter.info(`webhook ${kind} alert sent`);
             }
             catch (e) {
-                reporter.warning(`webhook alert not sent: ${(0,errors/* errorMessage */.gJ)(e)}`);
+                reporter.warning(`webhook alert not sent: ${errorMessage(e)}`);
             }
         }
     }
@@ -43061,91 +43061,22 @@ async function runProbe(config, reporter, opts = {}) {
 /** The error a failed probe ends with (the action's failure message, the CLI's exit 1). */
 function probeFailure(run) {
     const failed = run.results.filter((r) => !r.success);
-    return new errors/* UserError */.yo(`probe failed: ${failed.length} of ${run.results.length} URL${run.results.length === 1 ? '' : 's'}`, { details: failed.map((r) => `  ${r.url}: ${r.reason}`) });
+    return new UserError(`probe failed: ${failed.length} of ${run.results.length} URL${run.results.length === 1 ? '' : 's'}`, { details: failed.map((r) => `  ${r.url}: ${r.reason}`) });
 }
 
-
-/***/ }),
-
-/***/ 6518:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   E: () => (/* binding */ parseDuration),
-/* harmony export */   a: () => (/* binding */ formatDuration)
-/* harmony export */ });
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/**
- * Parses the project's duration convention: `500ms`, `10s`, `5m`, `72h`, `30d`; a bare number means seconds
- * (or `bareUnit`, e.g. Gatus' RESPONSE_TIME where a bare number means ms). Compound forms like `1m30s` are accepted.
- * Returns milliseconds, or undefined when the text is not a duration.
- */
-function parseDuration(text, bareUnit = 's') {
-    const t = text.trim();
-    if (t === '')
-        return undefined;
-    if (/^\d+(\.\d+)?$/.test(t))
-        return Math.round(Number(t) * UNITS[bareUnit]);
-    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-    let total = 0;
-    let matched = 0;
-    for (let m = re.exec(t); m; m = re.exec(t)) {
-        total += Number(m[1]) * UNITS[m[2]];
-        matched = re.lastIndex;
-    }
-    if (matched !== t.length)
-        return undefined;
-    return Math.round(total);
-}
-function formatDuration(ms) {
-    if (ms < 1000)
-        return `${Math.round(ms)}ms`;
-    if (ms < 60_000)
-        return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1).replace(/\.?0+$/, '')}s`;
-    const m = Math.floor(ms / 60_000);
-    const s = Math.round((ms % 60_000) / 1000);
-    return s ? `${m}m${s}s` : `${m}m`;
-}
+;// CONCATENATED MODULE: ./actions/probe/run.ts
 
 
-/***/ }),
 
-/***/ 17:
-/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   dz: () => (/* binding */ InputError),
-/* harmony export */   gJ: () => (/* binding */ errorMessage),
-/* harmony export */   iU: () => (/* binding */ isUserError),
-/* harmony export */   yo: () => (/* binding */ UserError)
-/* harmony export */ });
-/**
- * A UserError is a problem the user can fix (bad input, an unreachable host, a refused key).
- * The CLI and the actions print its message without a stack trace; anything else is a bug and keeps its stack.
- */
-class UserError extends Error {
-    name = 'UserError';
-    /** Extra lines shown under the message (e.g. the last lines of a container log). */
-    details;
-    constructor(message, options = {}) {
-        super(message, options.cause === undefined ? undefined : { cause: options.cause });
-        this.details = options.details ?? [];
-    }
-}
-/** Input that failed validation: every issue, each naming the field (and file:line for YAML). */
-class InputError extends UserError {
-    name = 'InputError';
-    issues;
-    constructor(issues, context = 'invalid input') {
-        super(`${context}:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-        this.issues = issues;
-    }
-}
-function isUserError(error) {
-    return error instanceof UserError;
-}
-function errorMessage(error) {
-    return error instanceof Error ? error.message : String(error);
+/** The action's logic as an exported `run()` (the shape @github/local-action imports); main.ts calls it. */
+async function run() {
+    await runAction(probeSpec, {
+        async main(inputs, reporter) {
+            const result = await runProbeInputs(inputs, reporter);
+            if (!result.success)
+                throw probeFailure(result);
+        },
+    });
 }
 
 
