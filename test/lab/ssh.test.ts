@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -131,16 +131,34 @@ describe('SshExecutor against the lab sshd', () => {
     expect((await root.run(['sh', '-c', 'echo $SUDO_USER'], { sudo: true })).stdout).toBe('\n');
   });
 
-  it('turns sudo refusing to ask for a password into an error naming the user', async () => {
-    // The lab's deploy has passwordless sudo, so sudo's real refusal is reproduced by a command printing it:
-    // this exercises the classification and the message, not sudo's policy.
-    const { ex } = executor();
-    const err = await ex
-      .run(['sh', '-c', 'echo "sudo: a password is required" >&2; exit 1'], { sudo: true, label: 'docker ps' })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SshError);
-    expect((err as SshError).kind).toBe('sudo');
-    expect((err as SshError).message).toContain('user "deploy" cannot run `docker ps` through sudo without a password');
+  it('turns sudo\'s real "a password is required" into an error naming the user', async () => {
+    // The lab's deploy has passwordless sudo for everything; a later sudoers rule demands a password for one
+    // probe command only (checked with visudo first, removed afterwards), so sudo -n really refuses it.
+    const probeDir = tempDir('dyce-sudo-');
+    const probe = join(probeDir, 'probe');
+    writeFileSync(probe, '#!/bin/sh\necho ran\n', { mode: 0o755 });
+    chmodSync(probeDir, 0o755);
+    const rule = `/etc/sudoers.d/zz-dyce-ssh-test-${randomBytes(4).toString('hex')}`;
+    const staged = join(dir, 'sudoers-rule');
+    writeFileSync(staged, `deploy ALL=(ALL:ALL) PASSWD: ${probe}\n`, { mode: 0o440 });
+    execFileSync('visudo', ['-cf', staged], { stdio: 'ignore' });
+    copyFileSync(staged, rule);
+    chmodSync(rule, 0o440);
+    try {
+      const { ex } = executor();
+      expect((await ex.run([probe])).stdout).toBe('ran\n');
+      const err = await ex.run([probe], { sudo: true, label: 'docker ps' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SshError);
+      expect((err as SshError).kind).toBe('sudo');
+      expect((err as SshError).message).toContain(
+        'vps1: user "deploy" cannot run `docker ps` through sudo without a password (sudo -n said: sudo: a password is required)',
+      );
+      // Other commands still run through sudo: the error is about this command, not the connection.
+      expect((await ex.run(['id', '-un'], { sudo: true })).stdout).toBe('root\n');
+    } finally {
+      rmSync(rule, { force: true });
+      rmSync(probeDir, { recursive: true, force: true });
+    }
   });
 
   it('ends a command at timeoutMs', async () => {
