@@ -1,13 +1,12 @@
 /**
  * The probe's source (not the bundle) under @github/local-action, which stubs @actions/core and runs the exported
- * `run()` of actions/probe/run.ts. The tool is not a dependency of the project: install it with
- * `npm install --no-save @github/local-action` (or point DYCE_LOCAL_ACTION at an installed package directory).
+ * `run()` of actions/probe/run.ts. The tool is kept out of the project's dependencies, in its own prefix like Node 24:
+ * `npm install --prefix tools/local-action` (or point DYCE_LOCAL_ACTION at an installed package directory).
  * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,17 +16,16 @@ import { node24, repoRoot } from './runner-protocol.js';
 function localActionDir(): string | undefined {
   if (process.env.DYCE_LOCAL_ACTION && existsSync(join(process.env.DYCE_LOCAL_ACTION, 'bin/local-action.js')))
     return process.env.DYCE_LOCAL_ACTION;
-  try {
-    return dirname(createRequire(join(repoRoot, 'package.json')).resolve('@github/local-action/package.json'));
-  } catch {
-    return undefined;
-  }
+  // Its package.json is not in its exports, so look for the folder rather than resolve it.
+  return [join(repoRoot, 'tools/local-action'), repoRoot]
+    .map((base) => join(base, 'node_modules/@github/local-action'))
+    .find((dir) => existsSync(join(dir, 'bin/local-action.js')));
 }
 
 const pkg = localActionDir();
 if (!pkg)
   process.stderr.write(
-    'probe-local-action: SKIPPED: @github/local-action is not installed (npm install --no-save @github/local-action)\n',
+    'probe-local-action: SKIPPED: @github/local-action is not installed (npm install --prefix tools/local-action)\n',
   );
 
 describe.skipIf(!pkg)('probe source under @github/local-action', () => {
