@@ -1,4 +1,4 @@
-import { basename, resolve } from 'node:path';
+import { basename, resolve, sep } from 'node:path';
 import type { BuildPushInputs } from '../config/actions/build-push.js';
 import type { ParsedInputs } from '../config/input-spec.js';
 import { ociLabels } from './commands.js';
@@ -43,7 +43,8 @@ export function planBuild(
   issues.push(...tags.issues);
   if (issues.length || !image.ok) return { ok: false, issues };
   const context = resolve(cwd, inputs.context);
-  const dockerfile = inputs.file?.trim() ? resolve(cwd, inputs.file) : resolve(context, 'Dockerfile');
+  // Not resolve(context, 'Dockerfile'): ncc's asset relocator rewrites that call into a path inside the bundle.
+  const dockerfile = inputs.file?.trim() ? resolve(cwd, inputs.file) : context.concat(sep, 'Dockerfile');
   const source =
     env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}` : undefined;
   const labels = {
