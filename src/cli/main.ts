@@ -2,6 +2,7 @@ import { errorMessage, isUserError } from '../util/errors.js';
 import { buildCommand } from './build.js';
 import { deployCommand } from './deploy.js';
 import { labCommand } from './lab.js';
+import { playCommand } from './play.js';
 import { probeCommand } from './probe.js';
 import { CliReporter } from './reporter.js';
 
@@ -16,6 +17,7 @@ usage:
   dyce deploy --hosts … --image REF --name APP [--replicas N] …   run replicas on your hosts (dyce deploy --help)
   dyce plan …                 the same flags: print what deploy would do, change nothing
   dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
+  dyce play -i HOSTS PLAYBOOK [-e VARS]... [--check] [--json]  run an Ansible playbook on Dyce's engine (dyce play --help)
 
 Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or --<name>-file - (stdin).`;
 
@@ -23,6 +25,7 @@ export type Command = (argv: string[], reporter: CliReporter) => Promise<number>
 
 const commands: Record<string, Command> = {
   lab: labCommand,
+  play: playCommand,
   build: buildCommand,
   deploy: deployCommand('deploy'),
   plan: deployCommand('plan'),

@@ -194,14 +194,14 @@ export function dockerRestart(names: readonly string[], timeoutSeconds?: number)
 }
 
 /**
- * One round trip before deciding about one container: its `docker container inspect` JSON (`[]` when absent),
+ * One round trip before deciding about one container: its `docker container inspect` JSON (`[]` or nothing when absent),
  * a `--dyce--` line, then the local id of IMAGE (empty when the image is not on the host).
  */
 export function dockerObserveContainer(name: string, image: string): Argv {
   return [
     'sh',
     '-c',
-    'docker container inspect "$1" 2>/dev/null || echo "[]"; echo --dyce--; docker image inspect --format "{{.Id}}" "$2" 2>/dev/null; exit 0',
+    'docker container inspect "$1" 2>/dev/null; echo --dyce--; docker image inspect --format "{{.Id}}" "$2" 2>/dev/null; exit 0',
     'sh',
     name,
     image,

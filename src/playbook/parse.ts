@@ -43,6 +43,8 @@ export interface Task {
   vars: Record<string, unknown>;
   /** Line of each task keyword, for runtime messages. */
   lines: Record<string, number>;
+  /** Line of each module argument. */
+  argLines: Record<string, number>;
 }
 
 export interface Play {
@@ -507,6 +509,7 @@ export function parsePlaybook(text: string, file: string): Playbook {
       ...(k.become !== undefined ? { become: k.become as boolean } : {}),
       vars: (k.vars as Record<string, unknown>) ?? {},
       lines,
+      argLines: Object.fromEntries(Object.keys(args).map((a) => [a, doc.lineOf([...mp, a])])),
     };
   }
 
