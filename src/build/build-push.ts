@@ -128,50 +128,60 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
         'build-push: invalid input',
       );
 
-    // 3. The builder, by probing capabilities.
+    // Melton's env file: refused if something is already there, or if .dockerignore would keep it out of the build.
+    // BuildKit reads <Dockerfile>.dockerignore when it exists; checked again below if the builder turns out classic.
+    const envFileInput = inputs['env-file']?.trim();
+    let envFilePath = envFileInput ? checkEnvFile(plan.context, envFileInput, plan.dockerfile, true) : undefined;
+
+    // 3. The builder (by probing capabilities) and the login, at the same time: neither needs the other, and
+    // both are short processes whose start-up dominates. The login uses a config dir of the run's own, so the
+    // runner's ~/.docker is never written; every docker command of the run uses that dir.
+    const username = inputs['registry-username']?.trim();
+    const password = inputs['registry-password'];
+    const candidates = dockerCandidates(inputs['docker-path'], env);
     const baseEnv = definedEnv(env);
     runner =
       deps.runner ??
       new ExecDockerRunner(reporter, () => ({ ...baseEnv, ...(dockerConfig ? { DOCKER_CONFIG: dockerConfig } : {}) }));
-    const detection = await detectBuilder(runner, dockerCandidates(inputs['docker-path'], env), inputs.builder);
+    if (username && password) {
+      dockerConfig = await createDockerConfig(tempRoot, userDockerConfig(env));
+      Object.assign(cleanup, { dockerConfig, registry: plan.registry, docker: candidates[0] });
+      track();
+    }
+    const retry = { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter };
+    const [detected, loggedIn] = await Promise.allSettled([
+      detectBuilder(runner, candidates, inputs.builder),
+      username && password && candidates[0]
+        ? withRetries(
+            runner,
+            loginCommand(candidates[0], plan.registry, username, password),
+            `log in to ${plan.registry}`,
+            retry,
+          )
+        : Promise.resolve(undefined),
+    ]);
+    if (detected.status === 'rejected') throw detected.reason;
+    const detection = detected.value;
     for (const p of detection.probes) reporter.debug(p);
     const builder = detection.builder;
     result.builder = builder;
     const secretIds = [...(inputs.secrets ?? []).map((s) => s.key), ...secretEnvValues.map((s) => s.id)];
     const platforms = inputs.platforms ?? [];
     const capIssues = capabilityIssues(builder.kind, {
-      secretFiles: secretIds.map((id) => ({ id, path: '' })),
+      secretFiles: secretIds,
       cacheTo: inputs['cache-to'] ?? [],
       platforms,
     });
     if (capIssues.length)
       throw new UserError(
         `the ${describeBuilder(builder)} cannot do what was asked:\n${capIssues.map((i) => `  - ${i}`).join('\n')}`,
-        {
-          details: detection.probes.map((p) => `probe: ${p}`),
-        },
+        { details: detection.probes.map((p) => `probe: ${p}`) },
       );
     reporter.info(`builder: ${describeBuilder(builder)}`);
-
-    const envFileInput = inputs['env-file']?.trim();
-    const envFilePath = envFileInput
-      ? checkEnvFile(plan.context, envFileInput, plan.dockerfile, builder.kind !== 'classic')
-      : undefined;
-
-    // 4. Login, with a config dir of the run's own: the runner's ~/.docker is never written.
-    const username = inputs['registry-username']?.trim();
-    if (username && inputs['registry-password']) {
-      dockerConfig = await createDockerConfig(tempRoot, userDockerConfig(env));
-      Object.assign(cleanup, { dockerConfig, registry: plan.registry, docker: builder.docker });
-      track();
-      await withRetries(
-        runner,
-        loginCommand(builder.docker, plan.registry, username, inputs['registry-password']),
-        `log in to ${plan.registry}`,
-        { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter },
-      );
-      reporter.info(`logged in to ${plan.registry} as ${username}`);
-    }
+    if (envFileInput && builder.kind === 'classic')
+      envFilePath = checkEnvFile(plan.context, envFileInput, plan.dockerfile, false);
+    if (loggedIn.status === 'rejected') throw loggedIn.reason;
+    if (username && password) reporter.info(`logged in to ${plan.registry} as ${username}`);
 
     // 5. Build, with secrets in 0600 files and Melton's env file; both removed whatever the outcome.
     const pushFromBuilder = builder.kind === 'buildx' && inputs.push && platforms.length > 1;
@@ -246,10 +256,16 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     }
     reporter.info(`built ${result.imageId || plan.refs[0]} in ${(result.buildMs / 1000).toFixed(1)}s`);
 
-    // 6. Push each tag (layers go up once; later tags only add a manifest), retrying transient failures.
+    // 6. Push each tag (layers go up once; later tags only add a manifest), retrying transient failures. The image's
+    // size is read meanwhile (the image exists once built).
+    type InspectInfo = { Size?: number; RepoDigests?: string[] };
+    const inspect = async (): Promise<InspectInfo | undefined> => {
+      const ins = await runner!.run(inspectCommand(builder.docker, result.imageId || plan.refs[0]!));
+      return ins.code === 0 ? (JSON.parse(ins.stdout) as InspectInfo[])[0] : undefined;
+    };
+    const sized = pushFromBuilder ? Promise.resolve(undefined) : inspect();
     if (inputs.push && !pushFromBuilder) {
       const pushStarted = performance.now();
-      const retry = { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter };
       const pushOne = async (ref: string, stream: boolean) => {
         const { result: r, attempts } = await withRetries(runner!, pushCommand(builder.docker, ref), `push ${ref}`, {
           ...retry,
@@ -269,17 +285,11 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
       result.pushMs = performance.now() - pushStarted;
     }
 
-    // 7. Digest (from the push, else the local store's RepoDigests) and size.
-    if (!pushFromBuilder) {
-      const ins = await runner.run(inspectCommand(builder.docker, result.imageId || plan.refs[0]!));
-      if (ins.code === 0) {
-        const info = (JSON.parse(ins.stdout) as { Size?: number; RepoDigests?: string[] }[])[0];
-        result.sizeBytes = info?.Size;
-        if (result.pushed && !result.digest) {
-          const rd = info?.RepoDigests?.find((d) => d.startsWith(`${plan.repository}@`));
-          if (rd) result.digest = rd.slice(plan.repository.length + 1);
-        }
-      }
+    // 7. Digest (from the push output, else the local store's RepoDigests after the push) and size.
+    result.sizeBytes = (await sized)?.Size;
+    if (result.pushed && !result.digest) {
+      const rd = (await inspect())?.RepoDigests?.find((d) => d.startsWith(`${plan.repository}@`));
+      if (rd) result.digest = rd.slice(plan.repository.length + 1);
     }
     if (result.pushed && !result.digest)
       throw new UserError(`pushed ${plan.refs.join(', ')} but could not read the digest back from docker`);
@@ -305,10 +315,10 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     return result;
   } finally {
     writeOutputs(reporter, result, inputs);
-    if (dockerConfig && runner && result.builder) {
+    if (dockerConfig && runner) {
       await logoutAndRemove(
         runner,
-        { dockerConfig, registry: cleanup.registry, docker: result.builder.docker, paths: [] },
+        { dockerConfig, registry: cleanup.registry, docker: result.builder?.docker ?? cleanup.docker, paths: [] },
         reporter,
       );
       dockerConfig = undefined;
@@ -396,19 +406,31 @@ export async function withRetries(
   }
 }
 
-/** Logs out of the run's own config dir and removes it; the post step calls this too. Warns, never throws. */
+/**
+ * Logs out of the run's own config dir and removes it; the post step calls this too. Warns, never throws.
+ * When config.json holds the credentials itself (no credsStore / credHelpers: the usual case for a fresh dir),
+ * removing the dir removes them and `docker logout` is skipped. A credential helper (which docker picks by itself
+ * when `pass` or secretservice is installed) keeps them elsewhere, so then `docker logout` must run.
+ */
 export async function logoutAndRemove(runner: DockerRunner, state: CleanupState, reporter: Reporter): Promise<void> {
-  if (state.dockerConfig && existsSync(state.dockerConfig)) {
-    if (state.docker && state.registry) {
-      const r = await runner.run(logoutCommand(state.docker, state.registry), {
-        env: { DOCKER_CONFIG: state.dockerConfig },
-      });
-      if (r.code !== 0) reporter.warning(`docker logout ${state.registry} failed: ${errorLine(r.stderr)}`);
-    }
-    await rm(state.dockerConfig, { recursive: true, force: true }).catch((e) =>
-      reporter.warning(`could not remove ${state.dockerConfig}: ${e instanceof Error ? e.message : e}`),
-    );
+  if (!state.dockerConfig || !existsSync(state.dockerConfig)) return;
+  let helper = true;
+  try {
+    const cfg = JSON.parse(await readFile(join(state.dockerConfig, 'config.json'), 'utf8')) as Record<string, unknown>;
+    helper = Boolean(cfg.credsStore) || Boolean(cfg.credHelpers && Object.keys(cfg.credHelpers).length);
+  } catch (e) {
+    // No config.json: nothing was stored.
+    helper = (e as NodeJS.ErrnoException).code !== 'ENOENT';
   }
+  if (helper && state.docker && state.registry) {
+    const r = await runner.run(logoutCommand(state.docker, state.registry), {
+      env: { DOCKER_CONFIG: state.dockerConfig },
+    });
+    if (r.code !== 0) reporter.warning(`docker logout ${state.registry} failed: ${errorLine(r.stderr)}`);
+  }
+  await rm(state.dockerConfig, { recursive: true, force: true }).catch((e) =>
+    reporter.warning(`could not remove ${state.dockerConfig}: ${e instanceof Error ? e.message : e}`),
+  );
 }
 
 /** The post step: undo whatever a main step that died left behind. Warns on failure. */

@@ -1,7 +1,14 @@
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { type Builder, type BuilderKind, buildkitProbe, buildxProbe } from './commands.js';
+import {
+  type Builder,
+  type BuilderKind,
+  buildkitProbe,
+  buildxProbe,
+  serverHasBuildkit,
+  serverProbe,
+} from './commands.js';
 import type { DockerRunner } from './docker.js';
 import { errorLine } from './retry.js';
 
@@ -62,9 +69,9 @@ export interface Detection {
 }
 
 /**
- * Picks the builder by probing: `docker buildx version` on each client, then a real one-line BuildKit build on each,
- * then the classic builder of the first client. All probes run at once (each is a short process).
- * `want` other than auto insists on that builder and fails with what to install when no client has it.
+ * Picks the builder by probing: `docker buildx version` on each client, else a client that runs builds in BuildKit
+ * mode against a daemon that has BuildKit, else the classic builder of the first client. All probes run at once
+ * (each is one short process). `want` other than auto insists on that builder and fails with what to install.
  */
 export async function detectBuilder(
   runner: DockerRunner,
@@ -76,23 +83,29 @@ export async function detectBuilder(
       'no docker client found on PATH or in /usr/bin, /usr/local/bin: install docker, or set "docker-path"',
     );
   const probes: string[] = [];
-  if (want === 'classic') return { builder: { kind: 'classic', docker: candidates[0]! }, probes };
-  const buildx = want === 'auto' || want === 'buildx' ? candidates.map((d) => runner.run(buildxProbe(d))) : [];
-  const buildkit = want === 'auto' || want === 'buildkit' ? candidates.map((d) => runner.run(buildkitProbe(d))) : [];
-  const [bx, bk] = await Promise.all([Promise.all(buildx), Promise.all(buildkit)]);
-  for (const [i, r] of bx.entries()) {
+  const wantBuildx = want === 'auto' || want === 'buildx';
+  const wantBuildkit = want === 'auto' || want === 'buildkit';
+  const [server, bx, bk] = await Promise.all([
+    runner.run(serverProbe(candidates[0]!)),
+    Promise.all(wantBuildx ? candidates.map((d) => runner.run(buildxProbe(d))) : []),
+    Promise.all(wantBuildkit ? candidates.map((d) => runner.run(buildkitProbe(d))) : []),
+  ]);
+  if (server.code !== 0)
+    throw new UserError(`cannot reach the Docker daemon with ${candidates[0]}: ${errorLine(server.stderr)}`);
+  probes.push(`daemon: ${server.stdout.trim()}`);
+  for (const [i, r] of bx.entries())
     probes.push(`${candidates[i]} buildx: ${r.code === 0 ? r.stdout.trim() : `no (${errorLine(r.stderr)})`}`);
-  }
-  for (const [i, r] of bk.entries()) {
-    probes.push(`${candidates[i]} BuildKit: ${r.code === 0 ? 'yes' : `no (${errorLine(r.stderr)})`}`);
-  }
+  const daemonBuildkit = serverHasBuildkit(server.stdout);
+  for (const [i, r] of bk.entries())
+    probes.push(
+      `${candidates[i]} BuildKit: ${r.code === 0 ? (daemonBuildkit ? 'yes' : 'client yes, daemon no') : `no (${errorLine(r.stderr)})`}`,
+    );
   const bxIdx = bx.findIndex((r) => r.code === 0);
   if (bxIdx >= 0) return { builder: { kind: 'buildx', docker: candidates[bxIdx]! }, probes };
-  const bkIdx = bk.findIndex((r) => r.code === 0);
+  const bkIdx = daemonBuildkit ? bk.findIndex((r) => r.code === 0) : -1;
   if (bkIdx >= 0) return { builder: { kind: 'buildkit', docker: candidates[bkIdx]! }, probes };
-  if (want !== 'auto')
-    throw new UserError(`builder "${want}" was asked for, and no docker client has it: ${INSTALL_HINT}`, {
-      details: probes,
-    });
-  return { builder: { kind: 'classic', docker: candidates[0]! }, probes };
+  if (want === 'classic' || want === 'auto') return { builder: { kind: 'classic', docker: candidates[0]! }, probes };
+  throw new UserError(`builder "${want}" was asked for, and no docker client has it: ${INSTALL_HINT}`, {
+    details: probes,
+  });
 }

@@ -8,6 +8,7 @@ import {
   logoutCommand,
   ociLabels,
   pushCommand,
+  serverHasBuildkit,
 } from '../../../src/build/commands.js';
 import { backoffMs, classifyRegistryFailure } from '../../../src/build/retry.js';
 
@@ -100,10 +101,20 @@ describe('registry argv', () => {
     expect(logoutCommand('docker', 'ghcr.io').argv).toEqual(['docker', 'logout', 'ghcr.io']);
     expect(pushCommand('docker', 'r/app:v1').argv).toEqual(['docker', 'push', 'r/app:v1']);
     expect(buildkitProbe('/usr/bin/docker')).toEqual({
-      argv: ['/usr/bin/docker', 'build', '--quiet', '-'],
+      argv: ['/usr/bin/docker', 'build', '--help'],
       env: { DOCKER_BUILDKIT: '1' },
-      stdin: 'FROM scratch\n',
     });
+  });
+
+  test.each([
+    ['linux 20.10.24+dfsg1', true],
+    ['linux 28.2.2', true],
+    ['linux 18.09.0', true],
+    ['linux 18.06.1-ce', false],
+    ['windows 20.10.0', false],
+    ['', false],
+  ])('daemon %j can run BuildKit: %s', (version, yes) => {
+    expect(serverHasBuildkit(version)).toBe(yes);
   });
 });
 
