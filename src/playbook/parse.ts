@@ -316,9 +316,13 @@ function printfInt(format: string, n: number): string {
 
 /** Collects issues while walking the playbook; each is `file:line: message`. */
 class Issues {
-  readonly list: string[] = [];
+  readonly #list: { line: number; text: string }[] = [];
+  /** In line order (a stable sort keeps the issues of one line in the order found). */
+  get list(): string[] {
+    return [...this.#list].sort((a, b) => a.line - b.line).map((i) => i.text);
+  }
   add(at: SourcePos, message: string): void {
-    this.list.push(`${at.file}:${at.line}: ${message}`);
+    this.#list.push({ line: at.line, text: `${at.file}:${at.line}: ${message}` });
   }
 }
 
