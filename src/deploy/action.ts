@@ -8,7 +8,7 @@ import { errorMessage } from '../util/errors.js';
 import { connector, readTargetHosts } from './connect.js';
 import { type LockRecord, runDeploy } from './engine.js';
 
-const LOCKS_STATE = 'deploy-locks';
+const LOCKS_STATE = 'deploy_locks';
 
 /** Aborts on SIGINT/SIGTERM (a cancelled job): the engine stops starting work and releases its locks. */
 export function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
