@@ -1,4 +1,5 @@
 import { isMap, isScalar, LineCounter, type Node, type Pair, parseDocument } from 'yaml';
+import { ansibleYamlOptions } from './ansible-yaml.js';
 import { expandHostEntry, GROUP_NAME, RawInventory, type SourcePos } from './inventory-raw.js';
 
 /**
@@ -14,12 +15,12 @@ import { expandHostEntry, GROUP_NAME, RawInventory, type SourcePos } from './inv
  *           db[01:02]:
  *
  * Top-level keys are groups (children of `all`); a group holds only `hosts`, `vars` and `children`.
- * YAML 1.1 is used, as Ansible's loader does (`yes` is a boolean). Unknown keys are errors, not warnings:
+ * YAML is read as Ansible reads it (ansible-yaml.ts: `yes` is a boolean, `y` is not). Unknown keys are errors, not warnings:
  * a misspelt `childern:` would otherwise drop a whole group silently.
  */
 export function readYamlInventory(text: string, file: string, into = new RawInventory()): RawInventory {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, version: '1.1', uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { ...ansibleYamlOptions(), lineCounter: lc });
   const pos = (node: Node | null | undefined): SourcePos => ({
     file,
     line: node?.range ? lc.linePos(node.range[0]).line : 1,

@@ -132,6 +132,13 @@ export function resolveInventory(raw: RawInventory, source: string): Inventory {
       parents.set(c, list);
     }
   }
+  // `ungrouped` is always the first child of `all` (Ansible creates it first), then top-level groups in file order.
+  if (!parents.get('ungrouped')?.length) {
+    const at = all.children.indexOf('ungrouped');
+    if (at >= 0) all.children.splice(at, 1);
+    all.children.unshift('ungrouped');
+    parents.set('ungrouped', ['all']);
+  }
   for (const g of raw.groups.values()) {
     if (g.name !== 'all' && !(parents.get(g.name)?.length ?? 0)) {
       raw.addChild(all, g.name);
@@ -190,8 +197,10 @@ export function resolveInventory(raw: RawInventory, source: string): Inventory {
   }
   for (const h of raw.hosts.keys()) {
     const s = direct.get(h) ?? new Set<string>();
-    if (s.size > 1 || (s.size === 1 && !s.has('ungrouped'))) s.delete('ungrouped');
-    if (s.size === 0) s.add('ungrouped');
+    // As Ansible reconciles: a host in no real group (at most `all` itself) is in `ungrouped`, and only then.
+    const real = [...s].filter((g) => g !== 'all' && g !== 'ungrouped');
+    if (real.length > 0) s.delete('ungrouped');
+    else s.add('ungrouped');
     direct.set(h, s);
   }
   ungrouped.hosts.splice(
@@ -210,26 +219,57 @@ export function resolveInventory(raw: RawInventory, source: string): Inventory {
     const merged = new Map<string, RawVar>();
     for (const g of groups) for (const [k, v] of raw.groups.get(g)!.vars) merged.set(k, v);
     for (const [k, v] of rh.vars) merged.set(k, v);
+    // Ansible consumes this one as the group's priority; it is not a host variable.
+    merged.delete('ansible_group_priority');
     const built = buildHost(rh.name, rh.at, groups, merged, raw.warnings);
     if ('issues' in built) issues.push(...built.issues);
     else hosts.push(built.host);
   }
   if (issues.length > 0) throw new InputError(sortByLine(issues), `invalid inventory ${source}`);
 
-  const order = new Map([...raw.hosts.keys()].map((h, i) => [h, i]));
+  const valid = new Set(hosts.map((h) => h.name));
   const groups: Record<string, InventoryGroup> = {};
   for (const g of raw.groups.values()) {
-    const members = [...raw.hosts.keys()].filter((h) => hostGroups.get(h)!.includes(g.name));
-    members.sort((a, b) => order.get(a)! - order.get(b)!);
     groups[g.name] = {
       name: g.name,
       children: [...g.children],
       parents: [...(parents.get(g.name) ?? [])],
-      hosts: members,
+      hosts: groupHosts(raw, g.name).filter((h) => valid.has(h)),
       vars: Object.fromEntries([...g.vars].map(([k, v]) => [k, v.value])),
     };
   }
   return { hosts, groups, warnings: [...raw.warnings] };
+}
+
+/**
+ * A group's hosts in Ansible's order: the group's own hosts, then its descendants level by level (breadth
+ * first), each group's hosts in the order they were listed; a host appears once. This is the order plays and
+ * `serial` batches see.
+ */
+function groupHosts(raw: RawInventory, name: string): string[] {
+  const out: string[] = [];
+  const seenHosts = new Set<string>();
+  const seenGroups = new Set<string>([name]);
+  let level = [name];
+  while (level.length > 0) {
+    const next: string[] = [];
+    for (const g of level) {
+      for (const h of raw.groups.get(g)?.hosts ?? []) {
+        if (!seenHosts.has(h)) {
+          seenHosts.add(h);
+          out.push(h);
+        }
+      }
+      for (const c of raw.groups.get(g)?.children ?? []) {
+        if (!seenGroups.has(c)) {
+          seenGroups.add(c);
+          next.push(c);
+        }
+      }
+    }
+    level = next;
+  }
+  return out;
 }
 
 /** `file:line: message` strings in file order, then line order (a stable sort keeps same-line issues together). */
@@ -559,7 +599,7 @@ function matchTerm(inventory: Inventory, term: string): string[] {
     const to = sub[4] === '' ? base.length - 1 : Number(sub[4]);
     return base.slice(from, to + 1);
   }
-  if (term === 'all' || term === '*') return inventory.hosts.map((h) => h.name);
+  if (term === 'all' || term === '*') return [...(inventory.groups.all?.hosts ?? [])];
   let test: (s: string) => boolean;
   if (term.startsWith('~')) {
     let re: RegExp;

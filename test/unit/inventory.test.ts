@@ -252,17 +252,18 @@ describe('host patterns', () => {
   );
 
   it('selects all, groups, hosts, unions, intersections, exclusions', () => {
-    expect(names(inv, 'all')).toEqual(['web1', 'web2', 'web3', 'db1', 'mon.example.com']);
+    // Ansible's order: a group's own hosts, then its descendants breadth first (`ansible --list-hosts` agrees).
+    expect(names(inv, 'all')).toEqual(['db1', 'web3', 'mon.example.com', 'web1', 'web2']);
     expect(names(inv, '*')).toHaveLength(5);
     expect(names(inv, 'web')).toEqual(['web1', 'web2', 'web3']);
     expect(names(inv, 'prod')).toEqual(['web1', 'web2', 'web3']);
     expect(names(inv, 'db:web1')).toEqual(['db1', 'web1']);
     expect(names(inv, 'db,web1')).toEqual(['db1', 'web1']);
     expect(names(inv, 'web:&staging')).toEqual(['web3']);
-    expect(names(inv, 'all:!staging')).toEqual(['web1', 'web2', 'mon.example.com']);
+    expect(names(inv, 'all:!staging')).toEqual(['mon.example.com', 'web1', 'web2']);
     // Exclusions apply after unions wherever they are written.
     expect(names(inv, '!web3:web')).toEqual(['web1', 'web2']);
-    expect(names(inv, '!db')).toEqual(['web1', 'web2', 'web3', 'mon.example.com']);
+    expect(names(inv, '!db')).toEqual(['web3', 'mon.example.com', 'web1', 'web2']);
   });
 
   it('matches globs, regexes and subscripts', () => {

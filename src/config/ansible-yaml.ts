@@ -1,0 +1,33 @@
+import type { DocumentOptions, ParseOptions, ScalarTag, SchemaOptions, Tags } from 'yaml';
+
+/**
+ * YAML as Ansible reads it (PyYAML, YAML 1.1), for inventories and playbooks alike:
+ * - booleans are yes/no, true/false, on/off in their three spellings, and NOT `y`/`n` (PyYAML's list; the
+ *   `yaml` package's 1.1 schema would turn `[x, y]` into `['x', true]`);
+ * - `0644` is octal, `1:30` sexagesimal, `<<` merge keys work;
+ * - dates stay strings (Ansible prints them as written).
+ * Checked against ansible-inventory --list in test/lab/inventory-ansible.test.ts.
+ */
+const pyBool: ScalarTag = {
+  tag: 'tag:yaml.org,2002:bool',
+  default: true,
+  identify: (v) => typeof v === 'boolean',
+  test: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
+  resolve: (s) => /^(?:yes|true|on)$/i.test(s),
+};
+
+export function ansibleYamlOptions(): ParseOptions & DocumentOptions & SchemaOptions {
+  return {
+    version: '1.1',
+    merge: true,
+    uniqueKeys: true,
+    prettyErrors: false,
+    customTags: (tags: Tags) => [
+      ...tags.filter(
+        (t) =>
+          !(typeof t === 'object' && (t.tag === 'tag:yaml.org,2002:bool' || t.tag === 'tag:yaml.org,2002:timestamp')),
+      ),
+      pyBool,
+    ],
+  };
+}
