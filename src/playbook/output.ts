@@ -75,10 +75,7 @@ export class TextPrinter implements PlayEvents {
           : r.status;
     const showDetail =
       r.detail !== undefined &&
-      (r.status === 'failed' ||
-        r.status === 'unreachable' ||
-        this.opts.verbose ||
-        ('msg' in r.detail && r.detail.__debug === true));
+      (r.status === 'failed' || r.status === 'unreachable' || this.opts.verbose || r.detail.__debug === true);
     let line =
       r.status === 'failed' && r.item === undefined ? `${word}: [${r.host}]: FAILED!` : `${word}: [${r.host}]${item}`;
     if (r.status === 'unreachable') line = `fatal: [${r.host}]: UNREACHABLE!`;

@@ -402,7 +402,7 @@ function record(
     if (out.ignored) st.ignored++;
   }
   const hide = task && isTrue(task.noLog);
-  const detail = hide ? censored() : out.result;
+  const detail = hide ? { ...censored(), ...(task?.module === 'debug' ? { __debug: true } : {}) } : out.result;
   events.result(
     {
       host: s.host.name,
