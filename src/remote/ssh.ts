@@ -214,12 +214,12 @@ export class SshExecutor implements Executor {
     if (argv.length === 0) throw new Error('SshExecutor.run: empty argv');
     const conn = await this.#connection();
     const sudo = opts.sudo === true && this.#target.user !== 'root';
-    // `--` ends sudo's options, so a command starting with `-` can never be read as one.
     // sshd ignores the SSH "signal" request for ordinary sessions, so a time limit is enforced on the host by
     // coreutils timeout (KILL 2s after TERM); a local timer 5s later is the backstop if the host stops answering.
     const limited = opts.timeoutMs
       ? ['timeout', '-k', '2', `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s`, ...argv]
       : argv;
+    // `--` ends sudo's options, so a command starting with `-` can never be read as one.
     const command = shellQuote(sudo ? ['sudo', '-n', '--', ...limited] : limited);
     const label = opts.label ?? argv.slice(0, 3).join(' ');
     await this.#acquire();
