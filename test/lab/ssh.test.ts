@@ -161,6 +161,19 @@ describe('SshExecutor against the lab sshd', () => {
     }
   });
 
+  it('reconnects for the next command when the server drops the connection', async () => {
+    const { ex } = executor();
+    const first = (await ex.run(['sh', '-c', 'echo "$SSH_CONNECTION"'])).stdout;
+    // Kill this session's sshd process: the connection dies under a running command, whose outcome is unknown.
+    const err = await ex.run(['sh', '-c', 'kill -9 $PPID; sleep 5']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SshError);
+    expect((err as SshError).kind).toBe('closed');
+    expect((err as SshError).message).toContain('its outcome is unknown');
+    const second = (await ex.run(['sh', '-c', 'echo "$SSH_CONNECTION"'])).stdout;
+    expect(second).toMatch(/^127\.0\.0\.1 \d+ 127\.0\.0\.1 2222\n$/);
+    expect(second).not.toBe(first);
+  });
+
   it('ends a command at timeoutMs', async () => {
     const { ex } = executor();
     const r = await ex.run(['sleep', '30'], { timeoutMs: 1000, label: 'sleep 30' });
