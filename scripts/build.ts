@@ -5,7 +5,7 @@
  *   tsx scripts/build.ts --cli      only the CLI (npm's prepare step)
  *   tsx scripts/build.ts --out DIR  write the action files under DIR instead of the repo (check-dist uses this)
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,18 +20,29 @@ const outIdx = args.indexOf('--out');
 const outRoot = outIdx >= 0 ? resolve(args[outIdx + 1]!) : root;
 
 async function buildCli(): Promise<void> {
+  rmSync(join(root, 'build'), { recursive: true, force: true });
   await build({
     entryPoints: [join(root, 'src/cli/main.ts')],
-    outfile: join(root, 'build/cli.js'),
+    outdir: join(root, 'build'),
+    entryNames: 'cli',
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     sourcemap: true,
     logLevel: 'warning',
-    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+    // Some dependencies are CommonJS and use require() and __dirname (ssh2); give the ESM bundle both.
     banner: {
-      js: "import { createRequire as __dyceCreateRequire } from 'node:module'; const require = __dyceCreateRequire(import.meta.url);",
+      js: [
+        "import { createRequire as __dyceCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __dyceFileURLToPath } from 'node:url';",
+        "import { dirname as __dyceDirname } from 'node:path';",
+        'const require = __dyceCreateRequire(import.meta.url);',
+        'const __filename = __dyceFileURLToPath(import.meta.url);',
+        'const __dirname = __dyceDirname(__filename);',
+      ].join(' '),
     },
     external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
   });

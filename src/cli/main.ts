@@ -1,9 +1,4 @@
 import { errorMessage, isUserError } from '../util/errors.js';
-import { buildCommand } from './build.js';
-import { deployCommand } from './deploy.js';
-import { labCommand } from './lab.js';
-import { playCommand } from './play.js';
-import { probeCommand } from './probe.js';
 import { CliReporter } from './reporter.js';
 
 const USAGE = `dyce: deploy a release to your own VPS
@@ -23,13 +18,14 @@ Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or -
 
 export type Command = (argv: string[], reporter: CliReporter) => Promise<number>;
 
-const commands: Record<string, Command> = {
-  lab: labCommand,
-  play: playCommand,
-  build: buildCommand,
-  deploy: deployCommand('deploy'),
-  plan: deployCommand('plan'),
-  probe: probeCommand,
+// Each command is loaded only when it runs: a no-op `dyce deploy` should not pay for parsing the playbook engine.
+const commands: Record<string, () => Promise<Command>> = {
+  lab: async () => (await import('./lab.js')).labCommand,
+  play: async () => (await import('./play.js')).playCommand,
+  build: async () => (await import('./build.js')).buildCommand,
+  deploy: async () => (await import('./deploy.js')).deployCommand('deploy'),
+  plan: async () => (await import('./deploy.js')).deployCommand('plan'),
+  probe: async () => (await import('./probe.js')).probeCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -38,13 +34,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd ? 0 : 2;
   }
-  const run = commands[cmd];
-  if (!run) {
+  const load = commands[cmd];
+  if (!load) {
     process.stderr.write(`dyce: unknown command "${cmd}"\n\n${USAGE}\n`);
     return 2;
   }
   const reporter = new CliReporter().install();
   try {
+    const run = await load();
     return await run(rest, reporter);
   } catch (error) {
     if (isUserError(error)) {
