@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parsePlaybook, parseSequence, splitFreeForm } from '../../../src/playbook/parse.js';
 import { InputError } from '../../../src/util/errors.js';
+import { MELTON_DIR } from '../../support/melton.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-export const MELTON_DIR = join(here, '../../fixtures/playbooks/melton');
 const melton = readFileSync(join(MELTON_DIR, 'playbook.yml'), 'utf8');
 
 function issuesOf(text: string, file = 'bad.yml'): string[] {

@@ -9,7 +9,7 @@ import { JsonCollector, TextPrinter } from '../../../src/playbook/output.js';
 import { parsePlaybook } from '../../../src/playbook/parse.js';
 import { PlaybookRefused, runPlaybook } from '../../../src/playbook/run.js';
 import { type ExecOptions, type ExecResult, RecordingExecutor } from '../../../src/remote/executor.js';
-import { MELTON_DIR } from './parse.test.js';
+import { MELTON_DIR } from '../../support/melton.js';
 
 const melton = readFileSync(join(MELTON_DIR, 'playbook.yml'), 'utf8');
 const meltonHosts = readFileSync(join(MELTON_DIR, 'hosts'), 'utf8');
