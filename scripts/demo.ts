@@ -1,27 +1,113 @@
 /**
- * The README's main job on the embedded default: bring the lab up (a disposable VPS on this machine),
- * then run the pipeline against it. Each stage prints what it did; the first failure stops the demo.
+ * The README's main job on the embedded default: bring up the lab (a disposable VPS on this machine), then run the
+ * whole pipeline against it through the `dyce` CLI, the way a user would:
+ *   build-push (tag v1.4.2 -> image tags, pushed to the private registry)
+ *   -> deploy (4 replicas over SSH as the non-root `deploy` user, verified host key, runtime secret on stdin, Loki logs)
+ *   -> probe (every replica, blackbox http_2xx semantics)
+ *   -> deploy again (a no-op: nothing changes, and it says so).
+ * The first failing stage stops the demo with its exit code.
  */
-import { labUp } from '../src/lab/lab.js';
-import { runLocal } from '../src/remote/local.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readLabEnv } from '../src/lab/env.js';
+import { writeSampleAppContext } from '../src/lab/lab.js';
 
+const root = fileURLToPath(new URL('../', import.meta.url));
 const started = Date.now();
-const say = (m: string) => process.stdout.write(`${m}\n`);
+const say = (m: string) => process.stdout.write(`\n\x1b[1m${m}\x1b[0m\n`);
 
-say('== 1. lab: a disposable VPS on this machine (dockerd, private registry, sshd, nginx)');
-const env = await labUp({ log: say });
-const vps = env.hosts[0]!;
-say(`   ${vps.name}: ssh ${vps.address}:${vps.sshPort} (host key ${vps.fingerprint}), registry ${env.registry.url}`);
-
-say('== 2. smoke check: ssh with a verified host key, docker on the VPS, the sample app in the registry');
-const ssh = await runLocal([
-  'ssh', '-i', env.sshKey, '-p', String(vps.sshPort), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
-  '-o', `UserKnownHostsFile=${env.knownHostsFile}`, `deploy@${vps.address}`, 'sudo -n docker version --format "{{.Server.Version}}"',
-]);
-if (ssh.code !== 0) {
-  process.stderr.write(`demo: ssh to ${vps.name} failed: ${ssh.stderr}\n`);
-  process.exit(1);
+function dyce(args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  process.stdout.write(`$ dyce ${args.map((a) => (/[\s'"]/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [join(root, 'bin/dyce.js'), ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...env },
+    });
+    c.on('close', (code) =>
+      code === 0 ? resolve() : reject(Object.assign(new Error(`dyce ${args[0]} exited ${code}`), { code })),
+    );
+  });
 }
-say(`   docker ${ssh.stdout.trim()} answers on ${vps.name} as the non-root user deploy (through sudo)`);
-say(`   sample app: ${env.sampleApp.image}:{${env.sampleApp.tags.join(',')}}`);
-say(`== demo done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+
+try {
+  say('1. lab: a disposable VPS on this machine (its own dockerd, sshd, nginx), a private registry, the Loki parts');
+  await dyce(['lab', 'up']);
+  const env = readLabEnv();
+  const vps = env.hosts[0]!;
+  const work = mkdtempSync(join(tmpdir(), 'dyce-demo-'));
+  const app = join(work, 'app');
+  writeSampleAppContext(app);
+  const image = `${env.registry.url}/meltondevops/melton-app-server`;
+
+  say('2. build-push: the release tag v1.4.2 becomes the image tags; the image goes to the private registry');
+  await dyce([
+    'build',
+    app,
+    '--image',
+    image,
+    '--registry-username',
+    env.registry.username,
+    '--registry-password-file',
+    env.registry.passwordFile,
+    '--ref',
+    'refs/tags/v1.4.2',
+    '--build-args',
+    'APP_VERSION=v1.4.2',
+  ]);
+
+  say(
+    `3. deploy: 4 replicas on ${vps.name} over SSH as the non-root user deploy, host key pinned, secrets on stdin only`,
+  );
+  const secretEnv = join(work, 'secret-env');
+  writeFileSync(secretEnv, 'DJANGO_SECRET_KEY=demo-not-a-real-secret\n', { mode: 0o600 });
+  const hosts = `${vps.name} ansible_host=${vps.address} ansible_port=${vps.sshPort} ansible_user=deploy dyce_state_dir=${vps.stateDir} dyce_port_base=${vps.portBase}`;
+  const deployArgs = [
+    '--hosts',
+    hosts,
+    '--known-hosts',
+    vps.knownHosts,
+    '--ssh-private-key-file',
+    env.sshKey,
+    '--image',
+    `${image}:v1.4.2`,
+    '--registry-username',
+    env.registry.username,
+    '--registry-password-file',
+    env.registry.passwordFile,
+    '--secret-env-file',
+    secretEnv,
+    '--name',
+    'melton-app',
+    '--replicas',
+    '4',
+    '--port',
+    '8000',
+    '--host-port',
+    '8001',
+  ];
+  await dyce(['deploy', ...deployArgs]);
+
+  say('4. probe: every replica answers /health with a 2xx, and /version with the new version');
+  const urls = [0, 1, 2, 3].map((i) => `http://127.0.0.1:${vps.portBase + 8001 + i}/version`);
+  await dyce([
+    'probe',
+    ...urls,
+    '--attempts',
+    '10',
+    '--interval',
+    '500ms',
+    '--fail-if-body-not-matches',
+    '^v1\\.4\\.2$',
+  ]);
+
+  say('5. deploy again: nothing changed, so nothing is touched');
+  await dyce(['deploy', ...deployArgs]);
+
+  say(`demo done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+} catch (e) {
+  process.stderr.write(`\ndemo stopped: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = (e as { code?: number }).code ?? 1;
+}

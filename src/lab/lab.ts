@@ -368,6 +368,15 @@ function sampleAppFingerprint(): string {
     .slice(0, 16);
 }
 
+/** Writes the sample app's build context (Dockerfile, handler, entrypoint) into an empty or new directory. */
+export function writeSampleAppContext(ctx: string): void {
+  rmSync(ctx, { recursive: true, force: true });
+  mkdirSync(ctx, { recursive: true });
+  writeFileSync(join(ctx, 'handler.sh'), SAMPLE_APP_HANDLER, { mode: 0o755 });
+  writeFileSync(join(ctx, 'entrypoint.sh'), SAMPLE_APP_ENTRYPOINT, { mode: 0o755 });
+  writeFileSync(join(ctx, 'Dockerfile'), SAMPLE_APP_DOCKERFILE);
+}
+
 async function registryHas(repo: string, tag: string, auth: string): Promise<boolean> {
   return (
     (await httpStatus({ port: REGISTRY_PORT }, `/v2/${repo}/manifests/${tag}`, {
@@ -395,11 +404,7 @@ async function ensureSampleApp(
   }
   log('building the sample app (BuildKit) and pushing it to the lab registry');
   const ctx = join(l.dir, 'sample-app');
-  rmSync(ctx, { recursive: true, force: true });
-  mkdirSync(ctx, { recursive: true });
-  writeFileSync(join(ctx, 'handler.sh'), SAMPLE_APP_HANDLER, { mode: 0o755 });
-  writeFileSync(join(ctx, 'entrypoint.sh'), SAMPLE_APP_ENTRYPOINT, { mode: 0o755 });
-  writeFileSync(join(ctx, 'Dockerfile'), SAMPLE_APP_DOCKERFILE);
+  writeSampleAppContext(ctx);
   const env = { ...process.env, DOCKER_BUILDKIT: '1', DOCKER_CONFIG: dockerConfig };
   for (const v of SAMPLE_APP_VARIANTS) {
     const ref = `${registry}/${SAMPLE_REPO}:${v.tag}`;
