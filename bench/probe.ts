@@ -73,6 +73,8 @@ try {
   const one: number[] = [];
   const ratiosA: number[] = [];
   const floor: number[] = [];
+  const curlFloor: number[] = [];
+  const vsCurl: number[] = [];
   await probeOnce(urls);
   await probeOnce([slowest]);
   for (let i = 0; i < 10; i++) {
@@ -82,12 +84,20 @@ try {
     one.push(b);
     ratiosA.push(a / b);
     floor.push((await wallOf(() => Promise.all(urls.map(bare)))) / (await wallOf(() => bare(slowest))));
+    const curlAll = await wallOf(() =>
+      run(['curl', '-s', '--parallel', '--parallel-max', '100', ...urls.flatMap((u) => ['-o', '/dev/null', u])]),
+    );
+    curlFloor.push(curlAll / (await wallOf(() => run(['curl', '-s', '-o', '/dev/null', slowest]))));
+    vsCurl.push(a / curlAll);
   }
   console.log('probe bench');
   console.log(row('(a) 100 URLs concurrently (20..119ms each)', all));
   console.log(row('(a) slowest URL alone (119ms)', one));
   console.log(ratioRow('(a) 100 concurrently / slowest alone', ratiosA, '<= 1.2x'));
   console.log(ratioRow('(a) floor: bare http.get, same comparison', floor));
+  console.log(ratioRow('(a) floor: curl --parallel, same comparison', curlFloor));
+  // curl's wall time includes its process start (a few ms), which favours the probe slightly.
+  console.log(ratioRow('(a) probe 100 / curl --parallel 100 (wall)', vsCurl));
 
   // (b) per request: the engine's measure vs curl's time_total, same URL, fresh connection each.
   const curlTotal = async (url: string) =>
