@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type DockerTarget,
@@ -37,7 +36,7 @@ beforeAll(async () => {
   receiver = await runLokiReceiver({ port: 0 });
   await publishLokiPlugin({ docker: runner, ref, workDir: `${tempDir('dyce-loki-plugin-')}/plugin` });
   install.absentBefore = (await inspectPlugin(exec, target, alias)) === undefined;
-  install.first = await ensureLokiPlugin({ docker: target, ref, alias });
+  install.first = await ensureLokiPlugin({ docker: target, ref, alias, settings: { LOKI_HOST_LABEL: host.name } });
   install.second = await ensureLokiPlugin({ docker: target, ref, alias });
   install.reference = (await inspectPlugin(exec, target, alias))?.reference;
   await ensureBusyboxImage(target, IMAGE);
@@ -96,7 +95,7 @@ describe('loki log-driver plugin on a lab host', () => {
     );
     expect(bySource.stdout?.values.map((v) => v[1])).toEqual(['first line', 'second line']);
     expect(bySource.stderr?.values.map((v) => v[1])).toEqual(['to stderr']);
-    expect(bySource.stdout?.stream).toMatchObject({ container_name: name, host: hostname(), source: 'stdout' });
+    expect(bySource.stdout?.stream).toMatchObject({ container_name: name, host: host.name, source: 'stdout' });
   });
 
   it('adds loki-external-labels (Melton’s tag=melton) to every line', async () => {
@@ -117,7 +116,7 @@ describe('loki log-driver plugin on a lab host', () => {
     );
     expect(r.code).toBe(0);
     const [stream] = await lines(name, 1);
-    expect(stream?.stream).toMatchObject({ tag: 'melton', container_name: name, host: hostname() });
+    expect(stream?.stream).toMatchObject({ tag: 'melton', container_name: name, host: host.name });
   });
 
   it('refuses an unknown option at container start, naming it as the real driver does', async () => {

@@ -208,7 +208,9 @@ export async function runLokiDriver(opts: LokiDriverOptions): Promise<RunningLok
   const log = opts.log ?? ((m: string) => process.stdout.write(`loki-driver: ${m}\n`));
   const pollMs = opts.pollMs ?? 20;
   const active = new Map<string, ContainerLogger>();
-  const host = hostname();
+  // The real driver labels lines with os.Hostname(). Lab hosts share one kernel, hence one hostname: the plugin
+  // setting LOKI_HOST_LABEL (`docker plugin install ... LOKI_HOST_LABEL=vps2`) gives each its own.
+  const host = process.env.LOKI_HOST_LABEL || hostname();
 
   const startLogging = (file: string, info: DockerLogInfo): string => {
     if (!info?.ContainerID) return 'must provide container id in log context';

@@ -43,6 +43,12 @@ export function lokiPluginConfig(): Record<string, unknown> {
     env: [
       { name: 'LD_LIBRARY_PATH', description: 'where the copied shared libraries are', value: LIB_PATH, settable: [] },
       { name: 'LOG_LEVEL', description: 'accepted for compatibility', value: 'info', settable: ['value'] },
+      {
+        name: 'LOKI_HOST_LABEL',
+        description: 'the `host` label (default: the hostname, as the real driver)',
+        value: '',
+        settable: ['value'],
+      },
     ],
   };
 }
@@ -62,8 +68,17 @@ export const pluginArgv = {
   disable: (t: DockerTarget, name: string) => dockerArgv(t, 'plugin', 'disable', '-f', name),
   push: (t: DockerTarget, name: string) => dockerArgv(t, 'plugin', 'push', name),
   remove: (t: DockerTarget, name: string) => dockerArgv(t, 'plugin', 'rm', '-f', name),
-  install: (t: DockerTarget, ref: string, alias: string) =>
-    dockerArgv(t, 'plugin', 'install', '--grant-all-permissions', '--alias', alias, ref),
+  install: (t: DockerTarget, ref: string, alias: string, settings: Record<string, string> = {}) =>
+    dockerArgv(
+      t,
+      'plugin',
+      'install',
+      '--grant-all-permissions',
+      '--alias',
+      alias,
+      ref,
+      ...Object.entries(settings).map(([k, v]) => `${k}=${v}`),
+    ),
   inspect: (t: DockerTarget, name: string) => dockerArgv(t, 'plugin', 'inspect', name),
 };
 
@@ -236,6 +251,8 @@ export async function ensureLokiPlugin(opts: {
   docker: DockerTarget;
   ref: string;
   alias?: string;
+  /** Plugin settings given at install, e.g. { LOKI_HOST_LABEL: 'vps2' }. */
+  settings?: Record<string, string>;
   exec?: Executor;
 }): Promise<EnsureOutcome> {
   const exec = opts.exec ?? new LocalExecutor();
@@ -247,7 +264,7 @@ export async function ensureLokiPlugin(opts: {
     if (r.code === 0) return 'enabled';
     await runChecked(exec, pluginArgv.remove(opts.docker, alias), { label: 'docker plugin rm' });
   }
-  await runChecked(exec, pluginArgv.install(opts.docker, opts.ref, alias), {
+  await runChecked(exec, pluginArgv.install(opts.docker, opts.ref, alias, opts.settings), {
     label: `docker plugin install ${opts.ref}`,
     timeoutMs: 300_000,
   });

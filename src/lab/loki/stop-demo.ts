@@ -17,7 +17,7 @@ export function meltonLogOpts(pushUrl: string): Record<string, string> {
     'loki-url': pushUrl,
     'loki-retries': '5',
     'loki-batch-size': '400',
-    'loki-external-labels': 'tag=melton,container_name={{.Name}}',
+    'loki-external-labels': 'tag=melton',
   };
 }
 
