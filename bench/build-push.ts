@@ -1,14 +1,15 @@
 /**
  * build-push bench, side by side in one run on the lab: the action against plain `docker build` + `docker push`
- * of the same context, with the same BuildKit client, the same secret and a fresh 4 MiB layer each time (a nonce
- * build arg), so every round really builds and uploads.
+ * of the same context, with the same BuildKit client, the same secret and a fresh layer each time (a nonce build
+ * arg), so every round really builds and uploads. Two contexts: a tiny one (4 MiB layer: the overhead shows at its
+ * largest) and one closer to an app image (64 MiB layer, like a Python app's dependencies).
  *   A  the bundled action (actions/build-push/dist/index.js) as the runner starts it: a Node process with INPUT_*,
  *      probing the builder, logging in with its own config dir, building, pushing, reading the digest, logging out;
  *   A' the same engine called in-process (no Node start-up), to show where the overhead is;
  *   B  `DOCKER_BUILDKIT=1 docker build --secret ... -t REF` then `docker push REF`, with a docker config that is
  *      already logged in (the floor: no login, no probe, no digest read-back).
  * Rounds alternate A, A', B; ratios are taken round by round; medians reported. Goal: A / B <= 1.10.
- * Run: npx tsx bench/build-push.ts [rounds]
+ * Run: npx tsx bench/build-push.ts [rounds] [layer MiB ...]   (default: 5 rounds, 4 and 64 MiB)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { readLabEnv } from '../src/lab/env.js';
 import { median, ratioRow, row, run, timeIt } from './support.js';
 
 const rounds = Number(process.argv[2] ?? '5');
+const sizes = process.argv.length > 3 ? process.argv.slice(3).map(Number) : [4, 64];
 const env = readLabEnv();
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bundle = join(root, 'actions/build-push/dist/index.js');
@@ -38,7 +40,8 @@ writeFileSync(
   [
     'FROM dyce-lab/base:latest',
     'ARG NONCE',
-    'RUN --mount=type=secret,id=token test -s /run/secrets/token && echo "$NONCE" > /nonce && head -c 4194304 /dev/urandom > /blob',
+    'ARG MIB',
+    'RUN --mount=type=secret,id=token test -s /run/secrets/token && echo "$NONCE" > /nonce && head -c "$((MIB * 1048576))" /dev/urandom > /blob',
     '',
   ].join('\n'),
 );
@@ -47,6 +50,7 @@ writeFileSync(secretFile, 'bench-secret', { mode: 0o600 });
 const repo = `${env.registry.url}/bench/build-push`;
 const dockerEnv = { ...process.env, DOCKER_HOST: env.runner.dockerHost };
 let n = 0;
+let mib = 4;
 const nonce = () => `${process.pid}-${Date.now()}-${n++}`;
 
 const inputs = (tag: string, nonceValue: string) => ({
@@ -56,7 +60,7 @@ const inputs = (tag: string, nonceValue: string) => ({
   'registry-username': env.registry.username,
   'registry-password': env.registry.password,
   secrets: 'token=bench-secret',
-  'build-args': `NONCE=${nonceValue}`,
+  'build-args': `NONCE=${nonceValue}\nMIB=${mib}`,
   ref: '',
   sha: '',
 });
@@ -97,31 +101,60 @@ async function plain(): Promise<void> {
   const ref = `${repo}:p-${n}`;
   const e = { ...dockerEnv, DOCKER_CONFIG: env.runner.dockerConfig, DOCKER_BUILDKIT: '1' };
   await run(
-    [env.dockerBin, 'build', '--progress=plain', '--secret', `id=token,src=${secretFile}`, '--build-arg', `NONCE=${nonce()}`, '-t', ref, ctx],
+    [
+      env.dockerBin,
+      'build',
+      '--progress=plain',
+      '--secret',
+      `id=token,src=${secretFile}`,
+      '--build-arg',
+      `NONCE=${nonce()}`,
+      '--build-arg',
+      `MIB=${mib}`,
+      '-t',
+      ref,
+      ctx,
+    ],
     { env: e },
   );
   await run([env.dockerBin, 'push', ref], { env: e });
 }
 
 try {
-  await actionProcess();
-  await actionInProcess();
-  await plain();
-  const a: number[] = [];
-  const ai: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    a.push(await timeIt(actionProcess));
-    ai.push(await timeIt(actionInProcess));
-    b.push(await timeIt(plain));
+  for (const size of sizes) {
+    mib = size;
+    await actionProcess();
+    await actionInProcess();
+    await plain();
+    const a: number[] = [];
+    const ai: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      a.push(await timeIt(actionProcess));
+      ai.push(await timeIt(actionInProcess));
+      b.push(await timeIt(plain));
+    }
+    console.log(`build-push bench: ${rounds} rounds, ${mib} MiB fresh layer per build, BuildKit secret, lab registry`);
+    console.log(row('A  action bundle (node24 process)', a));
+    console.log(row("A' engine in-process", ai));
+    console.log(row('B  docker build + docker push', b));
+    console.log(
+      ratioRow(
+        'A / B  (action overhead)',
+        a.map((x, i) => x / b[i]!),
+        '<= 1.10x',
+      ),
+    );
+    console.log(
+      ratioRow(
+        "A' / B (engine only)",
+        ai.map((x, i) => x / b[i]!),
+      ),
+    );
+    console.log(
+      `overhead per run: ${(median(a) - median(b)).toFixed(0)}ms (action), ${(median(ai) - median(b)).toFixed(0)}ms (engine)\n`,
+    );
   }
-  console.log(`build-push bench (${rounds} rounds, 4 MiB fresh layer per build, BuildKit secret, lab registry)`);
-  console.log(row('A  action bundle (node24 process)', a));
-  console.log(row("A' engine in-process", ai));
-  console.log(row('B  docker build + docker push', b));
-  console.log(ratioRow('A / B  (action overhead)', a.map((x, i) => x / b[i]!), '<= 1.10x'));
-  console.log(ratioRow("A' / B (engine only)", ai.map((x, i) => x / b[i]!)));
-  console.log(`overhead per run: ${(median(a) - median(b)).toFixed(0)}ms (action), ${(median(ai) - median(b)).toFixed(0)}ms (engine)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
   // Drop the bench images from the runner's store (the registry keeps its copies; the lab is disposable).
