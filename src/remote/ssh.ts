@@ -114,6 +114,23 @@ const RETRYABLE: ReadonlySet<SshErrorKind> = new Set([
   'closed',
 ]);
 
+const ALL_HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+] as const;
+
+/** Host key algorithms of one key: ssh-rsa keys sign as rsa-sha2-512/256 too. */
+function keyFamily(algorithmOrKeyType: string): string {
+  if (algorithmOrKeyType.startsWith('ecdsa-')) return 'ecdsa';
+  if (algorithmOrKeyType === 'ssh-rsa' || algorithmOrKeyType.startsWith('rsa-')) return 'rsa';
+  return algorithmOrKeyType;
+}
+
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialDelayMs: 1000, maxDelayMs: 8000, factor: 2 };
 
 /** The delays before attempts 2..n: initial, initial*factor, ... capped at max. Pure, for tests and docs. */
@@ -344,7 +361,7 @@ export class SshExecutor implements Executor {
     const delays = retryDelays(this.#opts.retry);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#connectOnce(key);
+        return await this.#handshake(key);
       } catch (error) {
         const e = toSshError(error, t, this.#opts);
         e.attempts = attempt;
@@ -359,14 +376,50 @@ export class SshExecutor implements Executor {
     }
   }
 
-  async #connectOnce(key: ParsedKey): Promise<Connection> {
+  /**
+   * A pinned fingerprint does not say which key type it is, and a server presents its preferred type first.
+   * On a mismatch we ask again for the types not seen yet, so that a pinned RSA key behind an ed25519 one is
+   * still found; if none matches, the error lists every key the server presented.
+   */
+  async #handshake(key: ParsedKey): Promise<Connection> {
+    const t = this.#target;
+    if (t.hostKey.kind !== 'fingerprint') return this.#connectOnce(key);
+    let remaining = [...ALL_HOST_KEY_ALGORITHMS];
+    const seen: Extract<HostKeyVerdict, { ok: false }>[] = [];
+    for (;;) {
+      try {
+        return await this.#connectOnce(key, remaining);
+      } catch (error) {
+        const v = error instanceof SshError && error.kind === 'host-key' ? error.verdict : undefined;
+        if (v && !v.ok && v.reason === 'mismatch') {
+          seen.push(v);
+          remaining = remaining.filter((a) => keyFamily(a) !== keyFamily(v.keyType));
+          if (remaining.length > 0) continue;
+        }
+        // No key type left to ask for (or the server offers none of them): report what it did present.
+        if (seen.length === 0) throw error;
+        const last = seen[seen.length - 1]!;
+        const got = seen.map((s) => `${s.keyType} ${s.fingerprint}`).join(', ');
+        const e = new SshError(
+          'host-key',
+          `${this.host}: refusing to connect: host key of ${t.address}:${t.port} does not match: expected ` +
+            `${last.expected.join(' or ')}, the server presented ${got}. No authentication was attempted and no command ran.`,
+          { verdict: last, cause: error },
+        );
+        e.localPort = (error as { localPort?: number }).localPort;
+        throw e;
+      }
+    }
+  }
+
+  async #connectOnce(key: ParsedKey, offer?: readonly string[]): Promise<Connection> {
     const t = this.#target;
     const o = this.#opts;
     const sock = t.jump ? await this.#viaJump(t.jump) : await tcpConnect(t.address, t.port, o.connectTimeoutMs);
     const localPort = sock instanceof Socket ? sock.localPort : undefined;
     let verdict: HostKeyVerdict | undefined;
     const client = new Client();
-    const algorithms = hostKeyAlgorithms(t.hostKey, t.address, t.port);
+    const algorithms = offer ? [...offer] : hostKeyAlgorithms(t.hostKey, t.address, t.port);
     const config: ConnectConfig = {
       sock,
       username: t.user,

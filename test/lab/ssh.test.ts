@@ -12,6 +12,7 @@ import { type SshEndpoint, SshError, SshExecutor, type SshOptions, type SshTarge
 import { Secret } from '../../src/util/secret.js';
 import { host, lab, tempDir } from '../support/lab.js';
 import { ProcSampler } from '../support/proc-sampler.js';
+import { startSshd, type ThrowawaySshd } from '../support/sshd.js';
 
 // Behaviour of the SSH Executor against the lab's real sshd ("VPS" vps1 on 127.0.0.1:2222, users root and deploy).
 
@@ -226,7 +227,7 @@ describe('SshExecutor against the lab sshd', () => {
     const wrong = `SHA256:${'A'.repeat(43)}`;
     const err = await connectError(executor({ hostKey: { kind: 'fingerprint', fingerprints: [wrong] } }).ex);
     expect(err.kind).toBe('host-key');
-    expect(err.message).toContain(`expected ${wrong}, got ssh-ed25519 ${vps.fingerprint}`);
+    expect(err.message).toContain(`expected ${wrong}, the server presented ssh-ed25519 ${vps.fingerprint}`);
 
     const { ex, reporter } = executor({ hostKey: { kind: 'insecure' } });
     expect((await ex.run(['true'])).code).toBe(0);
@@ -376,3 +377,42 @@ async function silentListener(): Promise<{ server: Server; port: number; accepte
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { server, port: (server.address() as { port: number }).port, accepted: () => n };
 }
+
+describe('SshExecutor against a server with several host keys (throwaway sshd)', () => {
+  let sshd: ThrowawaySshd;
+  beforeAll(async () => {
+    sshd = await startSshd({
+      hostKeyTypes: ['ed25519', 'rsa'],
+      authorizedKeys: { root: readFileSync(`${env.sshKey}.pub`, 'utf8').trim() },
+    });
+  });
+  afterAll(() => sshd?.stop());
+
+  const at = (hostKey: HostKeyPolicy) => executor({ host: 'multi', port: sshd.port, user: 'root', hostKey });
+
+  it('asks for the key type known_hosts holds, so a server preferring another type is not a mismatch', async () => {
+    const { ex } = at(knownHosts(sshd.hostKeys.rsa!.knownHosts));
+    expect((await ex.run(['id', '-un'])).stdout).toBe('root\n');
+  });
+
+  it('finds a pinned RSA fingerprint behind the ed25519 key the server presents first', async () => {
+    const { ex } = at({ kind: 'fingerprint', fingerprints: [sshd.hostKeys.rsa!.fingerprint] });
+    expect((await ex.run(['id', '-un'])).stdout).toBe('root\n');
+  });
+
+  it('lists every presented key when no pinned fingerprint matches', async () => {
+    const wrong = `SHA256:${'B'.repeat(43)}`;
+    const before = readFileSync(sshd.log, 'utf8').length;
+    const err = await connectError(at({ kind: 'fingerprint', fingerprints: [wrong] }).ex);
+    expect(err.kind).toBe('host-key');
+    expect(err.message).toContain(
+      `expected ${wrong}, the server presented ssh-ed25519 ${sshd.hostKeys.ed25519!.fingerprint}, ssh-rsa ${sshd.hostKeys.rsa!.fingerprint}`,
+    );
+    // One handshake per key type asked for (ed25519, rsa, then ecdsa which this server lacks), and no
+    // authentication attempt in any of them: this sshd has no other client.
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = readFileSync(sshd.log, 'utf8').slice(before).split('\n');
+    expect(lines.filter((l) => /^Connection from 127\.0\.0\.1/.test(l))).toHaveLength(3);
+    expect(lines.filter((l) => AUTH_ATTEMPT.test(l))).toEqual([]);
+  });
+});
