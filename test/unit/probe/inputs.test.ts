@@ -85,6 +85,14 @@ describe('bad inputs are refused before any request', () => {
     expect(server.seen.length).toBe(before);
   });
 
+  it('a tls-ca file that cannot be read stops the probe before any request', async () => {
+    const before = server.seen.length;
+    await expect(probe({ url: `${server.origin}/`, 'tls-ca': '/nonexistent/ca.pem' })).rejects.toThrow(
+      'input "tls-ca": cannot read /nonexistent/ca.pem (ENOENT)',
+    );
+    expect(server.seen.length).toBe(before);
+  });
+
   it('lists every problem at once', async () => {
     const e = await inputError({ url: 'nope', 'valid-status-codes': 'x', conditions: 'bad' });
     expect(e.issues).toHaveLength(3);
