@@ -101,7 +101,7 @@ function certInfo(socket: TLSSocket): CertificateInfo | undefined {
   if (!cert || Object.keys(cert).length === 0) return undefined;
   let earliest: Date | undefined;
   const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = cert; c && c.valid_to && !seen.has(c.fingerprint256); ) {
+  for (let c: DetailedPeerCertificate | undefined = cert; c?.valid_to && !seen.has(c.fingerprint256); ) {
     seen.add(c.fingerprint256);
     const t = new Date(c.valid_to);
     if (!Number.isNaN(t.getTime()) && (!earliest || t < earliest)) earliest = t;
