@@ -45,8 +45,8 @@ export const hostSchema = z.object({
   jump: jumpHostSchema.optional(),
   /** dyce_state_dir: where Dyce keeps locks, env files and keys on this host. */
   stateDir: z.string().startsWith('/').optional(),
-  /** dyce_port_base: first host port of this host's replicas (so hosts sharing a machine never collide). */
-  portBase: z.number().int().min(1).max(65535).optional(),
+  /** dyce_port_base: added to every host port on this host (0 by default), so that hosts sharing one machine never collide. */
+  portBase: z.number().int().min(0).max(64511).optional(),
   /** Every group the host belongs to, ancestors included, `all` first; sorted as Ansible merges them. */
   groups: z.array(z.string()),
   /** All variables after merging (connection variables included, as written). */
@@ -371,7 +371,7 @@ const connectionVarsSchema = z.object({
     .refine((s) => s.startsWith('/'), { message: 'must be an absolute path' })
     .refine((s) => !s.split('/').includes('..'), { message: 'must not contain ".."' })
     .optional(),
-  portBase: wholeNumber(1, 65535).optional(),
+  portBase: wholeNumber(0, 64511).optional(),
 });
 
 function buildHost(
