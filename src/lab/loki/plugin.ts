@@ -6,7 +6,8 @@
  * The plugin program is the TypeScript driver (driver-main.ts) bundled to one file, run by a Node binary copied into
  * the rootfs together with the shared libraries `ldd` lists for it.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Executor, runChecked } from '../../remote/executor.js';
@@ -105,21 +106,39 @@ function driverEntry(): string {
   return found;
 }
 
-/** Bundles the driver to one ESM file that needs nothing but Node's built-in modules. */
-export async function bundleLokiDriver(outFile: string): Promise<void> {
+/** Bundles the driver to one ESM file that needs nothing but Node's built-in modules; returns its text. */
+export async function bundleLokiDriver(outFile?: string): Promise<string> {
   // Not a static import: the CLI bundle must not try to bundle esbuild itself.
   const esbuildName = 'esbuild';
   const esbuild = (await import(esbuildName)) as typeof import('esbuild');
-  await esbuild.build({
+  const r = await esbuild.build({
     entryPoints: [driverEntry()],
-    outfile: outFile,
     bundle: true,
+    write: false,
+    outfile: outFile ?? 'loki-driver.mjs',
     platform: 'node',
     format: 'esm',
     target: 'node20',
     logLevel: 'silent',
     legalComments: 'none',
   });
+  const text = r.outputFiles[0]!.text;
+  if (outFile) writeFileSync(outFile, text);
+  return text;
+}
+
+/**
+ * A content tag for the plugin (`sha-<12 hex>`): the driver bundle, the Node binary it runs on, and config.json.
+ * `lab up` can tag the pushed plugin with it and skip the publish when the registry already holds that tag.
+ */
+export async function lokiPluginVersion(opts: { nodeBinary?: string } = {}): Promise<string> {
+  const node = opts.nodeBinary ?? process.execPath;
+  const st = statSync(node);
+  const h = createHash('sha256');
+  h.update(await bundleLokiDriver());
+  h.update(JSON.stringify(lokiPluginConfig()));
+  h.update(`${node}:${st.size}:${st.mtimeMs}`);
+  return `sha-${h.digest('hex').slice(0, 12)}`;
 }
 
 export interface BuiltRootfs {
@@ -253,11 +272,21 @@ export async function ensureLokiPlugin(opts: {
   alias?: string;
   /** Plugin settings given at install, e.g. { LOKI_HOST_LABEL: 'vps2' }. */
   settings?: Record<string, string>;
+  /** Replace a plugin of that name installed from another reference (an older lab build, grafana's image). */
+  replaceOther?: boolean;
   exec?: Executor;
 }): Promise<EnsureOutcome> {
   const exec = opts.exec ?? new LocalExecutor();
   const alias = opts.alias ?? LOKI_PLUGIN_ALIAS;
   const state = await inspectPlugin(exec, opts.docker, alias);
+  if (state && opts.replaceOther && state.reference !== opts.ref) {
+    await runChecked(exec, pluginArgv.remove(opts.docker, alias), { label: 'docker plugin rm' });
+    await runChecked(exec, pluginArgv.install(opts.docker, opts.ref, alias, opts.settings), {
+      label: `docker plugin install ${opts.ref}`,
+      timeoutMs: 300_000,
+    });
+    return 'reinstalled';
+  }
   if (state?.enabled) return 'present';
   if (state) {
     const r = await exec.run(pluginArgv.enable(opts.docker, alias), { label: 'docker plugin enable' });
