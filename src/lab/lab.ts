@@ -5,6 +5,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -134,7 +135,13 @@ async function ensureUsers(l: Layout): Promise<void> {
   const pub = readFileSync(join(l.ssh, 'id_ed25519.pub'), 'utf8');
   const ak = join(l.ssh, 'authorized_keys');
   mkdirSync(ak, { recursive: true, mode: 0o755 });
-  for (const u of ['root', 'deploy']) writeFileSync(join(ak, u), pub, { mode: 0o644 });
+  for (const u of ['root', 'deploy']) {
+    const file = join(ak, u);
+    if (existsSync(file) && readFileSync(file, 'utf8') === pub) continue;
+    // Write then rename: sshd must never read a half-written file (a concurrent `lab up` and a login).
+    writeFileSync(`${file}.tmp`, pub, { mode: 0o644 });
+    renameSync(`${file}.tmp`, file);
+  }
 }
 
 async function ensureRegistry(l: Layout): Promise<{ password: string; passwordFile: string }> {
