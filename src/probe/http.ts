@@ -225,7 +225,13 @@ export function exchange(url: URL, opts: ExchangeOptions): Promise<Exchange> {
         finish();
       });
       res.on('error', (e) => finish(toExchangeError(e, opts.signal)));
-      res.on('aborted', () => finish({ code: 'ECONNRESET', message: 'the connection closed before the body ended' }));
+      res.on('aborted', () =>
+        finish(
+          opts.signal.aborted
+            ? toExchangeError(undefined, opts.signal)
+            : { code: 'ECONNRESET', message: 'the connection closed before the body ended' },
+        ),
+      );
     });
 
     req.on('error', (e) => {

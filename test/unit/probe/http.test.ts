@@ -90,6 +90,20 @@ describe('probe against real local servers', () => {
     expect(run.results[0]!.reason).toContain('timed out after 300ms');
   });
 
+  it('fails a body that trickles in beyond the timeout, keeping the status it saw', async () => {
+    const s = await track(
+      serve((_q, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('first part…');
+        setTimeout(() => !res.destroyed && res.end('rest'), 1500);
+      }),
+    );
+    const { run } = await probe({ url: s.origin, timeout: '300ms' });
+    expect(run.success).toBe(false);
+    expect(run.results[0]!.reason).toContain('timed out after 300ms');
+    expect(run.results[0]!.last.status).toBe(200);
+  });
+
   it('fails on connection refused, attempt after attempt, with progress lines', async () => {
     const port = await freePort();
     const { run, reporter } = await probe({ url: `http://127.0.0.1:${port}/`, attempts: '2', interval: '10ms' });
