@@ -1,0 +1,81 @@
+/**
+ * build-push's source (not the bundle) under @github/local-action, which stubs @actions/core and runs the exported
+ * `run()` of actions/build-push/run.ts, against the lab registry. The tool is not a dependency of the project:
+ * install it with `npm install --no-save @github/local-action`, or point DYCE_LOCAL_ACTION at an installed package
+ * directory (e.g. `npm install --prefix /some/dir @github/local-action` then DYCE_LOCAL_ACTION=/some/dir/node_modules/@github/local-action).
+ * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lab, uniqueName } from '../support/lab.js';
+import { node24, repoRoot } from './runner-protocol.js';
+
+function localActionDir(): string | undefined {
+  if (process.env.DYCE_LOCAL_ACTION && existsSync(join(process.env.DYCE_LOCAL_ACTION, 'bin/local-action.js')))
+    return process.env.DYCE_LOCAL_ACTION;
+  try {
+    return dirname(createRequire(join(repoRoot, 'package.json')).resolve('@github/local-action/package.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+const pkg = localActionDir();
+if (!pkg)
+  process.stderr.write(
+    'build-push-local-action: SKIPPED: @github/local-action is not installed (npm install --no-save @github/local-action)\n',
+  );
+
+describe.skipIf(!pkg)('build-push source under @github/local-action', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dyce-local-action-bp-'));
+    mkdirSync(join(dir, 'app'));
+    writeFileSync(
+      join(dir, 'app', 'Dockerfile'),
+      `FROM dyce-lab/base:latest\nRUN --mount=type=secret,id=token test -s /run/secrets/token && echo ${uniqueName('n')} > /n\n`,
+    );
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs actions/build-push/run.ts with inputs from a dotenv file, and pushes', async () => {
+    const env = lab();
+    const summary = join(dir, 'summary.md');
+    writeFileSync(summary, '');
+    const image = `${env.registry.url}/local-action/${uniqueName('app')}`;
+    const dotenv = join(dir, 'action.env');
+    writeFileSync(
+      dotenv,
+      [
+        `GITHUB_STEP_SUMMARY=${summary}`,
+        `DOCKER_HOST=${env.runner.dockerHost}`,
+        `INPUT_CONTEXT=${join(dir, 'app')}`,
+        `INPUT_IMAGE=${image}`,
+        'INPUT_TAGS=v1',
+        `INPUT_REGISTRY-USERNAME=${env.registry.username}`,
+        `INPUT_REGISTRY-PASSWORD=${env.registry.password}`,
+        'INPUT_SECRETS=token=planted-local-action-secret',
+        '',
+      ].join('\n'),
+    );
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        node24(),
+        [join(pkg!, 'bin/local-action.js'), 'run', 'actions/build-push', 'run.ts', dotenv],
+        { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(node24())}:${process.env.PATH}` }, timeout: 150_000 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout + stderr),
+      ),
+    );
+    expect(out).toContain('::set-output name=success::true');
+    expect(out).toMatch(/::set-output name=digest::sha256:[0-9a-f]{64}/);
+    expect(out).toContain(`::set-output name=tags::${image}:v1`);
+    expect(readFileSync(summary, 'utf8')).toContain('| build secrets | `token` |');
+    expect(out).not.toContain('planted-local-action-secret');
+    expect(out).not.toContain(env.registry.password);
+  }, 180_000);
+});
