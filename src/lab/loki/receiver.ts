@@ -8,7 +8,9 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { streamKey } from './push-client.js';
+import { type DecodedStream, decodePushRequest, snappyDecompress } from './push-proto.js';
 import { matchesLabels, matchesLine, parseSelector, SelectorError } from './selector.js';
 
 export interface LokiReceiverOptions {
@@ -84,13 +86,7 @@ export async function runLokiReceiver(opts: LokiReceiverOptions = {}): Promise<L
     return Buffer.concat(chunks);
   };
 
-  const ingest = (body: Buffer, contentType: string) => {
-    if (!contentType.includes('json')) {
-      throw new HttpError(
-        415,
-        `unsupported content type ${contentType || '(none)'}: the lab receiver takes JSON pushes`,
-      );
-    }
+  const decodeJson = (body: Buffer): DecodedStream[] => {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -99,14 +95,11 @@ export async function runLokiReceiver(opts: LokiReceiverOptions = {}): Promise<L
     }
     const list = (parsed as { streams?: unknown }).streams;
     if (!Array.isArray(list)) throw new HttpError(400, 'push body: "streams" must be an array');
-    const accepted: { stream: Record<string, string>; values: [string, string][] }[] = [];
+    const out: DecodedStream[] = [];
     for (const [i, s] of list.entries()) {
       const labels = (s as { stream?: unknown }).stream;
       const values = (s as { values?: unknown }).values;
-      if (!labels || typeof labels !== 'object' || Object.keys(labels).length === 0) {
-        throw new HttpError(400, `streams[${i}].stream: at least one label pair is required per stream`);
-      }
-      if (!Object.values(labels).every((v) => typeof v === 'string')) {
+      if (!labels || typeof labels !== 'object' || !Object.values(labels).every((v) => typeof v === 'string')) {
         throw new HttpError(400, `streams[${i}].stream: label values must be strings`);
       }
       if (!Array.isArray(values)) throw new HttpError(400, `streams[${i}].values must be an array`);
@@ -117,7 +110,34 @@ export async function runLokiReceiver(opts: LokiReceiverOptions = {}): Promise<L
         }
         vals.push([v[0], v[1]]);
       }
-      accepted.push({ stream: labels as Record<string, string>, values: vals });
+      out.push({ stream: labels as Record<string, string>, values: vals });
+    }
+    return out;
+  };
+
+  const ingest = (raw: Buffer, contentType: string, contentEncoding: string) => {
+    let body = raw;
+    if (contentEncoding === 'gzip') {
+      try {
+        body = gunzipSync(raw);
+      } catch (error) {
+        throw new HttpError(400, `invalid gzip body: ${(error as Error).message}`);
+      }
+    }
+    let accepted: DecodedStream[];
+    if (contentType.includes('json')) accepted = decodeJson(body);
+    else if (contentType.includes('protobuf') || contentType === '') {
+      // Loki's default: snappy-compressed protobuf, what promtail and grafana's docker driver send.
+      try {
+        accepted = decodePushRequest(snappyDecompress(body));
+      } catch (error) {
+        throw new HttpError(400, `invalid protobuf push: ${(error as Error).message}`);
+      }
+    } else throw new HttpError(415, `unsupported content type ${contentType}`);
+    for (const [i, s] of accepted.entries()) {
+      if (Object.keys(s.stream).length === 0) {
+        throw new HttpError(400, `streams[${i}]: at least one label pair is required per stream`);
+      }
     }
     for (const s of accepted) {
       const key = streamKey(s.stream);
@@ -220,7 +240,11 @@ export async function runLokiReceiver(opts: LokiReceiverOptions = {}): Promise<L
       if (url.pathname === '/ready' && req.method === 'GET') return send(200, 'ready\n');
       if (url.pathname === '/loki/api/v1/push' || url.pathname === '/api/prom/push') {
         if (req.method !== 'POST') return send(405, 'method not allowed\n');
-        ingest(await readBody(req), String(req.headers['content-type'] ?? ''));
+        ingest(
+          await readBody(req),
+          String(req.headers['content-type'] ?? ''),
+          String(req.headers['content-encoding'] ?? ''),
+        );
         return send(204);
       }
       if (req.method !== 'GET') return send(405, 'method not allowed\n');
