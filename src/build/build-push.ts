@@ -212,7 +212,7 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
       }
       if (inputs['secret-build-args']?.length)
         reporter.warning(
-          `secret-build-args: ${inputs['secret-build-args'].map((e) => e.key).join(', ')} stay out of the log and argv, but build arguments are recorded in the image history; use "secrets" to keep them out of the image.`,
+          `secret-build-args: ${inputs['secret-build-args'].map((e) => e.key).join(', ')} are kept out of argv and masked in the log, but build arguments are recorded in the image history (docker history shows them); use "secrets" to keep them out of the image.`,
         );
       await mkdirPrivate(iidDir);
       const cmd = buildCommand(builder, {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,14 +52,14 @@ const login = () => ({ 'registry-username': env.registry.username, 'registry-pas
 
 async function run(
   raw: RawInputs,
-  opts: { reporter?: Recorder; retryBaseMs?: number } = {},
+  opts: { reporter?: Recorder; retryBaseMs?: number; env?: Record<string, string> } = {},
 ): Promise<{ result?: BuildPushResult; error?: unknown; reporter: Recorder }> {
   const reporter = opts.reporter ?? new Recorder();
   try {
     const inputs = parseInputs(buildPushSpec, raw, buildPushRules);
     const result = await buildPush(inputs, {
       reporter,
-      env: { ...runnerEnv, GITHUB_REF: '', GITHUB_SHA: '' },
+      env: { ...runnerEnv, GITHUB_REF: '', GITHUB_SHA: '', ...(opts.env ?? {}) },
       tempRoot: scratch,
       ...(opts.retryBaseMs ? { retryBaseMs: opts.retryBaseMs } : {}),
     });
@@ -101,16 +101,26 @@ describe("Melton's env-file build", () => {
   it('builds, pushes, pulls back by digest from a clean store, warns once, removes the file; the leak search finds the secret', async () => {
     const ctx = context('melton', dockerfile, { 'api/app.py': 'print("melton")\n' });
     const image = `${REG}/melton/${uniqueName('app-server')}`;
-    const { result, error, reporter } = await run({
-      context: ctx,
-      image,
-      ...login(),
-      ref: 'refs/tags/v1.4.2',
-      sha: 'c0ffee0123456789',
-      'env-file': 'api/.env',
-      'env-file-secrets': `DJANGO_SECRET_KEY=${djangoKey}\nDB_PASSWORD=${dbPassword}`,
-    });
+    // The runner's own docker config, which the action must leave as it was.
+    const home = tempDir('dyce-home-');
+    mkdirSync(join(home, '.docker'));
+    writeFileSync(join(home, '.docker', 'config.json'), '{"auths":{}}\n');
+    const { result, error, reporter } = await run(
+      {
+        context: ctx,
+        image,
+        ...login(),
+        ref: 'refs/tags/v1.4.2',
+        sha: 'c0ffee0123456789',
+        'env-file': 'api/.env',
+        'env-file-secrets': `DJANGO_SECRET_KEY=${djangoKey}\nDB_PASSWORD=${dbPassword}`,
+      },
+      { env: { HOME: home, DOCKER_CONFIG: '' } },
+    );
     expect(error).toBeUndefined();
+    expect(readdirSync(join(home, '.docker'))).toEqual(['config.json']);
+    expect(readFileSync(join(home, '.docker', 'config.json'), 'utf8')).toBe('{"auths":{}}\n');
+    rmSync(home, { recursive: true, force: true });
     expect(result).toMatchObject({ pushed: true, version: 'v1.4.2', tags: ['v1.4.2', 'sha-c0ffee0'] });
     expect(result!.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await registryTags(image)).toEqual(expect.arrayContaining(['v1.4.2', 'sha-c0ffee0']));
@@ -338,6 +348,118 @@ describe('bad input: a clear error and nothing pushed', () => {
     expect(reporter.text).not.toContain('docker build');
     expect(existsSync(join(ctx, 'api'))).toBe(false);
     expect(await registryTags(image)).toEqual([]);
+  });
+});
+
+describe('secret build args', () => {
+  it('masked in the log (BuildKit prints expanded RUN lines), warned that the image history holds them', async () => {
+    const value = `arg-${uniqueName('v')}-$(id)`;
+    const ctx = context(
+      'sba',
+      `FROM dyce-lab/base:latest\nARG API_KEY\nRUN test -n "$API_KEY" && echo ${uniqueName('n')} > /ok\n`,
+    );
+    const image = `${REG}/sba/${uniqueName('app')}`;
+    // Through the CLI, whose reporter masks registered values the way the runner does.
+    const r = await runLocal(
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repoRoot, 'src/cli/main.ts'),
+        'build',
+        ctx,
+        '--image',
+        image,
+        '--registry-username',
+        env.registry.username,
+        '--tags',
+        'v1',
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          ...runnerEnv,
+          GITHUB_REF: '',
+          GITHUB_SHA: '',
+          DYCE_REGISTRY_PASSWORD: env.registry.password,
+          DYCE_SECRET_BUILD_ARGS: `API_KEY=${value}`,
+        },
+      },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('RUN test -n "***"');
+    expect(findSecret(r.stdout + r.stderr, value)).toEqual([]);
+    expect(r.stderr).toContain('recorded in the image history');
+    // The expected leak, as warned: a build argument used by a RUN is in the history.
+    const history = await runnerDocker(['history', '--no-trunc', `${image}:v1`]);
+    expect(findSecret(history.stdout, value)).not.toEqual([]);
+    await runnerDocker(['rmi', `${image}:v1`]);
+  });
+});
+
+describe('dyce build', () => {
+  it('builds and pushes from the CLI with secrets from the environment, never printing them', async () => {
+    const token = `cli-${uniqueName('tok')}`;
+    const ctx = context(
+      'cli',
+      `FROM dyce-lab/base:latest\nRUN --mount=type=secret,id=token test -s /run/secrets/token && echo ${uniqueName('n')} > /n\n`,
+    );
+    const image = `${REG}/cli/${uniqueName('app')}`;
+    const r = await runLocal(
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repoRoot, 'src/cli/main.ts'),
+        'build',
+        ctx,
+        '--image',
+        image,
+        '--registry-username',
+        env.registry.username,
+        '--tags',
+        'v1',
+        '--json',
+      ],
+      {
+        cwd: repoRoot,
+        env: {
+          ...runnerEnv,
+          GITHUB_REF: '',
+          GITHUB_SHA: '',
+          DYCE_REGISTRY_PASSWORD: env.registry.password,
+          DYCE_SECRETS: `token=${token}`,
+        },
+      },
+    );
+    expect(r.code).toBe(0);
+    const meta = JSON.parse(r.stdout) as { digest: string; pushed: boolean; secrets: string[] };
+    expect(meta).toMatchObject({ pushed: true, secrets: ['token'] });
+    expect(meta.digest).toMatch(/^sha256:/);
+    expect(r.stderr).toContain('| build secrets | `token` |');
+    for (const s of [token, env.registry.password]) expect(findSecret(r.stdout + r.stderr, s)).toEqual([]);
+    expect(await registryTags(image)).toEqual(['v1']);
+  });
+
+  it('refuses a secret given as a flag value', async () => {
+    const r = await runLocal(
+      [
+        process.execPath,
+        '--import',
+        'tsx',
+        join(repoRoot, 'src/cli/main.ts'),
+        'build',
+        '.',
+        '--image',
+        'a/b',
+        '--registry-password',
+        'hunter2-flag',
+      ],
+      { cwd: repoRoot, env: runnerEnv },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--registry-password is a secret and cannot be given on the command line');
+    expect(r.stderr).not.toContain('hunter2-flag');
   });
 });
 
