@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labLokiUp } from '../../src/lab/loki/lab-loki.js';
 import {
   type DockerTarget,
   dockerArgv,
@@ -173,4 +174,31 @@ describe('loki log-driver plugin on a lab host', () => {
     expect(times.meltonMs).toBeGreaterThan(30_000);
     expect(times.dyceMs).toBeLessThan(15_000);
   }, 300_000);
+});
+
+describe('labLokiUp (what `dyce lab up` calls)', () => {
+  const other = env.hosts[2] ?? env.hosts[0]!;
+  const otherTarget: DockerTarget = { bin: DOCKER_BIN, host: other.dockerHost, config: env.runner.dockerConfig };
+  const upAlias = uniqueName('loki-up');
+  afterAll(async () => {
+    await removeLokiPlugin({ docker: otherTarget, alias: upAlias });
+  });
+
+  it('publishes under a content tag, installs on the chosen hosts, and the second run does nothing', async () => {
+    const opts = {
+      runner,
+      registry: env.registry.url,
+      hosts: [{ name: other.name, docker: otherTarget }],
+      workDir: tempDir('dyce-loki-up-'),
+      alias: upAlias,
+    };
+    const first = await labLokiUp(opts);
+    expect(first.ref).toMatch(
+      new RegExp(`^${env.registry.url.replaceAll('.', '\\.')}/dyce/loki-docker-driver:sha-[0-9a-f]{12}$`),
+    );
+    expect(first.hosts).toEqual({ [other.name]: 'installed' });
+    const again = await labLokiUp({ ...opts, previousRef: first.ref });
+    expect(again).toEqual({ ref: first.ref, published: false, hosts: { [other.name]: 'present' } });
+    expect((await inspectPlugin(exec, otherTarget, upAlias))?.reference).toBe(first.ref);
+  });
 });
