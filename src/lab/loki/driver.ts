@@ -114,7 +114,7 @@ function tlsOptions(cfg: LokiDriverConfig): https.RequestOptions {
 
 export class ContainerLogger {
   private closing = false;
-  private readonly splitter = new FrameSplitter();
+  private splitter = new FrameSplitter();
   private readonly loop: Promise<void>;
   readonly client: LokiPushClient;
   private readonly copy: JsonFileCopy | undefined;
@@ -172,7 +172,9 @@ export class ContainerLogger {
       try {
         entries = this.splitter.push(Buffer.from(buf.subarray(0, n)));
       } catch (error) {
+        // As the real driver, start decoding afresh rather than stay stuck on a bad frame.
         this.log(`${this.containerId.slice(0, 12)}: dropping undecodable fifo data: ${(error as Error).message}`);
+        this.splitter = new FrameSplitter();
         continue;
       }
       for (const e of entries) await this.handle(e);
