@@ -1,0 +1,126 @@
+/**
+ * `dyce play` vs `ansible-playbook` on the Melton playbook against lab host vps1, side by side in one run:
+ * the first run (no containers, image not on the host) and the no-op run (everything already in place).
+ * Goal: ≥ 10× faster on the no-op run. Each round resets the host, then runs Ansible (first, no-op) and Dyce
+ * (first, no-op); ratios are taken round by round. Dyce runs from its CLI bundle (build/cli.js, rebuilt here).
+ *
+ *   npm run bench -- play            (DYCE_BENCH_ROUNDS=3 by default)
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+import { readLabEnv } from '../src/lab/env.js';
+import { DOCKER_BIN } from '../src/lab/lab.js';
+import { fmtMs, median, ratioRow, row, run, timeIt } from './support.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const env = readLabEnv();
+const vps1 = env.hosts.find((h) => h.name === 'vps1');
+if (!vps1 || vps1.sshPort !== 2222)
+  throw new Error('bench/play needs lab host vps1 on port 2222 (the Melton hosts file points there)');
+const melton = join(root, 'test/fixtures/playbooks/melton');
+const hosts = join(melton, 'hosts');
+const dir = mkdtempSync(join(tmpdir(), 'dyce-bench-play-'));
+const tag = `bench-${process.pid}`;
+const repo = `${env.registry.url}/meltondevops/melton-app-server`;
+const prefix = `bench${process.pid}`;
+const basePort = 23000 + (process.pid % 1000) * 4;
+const rounds = Number(process.env.DYCE_BENCH_ROUNDS ?? '3');
+
+const hostEnv = { ...process.env, DOCKER_HOST: vps1.dockerHost };
+const runnerEnv = { ...process.env, DOCKER_HOST: env.runner.dockerHost, DOCKER_CONFIG: env.runner.dockerConfig };
+
+async function setup(): Promise<string> {
+  await run(['npx', 'tsx', join(root, 'scripts/build.ts'), '--cli']);
+  const src = `${env.sampleApp.image}:v1`;
+  await run([DOCKER_BIN, 'pull', '-q', src], { env: runnerEnv }).catch(() => '');
+  await run([DOCKER_BIN, 'tag', src, `${repo}:${tag}`], { env: runnerEnv });
+  await run([DOCKER_BIN, 'push', '-q', `${repo}:${tag}`], { env: runnerEnv });
+  writeFileSync(join(dir, 'secrets.yml'), `DOCKER_PASSWORD: ${JSON.stringify(env.registry.password)}\n`, {
+    mode: 0o600,
+  });
+  let playbook = join(melton, 'playbook.yml');
+  const plugins = await run([DOCKER_BIN, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}'], { env: hostEnv });
+  if (!/^loki(:\S+)? true$/m.test(plugins)) {
+    const doc = parse(readFileSync(playbook, 'utf8')) as { tasks: Record<string, Record<string, unknown>>[] }[];
+    const c = doc[0]!.tasks.find((t) => t.docker_container)!.docker_container!;
+    delete c.log_driver;
+    delete c.log_options;
+    playbook = join(dir, 'playbook.yml');
+    writeFileSync(playbook, stringify(doc));
+    console.log('(no loki plugin on vps1: the playbook runs without its log options, for both tools)');
+  }
+  return playbook;
+}
+
+const vars = () => [
+  '-e',
+  `REGISTRY=${env.registry.url} DOCKER_TAG=${tag} DOCKER_USERNAME=${env.registry.username}`,
+  '-e',
+  `@${join(dir, 'secrets.yml')}`,
+  '-e',
+  JSON.stringify({ default_container_name: `${prefix}-app`, base_port: basePort }),
+];
+
+async function reset(): Promise<void> {
+  await run([DOCKER_BIN, 'rm', '--force', `${prefix}-app1`, `${prefix}-app2`], { env: hostEnv }).catch(() => '');
+  await run([DOCKER_BIN, 'rmi', '--force', `${repo}:${tag}`], { env: hostEnv }).catch(() => '');
+}
+
+function ansible(playbook: string): Promise<string> {
+  return run(['ansible-playbook', '-i', hosts, playbook, '--private-key', env.sshKey, ...vars()], {
+    env: {
+      ...process.env,
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_RETRY_FILES_ENABLED: '0',
+      ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${env.knownHostsFile} -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s`,
+    },
+  });
+}
+
+function dyce(playbook: string): Promise<string> {
+  return run(
+    [
+      process.execPath,
+      join(root, 'build/cli.js'),
+      'play',
+      '-i',
+      hosts,
+      playbook,
+      '--known-hosts',
+      env.knownHostsFile,
+      ...vars(),
+    ],
+    { env: { ...process.env, DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8') } },
+  );
+}
+
+const playbook = await setup();
+const t = { aFirst: [] as number[], aNoop: [] as number[], dFirst: [] as number[], dNoop: [] as number[] };
+try {
+  for (let i = 0; i < rounds; i++) {
+    await reset();
+    t.aFirst.push(await timeIt(() => ansible(playbook)));
+    t.aNoop.push(await timeIt(() => ansible(playbook)));
+    await reset();
+    t.dFirst.push(await timeIt(() => dyce(playbook)));
+    const out = await dyce(playbook).then((o) => o);
+    if (!/changed=0\s/.test(out)) throw new Error(`the dyce no-op run changed something:\n${out}`);
+    t.dNoop.push(await timeIt(() => dyce(playbook)));
+    console.log(
+      `round ${i + 1}: ansible ${fmtMs(t.aFirst[i]!)} / ${fmtMs(t.aNoop[i]!)}, dyce ${fmtMs(t.dFirst[i]!)} / ${fmtMs(t.dNoop[i]!)}`,
+    );
+  }
+} finally {
+  await reset();
+}
+console.log(row('ansible-playbook, first run', t.aFirst));
+console.log(row('dyce play, first run', t.dFirst));
+console.log(row('ansible-playbook, no-op run', t.aNoop));
+console.log(row('dyce play, no-op run', t.dNoop));
+const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
+console.log(ratioRow('first run: ansible / dyce', ratios(t.aFirst, t.dFirst)));
+console.log(ratioRow('no-op run: ansible / dyce', ratios(t.aNoop, t.dNoop), '≥ 10×'));
+if (median(ratios(t.aNoop, t.dNoop)) < 10) console.log('(below the 10× goal on this run)');
