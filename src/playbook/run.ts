@@ -13,6 +13,7 @@ import {
   UndefinedVariableError,
 } from '../template/templar.js';
 import { InputError, UserError } from '../util/errors.js';
+import { looksSecret } from './extra-vars.js';
 import { type ModuleDef, type ModuleResult, moduleRegistry } from './modules/index.js';
 import { ModuleFailure } from './modules/types.js';
 import { emptyStats, type HostStats, type PlayEvents, type TaskStatus } from './output.js';
@@ -758,6 +759,12 @@ async function invoke(
           .filter(([, v]) => v !== OMIT)
           .map(([k, v]) => [k, toText(v)]),
       );
+      // `environment` reaches the host as `env K=V` words, as Ansible sends it: visible in the host's process list.
+      const secretLooking = Object.keys(env).filter(looksSecret);
+      if (secretLooking.length)
+        events.warning(
+          `${where(task, 'environment')}: environment ${secretLooking.join(', ')} looks secret; environment values are visible in the host's process list (pass secrets in files, e.g. docker_container env_file)`,
+        );
     }
   } catch (error) {
     const key = error instanceof UndefinedVariableError ? findArgWith(task, error.variable) : undefined;

@@ -270,6 +270,21 @@ describe('variables', () => {
     expect(r.reporter.secrets).toContain('the secret is tok-123456');
   });
 
+  it('applies environment and become to the module commands, and warns about secret-looking environment', async () => {
+    const pb = `- hosts: all
+  gather_facts: false
+  tasks:
+    - apt: name=curl
+      become: true
+      environment: {HTTP_PROXY: "http://proxy:3128", API_TOKEN: "{{ DOCKER_TAG }}"}
+`;
+    const r = await run(pb);
+    const q = r.calls.find((c) => c.argv.includes('dpkg-query'))!;
+    expect(q.argv.slice(0, 3)).toEqual(['env', 'HTTP_PROXY=http://proxy:3128', 'API_TOKEN=v1.4.2']);
+    expect(q.opts.sudo).toBe(true);
+    expect(r.text).toMatch(/\[WARNING\]: playbook\.yml:6: environment API_TOKEN looks secret/);
+  });
+
   it('runs only selected tags', async () => {
     const pb = `- hosts: all
   gather_facts: false
