@@ -38,22 +38,24 @@ export const LOCK_HELD = 3;
  * Takes a lock atomically with `mkdir` and writes the holder's details (JSON, from stdin) inside it.
  * When the lock exists, exits LOCK_HELD and prints: the holder JSON line, then the holder file's age
  * in seconds by the host's own clock (so clock skew between runner and host cannot make a lock look stale).
+ * With `observe`, the same round trip goes on, once the lock is ours, to observe the host (see observeHost).
  */
-export function lockTake(lockDir: string): Argv {
-  return sh(
-    [
-      'umask 077',
-      'mkdir -p "$(dirname "$1")" || exit 1',
-      'if mkdir "$1" 2>/dev/null; then cat > "$1/holder.json"; exit $?; fi',
-      'cat >/dev/null',
-      '[ -d "$1" ] || { echo "cannot create the lock $1" >&2; exit 1; }',
-      'f="$1/holder.json"; [ -e "$f" ] || f="$1"',
-      'h=$(cat "$1/holder.json" 2>/dev/null | head -n 1)',
-      'printf "%s\\n%s\\n" "$h" "$(( $(date +%s) - $(stat -c %Y "$f" 2>/dev/null || date +%s) ))"',
-      `exit ${LOCK_HELD}`,
-    ].join('\n'),
-    lockDir,
-  );
+export function lockTake(lockDir: string, observe?: ObserveOptions): Argv {
+  const lines = [
+    'umask 077',
+    'mkdir -p "$(dirname "$1")" || exit 1',
+    'if ! mkdir "$1" 2>/dev/null; then',
+    '  cat >/dev/null',
+    '  [ -d "$1" ] || { echo "cannot create the lock $1" >&2; exit 1; }',
+    '  f="$1/holder.json"; [ -e "$f" ] || f="$1"',
+    '  h=$(head -n 1 "$1/holder.json" 2>/dev/null)',
+    '  printf "%s\\n%s\\n" "$h" "$(( $(date +%s) - $(stat -c %Y "$f" 2>/dev/null || date +%s) ))"',
+    `  exit ${LOCK_HELD}`,
+    'fi',
+    'cat > "$1/holder.json" || exit 1',
+  ];
+  if (!observe) return sh(lines.join('\n'), lockDir);
+  return sh([...lines, 'shift', ...OBSERVE_LINES].join('\n'), lockDir, ...observeArgs(observe));
 }
 
 /** Touches the holder file if the lock is still ours (exit 1 otherwise: it was taken over). */
@@ -87,34 +89,107 @@ export function lockTakeOver(lockDir: string, staleHolderId: string): Argv {
   );
 }
 
+export interface ObserveOptions {
+  stateDir: string;
+  app: string;
+  pluginAlias?: string;
+  /** A dry run: create nothing (an empty key is printed when there is none yet). */
+  readOnly?: boolean;
+}
+
+/** Exit code of observeHost when the docker daemon cannot be reached (stderr says why). */
+export const DOCKER_UNREACHABLE = 11;
+
+const OBSERVE_LINES = [
+  'k="$1/hmac.key"',
+  'if [ "$4" = ro ]; then printf "key %s\\n" "$(cat "$k" 2>/dev/null)"; else',
+  '  mkdir -p "$1" || exit 10',
+  '  if [ ! -s "$k" ]; then od -An -N32 -tx1 /dev/urandom | tr -d " \\n" > "$k.$$" && mv -n "$k.$$" "$k"; rm -f "$k.$$"; fi',
+  '  printf "key %s\\n" "$(cat "$k")"',
+  'fi',
+  'if [ -n "$3" ]; then p=$(docker plugin inspect --format "{{.Enabled}}" "$3" 2>/dev/null) || p=missing; printf "plugin %s\\n" "$p"; fi',
+  // Every container of app X is named X<something> by Dyce, so one name-filtered `docker ps` sees them all;
+  // the labels the planner needs come out of the same call, one tab-separated line per container.
+  `c=$(docker ps --all --no-trunc --filter "name=$2" --format '${[
+    '{{.ID}}',
+    '{{.Names}}',
+    '{{.State}}',
+    '{{.Image}}',
+    '{{.Label "dyce.app"}}',
+    '{{.Label "dyce.replica"}}',
+    '{{.Label "dyce.version"}}',
+    '{{.Label "dyce.spec-hash"}}',
+    '{{.Label "dyce.port"}}',
+  ].join('\\t')}') || exit ${DOCKER_UNREACHABLE}`,
+  'echo containers',
+  '[ -z "$c" ] || printf "%s\\n" "$c"',
+];
+
+function observeArgs(o: ObserveOptions): string[] {
+  return [o.stateDir, o.app, o.pluginAlias ?? '', o.readOnly ? 'ro' : 'rw'];
+}
+
 /**
  * One round trip that tells the engine everything it needs before planning:
- * - `key <hex>`: the per-host HMAC key (32 random bytes, created 0600 on first use; `mv -n` keeps the first writer's;
- *   read-only mode (a dry run) creates nothing and prints an empty key when there is none yet);
+ * - `key <hex>`: the per-host HMAC key (32 random bytes, created 0600 on first use; `mv -n` keeps the first writer's);
  * - `plugin <true|false|missing>`: whether the log plugin alias is installed and enabled (when one is named);
- * - `containers` then the `docker inspect` JSON of every container labelled for the app or named like it.
- * Exit 11: the docker daemon could not be reached (stderr says why).
+ * - `containers`, then one line per container named like the app: id, name, state, image and Dyce's labels.
  */
-export function observeHost(opts: { stateDir: string; app: string; pluginAlias?: string; readOnly?: boolean }): Argv {
+export function observeHost(o: ObserveOptions): Argv {
+  return sh(['umask 077', ...OBSERVE_LINES].join('\n'), ...observeArgs(o));
+}
+
+/**
+ * The end of a deploy in one round trip: prune secret dirs of earlier specs (all but KEEP under PRUNE_DIR, when
+ * given), append the audit line (stdin) and release the lock if it is still ours (prints `released`).
+ */
+export function finishDeploy(o: {
+  auditLog: string;
+  lockDir: string;
+  holderId: string;
+  prune?: { dir: string; keep: string };
+}): Argv {
   return sh(
     [
       'umask 077',
-      'k="$1/hmac.key"',
-      'if [ "$4" = ro ]; then printf "key %s\\n" "$(cat "$k" 2>/dev/null)"; else',
-      'mkdir -p "$1" || exit 10',
-      'if [ ! -s "$k" ]; then od -An -N32 -tx1 /dev/urandom | tr -d " \\n" > "$k.$$" && mv -n "$k.$$" "$k"; rm -f "$k.$$"; fi',
-      'printf "key %s\\n" "$(cat "$k")"; fi',
-      'if [ -n "$3" ]; then p=$(docker plugin inspect --format "{{.Enabled}}" "$3" 2>/dev/null) || p=missing; printf "plugin %s\\n" "$p"; fi',
-      'a=$(docker ps --all --quiet --no-trunc --filter "label=dyce.app=$2") || exit 11',
-      'b=$(docker ps --all --quiet --no-trunc --filter "name=$2") || exit 11',
-      'echo containers',
-      'ids=$(printf "%s\\n" $a $b | sort -u)',
-      'if [ -n "$ids" ]; then docker inspect $ids || exit 11; else echo "[]"; fi',
+      'if [ -n "$4" ] && cd "$4" 2>/dev/null; then for f in * .[!.]*; do [ -e "$f" ] && [ "$f" != "$5" ] && rm -rf -- "$f"; done; cd /; fi',
+      'rc=0',
+      'mkdir -p "$(dirname "$1")" && cat >> "$1" || rc=1',
+      'if grep -qF "\\"id\\":\\"$3\\"" "$2/holder.json" 2>/dev/null; then rm -rf "$2" && echo released; fi',
+      'exit $rc',
     ].join('\n'),
-    opts.stateDir,
-    opts.app,
-    opts.pluginAlias ?? '',
-    opts.readOnly ? 'ro' : 'rw',
+    o.auditLog,
+    o.lockDir,
+    o.holderId,
+    o.prune?.dir ?? '',
+    o.prune?.keep ?? '',
+  );
+}
+
+/** Exit codes of loginAndPull. */
+export const LOGIN_FAILED = 20;
+export const PULL_FAILED = 21;
+
+/** Registry login (password on stdin) and the pull, in one round trip. */
+export function loginAndPull(o: {
+  config: string;
+  registry: string;
+  username: string;
+  image: string;
+  pull: 'missing' | 'always';
+}): Argv {
+  return sh(
+    [
+      `docker --config "$1" login "$2" --username "$3" --password-stdin >/dev/null || exit ${LOGIN_FAILED}`,
+      'if [ "$5" = always ] || ! docker image inspect --format x "$4" >/dev/null 2>&1; then',
+      `  docker --config "$1" pull --quiet "$4" >/dev/null || exit ${PULL_FAILED}`,
+      'fi',
+    ].join('\n'),
+    o.config,
+    o.registry,
+    o.username,
+    o.image,
+    o.pull,
   );
 }
 

@@ -9,12 +9,20 @@ import {
   dockerRun,
   dockerStop,
 } from '../commands/docker.js';
-import { appendFromStdin, observeHost, removeSiblings, writeFileFromStdin } from '../commands/host-state.js';
+import {
+  DOCKER_UNREACHABLE,
+  finishDeploy,
+  LOGIN_FAILED,
+  loginAndPull,
+  type ObserveOptions,
+  observeHost,
+  writeFileFromStdin,
+} from '../commands/host-state.js';
 import { type DeployInputs, imageRegistry } from '../config/actions/deploy.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import { type AppConfig, appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
-import { type ObservedContainer, parseInspect } from '../plan/observed.js';
+import { type ObservedContainer, parsePsLines } from '../plan/observed.js';
 import { describePlan, describeStep, type Plan, planReplicas, type Step } from '../plan/plan.js';
 import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../remote/executor.js';
 import { formatDuration } from '../util/duration.js';
@@ -156,13 +164,25 @@ async function deployHost(
   let lock: HeldLock | undefined;
   let access: HostAccess | undefined;
   let auditResult = 'failed';
+  let prune: { dir: string; keep: string } | undefined;
   const lost = new AbortController();
   const signal = AbortSignal.any([opts.signal, lost.signal]);
   try {
     exec = await opts.connect(host);
     access = await resolveAccess(exec, host);
     const ctx: HostContext = { host, exec, access, reporter, signal };
-    if (!inputs['dry-run']) {
+    const observeOpts: ObserveOptions = {
+      stateDir: access.stateDir,
+      app: app.app,
+      ...(app.logDriver === LOKI_ALIAS ? { pluginAlias: LOKI_ALIAS } : {}),
+      readOnly: inputs['dry-run'],
+    };
+    let observedText: { code: number; stdout: string; stderr: string };
+    if (inputs['dry-run']) {
+      // A dry run takes no lock and creates nothing.
+      observedText = await run(ctx, observeHost(observeOpts), { label: 'observe containers' });
+    } else {
+      // The lock and the observation in one round trip.
       lock = await acquireLock(exec, {
         dir: lockDir(access.stateDir, app.app),
         holder: newHolder(app.app, app.version),
@@ -172,11 +192,13 @@ async function deployHost(
         host: host.name,
         reporter,
         signal,
+        observe: observeOpts,
         onLost: () => lost.abort(new DeployCancelled(`${host.name}: the deploy lock was taken over by another deploy`)),
       });
       opts.onLock?.({ host: host.name, dir: lock.dir, holderId: lock.holderId, sudo: access.sudo });
+      observedText = lock.observed;
     }
-    const observed = await observe(ctx, app, inputs['dry-run']);
+    const observed = parseObservation(ctx, observedText, inputs['dry-run']);
     const desired = desiredState(app, {
       stateDir: access.stateDir,
       portBase: host.portBase ?? 0,
@@ -194,6 +216,12 @@ async function deployHost(
     }
     await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
     auditResult = plan.changed ? 'success' : 'unchanged';
+    // Secret files of earlier specs are no longer mounted by any replica: remove them.
+    if (plan.changed)
+      prune = {
+        dir: `${appDir(access.stateDir, app.app)}/secrets`,
+        keep: desired.secrets ? basename(desired.secrets.dir) : '',
+      };
     return outcome;
   } catch (error) {
     outcome.error = errorMessage(error);
@@ -205,7 +233,7 @@ async function deployHost(
   } finally {
     outcome.ms = Date.now() - started;
     if (exec && access && lock) {
-      await audit(exec, access, {
+      const entry = {
         time: new Date().toISOString(),
         who: newHolder(app.app, app.version).who,
         app: app.app,
@@ -214,13 +242,11 @@ async function deployHost(
         to: app.version,
         result: auditResult,
         changed: outcome.changed,
-        steps: outcome.steps.filter((s) => s.kind !== 'keep').map((s) => s.description),
+        steps: outcome.steps.map((s) => s.description),
         ...(outcome.error ? { error: outcome.error.split('\n')[0] } : {}),
         ms: outcome.ms,
-      }).catch((e) => reporter.warning(`${host.name}: could not write the audit log: ${errorMessage(e)}`));
-      await lock
-        .release()
-        .catch((e) => reporter.warning(`${host.name}: could not release the deploy lock: ${errorMessage(e)}`));
+      };
+      await finish(exec, access, lock, entry, prune, reporter);
     }
     await exec?.close().catch(() => {});
   }
@@ -232,22 +258,18 @@ interface Observation {
   containers: ObservedContainer[];
 }
 
-/** One round trip: the HMAC key, the log plugin's state and every container of the app. */
-async function observe(ctx: HostContext, app: AppConfig, readOnly: boolean): Promise<Observation> {
-  const r = await run(
-    ctx,
-    observeHost({
-      stateDir: ctx.access.stateDir,
-      app: app.app,
-      ...(app.logDriver === LOKI_ALIAS ? { pluginAlias: LOKI_ALIAS } : {}),
-      readOnly,
-    }),
-    { label: 'observe containers' },
-  );
-  if (r.code === 11) throw new UserError(`${ctx.host.name}: cannot reach the Docker daemon: ${lastLines(r.stderr, 3)}`);
+/** Reads the observe script's answer: the HMAC key, the log plugin's state and every container of the app. */
+function parseObservation(
+  ctx: HostContext,
+  r: { code: number; stdout: string; stderr: string },
+  readOnly: boolean,
+): Observation {
+  if (r.code === DOCKER_UNREACHABLE)
+    throw new UserError(`${ctx.host.name}: cannot reach the Docker daemon: ${lastLines(r.stderr, 3)}`);
   if (r.code !== 0) throw new CommandFailed(ctx.host.name, 'observe containers', r);
-  const marker = r.stdout.indexOf('\ncontainers\n');
-  if (marker < 0) throw new UserError(`${ctx.host.name}: unexpected answer from the host while observing containers`);
+  const marker = r.stdout.indexOf('containers\n');
+  if (marker < 0 || (marker > 0 && r.stdout[marker - 1] !== '\n'))
+    throw new UserError(`${ctx.host.name}: unexpected answer from the host while observing containers`);
   const head = r.stdout.slice(0, marker).split('\n');
   let key =
     head
@@ -265,7 +287,7 @@ async function observe(ctx: HostContext, app: AppConfig, readOnly: boolean): Pro
     ?.slice(7)
     .trim();
   const plugin = pluginLine === 'true' || pluginLine === 'false' || pluginLine === 'missing' ? pluginLine : undefined;
-  return { key, plugin, containers: parseInspect(r.stdout.slice(marker + '\ncontainers\n'.length), ctx.host.name) };
+  return { key, plugin, containers: parsePsLines(r.stdout.slice(marker + 'containers\n'.length), ctx.host.name) };
 }
 
 /** Before any container is touched: a Loki log driver needs its plugin, installed only when the user allows it. */
@@ -293,22 +315,23 @@ async function applyPlan(
 ): Promise<void> {
   const creates = plan.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
   const needsPlugin = app.logDriver === LOKI_ALIAS && plugin !== 'true';
-  if (creates || needsPlugin) {
-    if (inputs['registry-username'] && inputs['registry-password'])
-      await login(
-        ctx,
-        desired.dockerConfig,
-        inputs.registry ?? imageRegistry(app.image) ?? 'docker.io',
-        inputs['registry-username'],
-        inputs['registry-password'],
-      );
-    if (needsPlugin) await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
+  const username = inputs['registry-username'];
+  const password = inputs['registry-password'];
+  const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
+  if (needsPlugin) {
+    if (username && password) await login(ctx, desired.dockerConfig, registry, username, password);
+    await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
   }
   if (creates) {
+    // Login and pull in one round trip; the password on stdin.
     await withGrace(
       ctx.signal,
       graceMs,
-      timed(ctx, outcome, `pull ${app.image}`, 'pull', () => pull(ctx, desired.dockerConfig, app.image, inputs.pull)),
+      timed(ctx, outcome, `pull ${app.image}`, 'pull', () =>
+        username && password
+          ? loginPull(ctx, desired.dockerConfig, registry, username, password, app.image, inputs.pull)
+          : pull(ctx, desired.dockerConfig, app.image, inputs.pull),
+      ),
     );
     await writeSecrets(ctx, desired);
   }
@@ -324,10 +347,15 @@ async function applyPlan(
     });
     outcome.changed = true;
   }
+  const creations: Extract<Step, { kind: 'create' }>[] = [];
   for (const step of plan.steps) {
     if (step.kind === 'remove') continue;
     if (step.kind === 'keep') {
       outcome.replicas.push(replicaState(step.replica, step.container.id, 'running'));
+      continue;
+    }
+    if (step.kind === 'create') {
+      creations.push(step);
       continue;
     }
     throwIfCancelled(ctx.signal, inputs.timeout);
@@ -340,14 +368,32 @@ async function applyPlan(
     outcome.changed = true;
     outcome.replicas.push(replicaState(step.replica, id, 'running'));
   }
-  if (plan.changed && desired.secrets !== undefined)
-    await run(ctx, removeSiblings(`${appDir(ctx.access.stateDir, app.app)}/secrets`, basename(desired.secrets.dir)), {
-      label: 'prune old secrets',
+  // New replicas are independent of each other: started concurrently, over the one connection.
+  if (creations.length) {
+    throwIfCancelled(ctx.signal, inputs.timeout);
+    const results = await withGrace(
+      ctx.signal,
+      graceMs,
+      Promise.allSettled(
+        creations.map((step) =>
+          timed(ctx, outcome, describeStep(step), step.kind, () => applyStep(ctx, step, desired)),
+        ),
+      ),
+    );
+    results.forEach((r, k) => {
+      if (r.status === 'fulfilled') {
+        outcome.changed = true;
+        outcome.replicas.push(replicaState(creations[k]!.replica, r.value, 'running'));
+      }
     });
-  else if (plan.changed)
-    await run(ctx, removeSiblings(`${appDir(ctx.access.stateDir, app.app)}/secrets`, ''), {
-      label: 'prune old secrets',
-    });
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+  outcome.replicas.sort((a, b) => replicaNumber(a.name) - replicaNumber(b.name));
+
+  function replicaNumber(name: string): number {
+    return Number(name.slice(app.app.length)) || 0;
+  }
 }
 
 async function applyStep(
@@ -427,14 +473,54 @@ async function writeSecrets(ctx: HostContext, desired: DesiredState): Promise<vo
   }
 }
 
-async function audit(exec: Executor, access: HostAccess, entry: Record<string, unknown>): Promise<void> {
-  const r = await exec.run(appendFromStdin(auditLog(access.stateDir)), {
-    stdin: `${JSON.stringify(entry)}\n`,
-    sudo: access.sudo,
-    label: 'append to the audit log',
-    timeoutMs: 5000,
+async function loginPull(
+  ctx: HostContext,
+  config: string,
+  registry: string,
+  username: string,
+  password: string,
+  image: string,
+  mode: 'missing' | 'always',
+): Promise<void> {
+  const r = await run(ctx, loginAndPull({ config, registry, username, image, pull: mode }), {
+    stdin: password,
+    label: `docker login ${registry} && docker pull ${image}`,
   });
-  if (r.code !== 0) throw new CommandFailed(exec.host, 'append to the audit log', r);
+  if (r.code === LOGIN_FAILED)
+    throw new UserError(
+      `${ctx.host.name}: registry login to ${registry} as ${username} failed (check registry-username and registry-password): ${lastLines(r.stderr, 2)}; nothing was changed`,
+    );
+  if (r.code !== 0)
+    throw new UserError(`${ctx.host.name}: cannot pull ${image}: ${lastLines(r.stderr, 3)}; nothing was changed`);
+}
+
+/** The audit line, the pruning of old secrets and the lock's release, in one round trip (falls back to a plain release). */
+async function finish(
+  exec: Executor,
+  access: HostAccess,
+  lock: HeldLock,
+  entry: Record<string, unknown>,
+  prune: { dir: string; keep: string } | undefined,
+  reporter: Reporter,
+): Promise<void> {
+  try {
+    await lock.stopRefresh();
+    const r = await exec.run(
+      finishDeploy({
+        auditLog: auditLog(access.stateDir),
+        lockDir: lock.dir,
+        holderId: lock.holderId,
+        ...(prune ? { prune } : {}),
+      }),
+      { stdin: `${JSON.stringify(entry)}\n`, sudo: access.sudo, label: 'audit and release the lock', timeoutMs: 5000 },
+    );
+    if (r.code !== 0) reporter.warning(`${exec.host}: could not write the audit log: ${lastLines(r.stderr, 2)}`);
+  } catch (e) {
+    reporter.warning(`${exec.host}: could not write the audit log: ${errorMessage(e)}`);
+  }
+  await lock
+    .release()
+    .catch((e) => reporter.warning(`${exec.host}: could not release the deploy lock: ${errorMessage(e)}`));
 }
 
 function run(ctx: HostContext, argv: string[], opts: ExecOptions) {

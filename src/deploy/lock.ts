@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { LOCK_HELD, lockRefresh, lockRelease, lockTake, lockTakeOver } from '../commands/host-state.js';
+import {
+  LOCK_HELD,
+  lockRefresh,
+  lockRelease,
+  lockTake,
+  lockTakeOver,
+  type ObserveOptions,
+} from '../commands/host-state.js';
 import type { Reporter } from '../github/reporter.js';
 import { CommandFailed, type Executor } from '../remote/executor.js';
 import { formatDuration } from '../util/duration.js';
@@ -60,12 +67,18 @@ export interface LockOptions {
   /** Called when a refresh finds the lock is no longer ours (taken over as stale). */
   onLost?: () => void;
   sleep?: (ms: number) => Promise<void>;
+  /** Observe the host in the same round trip, once the lock is ours (its output is `HeldLock.observed`). */
+  observe?: ObserveOptions;
 }
 
 /** A deploy lock this run holds: refreshed in the background until released. */
 export interface HeldLock {
   dir: string;
   holderId: string;
+  /** What the take's round trip printed after taking the lock (the observation, when asked for). */
+  observed: { code: number; stdout: string; stderr: string };
+  /** Stops refreshing (before a final command releases the lock some other way). */
+  stopRefresh(): Promise<void>;
   release(): Promise<boolean>;
 }
 
@@ -78,14 +91,20 @@ export async function acquireLock(exec: Executor, o: LockOptions): Promise<HeldL
   const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const deadline = Date.now() + o.waitMs;
   let announced = '';
+  let taken: { code: number; stdout: string; stderr: string };
   for (;;) {
     if (o.signal?.aborted) throw new UserError(`${o.host}: cancelled while waiting for the deploy lock`);
-    const r = await exec.run(lockTake(o.dir), {
+    const r = await exec.run(lockTake(o.dir, o.observe), {
       stdin: `${JSON.stringify(o.holder)}\n`,
       sudo: o.sudo,
       label: 'take the deploy lock',
     });
-    if (r.code === 0) break;
+    // Exit 1: the lock could not be created. Any other code after the take (an observation that failed) means the
+    // lock is ours and must be released by the caller.
+    if (r.code === 0 || (o.observe && r.code !== LOCK_HELD && r.code !== 1)) {
+      taken = r;
+      break;
+    }
     if (r.code !== LOCK_HELD) throw new CommandFailed(o.host, 'take the deploy lock', r);
     const [line = '', ageText = '0'] = r.stdout.split('\n');
     const holder = parseHolder(line);
@@ -130,6 +149,11 @@ export async function acquireLock(exec: Executor, o: LockOptions): Promise<HeldL
   return {
     dir: o.dir,
     holderId: o.holder.id,
+    observed: taken,
+    async stopRefresh() {
+      clearInterval(timer);
+      await refreshing;
+    },
     async release() {
       clearInterval(timer);
       if (released) return false;

@@ -145,6 +145,13 @@ export function appNameRule(i: DeployInputs): string | undefined {
   return undefined;
 }
 
+/** The version is a label value and a column of the observe script's tab-separated output: no blanks. */
+export function versionRule(i: DeployInputs): string | undefined {
+  if (i.version !== undefined && !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(i.version.trim()))
+    return `input "version" must be letters, digits and _ . : @ + - (at most 128), got ${JSON.stringify(i.version)}`;
+  return undefined;
+}
+
 export function hostsOrInventoryRule(i: DeployInputs): string | undefined {
   const hosts = i.hosts?.trim();
   const inv = i.inventory?.trim();
@@ -302,6 +309,7 @@ export function commandRule(i: DeployInputs): string | undefined {
 
 export const deployRules: InputRule<typeof deployInputs>[] = [
   appNameRule,
+  versionRule,
   hostsOrInventoryRule,
   imageRule,
   registryCredentialsRule,

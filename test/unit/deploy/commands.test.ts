@@ -8,7 +8,13 @@ import {
   dockerStop,
   type RunSpec,
 } from '../../../src/commands/docker.js';
-import { lockRelease, lockTake, observeHost, writeFileFromStdin } from '../../../src/commands/host-state.js';
+import {
+  finishDeploy,
+  lockRelease,
+  lockTake,
+  observeHost,
+  writeFileFromStdin,
+} from '../../../src/commands/host-state.js';
 import { shellQuote } from '../../../src/commands/quote.js';
 import { runLocal } from '../../../src/remote/local.js';
 
@@ -118,6 +124,28 @@ describe('host state scripts', () => {
     expect((await runLocal(['test', '-d', lock])).code).toBe(0);
     expect((await runLocal(lockRelease(lock, 'one'))).stdout).toBe('released\n');
     expect((await runLocal(['test', '-d', lock])).code).toBe(1);
+    await runLocal(['rm', '-rf', dir]);
+  });
+
+  it('finishDeploy prunes old secret dirs, appends the audit line and releases only our lock, in one command', async () => {
+    const dir = `/tmp/dyce-unit-finish-${process.pid}-${Date.now()}`;
+    const lock = `${dir}/locks/app.lock`;
+    await runLocal(['mkdir', '-p', `${dir}/secrets/old1`, `${dir}/secrets/keep`, `${dir}/secrets/.hidden`, lock]);
+    await runLocal(['sh', '-c', `echo '{"id":"me"}' > ${lock}/holder.json`]);
+    const r = await runLocal(
+      finishDeploy({
+        auditLog: `${dir}/audit.log`,
+        lockDir: lock,
+        holderId: 'me',
+        prune: { dir: `${dir}/secrets`, keep: 'keep' },
+      }),
+      { stdin: '{"result":"success"}\n' },
+    );
+    expect(r).toMatchObject({ code: 0, stdout: 'released\n' });
+    expect((await runLocal(['ls', '-A', `${dir}/secrets`])).stdout).toBe('keep\n');
+    expect((await runLocal(['cat', `${dir}/audit.log`])).stdout).toBe('{"result":"success"}\n');
+    expect((await runLocal(['stat', '-c', '%a', `${dir}/audit.log`])).stdout).toBe('600\n');
+    expect((await runLocal(['test', '-e', lock])).code).toBe(1);
     await runLocal(['rm', '-rf', dir]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AppConfig, desiredState, LABEL, LOKI_LOG_DEFAULTS, secretDigest } from '../../../src/plan/desired.js';
-import { type ObservedContainer, parseInspect } from '../../../src/plan/observed.js';
+import { type ObservedContainer, parseInspect, parsePsLines } from '../../../src/plan/observed.js';
 import { describePlan, PlanConflict, planReplicas } from '../../../src/plan/plan.js';
 import { Secret } from '../../../src/util/secret.js';
 
@@ -272,5 +272,41 @@ describe('parseInspect', () => {
 
   it('fails clearly on output that is not docker inspect JSON', () => {
     expect(() => parseInspect('permission denied', 'vps1')).toThrow('vps1: docker inspect did not answer JSON');
+  });
+});
+
+describe('parsePsLines', () => {
+  it("reads the observe script's tab-separated lines, labels included", () => {
+    const id = 'a'.repeat(64);
+    const text = `${id}\tmelton-app1\trunning\treg/app:v1\tmelton-app\t1\tv1\thash1\t8001\n${'b'.repeat(64)}\tmelton-app2\texited\treg/old:1\t\t\t\t\t\n`;
+    const [a, b] = parsePsLines(text, 'vps1');
+    expect(a).toEqual({
+      id,
+      name: 'melton-app1',
+      running: true,
+      status: 'running',
+      image: 'reg/app:v1',
+      app: 'melton-app',
+      replica: 1,
+      version: 'v1',
+      specHash: 'hash1',
+      port: 8001,
+      labels: {
+        [LABEL.app]: 'melton-app',
+        [LABEL.replica]: '1',
+        [LABEL.version]: 'v1',
+        [LABEL.specHash]: 'hash1',
+        [LABEL.port]: '8001',
+      },
+    });
+    expect(b).toMatchObject({ name: 'melton-app2', running: false, status: 'exited', labels: {} });
+    expect(b!.app).toBeUndefined();
+    expect(parsePsLines('', 'vps1')).toEqual([]);
+  });
+
+  it('fails clearly on anything else', () => {
+    expect(() => parsePsLines('Cannot connect to the Docker daemon', 'vps1')).toThrow(
+      'vps1: unexpected docker ps output',
+    );
   });
 });

@@ -71,6 +71,7 @@ describe('deploy inputs', () => {
     ],
     [{ command: 'gunicorn "app' }, 'input "command": unclosed double quote'],
     [{ 'lock-stale': '1s' }, 'input "lock-stale" must be at least 3000ms'],
+    [{ version: 'v1 beta' }, 'input "version" must be letters, digits'],
   ])('refuses %j', (extra, message) => {
     expect(issues(extra).join('\n')).toContain(message);
   });
