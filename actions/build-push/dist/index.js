@@ -32243,7 +32243,7 @@ async function buildPush(inputs, deps) {
                 reporter.warning(`env-file: ${(inputs['env-file-secrets'] ?? []).map((e) => e.key).join(', ')} written to ${(0,external_node_path_namespaceObject.relative)(plan.context, envFilePath)} are baked into the image: anyone who can pull it can read them (docker save, docker run cat). Use "secrets" with RUN --mount=type=secret to keep them out of every layer.`, { title: 'build secrets readable from the image' });
             }
             if (inputs['secret-build-args']?.length)
-                reporter.warning(`secret-build-args: ${inputs['secret-build-args'].map((e) => e.key).join(', ')} stay out of the log and argv, but build arguments are recorded in the image history; use "secrets" to keep them out of the image.`);
+                reporter.warning(`secret-build-args: ${inputs['secret-build-args'].map((e) => e.key).join(', ')} are kept out of argv and masked in the log, but build arguments are recorded in the image history (docker history shows them); use "secrets" to keep them out of the image.`);
             await mkdirPrivate(iidDir);
             const cmd = buildCommand(builder, {
                 context: plan.context,
