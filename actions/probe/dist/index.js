@@ -42379,7 +42379,9 @@ function exchange(url, opts) {
                 finish();
             });
             res.on('error', (e) => finish(toExchangeError(e, opts.signal)));
-            res.on('aborted', () => finish({ code: 'ECONNRESET', message: 'the connection closed before the body ended' }));
+            res.on('aborted', () => finish(opts.signal.aborted
+                ? toExchangeError(undefined, opts.signal)
+                : { code: 'ECONNRESET', message: 'the connection closed before the body ended' }));
         });
         req.on('error', (e) => {
             // A failed verification never reaches secureConnect; keep what the certificate said (e.g. its expiry).
