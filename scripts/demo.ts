@@ -3,8 +3,8 @@
  * whole pipeline against it through the `dyce` CLI, the way a user would:
  *   build-push (tag v1.4.2 -> image tags, pushed to the private registry)
  *   -> deploy (4 replicas over SSH as the non-root `deploy` user, verified host key, runtime secret on stdin, Loki logs)
- *   -> probe (every replica, blackbox http_2xx semantics)
- *   -> deploy again (a no-op: nothing changes, and it says so).
+ *   -> deploy again (a no-op: nothing changes, and it says so)
+ *   -> probe (every replica, blackbox http_2xx semantics): the pipeline ends by verifying the release.
  * The first failing stage stops the demo with its exit code.
  */
 import { spawn } from 'node:child_process';
@@ -90,7 +90,10 @@ try {
   ];
   await dyce(['deploy', ...deployArgs]);
 
-  say('4. probe: every replica answers /health with a 2xx, and /version with the new version');
+  say('4. deploy again: nothing changed, so nothing is touched');
+  await dyce(['deploy', ...deployArgs]);
+
+  say('5. probe: the release is verified where it runs: every replica answers /version with v1.4.2 (blackbox http_2xx)');
   const urls = [0, 1, 2, 3].map((i) => `http://127.0.0.1:${vps.portBase + 8001 + i}/version`);
   await dyce([
     'probe',
@@ -102,9 +105,6 @@ try {
     '--fail-if-body-not-matches',
     '^v1\\.4\\.2$',
   ]);
-
-  say('5. deploy again: nothing changed, so nothing is touched');
-  await dyce(['deploy', ...deployArgs]);
 
   say(`demo done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 } catch (e) {
