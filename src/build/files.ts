@@ -1,4 +1,4 @@
-import { constants, existsSync, lstatSync, readFileSync } from 'node:fs';
+import { constants, existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { MapEntry } from '../config/conventions.js';
@@ -15,6 +15,13 @@ export function checkEnvFile(context: string, envFile: string, dockerfile: strin
   const rel = relative(context, abs);
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel))
     throw new UserError(`input "env-file": ${envFile} must be a file inside the context ${context}`);
+  // A symlinked directory on the way (e.g. api -> /etc in a checkout) would put the secrets outside the context.
+  const existingParent = nearestExisting(dirname(abs));
+  const realRel = relative(realpathSync(context), realpathSync(existingParent));
+  if (realRel.startsWith(`..${sep}`) || realRel === '..' || isAbsolute(realRel))
+    throw new UserError(
+      `input "env-file": ${envFile} goes through a symbolic link that leaves the context (${existingParent}); refusing to write secrets there`,
+    );
   let exists = false;
   try {
     lstatSync(abs);
@@ -34,6 +41,12 @@ export function checkEnvFile(context: string, envFile: string, dockerfile: strin
       );
   }
   return abs;
+}
+
+function nearestExisting(dir: string): string {
+  let d = dir;
+  while (!existsSync(d) && dirname(d) !== d) d = dirname(d);
+  return d;
 }
 
 export interface WrittenEnvFile {

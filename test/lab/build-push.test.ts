@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -331,6 +331,22 @@ describe('bad input: a clear error and nothing pushed', () => {
     expect(String((error as Error).message)).toContain('already exists; refusing to overwrite it');
     expect(readFileSync(join(ctx, 'api/.env'), 'utf8')).toBe('MINE=keep\n');
     expect(await registryTags(image)).toEqual([]);
+  });
+
+  it('an env-file behind a symbolic link that leaves the context: refused', async () => {
+    const outside = tempDir('dyce-outside-');
+    const ctx = context('symlink', 'FROM dyce-lab/base:latest\nADD . /code\n');
+    symlinkSync(outside, join(ctx, 'api'));
+    const { error } = await run({
+      context: ctx,
+      image: `${REG}/bad/${uniqueName('sym')}`,
+      tags: 'v1',
+      'env-file': 'api/.env',
+      'env-file-secrets': 'A=1',
+    });
+    expect(String((error as Error).message)).toContain('symbolic link that leaves the context');
+    expect(readdirSync(outside)).toEqual([]);
+    rmSync(outside, { recursive: true, force: true });
   });
 
   it('an env-file that .dockerignore excludes: refused before building', async () => {

@@ -31803,6 +31803,11 @@ function checkEnvFile(context, envFile, dockerfile, buildkit) {
     const rel = (0,external_node_path_namespaceObject.relative)(context, abs);
     if (rel === '' || rel.startsWith(`..${external_node_path_namespaceObject.sep}`) || rel === '..' || (0,external_node_path_namespaceObject.isAbsolute)(rel))
         throw new UserError(`input "env-file": ${envFile} must be a file inside the context ${context}`);
+    // A symlinked directory on the way (e.g. api -> /etc in a checkout) would put the secrets outside the context.
+    const existingParent = nearestExisting((0,external_node_path_namespaceObject.dirname)(abs));
+    const realRel = (0,external_node_path_namespaceObject.relative)((0,external_node_fs_namespaceObject.realpathSync)(context), (0,external_node_fs_namespaceObject.realpathSync)(existingParent));
+    if (realRel.startsWith(`..${external_node_path_namespaceObject.sep}`) || realRel === '..' || (0,external_node_path_namespaceObject.isAbsolute)(realRel))
+        throw new UserError(`input "env-file": ${envFile} goes through a symbolic link that leaves the context (${existingParent}); refusing to write secrets there`);
     let exists = false;
     try {
         (0,external_node_fs_namespaceObject.lstatSync)(abs);
@@ -31819,6 +31824,12 @@ function checkEnvFile(context, envFile, dockerfile, buildkit) {
             throw new UserError(`input "env-file": ${rel} is excluded from the build context by ${ignoreFile}:${rule.line} (${JSON.stringify(rule.pattern)}), so the build would not see it; add a line "!${rel.split(external_node_path_namespaceObject.sep).join('/')}" or choose another path`);
     }
     return abs;
+}
+function nearestExisting(dir) {
+    let d = dir;
+    while (!(0,external_node_fs_namespaceObject.existsSync)(d) && (0,external_node_path_namespaceObject.dirname)(d) !== d)
+        d = (0,external_node_path_namespaceObject.dirname)(d);
+    return d;
 }
 /** Writes `NAME=value` lines, mode 0600, refusing to replace anything (O_EXCL). */
 async function writeEnvFile(path, entries) {
