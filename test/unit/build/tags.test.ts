@@ -8,7 +8,7 @@ const semver = { ...none, semverTags: true };
 describe('tag rules: event -> tags', () => {
   test.each([
     // [what, ref, sha, options, tags, version]
-    ['tag ref (Melton: ${GITHUB_REF#refs/*/})', 'refs/tags/v1.4.2', SHA, none, ['v1.4.2', 'sha-0123456'], 'v1.4.2'],
+    ['tag ref (Melton: GITHUB_REF#refs/*/)', 'refs/tags/v1.4.2', SHA, none, ['v1.4.2', 'sha-0123456'], 'v1.4.2'],
     [
       'tag ref with semver expansions',
       'refs/tags/v1.4.2',
