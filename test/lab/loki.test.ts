@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labLokiUp } from '../../src/lab/loki/lab-loki.js';
 import {
@@ -32,10 +33,13 @@ const docker = (...args: string[]) => runLocal(dockerArgv(target, ...args));
 let receiver: LokiReceiver;
 const install: { absentBefore?: boolean; first?: string; second?: string; reference?: string } = {};
 const containers: string[] = [];
+const scratch: string[] = [];
 
 beforeAll(async () => {
   receiver = await runLokiReceiver({ port: 0 });
-  await publishLokiPlugin({ docker: runner, ref, workDir: `${tempDir('dyce-loki-plugin-')}/plugin` });
+  const work = tempDir('dyce-loki-plugin-');
+  scratch.push(work);
+  await publishLokiPlugin({ docker: runner, ref, workDir: `${work}/plugin` });
   install.absentBefore = (await inspectPlugin(exec, target, alias)) === undefined;
   install.first = await ensureLokiPlugin({ docker: target, ref, alias, settings: { LOKI_HOST_LABEL: host.name } });
   install.second = await ensureLokiPlugin({ docker: target, ref, alias });
@@ -48,6 +52,7 @@ afterAll(async () => {
   await removeLokiPlugin({ docker: target, alias });
   receiver?.resume();
   await receiver?.close();
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
 });
 
 async function lines(
@@ -192,6 +197,7 @@ describe('labLokiUp (what `dyce lab up` calls)', () => {
       workDir: tempDir('dyce-loki-up-'),
       alias: upAlias,
     };
+    scratch.push(opts.workDir);
     const first = await labLokiUp(opts);
     expect(first.ref).toMatch(
       new RegExp(`^${env.registry.url.replaceAll('.', '\\.')}/dyce/loki-docker-driver:sha-[0-9a-f]{12}$`),
