@@ -67,11 +67,17 @@ let dir: string;
 let receiver: LokiReceiver;
 let driver: RunningLokiDriver;
 let sock: { socketPath: string };
+const driverLog: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dyce-loki-unit-'));
   receiver = await runLokiReceiver({ port: 0, dataDir: join(dir, 'receiver') });
-  driver = await runLokiDriver({ socketPath: join(dir, 'plugins', 'loki.sock'), logDir: join(dir, 'logs'), pollMs: 5 });
+  driver = await runLokiDriver({
+    socketPath: join(dir, 'plugins', 'loki.sock'),
+    logDir: join(dir, 'logs'),
+    pollMs: 5,
+    log: (m) => driverLog.push(m),
+  });
   sock = { socketPath: driver.socketPath };
 });
 
@@ -243,6 +249,7 @@ describe('loki log-driver plugin protocol', () => {
     );
     expect(written).toBeGreaterThan(0);
     await until(() => (receiver.held > 0 ? true : undefined), 'a push held by the hung receiver');
+    await until(() => (driverLog.some((l) => l.includes('will retry')) ? true : undefined), 'a retry');
     // Several retry cycles later the pipe is still full: nothing is read while the batch is in flight.
     await new Promise((r) => setTimeout(r, 1000));
     expect(() => writeSync(f.fd, frame(`${line} again`))).toThrow(/EAGAIN/);
