@@ -212,3 +212,13 @@ export function dockerObserveContainer(name: string, image: string): Argv {
 export function dockerConfigRead(configDir: string): Argv {
   return ['cat', `${configDir}/config.json`];
 }
+
+/** Prints $HOME on the first line, then `$HOME/.docker/config.json` (nothing when absent): one round trip. */
+export function dockerHomeConfigRead(): Argv {
+  return ['sh', '-c', 'printf "%s\\n" "$HOME"; cat "$HOME/.docker/config.json" 2>/dev/null; exit 0'];
+}
+
+/** Prints $HOME (as the docker client on the host sees it). */
+export function homeDir(): Argv {
+  return ['sh', '-c', 'printf "%s\\n" "$HOME"'];
+}
