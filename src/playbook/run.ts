@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { probeAccess } from '../commands/host-state.js';
+import { homeDir } from '../commands/docker.js';
 import { type Host, type Inventory, selectHosts } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import type { ExecOptions, Executor } from '../remote/executor.js';
@@ -804,10 +804,13 @@ async function invoke(
     lookup: (n: string) => templar.render(`{{ ${n} }}`, scope),
     home: async () => {
       if (s.home === undefined) {
-        const r = await exec.run(probeAccess(), { sudo: become, label: 'home directory' });
-        s.home = r.stdout.split('\n')[1]?.trim() || '/root';
+        const r = await exec.run(homeDir(), { sudo: become, label: 'home directory' });
+        s.home = r.stdout.trim() || '/root';
       }
       return s.home;
+    },
+    knowHome: (home: string) => {
+      s.home = home;
     },
   };
   let result: ModuleResult;

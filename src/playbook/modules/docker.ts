@@ -3,6 +3,7 @@ import {
   type ContainerSpec,
   dockerConfigRead,
   dockerContainerCreate,
+  dockerHomeConfigRead,
   dockerImageInspect,
   dockerLogin,
   dockerObserveContainer,
@@ -83,10 +84,23 @@ export const dockerLoginModule: ModuleDef = {
     const password = args.password as string | undefined;
     if (!username || password === undefined) throw new ModuleFailure('docker_login needs username and password');
     ctx.secret(password);
-    const dir = args.config_path ? String(args.config_path).replace(/\/config\.json$/, '') : await configDir(ctx);
     // Compare what is stored first: logging in again with the same credentials is a no-op, as for Ansible.
-    const current = await ctx.run(dockerConfigRead(dir), { label: 'read docker config' });
-    if (!args.reauthorize && current.code === 0 && hasCredentials(current.stdout, registry, username, password))
+    let dir: string;
+    let stored: string;
+    if (args.config_path) {
+      dir = String(args.config_path).replace(/\/config\.json$/, '');
+      const r = await ctx.run(dockerConfigRead(dir), { label: 'read docker config' });
+      stored = r.code === 0 ? r.stdout : '';
+    } else {
+      // $HOME and the config in one round trip (the no-op path of a deploy is mostly round trips).
+      const r = await runOrFail(ctx, dockerHomeConfigRead(), 'read docker config');
+      const nl = r.stdout.indexOf('\n');
+      const home = r.stdout.slice(0, nl < 0 ? undefined : nl).trim() || '/root';
+      ctx.knowHome(home);
+      dir = `${home}/.docker`;
+      stored = nl < 0 ? '' : r.stdout.slice(nl + 1);
+    }
+    if (!args.reauthorize && hasCredentials(stored, registry, username, password))
       return { changed: false, login_result: { username, serveraddress: registry } };
     if (!ctx.check)
       await runOrFail(ctx, dockerLogin(dir, registry, username), `docker login ${registry}`, { stdin: password });

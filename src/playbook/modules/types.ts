@@ -19,6 +19,8 @@ export interface ModuleContext {
   lookup(name: string): unknown;
   /** The home directory commands see on this host (cached per host). */
   home(): Promise<string>;
+  /** Records the home directory when a module learnt it along the way (saves a round trip). */
+  knowHome(home: string): void;
 }
 
 /** A module's answer; it becomes the registered variable. */
