@@ -204,7 +204,19 @@ describe('labLokiUp (what `dyce lab up` calls)', () => {
     );
     expect(first.hosts).toEqual({ [other.name]: 'installed' });
     const again = await labLokiUp({ ...opts, previousRef: first.ref });
-    expect(again).toEqual({ ref: first.ref, published: false, hosts: { [other.name]: 'present' } });
+    expect(again).toEqual({
+      ref: first.ref,
+      latestRef: `${env.registry.url}/dyce/loki-docker-driver:latest`,
+      published: false,
+      hosts: { [other.name]: 'present' },
+    });
     expect((await inspectPlugin(exec, otherTarget, upAlias))?.reference).toBe(first.ref);
+    const auth = Buffer.from(`${env.registry.username}:${env.registry.password}`).toString('base64');
+    const tags = await fetch(`http://${env.registry.url}/v2/dyce/loki-docker-driver/tags/list`, {
+      headers: { authorization: `Basic ${auth}` },
+    });
+    expect(((await tags.json()) as { tags: string[] }).tags).toEqual(
+      expect.arrayContaining(['latest', first.ref.split(':').at(-1)]),
+    );
   });
 });

@@ -36,6 +36,8 @@ export interface LabLokiOptions {
 export interface LabLokiResult {
   /** What to record in lab.json and give to `docker plugin install` (e.g. 127.0.0.1:5000/dyce/loki-docker-driver:sha-…). */
   ref: string;
+  /** The same build under a stable tag, for workflows: <registry>/dyce/loki-docker-driver:latest. */
+  latestRef: string;
   published: boolean;
   hosts: Record<string, EnsureOutcome>;
 }
@@ -43,6 +45,7 @@ export interface LabLokiResult {
 export async function labLokiUp(opts: LabLokiOptions): Promise<LabLokiResult> {
   const log = opts.log ?? (() => {});
   const ref = `${opts.registry}/${LOKI_PLUGIN_REPOSITORY}:${await lokiPluginVersion()}`;
+  const latestRef = `${opts.registry}/${LOKI_PLUGIN_REPOSITORY}:latest`;
   const published = ref !== opts.previousRef;
   if (published) {
     log(`loki plugin: publishing ${ref}`);
@@ -50,6 +53,7 @@ export async function labLokiUp(opts: LabLokiOptions): Promise<LabLokiResult> {
       docker: opts.runner,
       ref,
       workDir: join(opts.workDir, 'loki-plugin'),
+      alsoAs: [latestRef],
       ...(opts.exec ? { exec: opts.exec } : {}),
     });
   }
@@ -66,5 +70,5 @@ export async function labLokiUp(opts: LabLokiOptions): Promise<LabLokiResult> {
     });
     log(`loki plugin on ${h.name}: ${hosts[h.name]}`);
   }
-  return { ref, published, hosts };
+  return { ref, latestRef, published, hosts };
 }

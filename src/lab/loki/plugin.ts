@@ -213,6 +213,8 @@ export interface PublishOptions {
   ref: string;
   /** Scratch directory for the rootfs (removed afterwards). */
   workDir: string;
+  /** More refs to push the same build under (a plugin cannot be re-tagged), e.g. `…:latest`. */
+  alsoAs?: string[];
   exec?: Executor;
   nodeBinary?: string;
 }
@@ -225,11 +227,12 @@ export async function publishLokiPlugin(opts: PublishOptions): Promise<{ ref: st
   const exec = opts.exec ?? new LocalExecutor();
   await buildLokiPluginRootfs(opts.workDir, opts.nodeBinary ? { nodeBinary: opts.nodeBinary } : {});
   try {
-    if (await inspectPlugin(exec, opts.docker, opts.ref))
-      await runChecked(exec, pluginArgv.remove(opts.docker, opts.ref));
-    await runChecked(exec, pluginArgv.create(opts.docker, opts.ref, opts.workDir), { label: 'docker plugin create' });
-    await runChecked(exec, pluginArgv.push(opts.docker, opts.ref), { label: 'docker plugin push', timeoutMs: 300_000 });
-    await runChecked(exec, pluginArgv.remove(opts.docker, opts.ref), { label: 'docker plugin rm' });
+    for (const ref of [opts.ref, ...(opts.alsoAs ?? [])]) {
+      if (await inspectPlugin(exec, opts.docker, ref)) await runChecked(exec, pluginArgv.remove(opts.docker, ref));
+      await runChecked(exec, pluginArgv.create(opts.docker, ref, opts.workDir), { label: 'docker plugin create' });
+      await runChecked(exec, pluginArgv.push(opts.docker, ref), { label: 'docker plugin push', timeoutMs: 300_000 });
+      await runChecked(exec, pluginArgv.remove(opts.docker, ref), { label: 'docker plugin rm' });
+    }
   } finally {
     rmSync(opts.workDir, { recursive: true, force: true });
   }
