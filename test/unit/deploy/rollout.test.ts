@@ -9,6 +9,7 @@ import {
   planRollout,
   type Rollout,
   type RolloutSettings,
+  type RolloutStep,
   retiredName,
   slotPorts,
   withPort,
@@ -70,23 +71,24 @@ function rollout(from: AppConfig, to: AppConfig, over: Partial<RolloutSettings> 
   return planRollout(plan, settings({ replicas: to.replicas, ...over }));
 }
 
-const shape = (r: Rollout) =>
-  r.steps.map((s) => {
-    switch (s.kind) {
-      case 'retire':
-        return `retire ${s.name}`;
-      case 'start':
-        return `${s.mode} ${s.name}@${s.port}`;
-      case 'gate':
-        return `gate ${s.targets.map((t) => `${t.name}@${t.port}`).join(',')}`;
-      case 'switch':
-        return `switch ${s.ports.join(',')}`;
-      case 'drain':
-        return `drain ${s.ms}`;
-      case 'stop-old':
-        return `stop ${s.names.join(',')}`;
-    }
-  });
+const shape = (r: Rollout) => r.steps.map(shapeOf);
+
+function shapeOf(s: RolloutStep): string {
+  switch (s.kind) {
+    case 'retire':
+      return `retire ${s.name}`;
+    case 'start':
+      return `${s.mode} ${s.name}@${s.port}`;
+    case 'gate':
+      return `gate ${s.targets.map((t) => `${t.name}@${t.port}`).join(',')}`;
+    case 'switch':
+      return `switch ${s.ports.join(',')}`;
+    case 'drain':
+      return `drain ${s.ms}`;
+    case 'stop-old':
+      return `stop ${s.names.join(',')}`;
+  }
+}
 
 const old = (n: number) => retiredName(`web${n}`, `${n}`.repeat(12));
 
