@@ -222,3 +222,28 @@ export function dockerHomeConfigRead(): Argv {
 export function homeDir(): Argv {
   return ['sh', '-c', 'printf "%s\\n" "$HOME"'];
 }
+
+/** Stands for the env file in an argv given to dockerWithStdinEnvFile. */
+export const ENV_FILE_PLACEHOLDER = '__DYCE_ENV_FILE__';
+
+/**
+ * Runs ARGV (a docker create/run naming `--env-file ENV_FILE_PLACEHOLDER`) with the env file written from stdin
+ * to a 0600 temp file on the host, removed as soon as docker has read it: env values (often secrets) never appear
+ * in any process's argv. The temp path replaces the placeholder word; nothing else is rewritten.
+ */
+export function dockerWithStdinEnvFile(argv: Argv): Argv {
+  return [
+    'sh',
+    '-c',
+    [
+      'umask 077',
+      'f=$(mktemp) || exit 1',
+      'trap \'rm -f "$f"\' EXIT',
+      'cat > "$f" || exit 1',
+      'for a do shift; if [ "$a" = "$0" ]; then set -- "$@" "$f"; else set -- "$@" "$a"; fi; done',
+      '"$@"',
+    ].join('\n'),
+    ENV_FILE_PLACEHOLDER,
+    ...argv,
+  ];
+}
