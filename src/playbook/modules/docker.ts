@@ -12,6 +12,8 @@ import {
   dockerRm,
   dockerStart,
   dockerStop,
+  dockerWithStdinEnvFile,
+  ENV_FILE_PLACEHOLDER,
 } from '../../commands/docker.js';
 import { ansibleBool, toText } from '../../template/templar.js';
 import { type ModuleContext, type ModuleDef, ModuleFailure, runOrFail } from './types.js';
@@ -480,9 +482,26 @@ export const dockerContainerModule: ModuleDef = {
       for (const [, v] of fromFile) ctx.secret(v);
     }
     const mode = a.state === 'started' ? 'run' : 'create';
+    const create = async () => {
+      // Env values (env_file's and env's, env winning) reach docker through a 0600 file written from stdin.
+      const merged = new Map([...fromFile, ...spec.env]);
+      for (const [k, v] of merged)
+        if (v.includes('\n') || v.includes('\r'))
+          throw new ModuleFailure(
+            `env ${k}: values with line breaks are not supported (docker env files are line based)`,
+          );
+      const { envFile: _userFile, ...rest } = spec;
+      const argv =
+        merged.size === 0
+          ? dockerContainerCreate(await configDir(ctx), { ...rest, env: [] }, mode)
+          : dockerWithStdinEnvFile(
+              dockerContainerCreate(await configDir(ctx), { ...rest, env: [], envFile: ENV_FILE_PLACEHOLDER }, mode),
+            );
+      const stdin = [...merged].map(([k, v]) => `${k}=${v}\n`).join('');
+      await runOrFail(ctx, argv, `docker ${mode} ${name}`, merged.size ? { stdin } : {});
+    };
     if (!current) {
-      if (!ctx.check)
-        await runOrFail(ctx, dockerContainerCreate(await configDir(ctx), spec, mode), `docker ${mode} ${name}`);
+      if (!ctx.check) await create();
       if (a.state === 'stopped') actions.push(`Created container ${name}`);
       return { changed: true, actions: [...actions, `${mode === 'run' ? 'Started' : 'Created'} container ${name}`] };
     }
@@ -492,7 +511,7 @@ export const dockerContainerModule: ModuleDef = {
       if (!ctx.check) {
         if (current.State.Running) await runOrFail(ctx, stopArgv(), `docker stop ${name}`);
         await runOrFail(ctx, dockerRm([name], { force: true }), `docker rm ${name}`);
-        await runOrFail(ctx, dockerContainerCreate(await configDir(ctx), spec, mode), `docker ${mode} ${name}`);
+        await create();
       }
       return {
         changed: true,

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { dockerWithStdinEnvFile, ENV_FILE_PLACEHOLDER } from '../../../src/commands/docker.js';
 import { type Host, parseInventory } from '../../../src/config/inventory.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';
 import { containerDifferences, hasCredentials, type ObservedContainer } from '../../../src/playbook/modules/docker.js';
@@ -9,6 +10,7 @@ import { JsonCollector, TextPrinter } from '../../../src/playbook/output.js';
 import { parsePlaybook } from '../../../src/playbook/parse.js';
 import { PlaybookRefused, runPlaybook } from '../../../src/playbook/run.js';
 import { type ExecOptions, type ExecResult, RecordingExecutor } from '../../../src/remote/executor.js';
+import { runLocal } from '../../../src/remote/local.js';
 import { MELTON_DIR } from '../../support/melton.js';
 
 const melton = readFileSync(join(MELTON_DIR, 'playbook.yml'), 'utf8');
@@ -156,9 +158,16 @@ describe('the Melton playbook with --check on a recording executor', () => {
     expect(r.calls.some((c) => c.opts.stdin === PASSWORD)).toBe(true);
     expect(r.calls.filter((c) => c.argv.join(' ').includes(PASSWORD))).toEqual([]);
     expect(r.reporter.secrets).toContain(PASSWORD);
-    const runs = r.calls.filter((c) => c.argv.includes('run')).map((c) => c.argv);
+    const runCalls = r.calls.filter((c) => c.argv.includes('run'));
+    const runs = runCalls.map((c) => c.argv);
     expect(runs).toHaveLength(2);
+    // Env values travel in a 0600 file written from stdin, never as --env words.
+    expect(runCalls.map((c) => c.opts.stdin)).toEqual(['PORT=8001\n', 'PORT=8002\n']);
     expect(runs[0]).toEqual([
+      'sh',
+      '-c',
+      expect.stringContaining('mktemp'),
+      ENV_FILE_PLACEHOLDER,
       'docker',
       '--config',
       '/root/.docker',
@@ -170,8 +179,8 @@ describe('the Melton playbook with --check on a recording executor', () => {
       'unless-stopped',
       '--network',
       'host',
-      '--env',
-      'PORT=8001',
+      '--env-file',
+      ENV_FILE_PLACEHOLDER,
       '--volume',
       '/root/melton-app/staticfiles:/code/api/static/:rw',
       '--log-driver',
@@ -187,7 +196,6 @@ describe('the Melton playbook with --check on a recording executor', () => {
       '127.0.0.1:5000/meltondevops/melton-app-server:v1.4.2',
     ]);
     expect(runs[1]).toContain('melton-app2');
-    expect(runs[1]).toContain('PORT=8002');
     expect(r.text).toContain("[WARNING]: Non-string value found for log_options option 'loki-retries'");
   });
 
@@ -337,6 +345,31 @@ describe('exit codes and hosts', () => {
     expect(r.json.run.plays[0]!.tasks[1]!.hosts.indenwolken!.msg).toBe('Debian/x86_64');
     const r2 = await run(`- hosts: all\n  tasks:\n    - debug: msg=hi\n`);
     expect(r2.json.run.plays[0]!.tasks.map((t) => t.task.name)).toEqual(['debug']);
+  });
+});
+
+describe('env values through a 0600 file from stdin', () => {
+  it('the real shell wrapper writes the file 0600, passes its path in place of the placeholder, then removes it', async () => {
+    const argv = dockerWithStdinEnvFile([
+      'sh',
+      '-c',
+      'echo "$1"; cat "$1"; stat -c %a "$1"',
+      'sh',
+      ENV_FILE_PLACEHOLDER,
+    ]);
+    const r = await runLocal(argv, { stdin: 'SECRET=s3cr3t value\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const [path, content, mode] = r.stdout.split('\n');
+    expect(content).toBe('SECRET=s3cr3t value');
+    expect(mode).toBe('600');
+    expect(path).not.toBe(ENV_FILE_PLACEHOLDER);
+    expect((await runLocal(['test', '-e', path!])).code).toBe(1);
+    expect(argv.join(' ')).not.toContain('s3cr3t');
+  });
+
+  it('keeps the exit status of the command', async () => {
+    const r = await runLocal(dockerWithStdinEnvFile(['sh', '-c', 'exit 7']), { stdin: 'A=1\n' });
+    expect(r.code).toBe(7);
   });
 });
 
