@@ -7,7 +7,9 @@
  *      probing the builder, logging in with its own config dir, building, pushing, reading the digest, logging out;
  *   A' the same engine called in-process (no Node start-up), to show where the overhead is;
  *   B  `DOCKER_BUILDKIT=1 docker build --secret ... -t REF` then `docker push REF`, with a docker config that is
- *      already logged in (the floor: no login, no probe, no digest read-back).
+ *      already logged in (the floor: no login, no probe, no digest read-back);
+ *   B' the same with `docker login --password-stdin` into a fresh config dir first: what a workflow without the
+ *      action runs for the same job (login, build, push).
  * Rounds alternate A, A', B; ratios are taken round by round; medians reported. Goal: A / B <= 1.10.
  * Run: npx tsx bench/build-push.ts [rounds] [layer MiB ...]   (default: 5 rounds, 4 and 64 MiB)
  */
@@ -96,10 +98,16 @@ async function actionInProcess(): Promise<void> {
   await buildPush(parsed, { reporter: new RecordingReporter(), env: dockerEnv, tempRoot: dir });
 }
 
-/** B: plain docker build + docker push, already logged in. */
-async function plain(): Promise<void> {
+/** B: plain docker build + docker push, already logged in; B': logging in first, into a fresh config dir. */
+async function plain(withLogin = false): Promise<void> {
   const ref = `${repo}:p-${n}`;
-  const e = { ...dockerEnv, DOCKER_CONFIG: env.runner.dockerConfig, DOCKER_BUILDKIT: '1' };
+  const config = withLogin ? mkdtempSync(join(dir, 'config-')) : env.runner.dockerConfig;
+  const e = { ...dockerEnv, DOCKER_CONFIG: config, DOCKER_BUILDKIT: '1' };
+  if (withLogin)
+    await run([env.dockerBin, 'login', '-u', env.registry.username, '--password-stdin', env.registry.url], {
+      env: e,
+      stdin: env.registry.password,
+    });
   await run(
     [
       env.dockerBin,
@@ -118,6 +126,7 @@ async function plain(): Promise<void> {
     { env: e },
   );
   await run([env.dockerBin, 'push', ref], { env: e });
+  if (withLogin) rmSync(config, { recursive: true, force: true });
 }
 
 try {
@@ -126,18 +135,22 @@ try {
     await actionProcess();
     await actionInProcess();
     await plain();
+    await plain(true);
     const a: number[] = [];
     const ai: number[] = [];
     const b: number[] = [];
+    const bl: number[] = [];
     for (let i = 0; i < rounds; i++) {
       a.push(await timeIt(actionProcess));
       ai.push(await timeIt(actionInProcess));
-      b.push(await timeIt(plain));
+      b.push(await timeIt(() => plain()));
+      bl.push(await timeIt(() => plain(true)));
     }
     console.log(`build-push bench: ${rounds} rounds, ${mib} MiB fresh layer per build, BuildKit secret, lab registry`);
     console.log(row('A  action bundle (node24 process)', a));
     console.log(row("A' engine in-process", ai));
     console.log(row('B  docker build + docker push', b));
+    console.log(row("B' docker login + build + push", bl));
     console.log(
       ratioRow(
         'A / B  (action overhead)',
@@ -149,6 +162,18 @@ try {
       ratioRow(
         "A' / B (engine only)",
         ai.map((x, i) => x / b[i]!),
+      ),
+    );
+    console.log(
+      ratioRow(
+        "A / B' (against login + build + push)",
+        a.map((x, i) => x / bl[i]!),
+      ),
+    );
+    console.log(
+      ratioRow(
+        "A' / B'",
+        ai.map((x, i) => x / bl[i]!),
       ),
     );
     console.log(
