@@ -87,6 +87,11 @@ try {
     '8000',
     '--host-port',
     '8001',
+    // Melton's Loki logging; Dyce merges its defaults that keep containers stoppable when Loki is down.
+    '--log-driver',
+    'loki',
+    '--log-options',
+    `loki-url=${env.loki?.pushUrl ?? 'http://127.0.0.1:3100/loki/api/v1/push'}\nloki-external-labels=tag=melton`,
   ];
   await dyce(['deploy', ...deployArgs]);
 

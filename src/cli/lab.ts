@@ -69,6 +69,12 @@ export async function labCommand(argv: string[], reporter: CliReporter): Promise
       process.stdout.write(rest.includes('--json') ? `${JSON.stringify(env, null, 2)}\n` : shellAssignments(env));
       return 0;
     }
+    case 'serve-loki': {
+      // The lab's Loki-compatible receiver in the foreground; `lab up` runs it as a recorded background process.
+      reporter.uninstall();
+      const { lokiReceiverMain } = await import('../lab/loki/receiver.js');
+      return lokiReceiverMain(rest);
+    }
     case 'inventory': {
       process.stdout.write(labInventory(readLabEnv(), flag('user') ?? 'root'));
       return 0;

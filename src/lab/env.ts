@@ -41,7 +41,13 @@ export interface LabEnv {
   runner: { dockerHost: string; dockerConfig: string };
   /** Docker client with BuildKit support on this machine. */
   dockerBin: string;
-  loki: { url: string; pushUrl: string; port: number } | undefined;
+  /**
+   * The Loki receiver (Loki's push and query API) and the `loki` log-driver plugin, published to the lab registry
+   * (`pluginRef`, installable with `docker plugin install REF --alias loki`) and installed on `pluginHosts`.
+   */
+  loki:
+    | { url: string; pushUrl: string; port: number; pluginRef: string; latestPluginRef: string; pluginHosts: string[] }
+    | undefined;
   sampleApp: { image: string; tags: string[]; port: number };
   baseImage: string;
   hosts: LabHost[];

@@ -11,10 +11,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runLocal } from '../remote/local.js';
 import { UserError } from '../util/errors.js';
 import { type LabEnv, type LabHost, labDir, labEnvPath } from './env.js';
+import { labLokiUp } from './loki/lab-loki.js';
 import { ensurePackages, LAB_PACKAGES } from './packages.js';
 import { httpStatus, sshBanner, waitFor } from './probes.js';
 import { isRunning, readRecord, startProcess, stopProcess, tailFile } from './processes.js';
@@ -437,6 +439,48 @@ async function ensureRunnerLogin(dockerConfig: string, registry: string, passwor
   );
 }
 
+/** The checkout's bin/dyce.js, found from this module whether it runs from src/ or from the build/ bundle. */
+function dyceBin(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const bin = join(dir, 'bin', 'dyce.js');
+    if (existsSync(bin) && existsSync(join(dir, 'build', 'cli.js'))) return bin;
+    dir = dirname(dir);
+  }
+  throw new UserError(
+    'the Loki receiver runs as `dyce lab serve-loki`, but build/cli.js is missing: run `npm install` (or `npm run build`) first',
+  );
+}
+
+/** The Loki-compatible receiver on 127.0.0.1:3100, as a recorded long-lived process. */
+async function ensureLokiReceiver(l: Layout): Promise<void> {
+  const ready = async () => (await httpStatus({ port: LOKI_PORT }, '/ready')) === 200;
+  if (!isRunning(readRecord(l.pids, 'loki-receiver'))) {
+    if (await ready()) throw new UserError(`port ${LOKI_PORT} already has a Loki the lab did not start; stop it first`);
+    mkdirSync(join(l.dir, 'loki'), { recursive: true });
+    startProcess(
+      l.pids,
+      'loki-receiver',
+      [
+        process.execPath,
+        dyceBin(),
+        'lab',
+        'serve-loki',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(LOKI_PORT),
+        '--dir',
+        join(l.dir, 'loki'),
+      ],
+      {
+        log: join(l.logs, 'loki-receiver.log'),
+      },
+    );
+  }
+  await waitFor('Loki receiver', ready, 15_000, () => tailFile(join(l.logs, 'loki-receiver.log')));
+}
+
 /** Brings the lab up, idempotently: only what is missing is installed, started or built. */
 export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   const log = opts.log ?? (() => {});
@@ -484,7 +528,19 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   await ensureRunnerLogin(dockerConfig, registry, password);
   await ensureBaseImage(l, runnerHost);
   await ensureSampleApp(l, runnerHost, dockerConfig, registry, password, log);
+  await ensureLokiReceiver(l);
   await hostsReady;
+  // The plugin goes on the first host only: the others lack it, as a fresh VPS would, so deploys can show installing it.
+  const runnerTarget = { bin: DOCKER_BIN, host: runnerHost, config: dockerConfig };
+  const lokiHosts = hosts.slice(0, 1);
+  const loki = await labLokiUp({
+    runner: runnerTarget,
+    registry,
+    hosts: lokiHosts.map((h) => ({ name: h.name, docker: { ...runnerTarget, host: h.dockerHost } })),
+    previousRef: previous?.loki?.pluginRef,
+    workDir: join(l.dir, 'tmp'),
+    log,
+  });
 
   const env: LabEnv = {
     dir: l.dir,
@@ -494,7 +550,14 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
     registry: { url: registry, username: REGISTRY_USER, password, passwordFile },
     runner: { dockerHost: runnerHost, dockerConfig },
     dockerBin: DOCKER_BIN,
-    loki: previous?.loki,
+    loki: {
+      url: `http://127.0.0.1:${LOKI_PORT}`,
+      pushUrl: `http://127.0.0.1:${LOKI_PORT}/loki/api/v1/push`,
+      port: LOKI_PORT,
+      pluginRef: loki.ref,
+      latestPluginRef: loki.latestRef,
+      pluginHosts: lokiHosts.map((h) => h.name),
+    },
     sampleApp: { image: `${registry}/${SAMPLE_REPO}`, tags: SAMPLE_APP_VARIANTS.map((v) => v.tag), port: 8000 },
     baseImage: BASE_IMAGE,
     hosts: hosts.map(({ bridge: _b, bridgeCidr: _c, execRoot: _e, hostKey: _k, sshdConfig: _s, ...h }) => h),

@@ -50,7 +50,19 @@ export const SAMPLE_APP_ENTRYPOINT = `#!/bin/busybox sh
 echo "sample app $APP_VERSION starting on port $PORT (startup delay \${STARTUP_DELAY:-0}s, health \${HEALTH:-ok})" >&2
 if [ "\${STARTUP_DELAY:-0}" -gt 0 ] 2>/dev/null; then sleep "$STARTUP_DELAY"; fi
 echo "sample app $APP_VERSION listening on $PORT" >&2
-exec busybox nc -ll -p "$PORT" -e /app/handler.sh
+busybox nc -ll -p "$PORT" -e /app/handler.sh &
+server=$!
+# Like a real app server: on SIGTERM stop accepting, let requests in flight finish (up to 2s), then exit.
+# (As PID 1 without a handler, the shell would ignore SIGTERM and every stop would wait out Docker's timeout.)
+drain() {
+  kill "$server" 2>/dev/null
+  n=0
+  while [ $n -lt 40 ] && ps | grep -q '[h]andler.sh'; do usleep 50000; n=$((n + 1)); done
+  echo "sample app $APP_VERSION stopped" >&2
+  exit 0
+}
+trap drain TERM INT
+wait "$server"
 `;
 
 export const SAMPLE_APP_DOCKERFILE = `ARG BASE=dyce-lab/base:latest

@@ -1,34 +1,18 @@
 /**
  * build-push's source (not the bundle) under @github/local-action, which stubs @actions/core and runs the exported
- * `run()` of actions/build-push/run.ts, against the lab registry. The tool is not a dependency of the project:
- * install it with `npm install --no-save @github/local-action`, or point DYCE_LOCAL_ACTION at an installed package
- * directory (e.g. `npm install --prefix /some/dir @github/local-action` then DYCE_LOCAL_ACTION=/some/dir/node_modules/@github/local-action).
+ * `run()` of actions/build-push/run.ts, against the lab registry. Where the tool comes from: ./local-action.ts.
  * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, uniqueName } from '../support/lab.js';
+import { localActionDir } from './local-action.js';
 import { node24, repoRoot } from './runner-protocol.js';
 
-function localActionDir(): string | undefined {
-  if (process.env.DYCE_LOCAL_ACTION && existsSync(join(process.env.DYCE_LOCAL_ACTION, 'bin/local-action.js')))
-    return process.env.DYCE_LOCAL_ACTION;
-  try {
-    return dirname(createRequire(join(repoRoot, 'package.json')).resolve('@github/local-action/package.json'));
-  } catch {
-    return undefined;
-  }
-}
-
 const pkg = localActionDir();
-if (!pkg)
-  process.stderr.write(
-    'build-push-local-action: SKIPPED: @github/local-action is not installed (npm install --no-save @github/local-action)\n',
-  );
 
 describe.skipIf(!pkg)('build-push source under @github/local-action', () => {
   let dir: string;

@@ -5,28 +5,16 @@
  * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localActionDir } from './local-action.js';
 import { node24, repoRoot } from './runner-protocol.js';
 
-function localActionDir(): string | undefined {
-  if (process.env.DYCE_LOCAL_ACTION && existsSync(join(process.env.DYCE_LOCAL_ACTION, 'bin/local-action.js')))
-    return process.env.DYCE_LOCAL_ACTION;
-  // Its package.json is not in its exports, so look for the folder rather than resolve it.
-  return [join(repoRoot, 'tools/local-action'), repoRoot]
-    .map((base) => join(base, 'node_modules/@github/local-action'))
-    .find((dir) => existsSync(join(dir, 'bin/local-action.js')));
-}
-
 const pkg = localActionDir();
-if (!pkg)
-  process.stderr.write(
-    'probe-local-action: SKIPPED: @github/local-action is not installed (npm install --prefix tools/local-action)\n',
-  );
 
 describe.skipIf(!pkg)('probe source under @github/local-action', () => {
   let server: http.Server;

@@ -96,11 +96,10 @@ export function parseLdd(output: string): string[] {
 }
 
 function driverEntry(): string {
-  const candidates = [
-    fileURLToPath(new URL('./driver-main.ts', import.meta.url)),
-    // from a bundled CLI in build/
-    fileURLToPath(new URL('../src/lab/loki/driver-main.ts', import.meta.url)),
-  ];
+  // From src/lab/loki/ (tests, tsx) or from the CLI bundle in build/ or build/chunks/: walk up to the checkout.
+  const candidates = ['./driver-main.ts', '../src/lab/loki/driver-main.ts', '../../src/lab/loki/driver-main.ts'].map(
+    (rel) => fileURLToPath(new URL(rel, import.meta.url)),
+  );
   const found = candidates.find((c) => existsSync(c));
   if (!found) throw new UserError(`cannot find the loki driver source (looked at ${candidates.join(', ')})`);
   return found;

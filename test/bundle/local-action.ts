@@ -1,0 +1,24 @@
+/**
+ * Finds @github/local-action, which runs an action's source (not its bundle) the way the runner would. It is kept
+ * out of the project's dependencies, in its own prefix: `npm install --prefix tools/local-action` (CI does this),
+ * or DYCE_LOCAL_ACTION pointing at an installed package directory. Outside CI a missing tool skips the test with a
+ * note; in CI it fails, so a broken install step cannot hide behind a skip.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './runner-protocol.js';
+
+export function localActionDir(): string | undefined {
+  const env = process.env.DYCE_LOCAL_ACTION;
+  if (env && existsSync(join(env, 'bin/local-action.js'))) return env;
+  // Its package.json is not in its exports, so look for the folder rather than resolve it.
+  const found = [join(repoRoot, 'tools/local-action'), repoRoot]
+    .map((base) => join(base, 'node_modules/@github/local-action'))
+    .find((dir) => existsSync(join(dir, 'bin/local-action.js')));
+  if (!found) {
+    const how = '@github/local-action is not installed (npm install --prefix tools/local-action)';
+    if (process.env.CI) throw new Error(how);
+    process.stderr.write(`local-action tests SKIPPED: ${how}\n`);
+  }
+  return found;
+}
