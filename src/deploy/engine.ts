@@ -515,6 +515,8 @@ async function finish(
       { stdin: `${JSON.stringify(entry)}\n`, sudo: access.sudo, label: 'audit and release the lock', timeoutMs: 5000 },
     );
     if (r.code !== 0) reporter.warning(`${exec.host}: could not write the audit log: ${lastLines(r.stderr, 2)}`);
+    // The script released the lock if it was still ours (and if it was not, there is nothing of ours to release).
+    return;
   } catch (e) {
     reporter.warning(`${exec.host}: could not write the audit log: ${errorMessage(e)}`);
   }

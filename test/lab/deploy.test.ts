@@ -378,6 +378,22 @@ describe('deploy: bad input and faults, each a clear error that changes nothing'
     await expectRefused({ hosts: hostsLine(vps1, 'root', { port: free }) }, /refused/i);
   });
 
+  it('a silent loopback listener: a timeout, distinct from a refusal', async () => {
+    // Accepts TCP connections and never says a word (no SSH banner).
+    const held: import('node:net').Socket[] = [];
+    const server: Server = createServer((sock) => held.push(sock));
+    const port = await new Promise<number>((resolve) =>
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
+    try {
+      const r = await expectRefused({ hosts: hostsLine(vps1, 'root', { port }) }, /time/i);
+      expect(r.stderr).not.toMatch(/refused/i);
+    } finally {
+      for (const s of held) s.destroy();
+      server.close();
+    }
+  }, 240_000);
+
   it('a wrong registry password', async () => {
     await expectRefused({}, /registry login to 127\.0\.0\.1:5000 as dyce failed/, {
       DYCE_REGISTRY_PASSWORD: 'not-the-password',
