@@ -5,13 +5,13 @@
  *   tsx scripts/build.ts --cli      only the CLI (npm's prepare step)
  *   tsx scripts/build.ts --out DIR  write the action files under DIR instead of the repo (check-dist uses this)
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ncc from '@vercel/ncc';
 import { build } from 'esbuild';
-import { renderActionYml } from '../src/config/action-yml.js';
+import { renderActionYml, renderReadme } from '../src/config/action-yml.js';
 import { actionSpecs } from '../src/config/actions/index.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,6 +74,9 @@ async function writeActionYmls(): Promise<void> {
   for (const spec of actionSpecs) {
     await mkdir(join(outRoot, 'actions', spec.id), { recursive: true });
     await writeFile(join(outRoot, 'actions', spec.id, 'action.yml'), renderActionYml(spec));
+    const readme = join(root, 'actions', spec.id, 'README.md');
+    const existing = existsSync(readme) ? readFileSync(readme, 'utf8') : `# Dyce ${spec.id}\n\n${spec.description}\n`;
+    await writeFile(join(outRoot, 'actions', spec.id, 'README.md'), renderReadme(existing, spec));
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Fails when a committed action.yml or dist/ bundle differs from a fresh build of the current source.
+ * Fails when a committed action.yml, action README table or dist/ bundle differs from a fresh build of the current source.
  * CI runs it, so a stale bundle can never be what users run.
  */
 import { execFileSync } from 'node:child_process';
@@ -25,7 +25,7 @@ try {
   }
   const stale: string[] = [];
   for (const id of readdirSync(join(out, 'actions'))) {
-    for (const rel of ['action.yml', 'dist/index.js', 'dist/package.json']) {
+    for (const rel of ['action.yml', 'README.md', 'dist/index.js', 'dist/package.json']) {
       const fresh = readFileSync(join(out, 'actions', id, rel));
       const committed = join(root, 'actions', id, rel);
       if (!existsSync(committed) || !readFileSync(committed).equals(fresh)) stale.push(`actions/${id}/${rel}`);

@@ -57,3 +57,18 @@ export function renderInputTable(spec: ActionSpec): string {
     rows.push(`| \`${name}\` | ${o.description.replace(/\|/g, '\\|')} |`);
   return rows.join('\n');
 }
+
+const INPUTS_HEADING = '## Inputs and outputs';
+
+/**
+ * Puts the generated input/output table into an action's README: the section under "## Inputs and outputs"
+ * (up to the next "## " heading) is replaced; a README without that section gets it appended. Pure.
+ */
+export function renderReadme(existing: string, spec: ActionSpec): string {
+  const section = `${INPUTS_HEADING}\n\n<!-- Generated from src/config/actions/${spec.id}.ts by \`npm run build\`; check-dist fails when it is stale. -->\n\n${renderInputTable(spec)}\n`;
+  const start = existing.indexOf(`${INPUTS_HEADING}\n`);
+  if (start < 0) return `${existing.trimEnd()}\n\n${section}`;
+  const next = existing.indexOf('\n## ', start + INPUTS_HEADING.length);
+  const rest = next < 0 ? '' : existing.slice(next + 1);
+  return `${existing.slice(0, start)}${section}${rest ? `\n${rest}` : ''}`;
+}

@@ -1,12 +1,15 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { renderActionYml, renderInputTable, renderReadme } from '../../../src/config/action-yml.js';
 import { actionSpecs } from '../../../src/config/actions/index.js';
-import { renderActionYml } from '../../../src/config/action-yml.js';
 import { type ActionSpec, input, parseInputs } from '../../../src/config/input-spec.js';
 import { InputError } from '../../../src/util/errors.js';
 
 const inputs = {
-  name: input.string({ description: 'app name', required: true }, (s) => s.regex(/^[a-z0-9][a-z0-9_.-]*$/, 'must match [a-z0-9][a-z0-9_.-]*')),
+  name: input.string({ description: 'app name', required: true }, (s) =>
+    s.regex(/^[a-z0-9][a-z0-9_.-]*$/, 'must match [a-z0-9][a-z0-9_.-]*'),
+  ),
   replicas: input.integer({ description: 'replicas', default: '1', min: 1 }),
   timeout: input.duration({ description: 'timeout', default: '10m' }),
   dry: input.boolean({ description: 'dry run', default: 'false' }),
@@ -15,11 +18,23 @@ const inputs = {
   pull: input.enum(['missing', 'always'], { description: 'pull', default: 'missing' }),
   password: input.string({ description: 'password', secret: true }),
 };
-const spec: ActionSpec<typeof inputs> = { name: 'T', id: 'test', description: 'test', inputs, outputs: { success: { description: 's' } } };
+const spec: ActionSpec<typeof inputs> = {
+  name: 'T',
+  id: 'test',
+  description: 'test',
+  inputs,
+  outputs: { success: { description: 's' } },
+};
 
 describe('parseInputs', () => {
   it('parses each kind once, with defaults, treating empty text as absent', () => {
-    const r = parseInputs(spec, { name: 'web', replicas: '', tags: 'a,b\nc', env: 'A=1\nB<<X\nx\ny\nX', password: 'p' });
+    const r = parseInputs(spec, {
+      name: 'web',
+      replicas: '',
+      tags: 'a,b\nc',
+      env: 'A=1\nB<<X\nx\ny\nX',
+      password: 'p',
+    });
     expect(r).toEqual({
       name: 'web',
       replicas: 1,
@@ -58,20 +73,45 @@ describe('parseInputs', () => {
   });
 
   it('runs cross-field rules after the fields parse', () => {
-    const rule = (i: { replicas: number; dry: boolean }) => (i.dry && i.replicas > 1 ? 'input "dry" cannot be used with replicas > 1' : undefined);
+    const rule = (i: { replicas: number; dry: boolean }) =>
+      i.dry && i.replicas > 1 ? 'input "dry" cannot be used with replicas > 1' : undefined;
     expect(() => parseInputs(spec, { name: 'a', replicas: '2', dry: 'true' }, [rule])).toThrow('cannot be used');
   });
 });
 
 describe('action.yml', () => {
-  it.each(actionSpecs.map((s) => [s.id, s] as const))('%s: declares every spec input, its default and node24', (_id, s) => {
-    const doc = parseYaml(renderActionYml(s));
-    expect(Object.keys(doc.inputs)).toEqual(Object.keys(s.inputs));
-    for (const [name, f] of Object.entries(s.inputs)) {
-      expect(doc.inputs[name].default, name).toBe(f.meta.default);
-      expect(doc.inputs[name].required, name).toBe(f.meta.required === true);
-    }
-    expect(doc.outputs.success).toBeDefined();
-    expect(doc.runs.using).toBe('node24');
+  it.each(actionSpecs.map((s) => [s.id, s] as const))(
+    '%s: declares every spec input, its default and node24',
+    (_id, s) => {
+      const doc = parseYaml(renderActionYml(s));
+      expect(Object.keys(doc.inputs)).toEqual(Object.keys(s.inputs));
+      for (const [name, f] of Object.entries(s.inputs)) {
+        expect(doc.inputs[name].default, name).toBe(f.meta.default);
+        expect(doc.inputs[name].required, name).toBe(f.meta.required === true);
+      }
+      expect(doc.outputs.success).toBeDefined();
+      expect(doc.runs.using).toBe('node24');
+    },
+  );
+});
+
+describe('action READMEs', () => {
+  it('replace the generated section and keep what follows it', () => {
+    const spec = actionSpecs[0]!;
+    const out = renderReadme('# T\n\nintro\n\n## Inputs and outputs\n\nold table\n\n## Notes\n\nkept\n', spec);
+    expect(out).toContain('# T\n\nintro\n\n## Inputs and outputs\n\n<!-- Generated');
+    expect(out).not.toContain('old table');
+    expect(out).toContain(renderInputTable(spec));
+    expect(out.endsWith('## Notes\n\nkept\n')).toBe(true);
+    expect(renderReadme('# T\n', spec)).toContain('# T\n\n## Inputs and outputs');
   });
+
+  it.each(actionSpecs.map((s) => [s.id, s] as const))(
+    '%s: the committed README lists exactly the spec inputs',
+    (id, s) => {
+      const path = new URL(`../../../actions/${id}/README.md`, import.meta.url);
+      const committed = readFileSync(path, 'utf8');
+      expect(committed).toBe(renderReadme(committed, s));
+    },
+  );
 });
