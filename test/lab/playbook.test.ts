@@ -210,6 +210,50 @@ describe('dyce play: the Melton playbook on vps1', () => {
     await removeContainers([`${prefix}-app1`, `${prefix}-app2`]);
   }, 180_000);
 
+  it('no_log values and container env secrets never reach any argv or the output', async () => {
+    const token = `tok-${uniqueName('s')}-${Date.now()}`;
+    const name = uniqueName('t9s');
+    made.push(name);
+    const secretVars = writeTemp(dir, 'token.yml', `api_token: ${JSON.stringify(token)}\n`, 0o600);
+    const pb = writeTemp(
+      dir,
+      'secret-env.yml',
+      `- hosts: all
+  gather_facts: false
+  become: true
+  tasks:
+    - name: Run with a secret in the environment
+      community.docker.docker_container:
+        name: ${name}
+        image: "{{ REGISTRY }}/meltondevops/melton-app-server:{{ DOCKER_TAG }}"
+        command: ["sleep", "30"]
+        env:
+          API_TOKEN: "{{ api_token }}"
+      no_log: true
+    - debug:
+        msg: "token is {{ api_token }}"
+      no_log: true
+`,
+      0o644,
+    );
+    const sampler = new ProcSampler([token]);
+    await sampler.start();
+    await sampler.proveItself(0);
+    const r = await dycePlay(
+      ['-e', `REGISTRY=${env.registry.url} DOCKER_TAG=${TAG}`, '-e', `@${secretsFile}`, '-e', `@${secretVars}`],
+      pb,
+    );
+    const report = await sampler.stop();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(report.hits).toEqual([]);
+    expect(r.stdout + r.stderr).not.toContain(token);
+    expect(r.stdout).toContain("'no_log: true' was specified");
+    // The value did reach the container (through the 0600 env file).
+    const env1 = await hostDocker(vps1, ['inspect', '--format', '{{json .Config.Env}}', name]);
+    expect(env1.stdout).toContain(`API_TOKEN=${token}`);
+    await removeContainers([name]);
+  }, 120_000);
+
   it('a changed parameter recreates only what differs; --check reports it and changes nothing', async () => {
     const prefix = uniqueName('t9c');
     const base = port();
