@@ -159,6 +159,8 @@ describe('deploy: the Melton shape', () => {
 
   it('runs 4 replicas with env, runtime secrets, a volume, restart policy and labels; no secret in any argv or output', async () => {
     const useLoki = await lokiPluginPresent();
+    // The lab installs the plugin on its pluginHosts: do not let a broken lab turn these checks off silently.
+    if (env.loki?.pluginHosts.includes(vps1.name)) expect(useLoki).toBe(true);
     flags = baseArgs(name, {
       replicas: '4',
       'network-mode': 'host',
@@ -169,7 +171,7 @@ describe('deploy: the Melton shape', () => {
       ...(useLoki
         ? {
             'log-driver': 'loki',
-            'log-options': `loki-url=${env.loki?.pushUrl ?? 'http://127.0.0.1:3100/loki/api/v1/push'}\nloki-retries=5\nloki-batch-size=400\nloki-external-labels=tag=melton`,
+            'log-options': `loki-url=${env.loki?.pushUrl ?? 'http://127.0.0.1:3100/loki/api/v1/push'}\nloki-retries=5\nloki-batch-size=400\nloki-external-labels=tag=melton,dyce_test=${name}`,
           }
         : {}),
     });
@@ -223,7 +225,7 @@ describe('deploy: the Melton shape', () => {
         expect(c.HostConfig.LogConfig.Config).toMatchObject({
           'loki-retries': '5',
           'loki-batch-size': '400',
-          'loki-external-labels': 'tag=melton',
+          'loki-external-labels': `tag=melton,dyce_test=${name}`,
           mode: 'non-blocking',
           'max-buffer-size': '4m',
           'loki-timeout': '1s',
@@ -240,6 +242,20 @@ describe('deploy: the Melton shape', () => {
     expect((await runLocal(['test', '-e', '/tmp/pwned'])).code).not.toBe(0);
     // Each replica answers on its own port (host networking, told through PORT).
     for (let i = 0; i < 4; i++) expect(await httpText(port + i, '/version')).toBe('v1');
+    // The Loki receiver holds their log lines.
+    if (useLoki && env.loki) {
+      const deadline = Date.now() + 20_000;
+      let lines = 0;
+      while (lines === 0 && Date.now() < deadline) {
+        const q = new URLSearchParams({ query: `{tag="melton",dyce_test="${name}"}`, limit: '1000' });
+        const r = (await (await fetch(`${env.loki.url}/loki/api/v1/query_range?${q}`)).json()) as {
+          data: { result: { values: [string, string][] }[] };
+        };
+        lines = r.data.result.reduce((n, s) => n + s.values.length, 0);
+        if (lines === 0) await new Promise((res) => setTimeout(res, 500));
+      }
+      expect(lines).toBeGreaterThan(0);
+    }
     // One audit line.
     const audit = readFileSync(`${vps1.stateDir}/audit.log`, 'utf8')
       .trim()
@@ -525,4 +541,60 @@ describe('deploy: as the non-root deploy user', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.outputs.changed).toBe('false');
   });
+});
+
+describe('deploy: the Loki plugin on a host without it', () => {
+  const vps3 = env.hosts.find((h) => h.name === 'vps3');
+  const ready = !!(vps3 && env.loki && !env.loki.pluginHosts.includes('vps3'));
+  const name = uniqueName('lokiinst');
+  const docker3 = (args: string[]) => hostDocker(vps3!, args);
+
+  afterAll(async () => {
+    if (!ready) return;
+    const ids = (await docker3(['ps', '-aq', '--filter', `label=dyce.app=${name}`])).stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    if (ids.length) await docker3(['rm', '-f', ...ids]);
+    // Leave the lab as it was: this host has no plugin.
+    await docker3(['plugin', 'rm', '-f', 'loki']);
+  });
+
+  it.skipIf(!ready)(
+    'fails clearly without install-log-plugin, then installs it from the lab registry when allowed',
+    async () => {
+      expect((await docker3(['plugin', 'inspect', 'loki'])).code).not.toBe(0);
+      const args = (over: Record<string, string>) =>
+        baseArgs(
+          name,
+          {
+            port: '8000',
+            'host-port': '18740',
+            'log-driver': 'loki',
+            'log-options': `loki-url=${env.loki!.pushUrl}`,
+            ...over,
+          },
+          vps3!,
+        );
+      const refused = await dyce(args({}));
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        'vps3: log-driver loki needs the Docker plugin "loki", which is not installed; nothing was changed',
+      );
+      expect(refused.stderr).toContain('install-log-plugin: true');
+      expect((await docker3(['ps', '-aq', '--filter', `label=dyce.app=${name}`])).stdout.trim()).toBe('');
+
+      const installed = await dyce(args({ 'install-log-plugin': 'true', 'log-plugin': env.loki!.pluginRef }));
+      expect(installed.code, installed.stderr).toBe(0);
+      expect(installed.stderr).toContain(`installing the Docker plugin ${env.loki!.pluginRef} as loki`);
+      expect((await docker3(['plugin', 'inspect', '--format', '{{.Enabled}}', 'loki'])).stdout.trim()).toBe('true');
+      const c = JSON.parse((await docker3(['inspect', `${name}1`])).stdout)[0];
+      expect(c.HostConfig.LogConfig.Type).toBe('loki');
+      expect(c.HostConfig.LogConfig.Config).toMatchObject({
+        mode: 'non-blocking',
+        'loki-retries': '2',
+        'keep-file': 'true',
+      });
+    },
+  );
 });
