@@ -256,6 +256,7 @@ export const SUPPORTED_TESTS: readonly string[] = Object.keys(makeTests()).sort(
 const GUARDS = new Set(['default', 'd', 'mandatory']);
 const GUARD_TESTS = new Set(['defined', 'undefined', 'none']);
 const NATIVE_FILTER = '__dyce_native';
+const TEXT_FILTER = '__dyce_text';
 /** Names that are Jinja literals or nunjucks globals rather than variables. */
 const BUILTIN_NAMES = new Set(['True', 'False', 'None', 'true', 'false', 'none', 'range', 'loop']);
 
@@ -321,6 +322,16 @@ export class Templar {
     for (const [name, fn] of Object.entries(makeFilters())) env.addFilter(name, guard(fn));
     for (const [name, fn] of Object.entries(makeTests()))
       (env as unknown as { addTest(n: string, f: Filter): void }).addTest(name, guard(fn));
+    env.addFilter(
+      TEXT_FILTER,
+      guard((v: unknown) => {
+        const u = undefinedName(v);
+        if (u !== undefined) throw new UndefinedVariableError(u);
+        if (v === undefined)
+          throw new TemplateError('a value in the template is undefined (a missing key or attribute?)');
+        return toText(v);
+      }),
+    );
     env.addFilter(NATIVE_FILTER, (v: unknown) => {
       this.#native.push(v);
       return '';
@@ -486,7 +497,7 @@ export class Templar {
       }
     }
     try {
-      return this.#template(text).render({});
+      return this.#template(pythonText(text)).render({});
     } catch (error) {
       throw this.#wrap(error);
     }
@@ -508,6 +519,39 @@ export class Templar {
     }
     return t;
   }
+}
+
+const lexer = (nunjucks as unknown as { lexer: { lex(src: string, opts: object): { nextToken(): NjToken | null } } })
+  .lexer;
+interface NjToken {
+  type: string;
+  value: string;
+  lineno: number;
+  colno: number;
+}
+
+/**
+ * Rewrites every `{{ expr }}` of a template into `{{ (expr) | __dyce_text }}`, so that values print as Python's
+ * str() prints them (True, False, None, ['a']) as in Ansible, not as JavaScript would (true, a). Token positions
+ * come from nunjucks's own lexer, so braces inside strings are never mistaken for delimiters.
+ */
+function pythonText(src: string): string {
+  const lineStarts = [0];
+  for (let i = 0; i < src.length; i++) if (src[i] === '\n') lineStarts.push(i + 1);
+  const inserts: { at: number; text: string }[] = [];
+  try {
+    const tokens = lexer.lex(src, {});
+    for (let t = tokens.nextToken(); t; t = tokens.nextToken()) {
+      const at = (lineStarts[t.lineno] ?? 0) + t.colno;
+      if (t.type === 'variable-start') inserts.push({ at: at + t.value.length, text: '(' });
+      else if (t.type === 'variable-end') inserts.push({ at, text: `) | ${TEXT_FILTER} ` });
+    }
+  } catch {
+    return src; // a lexing error is reported by the render itself
+  }
+  let out = src;
+  for (const ins of inserts.sort((a, b) => b.at - a.at)) out = out.slice(0, ins.at) + ins.text + out.slice(ins.at);
+  return out;
 }
 
 function containsTemplate(v: unknown): boolean {

@@ -37,7 +37,8 @@ describe('Templar', () => {
     expect(r('{{ list }}')).toEqual(['a', 'b']);
     expect(r('{{ d }}')).toEqual({ a: 1 });
     expect(r('{{ flag }}')).toBe(true);
-    expect(r('x={{ flag }}')).toBe('x=true');
+    expect(r('x={{ flag }} {{ list }} {{ d }} {{ None }}')).toBe("x=True ['a', 'b'] {'a': 1} None");
+    expect(r('{{ "}}" ~ 1 }}-{{- " a" -}} ')).toBe('}}1- a');
   });
 
   it('names an undefined variable, also through other variables', () => {
