@@ -79,6 +79,7 @@ export interface GateResult {
 
 const BODY_EXCERPT = 200;
 const MAX_RESPONSE = 64 * 1024;
+const MIN_CHECK_MS = 250;
 
 export function isValidHealthPath(path: string): boolean {
   // Bytes nginx or the app could read as the end of the request line (CR, LF, blanks) are a request-smuggling risk.
@@ -142,6 +143,9 @@ export async function waitHealthy(dial: Dial, port: number, o: GateOptions): Pro
     if (o.signal?.aborted) return result(false, true);
     const left = o.deadlineMs - elapsed();
     if (left <= 0) return result(false);
+    // A check squeezed into the deadline's last milliseconds could only time out, and would hide what the
+    // previous check saw (the failure message shows the last check).
+    if (last && left < Math.min(o.timeoutMs, MIN_CHECK_MS)) return result(false);
     last = await checkOnce(dial, port, o.path, Math.max(1, Math.min(o.timeoutMs, left)), o.accept);
     checks++;
     o.onCheck?.(last, checks);

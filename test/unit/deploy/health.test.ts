@@ -153,3 +153,13 @@ describe('waitHealthy', () => {
     expect(r).toMatchObject({ healthy: false, cancelled: true });
   });
 });
+
+describe('waitHealthy keeps the informative check', () => {
+  it('never ends on a check squeezed into the last milliseconds of the deadline', async () => {
+    const port = await http(() => [503, 'unhealthy']);
+    for (const deadlineMs of [120, 260, 410]) {
+      const r = await waitHealthy(dial, port, { path: '/health', timeoutMs: 1000, intervalMs: 100, deadlineMs });
+      expect(r.last?.status, `deadline ${deadlineMs}`).toBe(503);
+    }
+  });
+});
