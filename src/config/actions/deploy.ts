@@ -113,6 +113,45 @@ export const deployInputs = {
     min: 3000,
   }),
   timeout: input.duration({ description: 'Time limit for the whole deploy', default: '30m', min: 1000 }),
+  proxy: input.enum(['none', 'nginx'] as const, {
+    description:
+      '`nginx`: zero-downtime rolling replacement behind the host’s nginx (health-gated, rolled back on failure); `none`: a changed replica is stopped, then started',
+    default: 'none',
+  }),
+  'health-path': input.string({
+    description: 'Path a new replica must answer with 2xx before it takes traffic (checked through the SSH connection)',
+    default: '/health',
+  }),
+  'health-timeout': input.duration({ description: 'Time limit of each health check', default: '5s', min: 100 }),
+  'health-interval': input.duration({ description: 'Pause between health checks', default: '1s', min: 50 }),
+  'health-deadline': input.duration({
+    description: 'How long a new replica may take to become healthy before the rollout is rolled back',
+    default: '60s',
+    min: 100,
+  }),
+  'max-unavailable': input.integer({
+    description: 'Replicas replaced at a time (started, gated and switched together); the others keep serving',
+    default: '1',
+    min: 1,
+    max: 100,
+  }),
+  'drain-timeout': input.duration({
+    description:
+      'How long a replica that left the upstream keeps running for its requests in flight, before it is stopped',
+    default: '10s',
+  }),
+  'nginx-server-name': input.list({
+    description:
+      'With proxy nginx: write a site config for these server names (TLS, /static/, proxy to the upstream, 80 -> 443). Without it Dyce writes only the upstream `dyce_<name>`, for your own site to proxy_pass to',
+  }),
+  'nginx-tls-cert': input.string({ description: 'Path of the TLS certificate (chain) on the host, for the site' }),
+  'nginx-tls-key': input.string({ description: 'Path of the TLS private key on the host, for the site' }),
+  'nginx-static-dir': input.string({ description: 'Directory on the host served at `/static/` by the site' }),
+  'nginx-http-listen': input.string({
+    description: 'The site’s plain-HTTP `listen` (port or address:port)',
+    default: '80',
+  }),
+  'nginx-https-listen': input.string({ description: 'The site’s TLS `listen` (port or address:port)', default: '443' }),
 };
 
 export type DeployInputs = ParsedInputs<typeof deployInputs>;
@@ -307,6 +346,45 @@ export function commandRule(i: DeployInputs): string | undefined {
   return 'error' in r ? `input "command": ${r.error}` : undefined;
 }
 
+export function proxyRule(i: DeployInputs): string[] {
+  const issues: string[] = [];
+  if (!/^\/[\x21-\x7e]*$/.test(i['health-path']))
+    issues.push(
+      `input "health-path" must start with / and hold no blanks or control characters, got ${JSON.stringify(i['health-path'])}`,
+    );
+  const site = ['nginx-server-name', 'nginx-tls-cert', 'nginx-tls-key', 'nginx-static-dir'] as const;
+  if (i.proxy !== 'nginx') {
+    for (const k of site)
+      if (i[k] !== undefined && (Array.isArray(i[k]) ? i[k].length > 0 : true))
+        issues.push(`input "${k}" needs proxy: nginx`);
+    return issues;
+  }
+  if (i.port === undefined)
+    issues.push('input "port" is required with proxy: nginx (nginx proxies to each replica’s host port)');
+  const first = i['host-port'] ?? i.port;
+  if (first !== undefined && first + 2 * i.replicas - 1 > 65535)
+    issues.push(
+      `input "replicas": with proxy nginx, ${i.replicas} replicas use host ports ${first}..${first + 2 * i.replicas - 1}, past 65535`,
+    );
+  if (Boolean(i['nginx-tls-cert']) !== Boolean(i['nginx-tls-key']))
+    issues.push('input "nginx-tls-cert" and input "nginx-tls-key" go together');
+  if (!i['nginx-server-name']?.length)
+    for (const k of ['nginx-tls-cert', 'nginx-tls-key', 'nginx-static-dir'] as const)
+      if (i[k]) issues.push(`input "${k}" needs input "nginx-server-name" (it configures the site Dyce writes)`);
+  for (const k of ['nginx-tls-cert', 'nginx-tls-key', 'nginx-static-dir'] as const) {
+    const v = i[k];
+    if (v !== undefined && (!/^\/[A-Za-z0-9._/@+-]*$/.test(v) || v.includes('..')))
+      issues.push(`input "${k}" must be an absolute path of letters, digits and . _ / @ + -, got ${JSON.stringify(v)}`);
+  }
+  for (const n of i['nginx-server-name'] ?? [])
+    if (!/^(_|[A-Za-z0-9*]([A-Za-z0-9*.-]*[A-Za-z0-9])?)$/.test(n))
+      issues.push(`input "nginx-server-name": invalid server name ${JSON.stringify(n)}`);
+  for (const k of ['nginx-http-listen', 'nginx-https-listen'] as const)
+    if (!/^(\[[0-9a-fA-F:]+\]:|[0-9.]+:)?[0-9]{1,5}$/.test(i[k]))
+      issues.push(`input "${k}" must be a port or address:port, got ${JSON.stringify(i[k])}`);
+  return issues;
+}
+
 export const deployRules: InputRule<typeof deployInputs>[] = [
   appNameRule,
   versionRule,
@@ -322,6 +400,7 @@ export const deployRules: InputRule<typeof deployInputs>[] = [
   secretFileNamesRule,
   logOptionsRule,
   commandRule,
+  proxyRule,
 ];
 
 // ---- small pure helpers shared with the engine ----
