@@ -263,3 +263,24 @@ export function parseUpstreamPorts(text: string): number[] {
   for (const m of text.matchAll(/^\s*server\s+\S*:(\d+)\b/gm)) ports.push(Number(m[1]));
   return ports;
 }
+
+/** Both files Dyce owns for an app, in one round trip: the upstream, a `--dyce--` line, the site (empty when absent). */
+export function readAppConfigs(layout: NginxLayout, app: string): Argv {
+  return [
+    'sh',
+    '-c',
+    'cat "$1" 2>/dev/null; printf "\\n--dyce--\\n"; cat "$2" 2>/dev/null; exit 0',
+    'sh',
+    upstreamPath(layout, app),
+    sitePath(layout, app),
+  ];
+}
+
+/** Pure: readAppConfigs' answer -> the two files' contents (undefined when absent or empty). */
+export function parseAppConfigs(stdout: string): { upstream?: string; site?: string } {
+  const k = stdout.indexOf('\n--dyce--\n');
+  if (k < 0) return {};
+  const upstream = stdout.slice(0, k);
+  const site = stdout.slice(k + '\n--dyce--\n'.length);
+  return { ...(upstream ? { upstream } : {}), ...(site ? { site } : {}) };
+}

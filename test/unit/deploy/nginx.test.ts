@@ -6,7 +6,9 @@ import {
   nginxLayout,
   nginxReload,
   nginxTest,
+  parseAppConfigs,
   parseUpstreamPorts,
+  readAppConfigs,
   removeConfig,
   renderSite,
   renderUpstream,
@@ -165,5 +167,15 @@ describe('renderSite', () => {
     expect(() => renderSite({ app: 'a', httpListen: '80 default_server' })).toThrow(/listen/);
     expect(() => renderSite({ app: 'a', httpsListen: '99999' })).toThrow(/range/);
     expect(() => renderSite({ app: 'a', maxBodySize: '10m; x' })).toThrow(/body size/);
+  });
+});
+
+describe('readAppConfigs', () => {
+  it('reads both files in one command and splits the answer', () => {
+    const argv = readAppConfigs(lab, 'web');
+    expect(argv.slice(3)).toEqual(['sh', upstreamPath(lab, 'web'), sitePath(lab, 'web')]);
+    const up = renderUpstream({ app: 'web', ports: [1] });
+    expect(parseAppConfigs(`${up}\n--dyce--\nserver {}\n`)).toEqual({ upstream: up, site: 'server {}\n' });
+    expect(parseAppConfigs('\n--dyce--\n')).toEqual({});
   });
 });
