@@ -129,8 +129,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
       );
     }
     const problems = await rollback(h, cfg, rollout, k, report);
-    const what =
-      error instanceof GateFailed || error instanceof Cancelled ? error.message : `${h.name}: ${errorMessage(error)}`;
+    const what = error instanceof UserError ? error.message : `${h.name}: ${errorMessage(error)}`;
     const details = error instanceof UserError ? [...error.details] : [];
     if (problems.length) {
       throw new RolloutFailed(`${what}; the rollback did not complete: ${problems.join('; ')}`, {

@@ -33,7 +33,8 @@ const containers: string[] = [];
 const files: string[] = [];
 let exec: SshExecutor;
 let dir: string;
-const base = 30_000 + Math.floor(Math.random() * 20_000);
+// Below the ephemeral range (32768+): a client socket's local port there can make a later bind fail.
+const base = 25_000 + Math.floor(Math.random() * 5_000);
 
 beforeAll(async () => {
   dir = tempDir('dyce-nginx-');
