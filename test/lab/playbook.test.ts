@@ -147,6 +147,13 @@ async function removeContainers(names: string[]): Promise<void> {
   await hostDocker(vps1, ['rm', '--force', ...names]);
 }
 
+/** Every container whose name starts with PREFIX (a mutation may number them differently, e.g. app5, app6). */
+async function removePrefixed(prefix: string): Promise<void> {
+  const ids = await hostDocker(vps1, ['ps', '--all', '--quiet', '--filter', `name=^${prefix}-`]);
+  const list = ids.stdout.split('\n').filter(Boolean);
+  if (list.length) await hostDocker(vps1, ['rm', '--force', ...list]);
+}
+
 const port = () => 21000 + Math.floor(Math.random() * 8000);
 
 beforeAll(async () => {
@@ -304,7 +311,7 @@ describe('dyce play: the Melton playbook on vps1', () => {
       const r = await dycePlay(varsFor(prefix, port()), f);
       expect([0, 2], `${m.name}\n${r.stdout}\n${r.stderr}`).toContain(r.code);
       expect(r.stderr).not.toContain('internal error');
-      await removeContainers([`${prefix}-app1`, `${prefix}-app2`, `${prefix}-app3`]);
+      await removePrefixed(prefix);
     }
   }, 300_000);
 });
