@@ -7,7 +7,7 @@ import type { ObservedContainer } from './observed.js';
  * first: stop, then start (a short outage of that replica, said so in the summary). A proxy-driven rollout
  * (start the new one on the slot's alternate port, gate, switch, drain, stop) adds its own strategy here.
  */
-export type ReplaceStrategy = 'stop-then-start';
+export type ReplaceStrategy = 'stop-then-start' | 'rolling';
 
 export type Step =
   | { kind: 'create'; replica: DesiredReplica }
@@ -42,6 +42,8 @@ export interface PlanOptions {
   /** Take over containers that hold a replica name but carry no Dyce labels. */
   adopt: boolean;
   host: string;
+  /** How a changed replica is replaced (default stop-then-start; `rolling` behind a proxy, see rollout.ts). */
+  strategy?: ReplaceStrategy;
 }
 
 /** Pure: desired replicas + observed containers -> ordered steps. */
@@ -65,7 +67,7 @@ export function planReplicas(desired: DesiredState, observed: readonly ObservedC
           kind: 'replace',
           replica: r,
           old: c,
-          strategy: 'stop-then-start',
+          strategy: opts.strategy ?? 'stop-then-start',
           reason: changeReason(c, r),
         });
       }
@@ -75,7 +77,7 @@ export function planReplicas(desired: DesiredState, observed: readonly ObservedC
           kind: 'replace',
           replica: r,
           old: c,
-          strategy: 'stop-then-start',
+          strategy: opts.strategy ?? 'stop-then-start',
           reason: `adopted (was ${c.image}, not made by Dyce)`,
         });
       else conflicts.push(`${r.name} (${shortId(c.id)}, ${c.image}, ${c.status}) has no Dyce labels`);
@@ -138,7 +140,7 @@ export function describeStep(s: Step): string {
     case 'create':
       return `${s.replica.name}: create ${s.replica.version}${port(s.replica)}`;
     case 'replace':
-      return `${s.replica.name}: replace ${s.old.version ?? s.old.image} -> ${s.replica.version}${port(s.replica)} (${s.reason}; ${s.strategy}: this replica is down while it restarts)`;
+      return `${s.replica.name}: replace ${s.old.version ?? s.old.image} -> ${s.replica.version}${s.strategy === 'rolling' ? '' : port(s.replica)} (${s.reason}; ${s.strategy === 'rolling' ? 'rolling: the old replica serves until its successor passes its health gate' : `${s.strategy}: this replica is down while it restarts`})`;
     case 'start':
       return `${s.replica.name}: start (was ${s.container.status})`;
     case 'remove':

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type AppConfig, desiredState, LABEL } from '../../../src/plan/desired.js';
 import type { ObservedContainer } from '../../../src/plan/observed.js';
-import { planReplicas } from '../../../src/plan/plan.js';
+import { describePlan, planReplicas } from '../../../src/plan/plan.js';
 import {
   describeRolloutStep,
   nextPort,
@@ -378,5 +378,20 @@ describe('describeRolloutStep', () => {
     expect(lines[0]).toBe('web1: renamed web1-old-111111111111 (v1, keeps serving until the switch)');
     expect(lines[1]).toBe('web1: start v2 on port 8004');
     expect(lines.at(-1)).toMatch(/in parallel/);
+  });
+});
+
+describe('plan strategy', () => {
+  it('behind a proxy the plan says rolling, and never that the replica is down', () => {
+    const plan = planReplicas(desiredState(app({ version: 'v2', image: 'reg/app:v2' }), facts), deployed(app()), {
+      adopt: false,
+      host: 'vps1',
+      strategy: 'rolling',
+    });
+    const replace = plan.steps.find((s) => s.kind === 'replace');
+    expect(replace && 'strategy' in replace ? replace.strategy : undefined).toBe('rolling');
+    const line = describePlan(plan, 'vps1')[1]!;
+    expect(line).toMatch(/rolling: the old replica serves until its successor passes its health gate/);
+    expect(line).not.toMatch(/down/);
   });
 });
