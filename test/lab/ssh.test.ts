@@ -75,11 +75,16 @@ function newKey(name: string, passphrase = ''): { file: string; pub: string } {
 }
 
 /** The sshd log lines of one TCP connection, identified by the client's port. */
+/**
+ * sshd's log lines of the connection from this local port: from its last "Connection from ... port P" line on, since
+ * the log is shared by every test and an ephemeral port is reused by later connections.
+ */
 function sshdLines(localPort: number | undefined): string[] {
   expect(localPort).toBeTypeOf('number');
-  return readFileSync(vps.sshdLog, 'utf8')
-    .split('\n')
-    .filter((l) => new RegExp(`\\bport ${localPort}\\b`).test(l));
+  const all = readFileSync(vps.sshdLog, 'utf8').split('\n');
+  const start = all.findLastIndex((l) => new RegExp(`Connection from 127\\.0\\.0\\.1 port ${localPort}\\b`).test(l));
+  if (start < 0) return [];
+  return all.slice(start).filter((l) => new RegExp(`\\bport ${localPort}\\b`).test(l));
 }
 
 async function waitForLog(localPort: number | undefined, re: RegExp): Promise<string[]> {
