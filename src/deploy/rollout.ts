@@ -14,7 +14,7 @@ import {
   upstreamPath,
   writeCandidate,
 } from '../commands/nginx.js';
-import { dockerRename } from '../commands/replica.js';
+import { countConnections, dockerRename, NO_SS } from '../commands/replica.js';
 import type { DeployInputs } from '../config/actions/deploy.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
@@ -227,7 +227,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
       case 'switch':
         return switchTo(h, cfg, step.ports);
       case 'drain':
-        if (!(await sleep(step.ms, h.signal))) throw cancelledError(h.signal);
+        if (!(await drain(h, step.ports, step.ms, h.signal))) throw cancelledError(h.signal);
         return;
       case 'stop-old':
         await check(h, dockerStop(step.names), `docker stop ${step.names.join(' ')}`);
@@ -291,7 +291,7 @@ async function rollback(
         report.ports = step.ports;
         return;
       case 'drain':
-        await sleep(cancelled ? Math.min(step.ms, cfg.cancelDrainMs ?? 1000) : step.ms);
+        await drain(h, step.ports, cancelled ? Math.min(step.ms, cfg.cancelDrainMs ?? 1000) : step.ms);
         return;
       case 'remove-new': {
         // Missing containers are fine (a docker run that failed before creating one): rm -f removes the others.
@@ -311,6 +311,36 @@ async function rollback(
     }
   }
 }
+
+/**
+ * Waits until no connection goes to PORTS any more (requests in flight on replicas that left the upstream have
+ * finished), at most maxMs; at least a moment, for the reload to reach every nginx worker. Without `ss` on the
+ * host it waits maxMs. Returns false when the signal fired.
+ */
+async function drain(h: RolloutHost, ports: readonly number[], maxMs: number, signal?: AbortSignal): Promise<boolean> {
+  const started = Date.now();
+  if (!(await sleep(Math.min(maxMs, DRAIN_SETTLE_MS), signal))) return false;
+  if (ports.length === 0) return true;
+  let open = -1;
+  while (Date.now() - started < maxMs) {
+    const r = await h.exec.run(countConnections(ports), {
+      label: 'count connections to old replicas',
+      timeoutMs: 10_000,
+    });
+    open = r.code === 0 ? Number(r.stdout.trim()) : Number.NaN;
+    if (r.code === NO_SS || !Number.isInteger(open)) return sleep(Math.max(0, maxMs - (Date.now() - started)), signal);
+    if (open === 0) return true;
+    if (!(await sleep(Math.min(DRAIN_POLL_MS, maxMs - (Date.now() - started)), signal))) return false;
+  }
+  if (open > 0)
+    h.reporter.warning(
+      `${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${maxMs}ms); stopping anyway`,
+    );
+  return true;
+}
+
+const DRAIN_SETTLE_MS = 1000;
+const DRAIN_POLL_MS = 250;
 
 function upstreamText(cfg: RolloutConfig, ports: readonly number[]): string {
   return renderUpstream({ app: cfg.app, ports, address: cfg.address });

@@ -46,16 +46,21 @@ export type RolloutStep =
   | { kind: 'gate'; targets: SlotTarget[] }
   /** Rewrites the upstream to exactly these ports (in slot order), tests the config and reloads the proxy. */
   | { kind: 'switch'; ports: number[]; reason: string }
-  /** Waits for requests in flight on replicas that left the upstream. */
-  | { kind: 'drain'; ms: number }
+  /**
+   * Waits for requests in flight on the replicas that left the upstream (their host ports): until none has an open
+   * connection, at most `ms`.
+   */
+  | { kind: 'drain'; ms: number; ports: number[] }
   /** Stops (in one command, so in parallel) and removes the replicas that left the upstream. */
   | { kind: 'stop-old'; names: string[] };
 
 export interface Rollout {
   app: string;
   steps: RolloutStep[];
-  /** The upstream before the rollout (what a rollback points back to). */
+  /** The upstream before the rollout. */
   initialPorts: number[];
+  /** What a rollback points the upstream back to: the initial one without surplus replicas (a scale-down). */
+  rollbackPorts: number[];
   /** The upstream after it. */
   finalPorts: number[];
   /** The drain applied after any switch that takes replicas out (the rollout's end, or a rollback). */
@@ -66,7 +71,7 @@ export interface Rollout {
 
 export type RollbackStep =
   | { kind: 'switch'; ports: number[]; reason: string }
-  | { kind: 'drain'; ms: number }
+  | { kind: 'drain'; ms: number; ports: number[] }
   /** Removes the new containers (`docker rm --force`: they no longer receive traffic). Missing ones are fine. */
   | { kind: 'remove-new'; names: string[] }
   /** Stops containers that were stopped before the rollout started them. */
@@ -146,9 +151,18 @@ export function planRollout(plan: Plan, settings: RolloutSettings): Rollout {
   const initialPorts = portsOf(serving);
   const steps: RolloutStep[] = [];
   const olds: string[] = [];
-  // The first switch drops the surplus replicas too: they drain during the rollout, and a rollback still finds them running.
-  for (const name of surplus) serving.delete(name);
-  let pendingSurplus = surplus.length > 0;
+  // Surplus replicas (a scale-down) leave first: out of the upstream, drained, stopped. Their ports may be the
+  // alternate ports of the remaining slots (slot ports depend on the replica count), so they must be free first.
+  if (surplus.length) {
+    const ports = surplus.flatMap((n) => (serving.has(n) ? [serving.get(n)!.port] : []));
+    for (const name of surplus) serving.delete(name);
+    if (ports.length) {
+      steps.push({ kind: 'switch', ports: portsOf(serving), reason: `${surplus.join(', ')} out` });
+      steps.push({ kind: 'drain', ms: settings.drainMs, ports });
+    }
+    steps.push({ kind: 'stop-old', names: surplus });
+  }
+  const rollbackPorts = portsOf(serving);
 
   for (let b = 0; b < moves.length; b += settings.maxUnavailable) {
     const batch = moves.slice(b, b + settings.maxUnavailable);
@@ -195,20 +209,18 @@ export function planRollout(plan: Plan, settings: RolloutSettings): Rollout {
     steps.push({
       kind: 'switch',
       ports: portsOf(serving),
-      reason: `${targets.map((t) => `${t.name} on ${t.port}`).join(', ')} in${pendingSurplus ? `; ${surplus.join(', ')} out` : ''}`,
+      reason: `${targets.map((t) => `${t.name} on ${t.port}`).join(', ')} in`,
     });
-    pendingSurplus = false;
   }
-  if (pendingSurplus) steps.push({ kind: 'switch', ports: portsOf(serving), reason: `${surplus.join(', ')} out` });
   const finalPorts = portsOf(serving);
-  const leaving = [...surplus, ...olds];
   let commitIndex = steps.length;
-  if (leaving.length) {
-    steps.push({ kind: 'drain', ms: settings.drainMs });
+  if (olds.length) {
+    const kept = new Set(finalPorts);
+    steps.push({ kind: 'drain', ms: settings.drainMs, ports: rollbackPorts.filter((p) => !kept.has(p)) });
     commitIndex = steps.length;
-    steps.push({ kind: 'stop-old', names: leaving });
+    steps.push({ kind: 'stop-old', names: olds });
   }
-  return { app: plan.app, steps, initialPorts, finalPorts, drainMs: settings.drainMs, commitIndex };
+  return { app: plan.app, steps, initialPorts, rollbackPorts, finalPorts, drainMs: settings.drainMs, commitIndex };
 }
 
 /**
@@ -221,9 +233,11 @@ export function planRollback(rollout: Rollout, failedAt: number): RollbackStep[]
   const touched = rollout.steps.slice(0, Math.min(failedAt + 1, rollout.steps.length));
   const out: RollbackStep[] = [];
   if (touched.some((s) => s.kind === 'switch')) {
-    out.push({ kind: 'switch', ports: rollout.initialPorts, reason: 'rollback: the previous replicas back in' });
+    out.push({ kind: 'switch', ports: rollout.rollbackPorts, reason: 'rollback: the previous replicas back in' });
     // The new replicas served requests after the switch: let those finish before removing them.
-    out.push({ kind: 'drain', ms: rollout.drainMs });
+    const back = new Set(rollout.rollbackPorts);
+    const ports = touched.flatMap((s) => (s.kind === 'start' && !back.has(s.port) ? [s.port] : []));
+    out.push({ kind: 'drain', ms: rollout.drainMs, ports });
   }
   const started = touched.filter((s): s is Extract<RolloutStep, { kind: 'start' }> => s.kind === 'start');
   const created = started.filter((s) => s.mode === 'run').map((s) => s.name);
@@ -249,7 +263,7 @@ export function describeRolloutStep(s: RolloutStep | RollbackStep): string {
     case 'switch':
       return `upstream -> ${s.ports.join(', ') || '(none)'} (${s.reason})`;
     case 'drain':
-      return `drain ${s.ms}ms`;
+      return `drain ${s.ports.length ? `port${s.ports.length > 1 ? 's' : ''} ${s.ports.join(', ')}` : ''} (until no request is in flight, at most ${s.ms}ms)`;
     case 'stop-old':
       return `stop and remove ${s.names.join(', ')} (one docker stop: in parallel)`;
     case 'remove-new':

@@ -84,7 +84,7 @@ function shapeOf(s: RolloutStep): string {
     case 'switch':
       return `switch ${s.ports.join(',')}`;
     case 'drain':
-      return `drain ${s.ms}`;
+      return `drain ${s.ms} ${s.ports.join(',')}`;
     case 'stop-old':
       return `stop ${s.names.join(',')}`;
   }
@@ -142,7 +142,7 @@ describe('planRollout', () => {
       'run web4@8007',
       'gate web4@8007',
       'switch 8004,8005,8006,8007',
-      'drain 2000',
+      'drain 2000 8000,8001,8002,8003',
       `stop ${old(1)},${old(2)},${old(3)},${old(4)}`,
     ]);
     expect(r.initialPorts).toEqual([8000, 8001, 8002, 8003]);
@@ -198,7 +198,7 @@ describe('planRollout', () => {
       'run web4@8007',
       'gate web3@8006,web4@8007',
       'switch 8004,8005,8006,8007',
-      'drain 2000',
+      'drain 2000 8000,8001,8002,8003',
       `stop ${old(1)},${old(2)},${old(3)},${old(4)}`,
     ]);
     const three = shape(rollout(app(), to, { maxUnavailable: 3 }));
@@ -230,7 +230,7 @@ describe('planRollout', () => {
 
   it('scale 4 -> 2 with the same spec: surplus out of the upstream, drained, stopped (no gate)', () => {
     const r = rollout(app(), app({ replicas: 2 }), { replicas: 2 }, deployed(app()));
-    expect(shape(r)).toEqual(['switch 8000,8001', 'drain 2000', 'stop web3,web4']);
+    expect(shape(r)).toEqual(['switch 8000,8001', 'drain 2000 8002,8003', 'stop web3,web4']);
     expect(r.initialPorts).toEqual([8000, 8001, 8002, 8003]);
   });
 
@@ -247,10 +247,13 @@ describe('planRollout', () => {
     ]);
   });
 
-  it('a new version while scaling down: surplus leaves at the first switch and is stopped with the old ones', () => {
+  it('a new version while scaling down: surplus leaves first (its ports are the new alternates), then the rollout', () => {
     const r = rollout(app(), app({ replicas: 2, image: 'reg/app:v2', version: 'v2' }), { replicas: 2 });
     // With 2 replicas the slots alternate between 8000/8002 and 8001/8003.
     expect(shape(r)).toEqual([
+      'switch 8000,8001',
+      'drain 2000 8002,8003',
+      'stop web3,web4',
       'retire web1',
       'run web1@8002',
       'gate web1@8002',
@@ -259,9 +262,11 @@ describe('planRollout', () => {
       'run web2@8003',
       'gate web2@8003',
       'switch 8002,8003',
-      'drain 2000',
-      `stop web3,web4,${old(1)},${old(2)}`,
+      'drain 2000 8000,8001',
+      `stop ${old(1)},${old(2)}`,
     ]);
+    // A rollback restores the two remaining old replicas (the surplus ones are gone by then).
+    expect(planRollback(r, 5)[0]).toMatchObject({ kind: 'switch', ports: [8000, 8001] });
   });
 
   it('a stopped replica is replaced too, but never in the upstream before its successor', () => {
@@ -314,7 +319,7 @@ describe('planRollback', () => {
   it('a failed third gate: the upstream goes back to every old port, then drain, then every new replica goes', () => {
     expect(planRollback(r, at('gate web3@8006'))).toEqual([
       { kind: 'switch', ports: [8000, 8001, 8002, 8003], reason: expect.stringContaining('rollback') },
-      { kind: 'drain', ms: 2000 },
+      { kind: 'drain', ms: 2000, ports: [8004, 8005, 8006] },
       { kind: 'remove-new', names: ['web1', 'web2', 'web3'] },
       {
         kind: 'restore',
@@ -333,7 +338,12 @@ describe('planRollback', () => {
   });
 
   it('an interruption during the final drain still rolls back (old replicas are all running)', () => {
-    expect(planRollback(r, at('drain 2000')).map((s) => s.kind)).toEqual(['switch', 'drain', 'remove-new', 'restore']);
+    expect(planRollback(r, at('drain 2000 8000,8001,8002,8003')).map((s) => s.kind)).toEqual([
+      'switch',
+      'drain',
+      'remove-new',
+      'restore',
+    ]);
   });
 
   it('once the old replicas are being stopped, the rollout is committed', () => {
@@ -363,7 +373,7 @@ describe('planRollback', () => {
     const up = rollout(two, app(), {}, deployed(two));
     expect(planRollback(up, 3)).toEqual([
       { kind: 'switch', ports: [8000, 8001], reason: expect.any(String) },
-      { kind: 'drain', ms: 2000 },
+      { kind: 'drain', ms: 2000, ports: [8002, 8003] },
       { kind: 'remove-new', names: ['web3', 'web4'] },
     ]);
     const st = rollout(app(), app(), {}, deployed(app(), {}, [3]));
