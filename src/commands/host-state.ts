@@ -39,8 +39,12 @@ export const LOCK_HELD = 3;
  * When the lock exists, exits LOCK_HELD and prints: the holder JSON line, then the holder file's age
  * in seconds by the host's own clock (so clock skew between runner and host cannot make a lock look stale).
  * With `observe`, the same round trip goes on, once the lock is ours, to observe the host (see observeHost).
+ * With `noop` as well, the script itself decides whether nothing is to be done: every expected replica
+ * (`name=spec-hash`) exists, runs and has that hash, no other container of the app exists, and the log plugin
+ * (if named) is enabled. Then it appends the audit line (stdin, second line), releases the lock and prints
+ * `verdict noop`: a deploy that changes nothing costs one round trip. Otherwise the lock stays taken.
  */
-export function lockTake(lockDir: string, observe?: ObserveOptions): Argv {
+export function lockTake(lockDir: string, observe?: ObserveOptions, noop?: NoopCheck): Argv {
   const lines = [
     'umask 077',
     'mkdir -p "$(dirname "$1")" || exit 1',
@@ -52,11 +56,37 @@ export function lockTake(lockDir: string, observe?: ObserveOptions): Argv {
     '  printf "%s\\n%s\\n" "$h" "$(( $(date +%s) - $(stat -c %Y "$f" 2>/dev/null || date +%s) ))"',
     `  exit ${LOCK_HELD}`,
     'fi',
-    'cat > "$1/holder.json" || exit 1',
+    'IFS= read -r hl || true',
+    'IFS= read -r al || true',
+    'printf "%s\\n" "$hl" > "$1/holder.json" || exit 1',
   ];
   if (!observe) return sh(lines.join('\n'), lockDir);
-  return sh([...lines, 'shift', ...OBSERVE_LINES].join('\n'), lockDir, ...observeArgs(observe));
+  const observeLines = noop
+    ? [...OBSERVE_LINES.slice(0, -2), ...NOOP_LINES, ...OBSERVE_LINES.slice(-2)]
+    : OBSERVE_LINES;
+  return sh(
+    [...lines, 'l="$1"', 'shift', ...observeLines].join('\n'),
+    lockDir,
+    ...observeArgs(observe),
+    ...(noop ? [noop.expect.join(' '), noop.auditLog] : []),
+  );
 }
+
+/** What an unchanged deploy looks like on the host (see lockTake). */
+export interface NoopCheck {
+  /** `name=spec-hash` of every desired replica. */
+  expect: string[];
+  auditLog: string;
+}
+
+// After `shift`: $2 app, $3 plugin alias, $5 expected replicas, $6 audit log; $c the container lines, $p the plugin state.
+const NOOP_LINES = [
+  'if [ -n "$5" ] && { [ -z "$3" ] || [ "$p" = true ]; }; then',
+  String.raw`  v=$(printf "%s
+" "$c" | awk -F "	" -v app="$2" -v want="$5" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { j = index(w[i], "="); e[substr(w[i], 1, j - 1)] = substr(w[i], j + 1) }; ok = 1 } $0 == "" { next } { if ($5 == app) { if (!($2 in e) || e[$2] != $8 || $3 != "running") ok = 0; else s[$2] = 1 } else if ($2 in e) ok = 0 } END { for (k in e) if (!(k in s)) ok = 0; print (ok ? "noop" : "work") }')`,
+  '  if [ "$v" = noop ] && printf "%s\\n" "$al" >> "$6"; then rm -rf "$l"; echo "verdict noop"; fi',
+  'fi',
+];
 
 /** Touches the holder file if the lock is still ours (exit 1 otherwise: it was taken over). */
 export function lockRefresh(lockDir: string, holderId: string): Argv {

@@ -182,10 +182,16 @@ async function deployHost(
       // A dry run takes no lock and creates nothing.
       observedText = await run(ctx, observeHost(observeOpts), { label: 'observe containers' });
     } else {
-      // The lock and the observation in one round trip.
+      // The lock and the observation in one round trip. Without secrets the spec hashes do not depend on the
+      // host's HMAC key, so the host can tell by itself that nothing is to be done, audit and release at once.
+      const noSecrets = Object.keys(app.secretEnv).length === 0 && Object.keys(app.secretFiles).length === 0;
+      const expected = noSecrets
+        ? desiredState(app, { stateDir: access.stateDir, portBase: host.portBase ?? 0, hmacKey: '0'.repeat(64) })
+        : undefined;
+      const holder = newHolder(app.app, app.version);
       lock = await acquireLock(exec, {
         dir: lockDir(access.stateDir, app.app),
-        holder: newHolder(app.app, app.version),
+        holder,
         waitMs: inputs['lock-wait'],
         staleMs: inputs['lock-stale'],
         sudo: access.sudo,
@@ -193,10 +199,35 @@ async function deployHost(
         reporter,
         signal,
         observe: observeOpts,
+        ...(expected
+          ? {
+              noop: {
+                expect: expected.replicas.map((r) => `${r.name}=${r.specHash}`),
+                auditLog: auditLog(access.stateDir),
+                auditLine: JSON.stringify({
+                  time: holder.since,
+                  who: holder.who,
+                  app: app.app,
+                  host: host.name,
+                  from: [app.version],
+                  to: app.version,
+                  result: 'unchanged',
+                  changed: false,
+                  steps: [],
+                }),
+              },
+            }
+          : {}),
         onLost: () => lost.abort(new DeployCancelled(`${host.name}: the deploy lock was taken over by another deploy`)),
       });
       opts.onLock?.({ host: host.name, dir: lock.dir, holderId: lock.holderId, sudo: access.sudo });
       observedText = lock.observed;
+      if (/^verdict noop$/m.test(observedText.stdout)) {
+        // The host audited and released the lock itself: nothing of ours is left to clean up.
+        await lock.stopRefresh();
+        lock = undefined;
+        auditResult = 'unchanged';
+      }
     }
     const observed = parseObservation(ctx, observedText, inputs['dry-run']);
     const desired = desiredState(app, {
@@ -206,6 +237,8 @@ async function deployHost(
     });
     const plan = planReplicas(desired, observed.containers, { adopt: inputs.adopt, host: host.name });
     outcome.plan = plan;
+    if (auditResult === 'unchanged' && plan.changed)
+      throw new Error(`${host.name}: the host judged the deploy a no-op but the plan has steps (a bug: nothing was changed)`);
     for (const line of describePlan(plan, host.name)) reporter.info(line);
     checkLogPlugin(ctx, app, inputs, observed.plugin);
     if (inputs['dry-run']) {

@@ -6,6 +6,7 @@ import {
   lockRelease,
   lockTake,
   lockTakeOver,
+  type NoopCheck,
   type ObserveOptions,
 } from '../commands/host-state.js';
 import type { Reporter } from '../github/reporter.js';
@@ -69,6 +70,8 @@ export interface LockOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Observe the host in the same round trip, once the lock is ours (its output is `HeldLock.observed`). */
   observe?: ObserveOptions;
+  /** With observe: let the host decide that nothing is to be done, and then audit and release at once. */
+  noop?: NoopCheck & { auditLine: string };
 }
 
 /** A deploy lock this run holds: refreshed in the background until released. */
@@ -94,8 +97,8 @@ export async function acquireLock(exec: Executor, o: LockOptions): Promise<HeldL
   let taken: { code: number; stdout: string; stderr: string };
   for (;;) {
     if (o.signal?.aborted) throw new UserError(`${o.host}: cancelled while waiting for the deploy lock`);
-    const r = await exec.run(lockTake(o.dir, o.observe), {
-      stdin: `${JSON.stringify(o.holder)}\n`,
+    const r = await exec.run(lockTake(o.dir, o.observe, o.noop), {
+      stdin: `${JSON.stringify(o.holder)}\n${o.noop ? `${o.noop.auditLine}\n` : ''}`,
       sudo: o.sudo,
       label: 'take the deploy lock',
     });

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   dockerLogin,
@@ -146,6 +147,58 @@ describe('host state scripts', () => {
     expect((await runLocal(['cat', `${dir}/audit.log`])).stdout).toBe('{"result":"success"}\n');
     expect((await runLocal(['stat', '-c', '%a', `${dir}/audit.log`])).stdout).toBe('600\n');
     expect((await runLocal(['test', '-e', lock])).code).toBe(1);
+    await runLocal(['rm', '-rf', dir]);
+  });
+
+  it('the host judges a no-op deploy itself: audits and releases at once, and keeps the lock otherwise', async () => {
+    const dir = `/tmp/dyce-unit-noop-${process.pid}-${Date.now()}`;
+    await runLocal(['mkdir', '-p', `${dir}/bin`, `${dir}/state`]);
+    // A stand-in for the docker CLI on the host: prints the `docker ps` lines of $PS_LINES.
+    writeFileSync(`${dir}/bin/docker`, '#!/bin/sh\nprintf "%s" "$PS_LINES"\n', { mode: 0o755 });
+    const row = (name: string, state: string, app: string, hash: string) =>
+      [`${'a'.repeat(63)}${name.slice(-1)}`, name, state, 'img:v1', app, name.slice(-1), 'v1', hash, ''].join('\t');
+    const expect2 = ['web1=h1', 'web2=h2'];
+    const attempt = async (lines: string[]) => {
+      const lock = `${dir}/state/locks/web.lock`;
+      const r = await runLocal(
+        lockTake(
+          lock,
+          { stateDir: `${dir}/state`, app: 'web' },
+          { expect: expect2, auditLog: `${dir}/state/audit.log` },
+        ),
+        {
+          stdin: '{"id":"me"}\n{"result":"unchanged"}\n',
+          env: {
+            ...process.env,
+            PATH: `${dir}/bin:${process.env.PATH}`,
+            PS_LINES: lines.map((l) => `${l}\n`).join(''),
+          },
+        },
+      );
+      const held = (await runLocal(['test', '-d', lock])).code === 0;
+      await runLocal(['rm', '-rf', lock]);
+      return {
+        noop: /^verdict noop$/m.test(r.stdout),
+        held,
+        code: r.code,
+        containers: r.stdout.split('containers\n')[1],
+      };
+    };
+    const same = [row('web1', 'running', 'web', 'h1'), row('web2', 'running', 'web', 'h2')];
+    expect(await attempt(same)).toMatchObject({ noop: true, held: false, code: 0 });
+    expect((await runLocal(['cat', `${dir}/state/audit.log`])).stdout).toBe('{"result":"unchanged"}\n');
+    for (const lines of [
+      [row('web1', 'running', 'web', 'h1'), row('web2', 'running', 'web', 'hX')],
+      [row('web1', 'running', 'web', 'h1'), row('web2', 'exited', 'web', 'h2')],
+      [row('web1', 'running', 'web', 'h1')],
+      [...same, row('web3', 'running', 'web', 'h3')],
+      [row('web1', 'running', 'web', 'h1'), row('web2', 'running', '', '')],
+    ]) {
+      const r = await attempt(lines);
+      expect(r, lines.join(' | ')).toMatchObject({ noop: false, held: true, code: 0 });
+      expect(r.containers).toBe(lines.map((l) => `${l}\n`).join(''));
+    }
+    expect(await attempt([...same, row('other1', 'running', '', '')])).toMatchObject({ noop: true });
     await runLocal(['rm', '-rf', dir]);
   });
 });
