@@ -238,7 +238,9 @@ async function deployHost(
     const plan = planReplicas(desired, observed.containers, { adopt: inputs.adopt, host: host.name });
     outcome.plan = plan;
     if (auditResult === 'unchanged' && plan.changed)
-      throw new Error(`${host.name}: the host judged the deploy a no-op but the plan has steps (a bug: nothing was changed)`);
+      throw new Error(
+        `${host.name}: the host judged the deploy a no-op but the plan has steps (a bug: nothing was changed)`,
+      );
     for (const line of describePlan(plan, host.name)) reporter.info(line);
     checkLogPlugin(ctx, app, inputs, observed.plugin);
     if (inputs['dry-run']) {
