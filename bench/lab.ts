@@ -14,7 +14,22 @@ const down = () => run([process.execPath, dyce, 'lab', 'down']);
 await up();
 const env = readLabEnv();
 const h = env.hosts[0]!;
-const ssh = () => run(['ssh', '-i', env.sshKey, '-p', String(h.sshPort), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${env.knownHostsFile}`, `root@${h.address}`, 'docker ps']);
+const ssh = () =>
+  run([
+    'ssh',
+    '-i',
+    env.sshKey,
+    '-p',
+    String(h.sshPort),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${env.knownHostsFile}`,
+    `root@${h.address}`,
+    'docker ps',
+  ]);
 
 const rtt: number[] = [];
 const warm: number[] = [];
@@ -32,5 +47,10 @@ console.log(`lab bench (${env.hosts.length} host(s))`);
 console.log(row('ssh round trip: ssh vps1 docker ps', rtt));
 console.log(row('dyce lab up, warm (everything running)', warm));
 console.log(row('dyce lab up, cold (processes stopped, data kept)', cold));
-console.log(ratioRow('warm up / ssh round trip', warm.map((w, i) => w / rtt[i]!)));
+console.log(
+  ratioRow(
+    'warm up / ssh round trip',
+    warm.map((w, i) => w / rtt[i]!),
+  ),
+);
 console.log(`ssh round trip floor for later benchmarks: ${median(rtt).toFixed(1)}ms`);

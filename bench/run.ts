@@ -15,7 +15,11 @@ const benches = readdirSync(dir)
 let failed = 0;
 for (const b of benches) {
   console.log(`\n### bench/${b}.ts`);
-  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url)), `${dir}${b}.ts`], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url)), `${dir}${b}.ts`],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) failed++;
 }
 process.exitCode = failed ? 1 : 0;

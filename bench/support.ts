@@ -23,7 +23,12 @@ export interface PairResult {
 }
 
 /** Runs a then b, `rounds` times, after `warmup` unmeasured rounds. */
-export async function sideBySide(a: () => Promise<unknown>, b: () => Promise<unknown>, rounds = 5, warmup = 1): Promise<PairResult> {
+export async function sideBySide(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  rounds = 5,
+  warmup = 1,
+): Promise<PairResult> {
   for (let i = 0; i < warmup; i++) {
     await a();
     await b();
@@ -49,7 +54,11 @@ export function row(label: string, xs: number[]): string {
 
 export function ratioRow(label: string, ratios: number[], goal?: string): string {
   const m = median(ratios);
-  return `${label.padEnd(44)} ratio  ${m.toFixed(2).padStart(8)}×   min ${Math.min(...ratios).toFixed(2).padStart(8)}×   max ${Math.max(...ratios).toFixed(2).padStart(8)}×${goal ? `   goal ${goal}` : ''}`;
+  return `${label.padEnd(44)} ratio  ${m.toFixed(2).padStart(8)}×   min ${Math.min(...ratios)
+    .toFixed(2)
+    .padStart(8)}×   max ${Math.max(...ratios)
+    .toFixed(2)
+    .padStart(8)}×${goal ? `   goal ${goal}` : ''}`;
 }
 
 /** Runs a command to completion; rejects on a non-zero exit with its stderr. */
@@ -64,7 +73,9 @@ export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: str
     c.stderr.on('data', (d) => {
       err += d;
     });
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}: ${err.trim()}`))));
+    c.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}: ${err.trim()}`)),
+    );
     c.stdin.end(opts.stdin ?? '');
   });
 }

@@ -196,7 +196,7 @@ describe('dyce play: the Melton playbook on vps1', () => {
     await sampler.proveItself(0);
     const first = await dycePlay(varsFor(prefix, base));
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/TASK \[Create default containers\][^]*changed: \[indenwolken\] => \(item=1\)/);
+    expect(first.stdout).toMatch(/TASK \[Create default containers\][\s\S]*changed: \[indenwolken\] => \(item=1\)/);
     expect(first.stdout).toMatch(/indenwolken\s+: ok=4\s+changed=[12]\s+unreachable=0\s+failed=0/);
     // Both replicas answer on their own port (host networking: the lab host's loopback is this machine's).
     for (const p of [base + 1, base + 2]) {
@@ -285,7 +285,7 @@ describe('dyce play: the Melton playbook on vps1', () => {
       Id: string;
     }[];
     expect(after.map((c) => c.Id)).toEqual(before.map((c) => c.Id));
-    expect(apply.stdout).toMatch(/ok: \[indenwolken\] => \(item=1\)[^]*changed: \[indenwolken\] => \(item=3\)/);
+    expect(apply.stdout).toMatch(/ok: \[indenwolken\] => \(item=1\)[\s\S]*changed: \[indenwolken\] => \(item=3\)/);
     // A new base port changes the env of every container: each is recreated (Ansible's stop, remove, create).
     const moved = await dycePlay([...varsFor(prefix, base + 10), '-e', '{"create_containers": 3}']);
     expect(moved.code, moved.stderr).toBe(0);

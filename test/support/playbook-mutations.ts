@@ -52,7 +52,7 @@ const ODD_VALUES: unknown[] = [
   '"; rm -rf / #',
   'a\nb',
   '💥',
-  1e309,
+  Number.POSITIVE_INFINITY,
 ];
 
 const TEXT_JUNK = ['{', '}', ':', '- ', '  ', '\t', '"', "'", '{{', '}}', '|', '>', '&a', '*a', '!!python/object', '%'];

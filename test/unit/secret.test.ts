@@ -26,7 +26,9 @@ describe('Redactor', () => {
 
 describe('shellQuote', () => {
   it('leaves plain words alone and single-quotes everything else', () => {
-    expect(shellQuote(['docker', 'ps', '--filter', 'label=dyce.app=web'])).toBe('docker ps --filter label=dyce.app=web');
+    expect(shellQuote(['docker', 'ps', '--filter', 'label=dyce.app=web'])).toBe(
+      'docker ps --filter label=dyce.app=web',
+    );
     expect(shellQuote(['echo', "it's $(id) `x` \\ \n"])).toBe(`echo 'it'\\''s $(id) \`x\` \\ \n'`);
     expect(shellQuote(['a', ''])).toBe("a ''");
   });
@@ -35,7 +37,19 @@ describe('shellQuote', () => {
 describe('shellQuote round trip through a real shell', () => {
   it('delivers hostile words byte for byte', async () => {
     const { runLocal } = await import('../../src/remote/local.js');
-    const words = ["it's", '$(touch /tmp/dyce-pwned)', '`id`', 'back\\slash', 'new\nline', '"dq"', '*', '~', '$HOME', ';&|<>', ' lead'];
+    const words = [
+      "it's",
+      '$(touch /tmp/dyce-pwned)',
+      '`id`',
+      'back\\slash',
+      'new\nline',
+      '"dq"',
+      '*',
+      '~',
+      '$HOME',
+      ';&|<>',
+      ' lead',
+    ];
     const r = await runLocal(['sh', '-c', `printf '%s\\0' ${shellQuote(words)}`]);
     expect(r.stdout.split('\0').slice(0, -1)).toEqual(words);
   });

@@ -34,7 +34,7 @@ interface Step {
   with?: Record<string, unknown>;
 }
 
-export function dyceSteps(doc: unknown): Step[] {
+function dyceSteps(doc: unknown): Step[] {
   const steps: Step[] = [];
   const visit = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(visit);
@@ -48,7 +48,7 @@ export function dyceSteps(doc: unknown): Step[] {
   return steps;
 }
 
-export function checkStep(step: Step): string[] {
+function checkStep(step: Step): string[] {
   const id = /actions\/([a-z-]+)/.exec(step.uses!)?.[1];
   const spec = actionSpecs.find((s) => s.id === id);
   if (!spec) return [`${step.uses}: no such Dyce action (have: ${actionSpecs.map((s) => s.id).join(', ')})`];
