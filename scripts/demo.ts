@@ -98,7 +98,9 @@ try {
   say('4. deploy again: nothing changed, so nothing is touched');
   await dyce(['deploy', ...deployArgs]);
 
-  say('5. probe: the release is verified where it runs: every replica answers /version with v1.4.2 (blackbox http_2xx)');
+  say(
+    '5. probe: the release is verified where it runs: every replica answers /version with v1.4.2 (blackbox http_2xx)',
+  );
   const urls = [0, 1, 2, 3].map((i) => `http://127.0.0.1:${vps.portBase + 8001 + i}/version`);
   await dyce([
     'probe',

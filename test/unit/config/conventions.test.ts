@@ -63,8 +63,14 @@ describe('maps', () => {
   });
 
   it('names the line of an unclosed heredoc, a line without =, a bad key and a duplicate', () => {
-    expect(parseMap('A=1\nK<<END\nx')).toEqual({ ok: false, error: 'line 2: heredoc K<<END is never closed by a line "END"' });
-    expect(parseMap('A=1\njust text')).toMatchObject({ ok: false, error: expect.stringContaining('line 2: expected KEY=value') });
+    expect(parseMap('A=1\nK<<END\nx')).toEqual({
+      ok: false,
+      error: 'line 2: heredoc K<<END is never closed by a line "END"',
+    });
+    expect(parseMap('A=1\njust text')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('line 2: expected KEY=value'),
+    });
     expect(parseMap('1A=x')).toMatchObject({ ok: false, error: expect.stringContaining('line 1: invalid key') });
     expect(parseMap('A=1\nA=2')).toMatchObject({ ok: false, error: expect.stringContaining('line 2: duplicate key') });
   });
