@@ -24,12 +24,14 @@ import type { Reporter } from '../github/reporter.js';
 import { type AppConfig, appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
 import { type ObservedContainer, parsePsLines } from '../plan/observed.js';
 import { describePlan, describeStep, type Plan, planReplicas, type Step } from '../plan/plan.js';
+import { planRollout } from '../plan/rollout.js';
 import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../remote/executor.js';
 import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { type HostAccess, resolveAccess } from './access.js';
 import { type Connect, connector, readTargetHosts } from './connect.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
+import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
 import { deploySummary } from './summary.js';
 
@@ -46,7 +48,7 @@ export interface ReplicaState {
 
 export interface StepRecord {
   description: string;
-  kind: Step['kind'] | 'pull' | 'remove-batch';
+  kind: Step['kind'] | 'pull' | 'remove-batch' | 'rollout';
   ms: number;
 }
 
@@ -56,6 +58,8 @@ export interface HostOutcome {
   steps: StepRecord[];
   replicas: ReplicaState[];
   changed: boolean;
+  /** A failed rollout behind the proxy restored the previous replicas. */
+  rolledBack?: boolean;
   error?: string;
   /** The error itself (not an output). */
   cause?: unknown;
@@ -134,7 +138,10 @@ export async function runDeploy(
     result.changed = result.hosts.some((h) => h.changed);
     reporter.output('version', app.version);
     reporter.output('changed', result.changed);
-    reporter.output('rolled-back', false);
+    reporter.output(
+      'rolled-back',
+      result.hosts.some((h) => h.rolledBack === true),
+    );
     reporter.output(
       'replicas',
       Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])),
@@ -235,7 +242,11 @@ async function deployHost(
       portBase: host.portBase ?? 0,
       hmacKey: observed.key,
     });
-    const plan = planReplicas(desired, observed.containers, { adopt: inputs.adopt, host: host.name });
+    const plan = planReplicas(desired, observed.containers, {
+      adopt: inputs.adopt,
+      host: host.name,
+      strategy: inputs.proxy === 'nginx' ? 'rolling' : 'stop-then-start',
+    });
     outcome.plan = plan;
     if (auditResult === 'unchanged' && plan.changed)
       throw new Error(
@@ -259,6 +270,7 @@ async function deployHost(
       };
     return outcome;
   } catch (error) {
+    if (error instanceof RolloutFailed && error.rolledBack) outcome.rolledBack = true;
     outcome.error = errorMessage(error);
     outcome.cause =
       signal.aborted && !(error instanceof DeployCancelled) ? cancelledError(signal, inputs.timeout, error) : error;
@@ -371,6 +383,9 @@ async function applyPlan(
     await writeSecrets(ctx, desired);
   }
 
+  // Behind nginx: the rolling replacement (it also takes surplus replicas out of the upstream before stopping them).
+  if (inputs.proxy === 'nginx') return applyProxied(ctx, plan, desired, app, inputs, outcome);
+
   // Removes are batched: one `docker stop` stops them in parallel, so stop timeouts never add up.
   const removes = plan.steps.filter((s): s is Extract<Step, { kind: 'remove' }> => s.kind === 'remove');
   if (removes.length) {
@@ -428,6 +443,42 @@ async function applyPlan(
 
   function replicaNumber(name: string): number {
     return Number(name.slice(app.app.length)) || 0;
+  }
+}
+
+/**
+ * The rollout behind nginx (src/deploy/rollout.ts): new replicas on their slot's alternate port, health-gated,
+ * switched in, old ones drained and stopped together; rolled back by itself on a failed gate, an error or a cancel.
+ */
+async function applyProxied(
+  ctx: HostContext,
+  plan: Plan,
+  desired: DesiredState,
+  app: AppConfig,
+  inputs: DeployInputs,
+  outcome: HostOutcome,
+): Promise<void> {
+  const { settings, config } = rolloutSetup(inputs, ctx.host, app, desired.dockerConfig);
+  const rollout = planRollout(plan, settings);
+  const report = await applyRollout(
+    { name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal },
+    config,
+    rollout,
+  );
+  for (const r of report.records) outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
+  outcome.changed = rollout.steps.length > 0;
+  const moved = new Map(rollout.steps.flatMap((s) => (s.kind === 'start' ? [[s.name, s.port] as const] : [])));
+  for (const s of plan.steps) {
+    if (s.kind === 'remove') continue;
+    const kept = s.kind === 'keep' || s.kind === 'start' ? s.container : undefined;
+    const port = moved.get(s.replica.name) ?? kept?.port ?? s.replica.hostPort;
+    outcome.replicas.push({
+      name: s.replica.name,
+      id: report.started.get(s.replica.name) ?? kept?.id ?? '',
+      ...(port === undefined ? {} : { port }),
+      state: 'running',
+      version: s.replica.version,
+    });
   }
 }
 

@@ -10,11 +10,11 @@ export function deploySummary(r: DeployResult): string {
     for (const s of h.plan?.steps ?? []) {
       const rec = h.steps.find(
         (x) =>
-          (x.kind === s.kind || (s.kind === 'remove' && x.kind === 'remove-batch')) &&
+          (x.kind === s.kind || x.kind === 'rollout' || (s.kind === 'remove' && x.kind === 'remove-batch')) &&
           x.description.includes(`${nameOf(s)}:`),
       );
       const time = rec ? formatDuration(rec.ms) : s.kind === 'keep' ? '' : r.dryRun ? 'planned' : 'not done';
-      if (s.kind === 'replace') stopThenStart = true;
+      if (s.kind === 'replace' && s.strategy === 'stop-then-start') stopThenStart = true;
       const replica = h.replicas.find((x) => x.name === nameOf(s));
       const version =
         s.kind === 'replace'
@@ -24,7 +24,12 @@ export function deploySummary(r: DeployResult): string {
             : s.kind === 'create'
               ? `→ ${s.replica.version}`
               : s.replica.version;
-      const port = 'replica' in s && s.replica.hostPort !== undefined ? String(s.replica.hostPort) : '';
+      const port =
+        replica?.port !== undefined
+          ? String(replica.port)
+          : 'replica' in s && s.replica.hostPort !== undefined
+            ? String(s.replica.hostPort)
+            : '';
       const action = s.kind === 'keep' ? 'unchanged' : s.kind === 'replace' ? `replace (${s.strategy})` : s.kind;
       lines.push(
         `| ${h.host} | ${nameOf(s)} | ${action} | ${version} | ${port} | ${replica?.id.slice(0, 12) ?? ''} | ${time} |`,
