@@ -38,6 +38,8 @@ function deploy(tag: string, over: Record<string, string> = {}): Promise<Run> {
     replicas: '4',
     port: String(env.sampleApp.port),
     'host-port': String(hostPort),
+    // Melton's shape: host networking, each replica told its port through PORT.
+    'network-mode': 'host',
     proxy: 'nginx',
     'nginx-server-name': serverName,
     'nginx-http-listen': `127.0.0.1:${vps1.nginx.httpPort}`,
