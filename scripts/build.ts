@@ -44,9 +44,11 @@ async function buildCli(): Promise<void> {
         'const __dirname = __dyceDirname(__filename);',
       ].join(' '),
     },
-    external: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+    external: NATIVE_ADDONS,
   });
 }
+
+const NATIVE_ADDONS = ['cpu-features', './crypto/build/Release/sshcrypto.node'];
 
 async function buildAction(id: string): Promise<void> {
   const dir = join(outRoot, 'actions', id);
@@ -56,7 +58,9 @@ async function buildAction(id: string): Promise<void> {
   await mkdir(join(dir, 'dist'), { recursive: true });
   let code: string;
   try {
-    ({ code } = await ncc(entry, { quiet: true, minify: false, sourceMap: false }));
+    // ssh2's optional native addons stay out of the bundle (ssh2 falls back to pure JS when they are missing), so the
+    // bundle is the same whether or not this checkout happened to compile them.
+    ({ code } = await ncc(entry, { quiet: true, minify: false, sourceMap: false, externals: NATIVE_ADDONS }));
   } catch (e) {
     // ncc's own errors can hold megabytes of bundled source: keep the first lines.
     const text = String(e instanceof Error ? e.message : e);

@@ -1281,18 +1281,6 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4982:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-
-
-const binding = __nccwpck_require__(5243);
-
-module.exports = binding.getCPUInfo;
-
-
-/***/ }),
-
 /***/ 2803:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -11934,7 +11922,7 @@ const crypto = __nccwpck_require__(6982);
 
 let cpuInfo;
 try {
-  cpuInfo = __nccwpck_require__(4982)();
+  cpuInfo = __nccwpck_require__(6954)();
 } catch {}
 
 const { bindingAvailable, CIPHER_INFO, MAC_INFO } = __nccwpck_require__(2888);
@@ -12320,7 +12308,7 @@ let AESGCMDecipher;
 let ChaChaPolyDecipher;
 let GenericDecipher;
 try {
-  binding = __nccwpck_require__(8440);
+  binding = __nccwpck_require__(406);
   ({ AESGCMCipher, ChaChaPolyCipher, GenericCipher,
      AESGCMDecipher, ChaChaPolyDecipher, GenericDecipher } = binding);
 } catch {}
@@ -70010,17 +69998,10 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 /***/ }),
 
-/***/ 5243:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+/***/ 406:
+/***/ ((module) => {
 
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)(__nccwpck_require__.ab + "build/Release/cpufeatures.node")
-
-/***/ }),
-
-/***/ 8440:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)(__nccwpck_require__.ab + "lib/protocol/crypto/build/Release/sshcrypto.node")
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("./crypto/build/Release/sshcrypto.node");
 
 /***/ }),
 
@@ -70042,6 +70023,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+
+/***/ }),
+
+/***/ 6954:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("cpu-features");
 
 /***/ }),
 
