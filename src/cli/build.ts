@@ -8,7 +8,7 @@ import type { CliReporter } from './reporter.js';
 export const BUILD_USAGE = `usage: dyce build [CONTEXT] --image REPO [--<input> value]... [--json]
 
 Builds and pushes an image like the build-push action, with its inputs as flags:
-  dyce build ./app --image 127.0.0.1:5000/team/app --registry-username ci --secrets 'token=…' (see below for secrets)
+  dyce build ./app --image 127.0.0.1:5000/team/app --registry-username ci --secrets-file ./build-secrets (0600, id=value lines)
   dyce build ./app --image team/app --push=false --tags dev
 Tags come from --ref/--sha, else GITHUB_REF/GITHUB_SHA, else the checkout (the tag at HEAD, the branch, the commit).
 Secrets (registry-password, secrets, secret-build-args, env-file-secrets) come from DYCE_<NAME> or
