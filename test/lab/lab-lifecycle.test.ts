@@ -1,15 +1,16 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { labDown, labStatus, labUp } from '../../src/lab/lab.js';
 import { httpStatus, sshBanner } from '../../src/lab/probes.js';
 import { lab, ssh } from '../support/lab.js';
 
+/** Whether a process is alive; a zombie (exited, not yet reaped by its parent, e.g. the test runner) is not. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -80,6 +81,8 @@ describe('lab lifecycle', () => {
       expect(r.stdout.trim()).toBe('ok');
     } finally {
       process.kill(sentinel.pid!, 'SIGKILL');
+      // Whatever failed above, leave the lab up for the tests that run after this one.
+      await labUp({ hosts: env.hosts.length });
     }
   });
 });
