@@ -276,7 +276,8 @@ function describeError(error: unknown): string {
   return errorMessage(error);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+/** Waits `ms`; resolves false at once if `signal` aborts (shared by the health gate and the rollout). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const t = setTimeout(() => {

@@ -30,7 +30,15 @@ import {
 } from '../plan/rollout.js';
 import { type Executor, lastLines } from '../remote/executor.js';
 import { errorMessage, UserError } from '../util/errors.js';
-import { containerLogTail, type Dial, describeCheck, dialerFor, type GateResult, waitHealthy } from './health.js';
+import {
+  containerLogTail,
+  type Dial,
+  describeCheck,
+  dialerFor,
+  type GateResult,
+  sleep,
+  waitHealthy,
+} from './health.js';
 
 /**
  * Applies a rollout (src/plan/rollout.ts) on one host: start, gate, switch nginx, drain, stop; and, when a gate
@@ -409,19 +417,4 @@ function cancelledError(signal: AbortSignal): Cancelled {
   const why =
     reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'the deploy was cancelled';
   return new Cancelled(`rollout interrupted (${why})`, { cause: reason });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

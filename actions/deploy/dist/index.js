@@ -68972,6 +68972,7 @@ function describeError(error) {
         return 'connection reset';
     return errorMessage(error);
 }
+/** Waits `ms`; resolves false at once if `signal` aborts (shared by the health gate and the rollout). */
 function sleep(ms, signal) {
     return new Promise((resolve) => {
         if (signal?.aborted)
@@ -69219,7 +69220,7 @@ async function rollback(h, cfg, rollout, failedAt, report) {
  */
 async function drain(h, ports, maxMs, signal) {
     const started = Date.now();
-    if (!(await rollout_sleep(Math.min(maxMs, DRAIN_SETTLE_MS), signal)))
+    if (!(await sleep(Math.min(maxMs, DRAIN_SETTLE_MS), signal)))
         return false;
     if (ports.length === 0)
         return true;
@@ -69231,10 +69232,10 @@ async function drain(h, ports, maxMs, signal) {
         });
         open = r.code === 0 ? Number(r.stdout.trim()) : Number.NaN;
         if (r.code === NO_SS || !Number.isInteger(open))
-            return rollout_sleep(Math.max(0, maxMs - (Date.now() - started)), signal);
+            return sleep(Math.max(0, maxMs - (Date.now() - started)), signal);
         if (open === 0)
             return true;
-        if (!(await rollout_sleep(Math.min(DRAIN_POLL_MS, maxMs - (Date.now() - started)), signal)))
+        if (!(await sleep(Math.min(DRAIN_POLL_MS, maxMs - (Date.now() - started)), signal)))
             return false;
     }
     if (open > 0)
@@ -69299,21 +69300,6 @@ function cancelledError(signal) {
     const reason = signal.reason;
     const why = reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'the deploy was cancelled';
     return new Cancelled(`rollout interrupted (${why})`, { cause: reason });
-}
-function rollout_sleep(ms, signal) {
-    return new Promise((resolve) => {
-        if (signal?.aborted)
-            return resolve(false);
-        const t = setTimeout(() => {
-            signal?.removeEventListener('abort', onAbort);
-            resolve(true);
-        }, ms);
-        const onAbort = () => {
-            clearTimeout(t);
-            resolve(false);
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-    });
 }
 
 ;// CONCATENATED MODULE: ./src/deploy/settings.ts
