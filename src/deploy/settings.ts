@@ -7,10 +7,11 @@ export function appConfigFromInputs(i: DeployInputs): AppConfig {
   const command = i.command === undefined ? { words: [] } : splitCommand(i.command);
   const secrets = (entries: DeployInputs['secret-env']) =>
     Object.fromEntries((entries ?? []).map((e) => [e.key, new Secret(e.value)]));
+  const image = imageRef(i.image, i.version);
   const cfg: AppConfig = {
     app: i.name,
-    image: i.image.trim(),
-    version: i.version?.trim() || versionOf(i.image.trim()),
+    image,
+    version: i.version?.trim() || versionOf(image),
     replicas: i.replicas,
     network: i['network-mode'],
     hostIp: i['host-ip'],
@@ -28,6 +29,13 @@ export function appConfigFromInputs(i: DeployInputs): AppConfig {
   if (i['host-port'] !== undefined) cfg.hostPort = i['host-port'];
   if (i['log-driver']?.trim()) cfg.logDriver = i['log-driver'].trim();
   return cfg;
+}
+
+/** The image to run: an untagged (and undigested) image takes `version` as its tag, so a redeploy names the version once. */
+export function imageRef(image: string, version: string | undefined): string {
+  const ref = image.trim();
+  const v = version?.trim();
+  return v && !imageTag(ref) && !ref.includes('@sha256:') ? `${ref}:${v}` : ref;
 }
 
 /** The image tag, else the digest's first 12 hex digits. */
