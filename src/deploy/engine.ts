@@ -31,6 +31,7 @@ import { errorMessage, UserError } from '../util/errors.js';
 import { type HostAccess, resolveAccess } from './access.js';
 import { type Connect, connector, readTargetHosts } from './connect.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
+import { recordAndPrune } from './retention.js';
 import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
 import { deploySummary } from './summary.js';
@@ -91,6 +92,8 @@ export interface DeployOptions {
   onLock?: (lock: LockRecord) => void;
   /** How long an in-flight command may finish after cancellation before the lock is released anyway. */
   cancelGraceMs?: number;
+  /** `dyce rollback`: the host's history marks the version left as rolled back (src/commands/history.ts). */
+  rollback?: boolean;
 }
 
 /** A deploy stopped by SIGINT/SIGTERM or the overall timeout. */
@@ -262,6 +265,18 @@ async function deployHost(
     }
     await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
     auditResult = plan.changed ? 'success' : 'unchanged';
+    // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked).
+    await recordAndPrune(
+      { name: host.name, exec, sudo: access.sudo, reporter },
+      {
+        stateDir: access.stateDir,
+        app: app.app,
+        image: app.image,
+        version: app.version,
+        keep: inputs['keep-versions'],
+        rollback: opts.rollback === true,
+      },
+    );
     // Secret files of earlier specs are no longer mounted by any replica: remove them.
     if (plan.changed)
       prune = {

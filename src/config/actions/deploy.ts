@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { UserError } from '../../util/errors.js';
 import type { MapEntry } from '../conventions.js';
 import { type ActionSpec, type InputRule, input, type ParsedInputs } from '../input-spec.js';
 
@@ -28,10 +29,23 @@ export const deployInputs = {
     description: 'Accept any host key. Dangerous: anyone on the path can impersonate the host',
     default: 'false',
   }),
+  playbook: input.string({
+    description:
+      'Path of an Ansible playbook to run on the hosts (the subset Dyce interprets; anything else is refused before any host is touched), with the same inventory, limit, SSH key and host-key settings. Alone, it replaces the image deploy; with `image`, the playbook runs first (e.g. to prepare the hosts) and the image is deployed only if it succeeded on every host. `dry-run` runs it in check mode',
+  }),
+  'extra-vars': input.lines({
+    description:
+      'With `playbook`: extra variables, one `-e` argument of ansible-playbook per line (`k=v k2=v2`, a JSON/YAML mapping `{...}`, or `@file`); later lines win. Secrets belong in `secret-extra-vars`',
+  }),
+  'secret-extra-vars': input.map({
+    description:
+      'With `playbook`: secret extra variables, `KEY=value` lines (heredocs for multi-line values), masked in the log and handed to the playbook in memory like `-e @file`, never in any argv; they win over `extra-vars`',
+    secret: true,
+    keyPattern: /^[A-Za-z_][A-Za-z0-9_]*$/,
+  }),
   image: input.string({
     description:
-      'Image reference with a tag or digest, e.g. `ghcr.io/acme/app:v1.4.2`; without a tag, `version` is the tag (`ghcr.io/acme/app` + `version: v1.4.1` deploys `ghcr.io/acme/app:v1.4.1`)',
-    required: true,
+      'Image reference with a tag or digest, e.g. `ghcr.io/acme/app:v1.4.2` (required unless `playbook` is given)',
   }),
   registry: input.string({ description: 'Registry to log the host into (default: the registry of `image`)' }),
   'registry-username': input.string({ description: 'Registry user name' }),
@@ -41,20 +55,10 @@ export const deployInputs = {
   }),
   pull: input.enum(['missing', 'always'] as const, { description: 'When to pull the image', default: 'missing' }),
   name: input.string({
-    description: 'App name: replicas are named `<name>1`..`<name>N`; must match `[a-z0-9][a-z0-9_.-]*`',
-    required: true,
-  }),
-  version: input.string({
     description:
-      'Version to deploy: the tag of an untagged `image` (a `workflow_dispatch` run with `version: v1.4.1` redeploys that version through the same rolling path), else only recorded on the containers (default: the image tag)',
+      'App name: replicas are named `<name>1`..`<name>N`; must match `[a-z0-9][a-z0-9_.-]*` (required with `image`)',
   }),
-  'keep-versions': input.integer({
-    description:
-      'Images of this app kept on each host, the most recently deployed first (at least 2: the running one and the previous one, for `dyce rollback`); older ones are removed after a successful deploy',
-    default: '3',
-    min: 2,
-    max: 1000,
-  }),
+  version: input.string({ description: 'Version recorded on the containers (default: the image tag)' }),
   replicas: input.integer({ description: 'Number of replica containers per host', default: '1', min: 1, max: 100 }),
   'network-mode': input.enum(['bridge', 'host'] as const, { description: 'Docker network mode', default: 'bridge' }),
   port: input.integer({ description: 'Container port of the app', min: 1, max: 65535 }),
@@ -165,7 +169,21 @@ export const deployInputs = {
   'nginx-https-listen': input.string({ description: 'The site’s TLS `listen` (port or address:port)', default: '443' }),
 };
 
-export type DeployInputs = ParsedInputs<typeof deployInputs>;
+/** The inputs as parsed: `image` and `name` are absent when only a playbook runs. */
+export type DeployActionInputs = ParsedInputs<typeof deployInputs>;
+/** The inputs of an image deploy, the engine's: `image` and `name` are there. */
+export type DeployInputs = DeployActionInputs & { image: string; name: string };
+
+/** Whether the inputs ask for an image deploy (the rules make `name` go with `image`). */
+export function hasImage(i: DeployActionInputs): i is DeployInputs {
+  return i.image !== undefined && i.name !== undefined;
+}
+
+/** The inputs of an image deploy, or a UserError saying what is missing. */
+export function imageDeployInputs(i: DeployActionInputs): DeployInputs {
+  if (!hasImage(i)) throw new UserError('an image deploy needs input "image" and input "name"');
+  return i;
+}
 
 export const deploySpec: ActionSpec<typeof deployInputs> = {
   name: 'Dyce deploy',
@@ -188,7 +206,8 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
 
 export const APP_NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 
-export function appNameRule(i: DeployInputs): string | undefined {
+export function appNameRule(i: DeployActionInputs): string | undefined {
+  if (i.name === undefined) return undefined;
   if (!APP_NAME.test(i.name))
     return `input "name" must match [a-z0-9][a-z0-9_.-]* (lower-case letters, digits, _ . -), got ${JSON.stringify(i.name)}`;
   if (i.name.length > 60) return `input "name" must be at most 60 characters`;
@@ -196,13 +215,13 @@ export function appNameRule(i: DeployInputs): string | undefined {
 }
 
 /** The version is a label value and a column of the observe script's tab-separated output: no blanks. */
-export function versionRule(i: DeployInputs): string | undefined {
+export function versionRule(i: DeployActionInputs): string | undefined {
   if (i.version !== undefined && !/^[A-Za-z0-9_.:@+-]{1,128}$/.test(i.version.trim()))
     return `input "version" must be letters, digits and _ . : @ + - (at most 128), got ${JSON.stringify(i.version)}`;
   return undefined;
 }
 
-export function hostsOrInventoryRule(i: DeployInputs): string | undefined {
+export function hostsOrInventoryRule(i: DeployActionInputs): string | undefined {
   const hosts = i.hosts?.trim();
   const inv = i.inventory?.trim();
   if (!hosts && !inv) return 'input "hosts" or input "inventory" is required (where to deploy)';
@@ -211,19 +230,16 @@ export function hostsOrInventoryRule(i: DeployInputs): string | undefined {
 }
 
 /** A tag or a digest is required: an untagged ref silently means `latest`, which is not a version. */
-export function imageRule(i: DeployInputs): string | undefined {
+export function imageRule(i: DeployActionInputs): string | undefined {
+  if (i.image === undefined) return undefined;
   const ref = i.image.trim();
   if (/\s/.test(ref)) return `input "image" must not contain spaces, got ${JSON.stringify(ref)}`;
-  // Without a tag, `version` is the tag: a manual redeploy names the version once.
-  if (!imageTag(ref) && !ref.includes('@sha256:') && !i.version?.trim())
-    return `input "image" needs a tag or digest (e.g. ${ref}:v1.4.2), or input "version" as its tag, got ${JSON.stringify(ref)}`;
-  const v = i.version?.trim();
-  if (!imageTag(ref) && !ref.includes('@sha256:') && v && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v))
-    return `input "version" is the tag of the untagged image ${ref}, so it must be a Docker tag (letters, digits, _ . -), got ${JSON.stringify(v)}`;
+  if (!imageTag(ref) && !ref.includes('@sha256:'))
+    return `input "image" needs a tag or digest (e.g. ${ref}:v1.4.2), got ${JSON.stringify(ref)}`;
   return undefined;
 }
 
-export function registryCredentialsRule(i: DeployInputs): string | undefined {
+export function registryCredentialsRule(i: DeployActionInputs): string | undefined {
   if (i['registry-username'] && !i['registry-password'])
     return 'input "registry-password" is required with "registry-username"';
   if (i['registry-password'] && !i['registry-username'])
@@ -231,7 +247,7 @@ export function registryCredentialsRule(i: DeployInputs): string | undefined {
   return undefined;
 }
 
-export function portsRule(i: DeployInputs): string[] {
+export function portsRule(i: DeployActionInputs): string[] {
   const issues: string[] = [];
   if (i['host-port'] !== undefined && i.port === undefined) issues.push('input "host-port" needs input "port"');
   const first = i['host-port'] ?? i.port;
@@ -246,13 +262,13 @@ export function portsRule(i: DeployInputs): string[] {
   return issues;
 }
 
-export function restartPolicyRule(i: DeployInputs): string | undefined {
+export function restartPolicyRule(i: DeployActionInputs): string | undefined {
   if (!/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(i['restart-policy']))
     return `input "restart-policy" must be no, always, unless-stopped or on-failure[:N], got ${JSON.stringify(i['restart-policy'])}`;
   return undefined;
 }
 
-export function volumesRule(i: DeployInputs): string[] {
+export function volumesRule(i: DeployActionInputs): string[] {
   const issues: string[] = [];
   for (const v of i.volumes ?? []) {
     const parts = v.split(':');
@@ -265,7 +281,7 @@ export function volumesRule(i: DeployInputs): string[] {
 }
 
 /** env-file lines cannot hold a newline, and a truncated secret is worse than an error. Names the key, never the value. */
-export function secretEnvRule(i: DeployInputs): string[] {
+export function secretEnvRule(i: DeployActionInputs): string[] {
   return (i['secret-env'] ?? [])
     .filter((e) => /[\r\n]/.test(e.value))
     .map(
@@ -274,7 +290,7 @@ export function secretEnvRule(i: DeployInputs): string[] {
     );
 }
 
-export function envOverlapRule(i: DeployInputs): string[] {
+export function envOverlapRule(i: DeployActionInputs): string[] {
   const plain = new Set((i.env ?? []).map((e) => e.key));
   const issues = (i['secret-env'] ?? [])
     .filter((e) => plain.has(e.key))
@@ -284,13 +300,13 @@ export function envOverlapRule(i: DeployInputs): string[] {
   return issues;
 }
 
-export function reservedLabelsRule(i: DeployInputs): string[] {
+export function reservedLabelsRule(i: DeployActionInputs): string[] {
   return (i.labels ?? [])
     .filter((l) => l.key.startsWith('dyce.'))
     .map((l) => `input "labels": ${l.key}: labels starting with dyce. are Dyce's own`);
 }
 
-export function secretFileNamesRule(i: DeployInputs): string[] {
+export function secretFileNamesRule(i: DeployActionInputs): string[] {
   return (i['secret-files'] ?? [])
     .filter((f) => f.key === '.' || f.key === '..' || f.key.includes('/'))
     .map((f) => `input "secret-files": invalid file name ${JSON.stringify(f.key)}`);
@@ -339,7 +355,7 @@ export function allowedLogOptions(driver: string): readonly string[] | undefined
   return undefined;
 }
 
-export function logOptionsRule(i: DeployInputs): string[] {
+export function logOptionsRule(i: DeployActionInputs): string[] {
   const opts = i['log-options'] ?? [];
   const driver = i['log-driver']?.trim();
   if (!driver) return opts.length ? ['input "log-options" needs input "log-driver"'] : [];
@@ -355,13 +371,13 @@ export function logOptionsRule(i: DeployInputs): string[] {
     );
 }
 
-export function commandRule(i: DeployInputs): string | undefined {
+export function commandRule(i: DeployActionInputs): string | undefined {
   if (i.command === undefined) return undefined;
   const r = splitCommand(i.command);
   return 'error' in r ? `input "command": ${r.error}` : undefined;
 }
 
-export function proxyRule(i: DeployInputs): string[] {
+export function proxyRule(i: DeployActionInputs): string[] {
   const issues: string[] = [];
   if (!/^\/[\x21-\x7e]*$/.test(i['health-path']))
     issues.push(
@@ -400,7 +416,49 @@ export function proxyRule(i: DeployInputs): string[] {
   return issues;
 }
 
+/** Inputs of the image deploy that mean nothing to a playbook: refused rather than silently ignored. */
+const IMAGE_ONLY = [
+  'name',
+  'version',
+  'registry',
+  'registry-username',
+  'registry-password',
+  'port',
+  'host-port',
+  'env',
+  'labels',
+  'volumes',
+  'command',
+  'secret-env',
+  'secret-files',
+  'log-driver',
+  'log-options',
+  'nginx-server-name',
+  'nginx-tls-cert',
+  'nginx-tls-key',
+  'nginx-static-dir',
+] as const;
+
+/** `image` (with `name`) or `playbook`, or both: the playbook first, then the image. */
+export function imageOrPlaybookRule(i: DeployActionInputs): string[] {
+  const playbook = i.playbook?.trim();
+  if (!playbook) {
+    const issues: string[] = [];
+    if (i.image === undefined) issues.push('input "image" is required (or input "playbook" to run a playbook)');
+    if (i.name === undefined) issues.push('input "name" is required');
+    for (const k of ['extra-vars', 'secret-extra-vars'] as const)
+      if (i[k]?.length) issues.push(`input "${k}" needs input "playbook"`);
+    return issues;
+  }
+  if (i.image !== undefined) return i.name === undefined ? ['input "name" is required with input "image"'] : [];
+  return IMAGE_ONLY.filter((k) => {
+    const v = i[k];
+    return v !== undefined && !(Array.isArray(v) && v.length === 0);
+  }).map((k) => `input "${k}" is an input of the image deploy: it needs input "image" (the playbook does not use it)`);
+}
+
 export const deployRules: InputRule<typeof deployInputs>[] = [
+  imageOrPlaybookRule,
   appNameRule,
   versionRule,
   hostsOrInventoryRule,
