@@ -45,7 +45,7 @@ export const deployInputs = {
   }),
   image: input.string({
     description:
-      'Image reference with a tag or digest, e.g. `ghcr.io/acme/app:v1.4.2` (required unless `playbook` is given)',
+      'Image reference with a tag or digest, e.g. `ghcr.io/acme/app:v1.4.2`; without a tag, `version` is the tag (`ghcr.io/acme/app` + `version: v1.4.1` deploys `ghcr.io/acme/app:v1.4.1`) (required unless `playbook` is given)',
   }),
   registry: input.string({ description: 'Registry to log the host into (default: the registry of `image`)' }),
   'registry-username': input.string({ description: 'Registry user name' }),
@@ -58,7 +58,17 @@ export const deployInputs = {
     description:
       'App name: replicas are named `<name>1`..`<name>N`; must match `[a-z0-9][a-z0-9_.-]*` (required with `image`)',
   }),
-  version: input.string({ description: 'Version recorded on the containers (default: the image tag)' }),
+  version: input.string({
+    description:
+      'Version to deploy: the tag of an untagged `image` (a `workflow_dispatch` run with `version: v1.4.1` redeploys that version through the same rolling path), else only recorded on the containers (default: the image tag)',
+  }),
+  'keep-versions': input.integer({
+    description:
+      'Images of this app kept on each host, the most recently deployed first (at least 2: the running one and the previous one, for `dyce rollback`); older ones are removed after a successful deploy',
+    default: '3',
+    min: 2,
+    max: 1000,
+  }),
   replicas: input.integer({ description: 'Number of replica containers per host', default: '1', min: 1, max: 100 }),
   'network-mode': input.enum(['bridge', 'host'] as const, { description: 'Docker network mode', default: 'bridge' }),
   port: input.integer({ description: 'Container port of the app', min: 1, max: 65535 }),
@@ -234,8 +244,12 @@ export function imageRule(i: DeployActionInputs): string | undefined {
   if (i.image === undefined) return undefined;
   const ref = i.image.trim();
   if (/\s/.test(ref)) return `input "image" must not contain spaces, got ${JSON.stringify(ref)}`;
-  if (!imageTag(ref) && !ref.includes('@sha256:'))
-    return `input "image" needs a tag or digest (e.g. ${ref}:v1.4.2), got ${JSON.stringify(ref)}`;
+  // Without a tag, `version` is the tag: a manual redeploy names the version once.
+  if (!imageTag(ref) && !ref.includes('@sha256:') && !i.version?.trim())
+    return `input "image" needs a tag or digest (e.g. ${ref}:v1.4.2), or input "version" as its tag, got ${JSON.stringify(ref)}`;
+  const v = i.version?.trim();
+  if (!imageTag(ref) && !ref.includes('@sha256:') && v && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v))
+    return `input "version" is the tag of the untagged image ${ref}, so it must be a Docker tag (letters, digits, _ . -), got ${JSON.stringify(v)}`;
   return undefined;
 }
 
