@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { DeployInputs } from '../config/actions/deploy.js';
+import type { DeployActionInputs } from '../config/actions/deploy.js';
 import { type Host, parseInventory, readInventory, selectHosts } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import type { Executor } from '../remote/executor.js';
@@ -10,7 +10,7 @@ import { UserError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 
 /** Reads the inventory from `hosts` (inline INI) or `inventory` (a file), then applies `limit`. */
-export async function readTargetHosts(i: DeployInputs): Promise<Host[]> {
+export async function readTargetHosts(i: DeployActionInputs): Promise<Host[]> {
   const inventory = i.inventory?.trim()
     ? await readInventory(i.inventory.trim())
     : parseInventory(i.hosts ?? '', { source: 'hosts', format: 'ini' });
@@ -26,7 +26,7 @@ export async function readTargetHosts(i: DeployInputs): Promise<Host[]> {
  * Host keys are verified unless the user explicitly opts out. Decided before any connection, so that a
  * missing policy fails fast instead of falling back to trust-on-first-use.
  */
-export function hostKeyPolicy(i: DeployInputs): HostKeyPolicy {
+export function hostKeyPolicy(i: DeployActionInputs): HostKeyPolicy {
   if (i['known-hosts']?.trim())
     return { kind: 'known-hosts', entries: parseKnownHosts(i['known-hosts'], 'known-hosts'), source: 'known-hosts' };
   if (i['host-fingerprint']?.length)
@@ -43,7 +43,7 @@ export type Connect = (host: Host) => Promise<Executor>;
  * Opens one Executor per host: SSH with a verified host key, or this machine for `ansible_connection=local`.
  * The SSH connection is made here (not lazily), so connection errors come before anything else.
  */
-export function connector(i: DeployInputs, reporter: Reporter): Connect {
+export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
   let policy: HostKeyPolicy | undefined;
   return async (host) => {
     if (host.connection === 'local') return new LocalExecutor(host.name);

@@ -18,7 +18,12 @@ import {
   observeHost,
   writeFileFromStdin,
 } from '../commands/host-state.js';
-import { type DeployInputs, imageRegistry } from '../config/actions/deploy.js';
+import {
+  type DeployActionInputs,
+  type DeployInputs,
+  imageDeployInputs,
+  imageRegistry,
+} from '../config/actions/deploy.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import { type AppConfig, appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
@@ -106,11 +111,12 @@ export class DeployCancelled extends UserError {
  * Outputs (version, changed, replicas) and the summary are written even when it fails.
  */
 export async function runDeploy(
-  inputs: DeployInputs,
+  given: DeployActionInputs,
   reporter: Reporter,
   opts: DeployOptions = {},
 ): Promise<DeployResult> {
   const started = Date.now();
+  const inputs = imageDeployInputs(given);
   const app = appConfigFromInputs(inputs);
   // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
   for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)]) reporter.secret(s.reveal());

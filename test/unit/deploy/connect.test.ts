@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
+import { deployRules, deploySpec, imageDeployInputs } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import { hostKeyPolicy, readTargetHosts } from '../../../src/deploy/connect.js';
 import { appConfigFromInputs, versionOf } from '../../../src/deploy/settings.js';
@@ -45,7 +45,9 @@ describe('app settings', () => {
   it('takes the version from the tag or the digest, and keeps secrets as Secret values', () => {
     expect(versionOf('reg/app:v1.4.2')).toBe('v1.4.2');
     expect(versionOf(`reg/app@sha256:${'ab'.repeat(32)}`)).toBe('sha256:abababababab');
-    const cfg = appConfigFromInputs(parse({ 'secret-env': 'A=s3cret', command: 'gunicorn -b "0.0.0.0:8000"' }));
+    const cfg = appConfigFromInputs(
+      imageDeployInputs(parse({ 'secret-env': 'A=s3cret', command: 'gunicorn -b "0.0.0.0:8000"' })),
+    );
     expect(cfg.version).toBe('v1');
     expect(cfg.command).toEqual(['gunicorn', '-b', '0.0.0.0:8000']);
     expect(JSON.stringify(cfg)).not.toContain('s3cret');
