@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import type { DeployActionInputs } from '../config/actions/deploy.js';
 import { type Host, parseInventory, readInventory, selectHosts } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
+import { resolveSshTarget, type SshCredentials } from '../remote/connect.js';
 import type { Executor } from '../remote/executor.js';
 import { type HostKeyPolicy, normalizeFingerprint, parseKnownHosts } from '../remote/known-hosts.js';
 import { LocalExecutor } from '../remote/local.js';
@@ -44,38 +44,37 @@ export type Connect = (host: Host) => Promise<Executor>;
  * The SSH connection is made here (not lazily), so connection errors come before anything else.
  */
 export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
-  let policy: HostKeyPolicy | undefined;
+  let creds: SshCredentials | undefined;
   return async (host) => {
     if (host.connection === 'local') return new LocalExecutor(host.name);
-    policy ??= hostKeyPolicy(i);
-    const key =
-      i['ssh-private-key'] ?? (host.privateKeyFile ? await readKeyFile(host.privateKeyFile, host.name) : undefined);
-    if (!key)
-      throw new UserError(`${host.name}: no SSH private key: give ssh-private-key (or ansible_ssh_private_key_file)`);
-    const exec = new SshExecutor(
-      {
-        host: host.name,
-        address: host.address,
-        port: host.port,
-        user: host.user ?? 'root',
-        hostKey: policy,
-        privateKey: key,
-        ...(i['ssh-passphrase'] ? { passphrase: new Secret(i['ssh-passphrase']) } : {}),
-      },
-      { reporter },
-    );
+    creds ??= sshCredentials(i);
+    // The jump host (input or the host's ProxyJump) is resolved by sshTargetFor, with its own verified key.
+    const exec = new SshExecutor(await resolveSshTarget(host, creds), { reporter });
     await exec.connect();
     return exec;
   };
 }
 
-async function readKeyFile(path: string, host: string): Promise<string> {
-  try {
-    return await readFile(path.replace(/^~(?=\/)/, process.env.HOME ?? '~'), 'utf8');
-  } catch (error) {
-    throw new UserError(
-      `${host}: cannot read ansible_ssh_private_key_file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-      { cause: error },
-    );
-  }
+/** The deploy inputs' SSH settings, jump host included (its key and known-hosts default to the targets'). */
+export function sshCredentials(i: Parameters<typeof hostKeyPolicy>[0]): SshCredentials {
+  const jumpKnownHosts = i['jump-known-hosts']?.trim();
+  return {
+    hostKey: hostKeyPolicy(i),
+    ...(i['ssh-private-key'] ? { privateKey: new Secret(i['ssh-private-key']) } : {}),
+    ...(i['ssh-passphrase'] ? { passphrase: new Secret(i['ssh-passphrase']) } : {}),
+    jump: {
+      ...(i['jump-host']?.trim() ? { spec: i['jump-host'].trim() } : {}),
+      ...(i['jump-private-key'] ? { privateKey: new Secret(i['jump-private-key']) } : {}),
+      ...(i['jump-passphrase'] ? { passphrase: new Secret(i['jump-passphrase']) } : {}),
+      ...(jumpKnownHosts
+        ? {
+            hostKey: {
+              kind: 'known-hosts',
+              entries: parseKnownHosts(jumpKnownHosts, 'jump-known-hosts'),
+              source: 'jump-known-hosts',
+            },
+          }
+        : {}),
+    },
+  };
 }

@@ -35,6 +35,7 @@ import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { type HostAccess, resolveAccess } from './access.js';
 import { type Connect, connector, readTargetHosts } from './connect.js';
+import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { recordAndPrune } from './retention.js';
 import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
@@ -58,8 +59,14 @@ export interface StepRecord {
   ms: number;
 }
 
+/** How a host ended: `failed` and `rolled-back` did not converge; `skipped` was never started (untouched). */
+export type HostState = 'ok' | 'changed' | 'failed' | 'rolled-back' | 'skipped';
+
 export interface HostOutcome {
   host: string;
+  state: HostState;
+  /** Why a host was skipped. */
+  skipReason?: string;
   plan?: Plan;
   steps: StepRecord[];
   replicas: ReplicaState[];
@@ -78,6 +85,8 @@ export interface DeployResult {
   dryRun: boolean;
   hosts: HostOutcome[];
   changed: boolean;
+  /** Hosts that failed or were rolled back, in inventory order. */
+  failedHosts: string[];
   ms: number;
 }
 
@@ -106,9 +115,15 @@ export class DeployCancelled extends UserError {
   override readonly name = 'DeployCancelled';
 }
 
+/** Some hosts did not converge (or were never started); one line per host in the details. */
+export class DeployFailed extends UserError {
+  override readonly name = 'DeployFailed';
+}
+
 /**
- * Deploys to every selected host (one at a time here; many hosts in parallel come with the fan-out).
- * Outputs (version, changed, replicas) and the summary are written even when it fails.
+ * Deploys to every selected host, fanned out by src/deploy/fanout.ts (`parallel`, `serial`,
+ * `max-fail-percentage`); each host takes its own lock. Outputs (version, changed, replicas, failed-hosts,
+ * host-states) and the summary are written even when it fails.
  */
 export async function runDeploy(
   given: DeployActionInputs,
@@ -128,23 +143,84 @@ export async function runDeploy(
     dryRun: inputs['dry-run'],
     hosts: [],
     changed: false,
+    failedHosts: [],
     ms: 0,
   };
   try {
     const hosts = await readTargetHosts(inputs);
     const connect = opts.connect ?? connector(inputs, reporter);
-    for (const host of hosts) {
-      throwIfCancelled(signal, inputs.timeout);
-      const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
-      result.hosts.push(outcome);
-      if (outcome.error) break;
+    const serial = inputs.serial === undefined ? undefined : parseSerial(inputs.serial);
+    const budget = inputs['max-fail-percentage'];
+    const fan = await fanOut(
+      hosts,
+      {
+        parallel: inputs.parallel,
+        serial: Array.isArray(serial) ? serial : undefined,
+        maxFailPercentage: budget,
+        signal,
+      },
+      async (host) => {
+        const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
+        outcome.state = outcome.error
+          ? outcome.rolledBack
+            ? 'rolled-back'
+            : 'failed'
+          : outcome.changed
+            ? 'changed'
+            : 'ok';
+        reporter.info(`${host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`);
+        return outcome;
+      },
+      (o) => o.error !== undefined,
+    );
+    result.hosts = fan.runs.map((r, k) =>
+      r.status === 'done'
+        ? r.value
+        : r.status === 'error'
+          ? crashed(hosts[k]!.name, r.error)
+          : skipped(hosts[k]!.name, r.reason, budget, signal, inputs.timeout),
+    );
+    result.failedHosts = result.hosts
+      .filter((h) => h.state === 'failed' || h.state === 'rolled-back')
+      .map((h) => h.host);
+    const skippedCount = result.hosts.filter((h) => h.state === 'skipped').length;
+    if (result.failedHosts.length === 1 && skippedCount === 0 && hosts.length === 1) {
+      const only = result.hosts[0]!;
+      throw only.cause ?? new UserError(only.error!);
     }
-    const failed = result.hosts.find((h) => h.error);
-    if (failed) throw failed.cause ?? new UserError(failed.error!);
+    if (fan.stopped === 'cancelled' && result.failedHosts.length === 0) throw cancelledError(signal, inputs.timeout);
+    if (result.failedHosts.length > 0) {
+      const n = result.failedHosts.length;
+      throw new DeployFailed(
+        `${n} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} failed: ${result.failedHosts.join(', ')}` +
+          (skippedCount ? `; ${skippedCount} not started (left untouched)` : '') +
+          (fan.stopped === 'budget'
+            ? ` (more than max-fail-percentage ${budget}% failed)`
+            : budget > 0
+              ? ` (within max-fail-percentage ${budget}%, the other hosts were deployed)`
+              : ''),
+        {
+          cause: result.hosts.find((h) => h.cause)?.cause,
+          details: result.hosts
+            .filter((h) => h.error || h.skipReason)
+            .map((h) => `${h.host}: ${h.state}: ${(h.error ?? h.skipReason ?? '').split('\n')[0]}`),
+        },
+      );
+    }
     return result;
   } finally {
     result.ms = Date.now() - started;
     result.changed = result.hosts.some((h) => h.changed);
+    reporter.output('failed-hosts', result.failedHosts.join(','));
+    reporter.output(
+      'host-states',
+      Object.fromEntries(
+        result.hosts.map((h) => [
+          h.host,
+          { state: h.state, ...(h.error || h.skipReason ? { error: (h.error ?? h.skipReason)!.split('\n')[0] } : {}) },
+        ]),
+      ),
+    );
     reporter.output('version', app.version);
     reporter.output('changed', result.changed);
     reporter.output(
@@ -157,6 +233,37 @@ export async function runDeploy(
     );
     reporter.summary(deploySummary(result));
   }
+}
+
+/** A host whose deploy threw instead of returning its outcome (a bug in the engine, reported as a failure). */
+function crashed(host: string, error: unknown): HostOutcome {
+  return {
+    host,
+    state: 'failed',
+    steps: [],
+    replicas: [],
+    changed: false,
+    error: errorMessage(error),
+    cause: error,
+    ms: 0,
+  };
+}
+
+/** A host never started: nothing was done to it, not even a connection. */
+function skipped(
+  host: string,
+  reason: 'budget' | 'cancelled',
+  budget: number,
+  signal: AbortSignal,
+  timeoutMs: number,
+): HostOutcome {
+  const why =
+    reason === 'cancelled'
+      ? `not started: ${cancelledError(signal, timeoutMs).message}`
+      : budget === 0
+        ? 'not started: an earlier host failed (max-fail-percentage 0)'
+        : `not started: more than max-fail-percentage ${budget}% of the hosts failed`;
+  return { host, state: 'skipped', skipReason: why, steps: [], replicas: [], changed: false, ms: 0 };
 }
 
 interface HostContext {
@@ -175,7 +282,7 @@ async function deployHost(
   opts: DeployOptions & { signal: AbortSignal; connect: Connect },
 ): Promise<HostOutcome> {
   const started = Date.now();
-  const outcome: HostOutcome = { host: host.name, steps: [], replicas: [], changed: false, ms: 0 };
+  const outcome: HostOutcome = { host: host.name, state: 'failed', steps: [], replicas: [], changed: false, ms: 0 };
   let exec: Executor | undefined;
   let lock: HeldLock | undefined;
   let access: HostAccess | undefined;

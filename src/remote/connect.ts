@@ -103,8 +103,8 @@ export function sshTargetFor(host: Host, creds: SshCredentials, keyFromFile?: st
     const jumpKeyPolicy = creds.jump?.hostKey ?? (creds.hostKey.kind === 'fingerprint' ? undefined : creds.hostKey);
     if (!jumpKeyPolicy)
       throw new InputError([
-        `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give known-hosts lines for it ` +
-          '(a host-fingerprint pins the target hosts only)',
+        `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give input "jump-known-hosts" ` +
+          '(known_hosts lines for it; a host-fingerprint pins the target hosts only)',
       ]);
     const jumpKey = reveal(creds.jump?.privateKey) ?? keyText;
     const jump: SshEndpoint = {

@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
+import { parseSerial } from '../../deploy/fanout.js';
 import { UserError } from '../../util/errors.js';
 import type { MapEntry } from '../conventions.js';
 import { type ActionSpec, type InputRule, input, type ParsedInputs } from '../input-spec.js';
+import { parseJumpSpec } from '../inventory.js';
 
 /** The Loki plugin Dyce installs when asked: pinned, never `latest`. */
 export const DEFAULT_LOG_PLUGIN = 'grafana/loki-docker-driver:3.3.2-amd64';
@@ -24,6 +26,19 @@ export const deployInputs = {
   }),
   'host-fingerprint': input.list({
     description: 'Accepted host key fingerprints (`SHA256:…`), instead of `known-hosts`',
+  }),
+  'jump-host': input.string({
+    description:
+      "Bastion every SSH connection is tunnelled through, `[user@]host[:port]` (user: the host’s; port: 22). A host’s own `ansible_ssh_common_args='-o ProxyJump=…'` in the inventory wins for that host",
+  }),
+  'jump-private-key': input.string({
+    description: 'SSH private key for the jump host (default: `ssh-private-key`)',
+    secret: true,
+  }),
+  'jump-passphrase': input.string({ description: 'Passphrase of `jump-private-key`', secret: true }),
+  'jump-known-hosts': input.string({
+    description:
+      'known_hosts lines that vouch for the jump host (default: `known-hosts`); its host key is verified too',
   }),
   'insecure-skip-host-key-check': input.boolean({
     description: 'Accept any host key. Dangerous: anyone on the path can impersonate the host',
@@ -138,6 +153,18 @@ export const deployInputs = {
     min: 3000,
   }),
   timeout: input.duration({ description: 'Time limit for the whole deploy', default: '30m', min: 1000 }),
+  parallel: input.integer({ description: 'Hosts deployed at the same time', default: '5', min: 1, max: 100 }),
+  serial: input.string({
+    description:
+      'Deploy in batches: a number of hosts or a percentage of them (`1`, `30%`), or a list (`1, 50%`: one host first, then half of them at a time; the last size repeats). A batch starts only when the previous one ended within `max-fail-percentage` (default: all hosts in one batch)',
+  }),
+  'max-fail-percentage': input.integer({
+    description:
+      'Share of the selected hosts (in %) that may fail before Dyce stops starting hosts; hosts never started are left untouched and reported `skipped`. Any failed host still fails the step (0: stop at the first failure)',
+    default: '0',
+    min: 0,
+    max: 100,
+  }),
   proxy: input.enum(['none', 'nginx'] as const, {
     description:
       '`nginx`: zero-downtime rolling replacement behind the host’s nginx (health-gated, rolled back on failure); `none`: a changed replica is stopped, then started',
@@ -207,6 +234,11 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
     changed: { description: 'true when any container was created, replaced or removed' },
     replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
     'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
+    'failed-hosts': { description: 'Comma-separated names of the hosts that failed or were rolled back' },
+    'host-states': {
+      description:
+        'JSON: per host, `{"state": "ok|changed|failed|rolled-back|skipped", "error": "…"}` (error only when it failed or was skipped)',
+    },
   },
   post: true,
   branding: { icon: 'upload-cloud', color: 'blue' },
@@ -488,7 +520,27 @@ export const deployRules: InputRule<typeof deployInputs>[] = [
   logOptionsRule,
   commandRule,
   proxyRule,
+  serialRule,
+  jumpHostRule,
 ];
+
+export function serialRule(i: Pick<DeployInputs, 'serial'>): string | undefined {
+  if (i.serial === undefined) return undefined;
+  const r = parseSerial(i.serial);
+  return 'error' in r ? `input "serial" ${r.error}` : undefined;
+}
+
+export function jumpHostRule(
+  i: Pick<DeployInputs, 'jump-host' | 'jump-private-key' | 'jump-passphrase' | 'jump-known-hosts'>,
+): string[] {
+  const spec = i['jump-host']?.trim();
+  if (!spec)
+    return (['jump-private-key', 'jump-passphrase', 'jump-known-hosts'] as const)
+      .filter((k) => i[k]?.trim())
+      .map((k) => `input "${k}" needs input "jump-host"`);
+  const j = parseJumpSpec(spec);
+  return 'error' in j ? [`input "jump-host": ${j.error}`] : [];
+}
 
 // ---- small pure helpers shared with the engine ----
 
