@@ -25,6 +25,8 @@ const h = env.hosts[0]!;
 const APP = 'bench-rollout-app';
 const SERVER = `${APP}.lab.test`;
 const layout = nginxLayout(h.nginx.prefix);
+// The issue's load; lower it (DYCE_ROLLOUT_RATE=100) on a machine where the busybox sample app cannot keep up.
+const RATE = Number(process.env.DYCE_ROLLOUT_RATE ?? 200);
 
 function inputs(tag: string, proxy: 'none' | 'nginx') {
   return parseInputs(
@@ -41,6 +43,9 @@ function inputs(tag: string, proxy: 'none' | 'nginx') {
       port: String(env.sampleApp.port),
       // Below the ephemeral port range, so that no client socket holds a replica's port.
       'host-port': '22400',
+      // Melton's shape (and the rollout test's): host networking, each replica told its port through PORT. With the
+      // lab's bridge, Docker's userland proxy stalls connections in flight whenever a container starts or stops.
+      'network-mode': 'host',
       proxy,
       'nginx-server-name': proxy === 'nginx' ? SERVER : '',
       'nginx-http-listen': `127.0.0.1:${h.nginx.httpPort}`,
@@ -63,7 +68,7 @@ async function underLoad(
   const load = startLoad({
     port: h.nginx.httpPort,
     hostHeader: SERVER,
-    rate: 200,
+    rate: RATE,
     durationMs: 300_000,
     timeoutMs: 120_000,
   });
@@ -104,6 +109,7 @@ try {
     (sum, s) => sum + s.ms,
     0,
   );
+  console.log(`load: ${RATE} requests/s through nginx, each on a new connection`);
   console.log(
     `stop-and-recreate (one at a time):   ${fmtMs(recreate.ms).padStart(9)}   ${describeLoad(recreate.load).slice(0, 160)}`,
   );
@@ -114,6 +120,8 @@ try {
     `failed requests: stop-and-recreate ${recreate.load.failed} of ${recreate.load.sent}, rollout ${rollout.load.failed} of ${rollout.load.sent} (goal 0)`,
   );
   console.log(`duration ratio stop-and-recreate / rollout: ${(recreate.ms / rollout.ms).toFixed(2)}× (goal >= 5×)`);
+  for (const s of rollout.result.hosts[0]!.steps)
+    console.log(`  rollout step ${fmtMs(s.ms).padStart(9)}  ${s.description}`);
   console.log(
     `rollout overhead over its health-gate waits: ${fmtMs(rollout.ms - gates)} (gates ${fmtMs(gates)}, total ${fmtMs(rollout.ms)})`,
   );

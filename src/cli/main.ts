@@ -11,6 +11,7 @@ usage:
   dyce build [CONTEXT] --image REPO …   build and push an image like the build-push action (dyce build --help)
   dyce deploy --hosts … --image REF --name APP [--replicas N] …   run replicas on your hosts (dyce deploy --help)
   dyce plan …                 the same flags: print what deploy would do, change nothing
+  dyce rollback …             the same flags without --image: go back one version, from the hosts' deploy history
   dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
   dyce play -i HOSTS PLAYBOOK [-e VARS]... [--check] [--json]  run an Ansible playbook on Dyce's engine (dyce play --help)
 
@@ -25,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   build: async () => (await import('./build.js')).buildCommand,
   deploy: async () => (await import('./deploy.js')).deployCommand('deploy'),
   plan: async () => (await import('./deploy.js')).deployCommand('plan'),
+  rollback: async () => (await import('./rollback.js')).rollbackCommand,
   probe: async () => (await import('./probe.js')).probeCommand,
 };
 

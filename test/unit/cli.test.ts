@@ -18,12 +18,15 @@ beforeAll(() => {
 }, 60_000);
 
 describe('dyce CLI bundle', () => {
-  it.each(['build', 'deploy', 'plan', 'probe', 'play'])('dyce %s --help prints usage and exits 0', async (cmd) => {
-    const r = await dyce(cmd, '--help');
-    expect(r.stderr).not.toMatch(/internal error|ReferenceError|TypeError|at .*\.js:\d+/);
-    expect(r.code).toBe(0);
-    expect(r.stdout + r.stderr).toMatch(/usage/i);
-  });
+  it.each(['build', 'deploy', 'plan', 'rollback', 'probe', 'play'])(
+    'dyce %s --help prints usage and exits 0',
+    async (cmd) => {
+      const r = await dyce(cmd, '--help');
+      expect(r.stderr).not.toMatch(/internal error|ReferenceError|TypeError|at .*\.js:\d+/);
+      expect(r.code).toBe(0);
+      expect(r.stdout + r.stderr).toMatch(/usage/i);
+    },
+  );
 
   it('prints the command list for dyce --help', async () => {
     const r = await dyce('--help');
