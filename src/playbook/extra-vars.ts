@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
+import { ansibleYamlOptions } from '../config/ansible-yaml.js';
 import { shellSplit } from '../config/inventory-ini.js';
 import { UserError } from '../util/errors.js';
 
@@ -39,7 +40,7 @@ export function parseExtraVarsText(text: string, where: string): Record<string, 
   if (t.startsWith('{') || t.startsWith('[')) {
     let data: unknown;
     try {
-      data = parseYaml(t);
+      data = parseYaml(t, ansibleYamlOptions());
     } catch (error) {
       throw new UserError(`${where}: bad JSON/YAML in extra vars: ${(error as Error).message.split('\n')[0]}`, {
         cause: error,
@@ -80,7 +81,7 @@ export async function readExtraVars(sources: readonly ExtraVarsSource[]): Promis
       }
       let parsed: unknown;
       try {
-        parsed = parseYaml(text);
+        parsed = parseYaml(text, ansibleYamlOptions());
       } catch (error) {
         throw new UserError(`${path}: bad YAML: ${(error as Error).message.split('\n')[0]}`, { cause: error });
       }

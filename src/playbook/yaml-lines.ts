@@ -1,4 +1,5 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { ansibleYamlOptions } from '../config/ansible-yaml.js';
 
 /** A YAML document as plain values, with the line of every key and list item (by path). */
 export interface LinedYaml {
@@ -9,10 +10,10 @@ export interface LinedYaml {
   errors: { line: number; message: string }[];
 }
 
-/** Parses YAML 1.1 (as Ansible's loader does: `yes` is a boolean), keeping lines. Pure. */
+/** Parses YAML as Ansible's loader does (`yes` is a boolean, `y` is not: src/config/ansible-yaml.ts), keeping lines. Pure. */
 export function parseLinedYaml(text: string): LinedYaml {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, version: '1.1', uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { ...ansibleYamlOptions(), lineCounter: lc });
   const lines = new Map<string, number>();
   const lineAt = (n: Node | null | undefined): number | undefined =>
     n?.range ? lc.linePos(n.range[0]).line : undefined;
