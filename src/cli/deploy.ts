@@ -1,15 +1,17 @@
 import { deployRules, deploySpec } from '../config/actions/deploy.js';
 import { parseInputs } from '../config/input-spec.js';
 import { abortOnSignals } from '../deploy/action.js';
-import { runDeploy } from '../deploy/engine.js';
+import { runDeployInputs } from '../deploy/playbook.js';
 import { parseFlags } from './flags.js';
 import type { CliReporter } from './reporter.js';
 
 export const DEPLOY_USAGE = `usage: dyce deploy --hosts 'NAME ansible_host=… ansible_port=… ansible_user=…' | --inventory FILE
          --image REF --name APP [--replicas N] [--port P] [--known-hosts LINES | --host-fingerprint SHA256:…] …
+       dyce deploy --hosts … | --inventory FILE --playbook PLAYBOOK.yml [--extra-vars 'k=v k2=v2' | '{…}' | @FILE]…
+         runs the playbook (check mode with --dry-run); with --image/--name too, the playbook first, then the image
        dyce plan  (same flags: prints the plan, changes nothing)
   every input of actions/deploy is a flag of the same name; secrets (ssh-private-key, registry-password,
-  secret-env, secret-files, ssh-passphrase) come from DYCE_<NAME> or --<name>-file PATH|-.
+  secret-env, secret-files, secret-extra-vars, ssh-passphrase) come from DYCE_<NAME> or --<name>-file PATH|-.
   --json prints the outputs (version, changed, replicas, ...) as JSON on standard output.`;
 
 /** `dyce deploy` and `dyce plan` (a dry run): the action's engine, with the action's inputs as flags. */
@@ -27,12 +29,17 @@ export function deployCommand(mode: 'deploy' | 'plan') {
     const { signal, dispose } = abortOnSignals();
     let ok = false;
     try {
-      const result = await runDeploy(inputs, reporter, { signal });
-      reporter.info(
-        result.dryRun
-          ? `plan for ${result.app} ${result.version}: ${result.hosts.some((h) => h.plan?.changed) ? 'changes' : 'no changes'}`
-          : `${result.app} ${result.version}: ${result.changed ? 'deployed' : 'nothing changed'} in ${(result.ms / 1000).toFixed(1)}s`,
-      );
+      const { playbook, deploy: result } = await runDeployInputs(inputs, reporter, { signal });
+      if (playbook)
+        reporter.info(
+          `playbook ${playbook.file}${playbook.check ? ' (check mode)' : ''}: ${playbook.changed ? 'changed' : 'nothing changed'} in ${(playbook.ms / 1000).toFixed(1)}s`,
+        );
+      if (result)
+        reporter.info(
+          result.dryRun
+            ? `plan for ${result.app} ${result.version}: ${result.hosts.some((h) => h.plan?.changed) ? 'changes' : 'no changes'}`
+            : `${result.app} ${result.version}: ${result.changed ? 'deployed' : 'nothing changed'} in ${(result.ms / 1000).toFixed(1)}s`,
+        );
       ok = true;
       return 0;
     } finally {

@@ -1,12 +1,13 @@
 import * as core from '@actions/core';
 import { lockRelease } from '../commands/host-state.js';
-import { type DeployInputs, deployRules, deploySpec } from '../config/actions/deploy.js';
+import { type DeployActionInputs, deployRules, deploySpec } from '../config/actions/deploy.js';
 import { parseInputs } from '../config/input-spec.js';
 import { readActionInputs } from '../github/action-runner.js';
 import type { Reporter } from '../github/reporter.js';
 import { errorMessage } from '../util/errors.js';
 import { connector, readTargetHosts } from './connect.js';
-import { type LockRecord, runDeploy } from './engine.js';
+import type { LockRecord } from './engine.js';
+import { runDeployInputs } from './playbook.js';
 
 const LOCKS_STATE = 'deploy_locks';
 
@@ -26,12 +27,15 @@ export function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
-/** The action's main step. Locks taken are saved as state, so the post step can clean up after a hard kill. */
-export async function deployMain(inputs: DeployInputs, reporter: Reporter): Promise<void> {
+/**
+ * The action's main step: the playbook, the image deploy, or both (src/deploy/playbook.ts). Locks taken are
+ * saved as state, so the post step can clean up after a hard kill.
+ */
+export async function deployMain(inputs: DeployActionInputs, reporter: Reporter): Promise<void> {
   const { signal, dispose } = abortOnSignals();
   const locks: LockRecord[] = [];
   try {
-    await runDeploy(inputs, reporter, {
+    await runDeployInputs(inputs, reporter, {
       signal,
       onLock: (l) => {
         locks.push(l);

@@ -51,11 +51,15 @@ export interface RunOptions {
   forks?: number;
   reporter: Reporter;
   events: PlayEvents;
+  /** Stops the run before the next task (the task in flight finishes: its remote commands are not cut). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
   stats: Record<string, HostStats>;
   exitCode: number;
+  /** Why the run stopped early (the signal's reason); the exit code is then EXIT.error. */
+  cancelled?: string;
 }
 
 const OMIT = '__omit_place_holder__dyce';
@@ -322,6 +326,11 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
   };
   const forks = Math.max(1, opts.forks ?? 5);
   let stop = false;
+  let cancelled: string | undefined;
+  const isCancelled = (): boolean => {
+    if (opts.signal?.aborted) cancelled ??= String(opts.signal.reason ?? 'cancelled');
+    return cancelled !== undefined;
+  };
 
   try {
     for (const pp of prepared) {
@@ -351,6 +360,10 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
         }
         for (const task of pp.play.tasks) {
           if (active.length === 0) break;
+          if (isCancelled()) {
+            stop = true;
+            break;
+          }
           if (!tagsSelected(task, pp.play, opts)) continue;
           const def = modules.get(task.module)!;
           events.task(taskTitle(task, templar, opts.extraVars, pp), task.module);
@@ -373,6 +386,7 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
     await Promise.all([...states.values()].map((s) => s.exec?.close().catch(() => {})));
   }
   events.recap(stats);
+  if (cancelled !== undefined) return { stats, exitCode: EXIT.error, cancelled };
   const all = Object.values(stats);
   const exitCode = all.some((s) => s.unreachable > 0)
     ? EXIT.unreachable

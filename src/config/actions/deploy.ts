@@ -231,7 +231,14 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
   outputs: {
     success: { description: 'true when every host converged' },
     version: { description: 'The version deployed' },
-    changed: { description: 'true when any container was created, replaced or removed' },
+    changed: {
+      description:
+        'true when any container was created, replaced or removed, or a task of the playbook changed something',
+    },
+    recap: {
+      description:
+        'With `playbook`: JSON, per host, the play recap `{"ok": n, "changed": n, "unreachable": n, "failed": n, "skipped": n, "rescued": n, "ignored": n}`',
+    },
     replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
     'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
     'failed-hosts': { description: 'Comma-separated names of the hosts that failed or were rolled back' },
