@@ -110,6 +110,22 @@ describe('deploy with playbook:', () => {
     expect(reporter.summaries.join('\n')).toContain('(check mode: nothing changed)');
   });
 
+  it('a cancelled run (SIGTERM, timeout) stops before the next task', async () => {
+    const reporter = new RecordingReporter();
+    const controller = new AbortController();
+    controller.abort('SIGTERM received');
+    const error = await runDeployPlaybook(
+      inputs({
+        'extra-vars': 'REGISTRY=reg:5000 DOCKER_TAG=v2 replicas=3',
+        'secret-extra-vars': `DOCKER_PASSWORD=${SECRET}`,
+      }),
+      reporter,
+      { signal: controller.signal },
+    ).catch((e: unknown) => e);
+    expect((error as UserError).message).toContain('stopped before its next task: SIGTERM received');
+    expect(reporter.lines.join('\n')).not.toContain('TASK [');
+  });
+
   it('warns about a secret-looking name given in extra-vars, never printing its value', () => {
     expect(inlineSecretWarnings(['DOCKER_PASSWORD=x A=1', '{"api_token": "t"}', '@secrets.yml'])).toEqual([
       'extra var DOCKER_PASSWORD looks secret and was given in extra-vars, where it can be read (workflow file, process list): give it in secret-extra-vars',
