@@ -1,0 +1,118 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { LabEnv, LabHost } from '../../src/lab/env.js';
+import { runLocal } from '../../src/remote/local.js';
+import { DOCKER_BIN } from './lab.js';
+
+const repoRoot = join(import.meta.dirname, '..', '..');
+
+export interface CliRun {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** The `--json` outputs (the last stdout line), when there were any. */
+  outputs: Record<string, string>;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  done: Promise<CliRun>;
+}
+
+/** Runs `dyce <command>` from the source (what the bundle does, without a build), flags as `--name value` pairs. */
+export function startDyce(
+  command: string,
+  flags: Record<string, string>,
+  env: { DYCE_SSH_PRIVATE_KEY?: string; DYCE_REGISTRY_PASSWORD?: string },
+): RunningCli {
+  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), command, ...args, '--json'],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<CliRun>((resolve) => {
+    child.on('close', (code, signal) => {
+      let outputs: Record<string, string> = {};
+      try {
+        outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, string>;
+      } catch {}
+      resolve({ code: code ?? 1, signal, stdout, stderr, outputs });
+    });
+  });
+  return { child, stderr: () => stderr, done };
+}
+
+export function runDyce(
+  command: string,
+  flags: Record<string, string>,
+  env: { DYCE_SSH_PRIVATE_KEY?: string; DYCE_REGISTRY_PASSWORD?: string },
+): Promise<CliRun> {
+  return startDyce(command, flags, env).done;
+}
+
+/** The lab's SSH key and registry password, as `dyce` reads them from the environment. */
+export function labSecrets(env: LabEnv): { DYCE_SSH_PRIVATE_KEY: string; DYCE_REGISTRY_PASSWORD: string } {
+  return { DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8'), DYCE_REGISTRY_PASSWORD: env.registry.password };
+}
+
+/** The `hosts` inventory line of a lab host, as root, with its state dir and nginx prefix. */
+export function labHostLine(h: LabHost): string {
+  return `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort} ansible_user=root dyce_state_dir=${h.stateDir} dyce_nginx_prefix=${h.nginx.prefix}`;
+}
+
+/** GET PATH through a lab host's nginx, with a Host header: status and body ('' with status 0 when no answer). */
+export function viaNginx(h: LabHost, serverName: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: '127.0.0.1', port: h.nginx.httpPort, path, headers: { host: serverName }, agent: false, timeout: 10_000 },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, body: '' }));
+    req.end();
+  });
+}
+
+/**
+ * Pushes the lab's sample app under a repository of its own (`<registry>/dyce/<name>:<tag>` for each tag), from the
+ * runner's Docker: images no other test uses, so a test may count and prune them. Returns the repository.
+ */
+export async function pushPrivateRepo(env: LabEnv, name: string, tags: string[]): Promise<string> {
+  const registry = env.registry.url.replace(/^https?:\/\//, '').replace(/\/$/, '');
+  const repo = `${registry}/dyce/${name}`;
+  const denv = { ...process.env, DOCKER_HOST: env.runner.dockerHost, DOCKER_CONFIG: env.runner.dockerConfig };
+  for (const tag of tags) {
+    for (const argv of [
+      [DOCKER_BIN, 'tag', `${env.sampleApp.image}:${tag}`, `${repo}:${tag}`],
+      [DOCKER_BIN, 'push', '--quiet', `${repo}:${tag}`],
+      [DOCKER_BIN, 'rmi', `${repo}:${tag}`],
+    ]) {
+      const r = await runLocal(argv, { env: denv });
+      if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+    }
+  }
+  return repo;
+}
