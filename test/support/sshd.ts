@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,14 +22,19 @@ export async function startSshd(opts: {
   /** user -> authorized public key lines */
   authorizedKeys: Record<string, string>;
   extraConfig?: string[];
+  /** Run inside this network namespace (`ip netns exec`): reachable only from that namespace. */
+  netns?: string;
+  /** Default 127.0.0.1 (of the namespace, with `netns`). */
+  listenAddress?: string;
 }): Promise<ThrowawaySshd> {
+  const address = opts.listenAddress ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'dyce-sshd-'));
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const ak = join(dir, 'authorized_keys');
   mkdirSync(ak, { mode: 0o755 });
   for (const [user, key] of Object.entries(opts.authorizedKeys))
     writeFileSync(join(ak, user), `${key}\n`, { mode: 0o644 });
-  const port = await freePort();
+  const port = await freePort(opts.netns ? '127.0.0.1' : address);
   const hostKeys: ThrowawaySshd['hostKeys'] = {};
   const keyLines: string[] = [];
   for (const t of opts.hostKeyTypes) {
@@ -37,7 +42,7 @@ export async function startSshd(opts: {
     execFileSync('ssh-keygen', ['-q', '-t', t, ...(t === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-f', f]);
     const pub = readFileSync(`${f}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
     const fingerprint = execFileSync('ssh-keygen', ['-lf', `${f}.pub`], { encoding: 'utf8' }).split(' ')[1]!;
-    hostKeys[t] = { pub, knownHosts: `[127.0.0.1]:${port} ${pub}`, fingerprint };
+    hostKeys[t] = { pub, knownHosts: `[${address}]:${port} ${pub}`, fingerprint };
     keyLines.push(`HostKey ${f}`);
   }
   const cfg = join(dir, 'sshd_config');
@@ -45,7 +50,7 @@ export async function startSshd(opts: {
     cfg,
     [
       `Port ${port}`,
-      'ListenAddress 127.0.0.1',
+      `ListenAddress ${address}`,
       ...keyLines,
       `PidFile ${join(dir, 'sshd.pid')}`,
       `AuthorizedKeysFile ${join(ak, '%u')}`,
@@ -62,8 +67,13 @@ export async function startSshd(opts: {
   );
   const log = join(dir, 'sshd.log');
   execFileSync('/usr/sbin/sshd', ['-t', '-f', cfg]);
-  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg, '-E', log], { stdio: 'ignore' });
-  await waitForPort(port);
+  const argv = ['/usr/sbin/sshd', '-D', '-e', '-f', cfg, '-E', log];
+  const child = opts.netns
+    ? spawn('ip', ['netns', 'exec', opts.netns, ...argv], { stdio: 'ignore' })
+    : spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+  // Inside a namespace the port cannot be probed from here: sshd says in its log when it listens.
+  if (opts.netns) await waitForLog(log, `Server listening on ${address} port ${port}`);
+  else await waitForPort(port);
   return {
     port,
     dir,
@@ -78,10 +88,18 @@ export async function startSshd(opts: {
   };
 }
 
-function freePort(): Promise<number> {
+async function waitForLog(log: string, text: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(log) && readFileSync(log, 'utf8').includes(text)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`throwaway sshd did not log "${text}"`);
+}
+
+function freePort(address = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, address, () => {
       const p = (s.address() as { port: number }).port;
       s.close(() => resolve(p));
     });

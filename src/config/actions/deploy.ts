@@ -32,7 +32,8 @@ export const deployInputs = {
       "Bastion every SSH connection is tunnelled through, `[user@]host[:port]` (user: the host’s; port: 22). A host’s own `ansible_ssh_common_args='-o ProxyJump=…'` in the inventory wins for that host",
   }),
   'jump-private-key': input.string({
-    description: 'SSH private key for the jump host (default: `ssh-private-key`)',
+    description:
+      'SSH private key for the jump host, of `jump-host` or of an inventory’s ProxyJump (default: `ssh-private-key`)',
     secret: true,
   }),
   'jump-passphrase': input.string({ description: 'Passphrase of `jump-private-key`', secret: true }),
@@ -537,16 +538,12 @@ export function serialRule(i: Pick<DeployInputs, 'serial'>): string | undefined 
   return 'error' in r ? `input "serial" ${r.error}` : undefined;
 }
 
-export function jumpHostRule(
-  i: Pick<DeployInputs, 'jump-host' | 'jump-private-key' | 'jump-passphrase' | 'jump-known-hosts'>,
-): string[] {
+/** The jump-* key inputs also serve an inventory's ProxyJump, so they do not need `jump-host`. */
+export function jumpHostRule(i: Pick<DeployInputs, 'jump-host'>): string | undefined {
   const spec = i['jump-host']?.trim();
-  if (!spec)
-    return (['jump-private-key', 'jump-passphrase', 'jump-known-hosts'] as const)
-      .filter((k) => i[k]?.trim())
-      .map((k) => `input "${k}" needs input "jump-host"`);
+  if (!spec) return undefined;
   const j = parseJumpSpec(spec);
-  return 'error' in j ? [`input "jump-host": ${j.error}`] : [];
+  return 'error' in j ? `input "jump-host": ${j.error}` : undefined;
 }
 
 // ---- small pure helpers shared with the engine ----
