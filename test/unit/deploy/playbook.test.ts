@@ -1,12 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import { inlineSecretWarnings, runDeployInputs, runDeployPlaybook } from '../../../src/deploy/playbook.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';
 import { InputError, UserError } from '../../../src/util/errors.js';
+import { MELTON_PLAYBOOK } from '../../support/melton.js';
 
 /**
  * The deploy action's `playbook:` path on this machine (`ansible_connection=local`): the tasks here run no
@@ -131,5 +134,100 @@ describe('deploy with playbook:', () => {
       'extra var DOCKER_PASSWORD looks secret and was given in extra-vars, where it can be read (workflow file, process list): give it in secret-extra-vars',
       'extra var api_token looks secret and was given in extra-vars, where it can be read (workflow file, process list): give it in secret-extra-vars',
     ]);
+  });
+});
+
+describe('deploy with playbook: bad playbooks and inventories touch no host', () => {
+  // The host is a local TCP listener standing in for sshd: it counts connections (and drops them).
+  let server: Server;
+  let connections = 0;
+  let hosts = '';
+  beforeAll(async () => {
+    server = createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    hosts = `indenwolken ansible_host=127.0.0.1 ansible_port=${(server.address() as { port: number }).port} ansible_user=root`;
+  });
+  afterAll(() => server.close());
+
+  const melton = readFileSync(MELTON_PLAYBOOK, 'utf8');
+  const vars = {
+    'extra-vars': 'REGISTRY=r:5000 DOCKER_TAG=v1 DOCKER_USERNAME=u',
+    'secret-extra-vars': 'DOCKER_PASSWORD=pw-1234',
+  };
+  const run = async (name: string, text: string, over: RawInputs = {}) => {
+    const d = join(dir, name.replace(/\W+/g, '-'));
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'playbook.yml'), text);
+    const before = connections;
+    const error = await runDeployPlaybook(
+      parseInputs(
+        deploySpec,
+        {
+          hosts,
+          playbook: join(d, 'playbook.yml'),
+          // A well-formed key no host knows: the connection is tried (and dropped by the listener).
+          'ssh-private-key': generateKeyPairSync('rsa', {
+            modulusLength: 2048,
+            privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+            publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
+          }).privateKey,
+          'insecure-skip-host-key-check': 'true',
+          timeout: '20s',
+          ...vars,
+          ...over,
+        },
+        deployRules,
+      ),
+      new RecordingReporter(),
+    ).catch((e: unknown) => e);
+    return { error: error as Error, connections: connections - before };
+  };
+
+  it('control: the unchanged Melton playbook does reach for the host', async () => {
+    const r = await run('control', melton);
+    expect(r.connections).toBeGreaterThan(0);
+    expect(r.error.message).toContain('failed on 1 host: indenwolken');
+  }, 30_000);
+
+  it.each([
+    [
+      'an unknown module',
+      melton.replace('docker_image:', 'docker_imagez:'),
+      {},
+      /playbook\.yml:25: unknown module or task keyword "docker_imagez"/,
+    ],
+    [
+      'an unknown filter',
+      melton.replace('{{ base_port + item | int }}', '{{ base_port + item | integer }}'),
+      {},
+      /playbook\.yml:35: unknown filter "integer"/,
+    ],
+    [
+      'an undefined variable',
+      melton,
+      { 'secret-extra-vars': '' },
+      /playbook\.yml:22: .*'DOCKER_PASSWORD' is undefined/,
+    ],
+    ['bad YAML', melton.replace('  vars:', '  vars: [oops'), {}, /playbook\.yml:\d+: invalid YAML/],
+    [
+      'a bad inventory',
+      melton,
+      { hosts: 'indenwolken ansible_host=127.0.0.1 ansible_port=notaport' },
+      /hosts:1: host "indenwolken": ansible_port: must be a whole number/,
+    ],
+    [
+      'a when that is not an expression',
+      melton.replace('      loop: [', '      when: "x = = 1"\n      loop: ['),
+      {},
+      /playbook\.yml:16: when is not an expression/,
+    ],
+  ] as const)('%s: refused with file:line, no connection', async (name, text, over, message) => {
+    const r = await run(name, text, over);
+    expect(r.error).toBeInstanceOf(InputError);
+    expect([r.error.message, ...(r.error as InputError).issues].join('\n')).toMatch(message);
+    expect(r.connections).toBe(0);
   });
 });
