@@ -294,8 +294,13 @@ async function rollback(
   async function rollbackStep(step: RollbackStep): Promise<void> {
     switch (step.kind) {
       case 'switch':
-        if (step.ports.length) await switchTo(h, cfg, step.ports);
-        else await removeUpstream(h, cfg);
+        if (step.ports.length) {
+          // A switch refused by `nginx -t` restored the file, and nginx still runs the config it was loaded from:
+          // when the upstream already lists the previous ports, there is nothing to test or reload (and testing
+          // again would fail for the same reason, leaving the rollback half done).
+          const now = await readConfigs(h, cfg);
+          if (now.upstream !== upstreamText(cfg, step.ports)) await switchTo(h, cfg, step.ports);
+        } else await removeUpstream(h, cfg);
         report.ports = step.ports;
         return;
       case 'drain':
