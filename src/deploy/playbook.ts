@@ -11,7 +11,8 @@ import { type DeployOptions, type DeployResult, runDeploy } from './engine.js';
 
 /**
  * The deploy action's `playbook:` input: the playbook runs on Dyce's playbook engine with deploy's inventory
- * (`hosts` or `inventory`), `limit`, SSH key, host-key policy and `timeout`; `dry-run` is check mode. With
+ * (`hosts` or `inventory`), `limit`, SSH key, host-key policy (jump host included), `parallel` (as forks) and
+ * `timeout`; `dry-run` is check mode. With
  * `image` too, the playbook runs first and the image is deployed only when it succeeded on every host.
  */
 
@@ -142,6 +143,8 @@ export async function runDeployPlaybook(
           extraVars: vars,
           connect: opts.connect ?? connector(i, reporter),
           check: outcome.check,
+          // Hosts worked on at once, like ansible-playbook's --forks; a play's own `serial:` still batches them.
+          forks: i.parallel,
           ...(i.limit?.trim() ? { limit: i.limit.trim() } : {}),
           reporter,
           events: new TextPrinter(out.write),

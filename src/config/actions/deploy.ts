@@ -47,7 +47,7 @@ export const deployInputs = {
   }),
   playbook: input.string({
     description:
-      'Path of an Ansible playbook to run on the hosts (the subset Dyce interprets; anything else is refused before any host is touched), with the same inventory, limit, SSH key and host-key settings. Alone, it replaces the image deploy; with `image`, the playbook runs first (e.g. to prepare the hosts) and the image is deployed only if it succeeded on every host. `dry-run` runs it in check mode',
+      'Path of an Ansible playbook to run on the hosts (the subset Dyce interprets; anything else is refused before any host is touched), with the same inventory, limit, SSH key, host-key and jump-host settings, `parallel` hosts at a time. Alone, it replaces the image deploy; with `image`, the playbook runs first (e.g. to prepare the hosts) and the image is deployed only if it succeeded on every host. `dry-run` runs it in check mode',
   }),
   'extra-vars': input.lines({
     description:
@@ -491,6 +491,7 @@ const IMAGE_ONLY = [
   'nginx-tls-cert',
   'nginx-tls-key',
   'nginx-static-dir',
+  'serial',
 ] as const;
 
 /** `image` (with `name`) or `playbook`, or both: the playbook first, then the image. */

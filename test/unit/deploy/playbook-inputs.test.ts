@@ -57,6 +57,9 @@ describe('deploy inputs: playbook instead of, or besides, image', () => {
     expect(issues({ image: 'reg/app:v1', name: 'web', 'secret-extra-vars': 'A=1' })).toEqual([
       'input "secret-extra-vars" needs input "playbook"',
     ]);
+    expect(issues({ playbook: 'p.yml', serial: '1' })).toEqual([
+      'input "serial" is an input of the image deploy: it needs input "image" (the playbook does not use it)',
+    ]);
     expect(issues({ playbook: 'p.yml', name: 'web', port: '8000', env: 'A=1' })).toEqual([
       'input "name" is an input of the image deploy: it needs input "image" (the playbook does not use it)',
       'input "port" is an input of the image deploy: it needs input "image" (the playbook does not use it)',
