@@ -10,8 +10,11 @@ export const DEPLOY_USAGE = `usage: dyce deploy --hosts 'NAME ansible_host=… a
        dyce deploy --hosts … | --inventory FILE --playbook PLAYBOOK.yml [--extra-vars 'k=v k2=v2' | '{…}' | @FILE]…
          runs the playbook (check mode with --dry-run); with --image/--name too, the playbook first, then the image
        dyce plan  (same flags: prints the plan, changes nothing)
+  many hosts: [--parallel 5] [--serial 1|30%|'1, 50%'] [--max-fail-percentage 0] [--limit PATTERN]
+    [--jump-host user@bastion:22 [--jump-known-hosts LINES]] (or ansible_ssh_common_args='-o ProxyJump=…')
   every input of actions/deploy is a flag of the same name; secrets (ssh-private-key, registry-password,
-  secret-env, secret-files, secret-extra-vars, ssh-passphrase) come from DYCE_<NAME> or --<name>-file PATH|-.
+  secret-env, secret-files, secret-extra-vars, ssh-passphrase, jump-private-key, jump-passphrase) come from
+  DYCE_<NAME> or --<name>-file PATH|-.
   --json prints the outputs (version, changed, replicas, ...) as JSON on standard output.`;
 
 /** `dyce deploy` and `dyce plan` (a dry run): the action's engine, with the action's inputs as flags. */
