@@ -303,9 +303,9 @@ describe('failure budget', () => {
     expect(summary).toMatch(/\*\*down3\*\* failed: .*connection refused/);
   });
 
-  it('the default budget (0) stops at the first failure: the other hosts are skipped and untouched', async () => {
+  it('the default budget (0) stops at the first failure: the other hosts are skipped and untouched (CLI, outputs written)', async () => {
     const app = newApp('budget0', [vps1, vps2]);
-    const r = await deploy(
+    const r = await dyce(
       appInputs(app, 'v1', {
         parallel: '1',
         hosts: [
@@ -315,9 +315,13 @@ describe('failure budget', () => {
         ].join('\n'),
       }),
     );
-    expect((r.error as Error).message).toMatch(/1 of 3 hosts failed: down3; 2 not started/);
-    expect(r.states.vps1?.state).toBe('skipped');
-    expect(r.states.vps2?.state).toBe('skipped');
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: 1 of 3 hosts failed: down3; 2 not started \(left untouched\)/);
+    expect(r.stderr).toMatch(/^vps1: skipped: not started: an earlier host failed/m);
+    expect(r.outputs).toMatchObject({ success: 'false', changed: 'false', 'failed-hosts': 'down3' });
+    const states = JSON.parse(r.outputs['host-states']!);
+    expect([states.down3.state, states.vps1.state, states.vps2.state]).toEqual(['failed', 'skipped', 'skipped']);
     for (const h of [vps1, vps2]) expect(await replicas(h, app), h.name).toEqual([]);
   });
 });
