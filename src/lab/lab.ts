@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -21,10 +24,10 @@ import { ensurePackages, LAB_PACKAGES } from './packages.js';
 import { httpStatus, sshBanner, waitFor } from './probes.js';
 import { isRunning, readRecord, startProcess, stopProcess, tailFile } from './processes.js';
 import {
+  APP_BASE_IMAGE,
   BASE_IMAGE_APPLETS,
   SAMPLE_APP_DOCKERFILE,
-  SAMPLE_APP_ENTRYPOINT,
-  SAMPLE_APP_HANDLER,
+  SAMPLE_APP_SERVER,
   SAMPLE_APP_VARIANTS,
 } from './sample-app.js';
 
@@ -245,6 +248,7 @@ function writeNginxConfig(h: ReturnType<typeof hostPlan>): void {
     [
       "# Written by `dyce lab up`: this lab host's nginx. Sites and upstreams go in conf.d/.",
       'worker_processes 1;',
+      'worker_rlimit_nofile 16384;',
       `pid ${join(p, 'nginx.pid')};`,
       `error_log ${join(p, 'logs', 'error.log')} warn;`,
       'events { worker_connections 4096; }',
@@ -367,10 +371,41 @@ async function ensureBaseImage(l: Layout, dockerHost: string): Promise<void> {
   rmSync(tar, { force: true });
 }
 
-function sampleAppFingerprint(): string {
+/**
+ * The app base image: the busybox base plus the `node` binary running this process and the shared libraries it links
+ * (found with `ldd`), each copied to the path the dynamic loader looks for. Rebuilt when that node binary changes.
+ */
+async function ensureAppBaseImage(l: Layout, dockerHost: string): Promise<string> {
+  const node = realpathSync(process.execPath);
+  const stamp = createHash('sha256')
+    .update(`${node} ${statSync(node).size} ${statSync(node).mtimeMs}`)
+    .digest('hex');
+  const inspect = await runLocal(
+    docker(dockerHost, 'image', 'inspect', '--format', '{{index .Config.Labels "dyce.node"}}', APP_BASE_IMAGE),
+  );
+  if (inspect.code === 0 && inspect.stdout.trim() === stamp.slice(0, 16)) return stamp;
+  const ldd = await must(['ldd', node], `ldd ${node}`);
+  const libs = [...ldd.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1] as string);
+  const ctx = join(l.dir, 'app-base');
+  rmSync(ctx, { recursive: true, force: true });
+  mkdirSync(join(ctx, 'files', 'bin'), { recursive: true });
+  copyFileSync(node, join(ctx, 'files', 'bin', 'node'));
+  for (const lib of libs) {
+    mkdirSync(join(ctx, 'files', dirname(lib)), { recursive: true });
+    copyFileSync(realpathSync(lib), join(ctx, 'files', lib));
+  }
+  writeFileSync(join(ctx, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY files/ /\nLABEL dyce.node=${stamp.slice(0, 16)}\n`);
+  await must(docker(dockerHost, 'build', '-q', '-t', APP_BASE_IMAGE, ctx), 'docker build of the app base image', {
+    env: { ...process.env, DOCKER_BUILDKIT: '1' },
+  });
+  rmSync(ctx, { recursive: true, force: true });
+  return stamp;
+}
+
+function sampleAppFingerprint(appBase: string): string {
   return createHash('sha256')
-    .update(SAMPLE_APP_HANDLER)
-    .update(SAMPLE_APP_ENTRYPOINT)
+    .update(appBase)
+    .update(SAMPLE_APP_SERVER)
     .update(SAMPLE_APP_DOCKERFILE)
     .update(JSON.stringify(SAMPLE_APP_VARIANTS))
     .digest('hex')
@@ -381,8 +416,7 @@ function sampleAppFingerprint(): string {
 export function writeSampleAppContext(ctx: string): void {
   rmSync(ctx, { recursive: true, force: true });
   mkdirSync(ctx, { recursive: true });
-  writeFileSync(join(ctx, 'handler.sh'), SAMPLE_APP_HANDLER, { mode: 0o755 });
-  writeFileSync(join(ctx, 'entrypoint.sh'), SAMPLE_APP_ENTRYPOINT, { mode: 0o755 });
+  writeFileSync(join(ctx, 'server.js'), SAMPLE_APP_SERVER);
   writeFileSync(join(ctx, 'Dockerfile'), SAMPLE_APP_DOCKERFILE);
 }
 
@@ -402,9 +436,10 @@ async function ensureSampleApp(
   dockerConfig: string,
   registry: string,
   password: string,
+  appBase: string,
   log: (m: string) => void,
 ): Promise<void> {
-  const fp = sampleAppFingerprint();
+  const fp = sampleAppFingerprint(appBase);
   const stamp = join(l.dir, 'sample-app.stamp');
   const auth = Buffer.from(`${REGISTRY_USER}:${password}`).toString('base64');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === fp) {
@@ -527,7 +562,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   ]);
   await ensureRunnerLogin(dockerConfig, registry, password);
   await ensureBaseImage(l, runnerHost);
-  await ensureSampleApp(l, runnerHost, dockerConfig, registry, password, log);
+  const appBase = await ensureAppBaseImage(l, runnerHost);
+  await ensureSampleApp(l, runnerHost, dockerConfig, registry, password, appBase, log);
   await ensureLokiReceiver(l);
   await hostsReady;
   // The plugin goes on the first host only: the others lack it, as a fresh VPS would, so deploys can show installing it.

@@ -1,81 +1,87 @@
 /**
- * The lab's sample app: a tiny HTTP server in busybox sh, so that its image builds offline from the
- * busybox-static base. `nc -ll -e` forks the handler for every connection (concurrent, like a real server).
- * Endpoints: GET /health, GET /version, POST /echo, GET /sleep?ms=N, POST /admin/health?state=fail|ok.
- * Behaviour knobs (env, baked per tag by build args): APP_VERSION, HEALTH=ok|fail, STARTUP_DELAY (seconds).
- * One log line per request goes to stderr (the container log).
+ * The lab's sample app: a small HTTP server run by the machine's own `node` binary, copied with the shared libraries
+ * it links into the app base image (`dyce-lab/app-base`, busybox + node), so that the image builds offline.
+ * It stands in for a real app server (gunicorn, node, puma): a kernel listen backlog of 511, so that a burst of
+ * connections waits in the queue instead of being dropped. (Session 1's busybox `nc -ll -e` server had a backlog
+ * of 2: under load nginx's connects timed out, and a test of zero downtime measured the sample app, not Dyce.)
+ * Endpoints: GET /health, GET /version, POST /echo, GET /sleep?ms=N, POST /admin/health?state=fail|ok, GET /.
+ * Behaviour knobs (env, baked per tag by build args): APP_VERSION, HEALTH=ok|fail, STARTUP_DELAY (seconds), PORT.
+ * Every response closes its connection. One log line per request goes to stderr (the container log).
+ * On SIGTERM it stops accepting, lets requests in flight finish, and exits.
  */
-export const SAMPLE_APP_HANDLER = `#!/bin/busybox sh
-# One HTTP/1.1 request per connection; the response always closes the connection.
-read -r method target proto || exit 0
-len=0
-while IFS= read -r line; do
-  line=\${line%$(printf '\\r')}
-  [ -z "$line" ] && break
-  case "$line" in
-    [Cc]ontent-[Ll]ength:*) len=\${line#*:}; len=\${len// /} ;;
-  esac
-done
-path=\${target%%\\?*}
-query=
-case "$target" in *\\?*) query=\${target#*\\?} ;; esac
-param() { echo "$query" | tr '&' '\\n' | sed -n "s/^$1=//p" | head -n 1; }
-status=200
-ctype=text/plain
-body=
-case "$method $path" in
-  "GET /health")
-    if [ "$HEALTH" = fail ] || [ -e /tmp/unhealthy ]; then status=503; body="unhealthy $APP_VERSION"; else body="ok $APP_VERSION"; fi ;;
-  "GET /version") body="$APP_VERSION" ;;
-  "POST /echo")
-    if [ "$len" -gt 0 ] 2>/dev/null; then body=$(head -c "$len"); fi ;;
-  "GET /sleep")
-    ms=$(param ms); case "$ms" in ''|*[!0-9]*) ms=0 ;; esac
-    usleep $((ms * 1000)); body="slept \${ms}ms" ;;
-  "POST /admin/health")
-    if [ "$(param state)" = fail ]; then touch /tmp/unhealthy; else rm -f /tmp/unhealthy; fi; body=done ;;
-  "GET /")
-    body="dyce sample app $APP_VERSION" ;;
-  *) status=404; body="not found" ;;
-esac
-case $status in 200) reason=OK ;; 404) reason="Not Found" ;; 503) reason="Service Unavailable" ;; *) reason=Error ;; esac
-printf 'HTTP/1.1 %s %s\\r\\nContent-Type: %s\\r\\nContent-Length: %s\\r\\nX-App-Version: %s\\r\\nConnection: close\\r\\n\\r\\n%s' \\
-  "$status" "$reason" "$ctype" "$(printf %s "$body" | wc -c)" "$APP_VERSION" "$body"
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) version=$APP_VERSION method=$method path=$path status=$status" >&2
+export const SAMPLE_APP_SERVER = `'use strict';
+const http = require('node:http');
+const fs = require('node:fs');
+const version = process.env.APP_VERSION || 'v0';
+const port = Number(process.env.PORT || 8000);
+const delay = Number(process.env.STARTUP_DELAY || 0);
+const log = (line) => process.stderr.write(line + '\\n');
+const unhealthy = () => process.env.HEALTH === 'fail' || fs.existsSync('/tmp/unhealthy');
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://app');
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const reply = (status, body) => {
+      const headers = { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body), Connection: 'close' };
+      res.writeHead(status, { ...headers, 'X-App-Version': version });
+      res.end(body);
+      log('version=' + version + ' method=' + req.method + ' path=' + url.pathname + ' status=' + status);
+    };
+    const route = req.method + ' ' + url.pathname;
+    if (route === 'GET /health') return unhealthy() ? reply(503, 'unhealthy ' + version) : reply(200, 'ok ' + version);
+    if (route === 'GET /version') return reply(200, version);
+    if (route === 'POST /echo') return reply(200, Buffer.concat(chunks));
+    if (route === 'GET /sleep') {
+      const ms = /^[0-9]+$/.test(url.searchParams.get('ms') || '') ? Number(url.searchParams.get('ms')) : 0;
+      return setTimeout(() => reply(200, 'slept ' + ms + 'ms'), ms);
+    }
+    if (route === 'POST /admin/health') {
+      if (url.searchParams.get('state') === 'fail') fs.writeFileSync('/tmp/unhealthy', '');
+      else fs.rmSync('/tmp/unhealthy', { force: true });
+      return reply(200, 'done');
+    }
+    if (route === 'GET /') return reply(200, 'dyce sample app ' + version);
+    return reply(404, 'not found');
+  });
+});
+server.keepAliveTimeout = 0;
+
+// Like a real app server: on SIGTERM stop accepting, let the requests in flight finish, then exit.
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  server.close(() => {
+    log('sample app ' + version + ' stopped');
+    process.exit(0);
+  });
+  setTimeout(() => process.exit(0), 10000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+log('sample app ' + version + ' starting on port ' + port + ' (startup delay ' + delay + 's, health ' + (process.env.HEALTH || 'ok') + ')');
+setTimeout(() => {
+  server.listen({ port, backlog: 511 }, () => log('sample app ' + version + ' listening on ' + port));
+}, delay * 1000);
 `;
 
-export const SAMPLE_APP_ENTRYPOINT = `#!/bin/busybox sh
-# Starts the server on $PORT after STARTUP_DELAY seconds (to imitate a slow-starting app).
-: "\${PORT:=8000}"
-echo "sample app $APP_VERSION starting on port $PORT (startup delay \${STARTUP_DELAY:-0}s, health \${HEALTH:-ok})" >&2
-if [ "\${STARTUP_DELAY:-0}" -gt 0 ] 2>/dev/null; then sleep "$STARTUP_DELAY"; fi
-echo "sample app $APP_VERSION listening on $PORT" >&2
-busybox nc -ll -p "$PORT" -e /app/handler.sh &
-server=$!
-# Like a real app server: on SIGTERM stop accepting, let requests in flight finish (up to 2s), then exit.
-# (As PID 1 without a handler, the shell would ignore SIGTERM and every stop would wait out Docker's timeout.)
-drain() {
-  kill "$server" 2>/dev/null
-  n=0
-  while [ $n -lt 40 ] && ps | grep -q '[h]andler.sh'; do usleep 50000; n=$((n + 1)); done
-  echo "sample app $APP_VERSION stopped" >&2
-  exit 0
-}
-trap drain TERM INT
-wait "$server"
-`;
+/** The app base image: the lab's busybox base plus the machine's `node` and the libraries it links. */
+export const APP_BASE_IMAGE = 'dyce-lab/app-base:latest';
 
-export const SAMPLE_APP_DOCKERFILE = `ARG BASE=dyce-lab/base:latest
+export const SAMPLE_APP_DOCKERFILE = `ARG BASE=${APP_BASE_IMAGE}
 FROM \${BASE}
 ARG APP_VERSION=v1
 ARG HEALTH=ok
 ARG STARTUP_DELAY=0
 ENV APP_VERSION=\${APP_VERSION} HEALTH=\${HEALTH} STARTUP_DELAY=\${STARTUP_DELAY} PORT=8000
-COPY handler.sh entrypoint.sh /app/
+COPY server.js /app/
 EXPOSE 8000
 LABEL org.opencontainers.image.title=dyce-sample-app
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/app/entrypoint.sh"]
+ENTRYPOINT ["/bin/node", "/app/server.js"]
 `;
 
 /** The tags the lab builds and pushes: ordinary versions, one that never becomes healthy, one slow to start. */
@@ -91,7 +97,6 @@ export const SAMPLE_APP_VARIANTS: { tag: string; args: Record<string, string> }[
 /** Commands the base image needs from busybox, as symlinks in its rootfs. */
 export const BASE_IMAGE_APPLETS = [
   'sh',
-  'nc',
   'usleep',
   'sleep',
   'date',
