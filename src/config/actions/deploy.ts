@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { allowedLogOptions } from '../../commands/log-options.js';
 import { parseSerial } from '../../deploy/fanout.js';
 import { UserError } from '../../util/errors.js';
 import type { MapEntry } from '../conventions.js';
@@ -364,49 +365,6 @@ export function secretFileNamesRule(i: DeployActionInputs): string[] {
   return (i['secret-files'] ?? [])
     .filter((f) => f.key === '.' || f.key === '..' || f.key.includes('/'))
     .map((f) => `input "secret-files": invalid file name ${JSON.stringify(f.key)}`);
-}
-
-/** Options the Loki plugin accepts (its validateDriverOpt), and Docker's generic ones that every driver takes. */
-export const LOKI_LOG_OPTS: readonly string[] = [
-  'loki-url',
-  'loki-external-labels',
-  'loki-tls-ca-file',
-  'loki-tls-cert-file',
-  'loki-tls-key-file',
-  'loki-tls-server-name',
-  'loki-tls-insecure-skip-verify',
-  'loki-timeout',
-  'loki-proxy-url',
-  'loki-batch-wait',
-  'loki-batch-size',
-  'loki-min-backoff',
-  'loki-max-backoff',
-  'loki-retries',
-  'loki-pipeline-stages',
-  'loki-pipeline-stage-file',
-  'loki-tenant-id',
-  'loki-relabel-config',
-  'no-file',
-  'keep-file',
-  'labels',
-  'labels-regex',
-  'env',
-  'env-regex',
-  'tag',
-  'max-size',
-  'max-file',
-  'compress',
-];
-export const GENERIC_LOG_OPTS: readonly string[] = ['mode', 'max-buffer-size'];
-const JSON_FILE_LOG_OPTS = ['max-size', 'max-file', 'labels', 'labels-regex', 'env', 'env-regex', 'compress', 'tag'];
-const LOCAL_LOG_OPTS = ['max-size', 'max-file', 'compress'];
-
-/** Allowed option names per driver Dyce knows; other drivers are passed through unchecked. */
-export function allowedLogOptions(driver: string): readonly string[] | undefined {
-  if (driver === 'loki') return [...LOKI_LOG_OPTS, ...GENERIC_LOG_OPTS];
-  if (driver === 'json-file') return [...JSON_FILE_LOG_OPTS, ...GENERIC_LOG_OPTS];
-  if (driver === 'local') return [...LOCAL_LOG_OPTS, ...GENERIC_LOG_OPTS];
-  return undefined;
 }
 
 export function logOptionsRule(i: DeployActionInputs): string[] {

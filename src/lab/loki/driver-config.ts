@@ -4,6 +4,7 @@
  * against the lab meets the same refusals in production.
  */
 import { hostname } from 'node:os';
+import { LOKI_LOG_OPTS } from '../../commands/log-options.js';
 
 /** What the daemon sends in StartLogging/ReadLogs (moby daemon/logger.Info, JSON field names). */
 export interface DockerLogInfo {
@@ -53,35 +54,7 @@ export const LOKI_DRIVER_DEFAULTS = {
 export const DRIVER_NAME = 'loki';
 
 /** Every option the real driver accepts (its validateDriverOpt), including the docker-generic ones it sees too. */
-export const ACCEPTED_LOG_OPTS: readonly string[] = [
-  'loki-url',
-  'loki-external-labels',
-  'loki-tls-ca-file',
-  'loki-tls-cert-file',
-  'loki-tls-key-file',
-  'loki-tls-server-name',
-  'loki-tls-insecure-skip-verify',
-  'loki-timeout',
-  'loki-proxy-url',
-  'loki-batch-wait',
-  'loki-batch-size',
-  'loki-min-backoff',
-  'loki-max-backoff',
-  'loki-retries',
-  'loki-pipeline-stages',
-  'loki-pipeline-stage-file',
-  'loki-tenant-id',
-  'loki-relabel-config',
-  'no-file',
-  'keep-file',
-  'labels',
-  'env',
-  'env-regex',
-  'max-size',
-  'max-file',
-  'mode',
-  'max-buffer-size',
-];
+export const ACCEPTED_LOG_OPTS: readonly string[] = LOKI_LOG_OPTS;
 
 /** Accepted by the real driver but not implemented here: refusing them beats silently ignoring them. */
 const UNSUPPORTED_HERE = ['loki-pipeline-stages', 'loki-pipeline-stage-file', 'loki-relabel-config', 'loki-proxy-url'];

@@ -69,6 +69,8 @@ describe('deploy inputs', () => {
       { 'log-driver': 'loki', 'log-options': 'loki-retires=5' },
       'loki-retires (line 1) is not an option of the loki log driver (did you mean loki-retries?)',
     ],
+    // The real Loki driver's validateDriverOpt lets json-file's `tag`, `labels-regex` and `compress` through: no.
+    [{ 'log-driver': 'loki', 'log-options': 'tag={{.Name}}' }, 'tag (line 1) is not an option of the loki log driver'],
     [{ command: 'gunicorn "app' }, 'input "command": unclosed double quote'],
     [{ 'lock-stale': '1s' }, 'input "lock-stale" must be at least 3000ms'],
     [{ version: 'v1 beta' }, 'input "version" must be letters, digits'],
