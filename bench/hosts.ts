@@ -9,7 +9,8 @@
  *   Dyce runs in-process (what the action does once Node is up) and as the CLI bundle (a process per run, like
  *   ansible-playbook).
  *
- * Host keys are verified on both sides. Every host has its own ports (dyce_port_base / base_port).
+ * Host keys are verified on both sides. Every host has its own ports (dyce_port_base / base_port). Both tools log
+ * in as the lab's `deploy` user and reach docker through sudo, as on a VPS where root cannot log in.
  *
  *   npm run bench -- hosts            (DYCE_BENCH_ROUNDS=3 by default)
  */
@@ -44,7 +45,7 @@ const stateDir = (name: string) => join(dir, 'state', name);
 const hostsIni = hosts
   .map(
     (h) =>
-      `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort} ansible_user=root dyce_state_dir=${stateDir(h.name)} dyce_port_base=${h.portBase}`,
+      `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort} ansible_user=deploy dyce_state_dir=${stateDir(h.name)} dyce_port_base=${h.portBase}`,
   )
   .join('\n');
 const raw = {
@@ -97,7 +98,7 @@ writeFileSync(
     '',
     '[all:vars]',
     'ansible_python_interpreter=/usr/bin/python3',
-    'ansible_user=root',
+    'ansible_user=deploy',
     `ansible_ssh_private_key_file=${env.sshKey}`,
     `ansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'`,
     '',
