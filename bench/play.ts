@@ -3,6 +3,8 @@
  * the first run (no containers, image not on the host) and the no-op run (everything already in place).
  * Goal: ≥ 10× faster on the no-op run. Each round resets the host, then runs Ansible (first, no-op) and Dyce
  * (first, no-op); ratios are taken round by round. Dyce runs from its CLI bundle (build/cli.js, rebuilt here).
+ * The deploy action's `playbook:` path (`dyce deploy --playbook`, the same engine behind deploy's inputs) is timed
+ * on the no-op run too.
  *
  *   npm run bench -- play            (DYCE_BENCH_ROUNDS=3 by default)
  */
@@ -41,6 +43,7 @@ async function setup(): Promise<string> {
   writeFileSync(join(dir, 'secrets.yml'), `DOCKER_PASSWORD: ${JSON.stringify(env.registry.password)}\n`, {
     mode: 0o600,
   });
+  writeFileSync(join(dir, 'secret-extra-vars'), `DOCKER_PASSWORD=${env.registry.password}\n`, { mode: 0o600 });
   let playbook = join(melton, 'playbook.yml');
   const plugins = await run([DOCKER_BIN, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}'], { env: hostEnv });
   if (!/^loki(:\S+)? true$/m.test(plugins)) {
@@ -97,8 +100,38 @@ function dyce(playbook: string): Promise<string> {
   );
 }
 
+/** The deploy action's entry with `playbook:`, as `dyce deploy --playbook` (secret extra vars from a 0600 file). */
+function dyceDeploy(playbook: string): Promise<string> {
+  return run(
+    [
+      process.execPath,
+      join(root, 'build/cli.js'),
+      'deploy',
+      '--inventory',
+      hosts,
+      '--known-hosts',
+      readFileSync(env.knownHostsFile, 'utf8'),
+      '--playbook',
+      playbook,
+      '--extra-vars',
+      `REGISTRY=${env.registry.url} DOCKER_TAG=${tag} DOCKER_USERNAME=${env.registry.username}`,
+      '--extra-vars',
+      JSON.stringify({ default_container_name: `${prefix}-app`, base_port: basePort }),
+      '--secret-extra-vars-file',
+      join(dir, 'secret-extra-vars'),
+    ],
+    { env: { ...process.env, DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8') } },
+  );
+}
+
 const playbook = await setup();
-const t = { aFirst: [] as number[], aNoop: [] as number[], dFirst: [] as number[], dNoop: [] as number[] };
+const t = {
+  aFirst: [] as number[],
+  aNoop: [] as number[],
+  dFirst: [] as number[],
+  dNoop: [] as number[],
+  deployNoop: [] as number[],
+};
 try {
   for (let i = 0; i < rounds; i++) {
     await reset();
@@ -109,8 +142,9 @@ try {
     const out = await dyce(playbook).then((o) => o);
     if (!/changed=0\s/.test(out)) throw new Error(`the dyce no-op run changed something:\n${out}`);
     t.dNoop.push(await timeIt(() => dyce(playbook)));
+    t.deployNoop.push(await timeIt(() => dyceDeploy(playbook)));
     console.log(
-      `round ${i + 1}: ansible ${fmtMs(t.aFirst[i]!)} / ${fmtMs(t.aNoop[i]!)}, dyce ${fmtMs(t.dFirst[i]!)} / ${fmtMs(t.dNoop[i]!)}`,
+      `round ${i + 1}: ansible ${fmtMs(t.aFirst[i]!)} / ${fmtMs(t.aNoop[i]!)}, dyce ${fmtMs(t.dFirst[i]!)} / ${fmtMs(t.dNoop[i]!)}, dyce deploy --playbook no-op ${fmtMs(t.deployNoop[i]!)}`,
     );
   }
 } finally {
@@ -120,7 +154,9 @@ console.log(row('ansible-playbook, first run', t.aFirst));
 console.log(row('dyce play, first run', t.dFirst));
 console.log(row('ansible-playbook, no-op run', t.aNoop));
 console.log(row('dyce play, no-op run', t.dNoop));
+console.log(row('dyce deploy --playbook, no-op run', t.deployNoop));
 const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
 console.log(ratioRow('first run: ansible / dyce', ratios(t.aFirst, t.dFirst)));
 console.log(ratioRow('no-op run: ansible / dyce', ratios(t.aNoop, t.dNoop), '≥ 10×'));
+console.log(ratioRow('no-op run: ansible / dyce deploy --playbook', ratios(t.aNoop, t.deployNoop), '≥ 10×'));
 if (median(ratios(t.aNoop, t.dNoop)) < 10) console.log('(below the 10× goal on this run)');

@@ -3,10 +3,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import { runLocal } from '../../src/remote/local.js';
-import { DOCKER_BIN, host, hostDocker, lab, tempDir, uniqueName, writeTemp } from '../support/lab.js';
-import { MELTON_DIR } from '../support/melton.js';
+import { host, hostDocker, lab, tempDir, uniqueName, writeTemp } from '../support/lab.js';
+import { MELTON_HOSTS, meltonPlaybookFor, meltonRepo, pushMeltonImage } from '../support/melton.js';
 import { mutatePlaybook } from '../support/playbook-mutations.js';
 import { ProcSampler } from '../support/proc-sampler.js';
 
@@ -22,13 +21,12 @@ import { ProcSampler } from '../support/proc-sampler.js';
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const env = lab();
 const vps1 = host(env, 'vps1');
-const PLAYBOOK = join(MELTON_DIR, 'playbook.yml');
-const HOSTS = join(MELTON_DIR, 'hosts');
+const HOSTS = MELTON_HOSTS;
 const TAG = uniqueName('t9');
-const REPO = `${env.registry.url}/meltondevops/melton-app-server`;
+const REPO = meltonRepo(env);
 const dir = tempDir('dyce-play-');
 const made: string[] = [];
-let playbook = PLAYBOOK;
+let playbook = '';
 let lokiOnHost = false;
 let secretsFile = '';
 const rootDockerConfig = '/root/.docker/config.json';
@@ -158,28 +156,11 @@ const port = () => 21000 + Math.floor(Math.random() * 8000);
 
 beforeAll(async () => {
   expect(vps1.sshPort, 'the reference hosts file points at 127.0.0.1:2222, which must be vps1').toBe(2222);
-  const runner = { ...process.env, DOCKER_CONFIG: env.runner.dockerConfig, DOCKER_HOST: env.runner.dockerHost };
-  const src = `${env.sampleApp.image}:v1`;
-  let r = await runLocal([DOCKER_BIN, 'image', 'inspect', src], { env: runner });
-  if (r.code !== 0) await runLocal([DOCKER_BIN, 'pull', '-q', src], { env: runner });
-  r = await runLocal([DOCKER_BIN, 'tag', src, `${REPO}:${TAG}`], { env: runner });
-  expect(r.code, r.stderr).toBe(0);
-  r = await runLocal([DOCKER_BIN, 'push', '-q', `${REPO}:${TAG}`], { env: runner });
-  expect(r.code, r.stderr).toBe(0);
+  await pushMeltonImage(env, TAG);
   secretsFile = writeTemp(dir, 'secrets.yml', `DOCKER_PASSWORD: ${JSON.stringify(env.registry.password)}\n`, 0o600);
-  const plugins = await hostDocker(vps1, ['plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}']);
-  lokiOnHost = /^loki(:\S+)? true$/m.test(plugins.stdout);
-  if (!lokiOnHost) {
-    // The playbook minus its log options: Docker refuses `--log-driver loki` without the plugin.
-    const doc = parse(readFileSync(PLAYBOOK, 'utf8')) as { tasks: Record<string, Record<string, unknown>>[] }[];
-    const c = doc[0]!.tasks.find((t) => t.docker_container)!.docker_container!;
-    delete c.log_driver;
-    delete c.log_options;
-    playbook = writeTemp(dir, 'playbook.yml', stringify(doc), 0o644);
-    process.stderr.write(
-      '[playbook test] no loki plugin on vps1: running the Melton playbook without its log options\n',
-    );
-  }
+  const chosen = await meltonPlaybookFor(vps1, dir);
+  playbook = chosen.path;
+  lokiOnHost = chosen.unchanged;
 }, 120_000);
 
 afterAll(async () => {
