@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { readLabEnv } from '../src/lab/env.js';
-import { median, ratioRow, row, run, timeIt } from './support.js';
+import { median, opensshArgv, ratioRow, row, run, timeIt } from './support.js';
 
 const dyce = fileURLToPath(new URL('../bin/dyce.js', import.meta.url));
 const up = () => run([process.execPath, dyce, 'lab', 'up']);
@@ -14,22 +14,7 @@ const down = () => run([process.execPath, dyce, 'lab', 'down']);
 await up();
 const env = readLabEnv();
 const h = env.hosts[0]!;
-const ssh = () =>
-  run([
-    'ssh',
-    '-i',
-    env.sshKey,
-    '-p',
-    String(h.sshPort),
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${env.knownHostsFile}`,
-    `root@${h.address}`,
-    'docker ps',
-  ]);
+const ssh = () => run(opensshArgv(env, h, 'docker ps'));
 
 const rtt: number[] = [];
 const warm: number[] = [];

@@ -8,29 +8,14 @@ import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { parseKnownHosts } from '../src/remote/known-hosts.js';
 import { SshExecutor } from '../src/remote/ssh.js';
-import { ratioRow, row, run, sideBySide } from './support.js';
+import { opensshArgv, ratioRow, row, run, sideBySide } from './support.js';
 
 const env = readLabEnv();
 const h = env.hosts[0]!;
 const key = readFileSync(env.sshKey);
 const COMMANDS = 10;
 
-const openssh = (cmd: string) =>
-  run([
-    'ssh',
-    '-i',
-    env.sshKey,
-    '-p',
-    String(h.sshPort),
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${env.knownHostsFile}`,
-    `root@${h.address}`,
-    cmd,
-  ]);
+const openssh = (cmd: string) => run(opensshArgv(env, h, cmd));
 
 const executor = () =>
   new SshExecutor(

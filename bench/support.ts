@@ -3,6 +3,7 @@
  * each A/B ratio is computed pair by pair, and the median is reported with the min and max.
  */
 import { spawn } from 'node:child_process';
+import type { LabEnv, LabHost } from '../src/lab/env.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -78,4 +79,23 @@ export function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: str
     );
     c.stdin.end(opts.stdin ?? '');
   });
+}
+
+/** The OpenSSH client's argv for one command on a lab host, with its host key verified (as Ansible runs ssh). */
+export function opensshArgv(env: LabEnv, host: LabHost, command: string): string[] {
+  return [
+    'ssh',
+    '-i',
+    env.sshKey,
+    '-p',
+    String(host.sshPort),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${env.knownHostsFile}`,
+    `root@${host.address}`,
+    command,
+  ];
 }
