@@ -9,6 +9,10 @@
  *   Dyce runs in-process (what the action does once Node is up) and as the CLI bundle (a process per run, like
  *   ansible-playbook).
  *
+ * The lab's hosts share this machine's CPUs: where the work is CPU-bound (docker run), three hosts at once
+ * cannot take one host's time here, as they would on three machines; the no-op (round trips) shows the fan-out's
+ * own effect.
+ *
  * Host keys are verified on both sides. Every host has its own ports (dyce_port_base / base_port). Both tools log
  * in as the lab's `deploy` user and reach docker through sudo, as on a VPS where root cannot log in.
  *
@@ -174,6 +178,7 @@ const t = {
   p1: [] as number[],
   ans: [] as number[],
   dNoop: [] as number[],
+  dNoop1: [] as number[],
   cliNoop: [] as number[],
 };
 try {
@@ -189,6 +194,7 @@ try {
     const noop = await dyce(5);
     if (noop.changed) throw new Error('the dyce no-op rerun changed something');
     t.dNoop.push(await timeIt(() => dyce(5)));
+    t.dNoop1.push(await timeIt(() => dyce(1)));
     t.cliNoop.push(await timeIt(dyceCli));
   }
 } finally {
@@ -202,8 +208,10 @@ console.log(row('dyce first deploy, parallel 5', t.p5));
 console.log(row('dyce first deploy, parallel 1', t.p1));
 console.log(row('ansible-playbook no-op (forks 5)', t.ans));
 console.log(row('dyce no-op, in-process', t.dNoop));
+console.log(row('dyce no-op, in-process, parallel 1', t.dNoop1));
 console.log(row('dyce no-op, CLI bundle (a process)', t.cliNoop));
 console.log(ratioRow('first deploy: parallel 5 / parallel 1', ratios(t.p5, t.p1), '≤ 0.5×'));
+console.log(ratioRow('no-op: parallel 5 / parallel 1', ratios(t.dNoop, t.dNoop1)));
 console.log(ratioRow('no-op: ansible / dyce in-process', ratios(t.ans, t.dNoop), '≥ 10×'));
 console.log(ratioRow('no-op: ansible / dyce CLI', ratios(t.ans, t.cliNoop), '≥ 10×'));
 if (median(ratios(t.p5, t.p1)) > 0.5) console.log('(parallel 5 above the 0.5× goal on this run)');
