@@ -33,7 +33,7 @@ export interface DeployRun {
 
 /** Pure: each `extra-vars` line is one ansible-playbook `-e` argument, in order (a later one wins). */
 export function extraVarsSources(lines: readonly string[] | undefined): ExtraVarsSource[] {
-  return (lines ?? []).map((text) => ({ text, origin: 'extra-vars' }));
+  return (lines ?? []).map((text, n) => ({ text, origin: `input "extra-vars" line ${n + 1}` }));
 }
 
 /**

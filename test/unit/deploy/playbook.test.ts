@@ -129,6 +129,14 @@ describe('deploy with playbook:', () => {
     expect(reporter.lines.join('\n')).not.toContain('TASK [');
   });
 
+  it('names the extra-vars line that is not an -e argument', async () => {
+    const error = await runDeployPlaybook(
+      inputs({ 'extra-vars': 'REGISTRY=reg:5000\nDOCKER_TAG: v2' }),
+      new RecordingReporter(),
+    ).catch((e: unknown) => e);
+    expect((error as UserError).message).toBe('input "extra-vars" line 2: expected key=value, got "DOCKER_TAG:"');
+  });
+
   it('warns about a secret-looking name given in extra-vars, never printing its value', () => {
     expect(inlineSecretWarnings(['DOCKER_PASSWORD=x A=1', '{"api_token": "t"}', '@secrets.yml'])).toEqual([
       'extra var DOCKER_PASSWORD looks secret and was given in extra-vars, where it can be read (workflow file, process list): give it in secret-extra-vars',
