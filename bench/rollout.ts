@@ -2,14 +2,18 @@
  * Rollout bench on the lab's vps1, in one run, under the same load through the host's nginx (~200 requests per
  * second, each on a new connection, 10% POST /echo, 10% GET /sleep?ms=1500, the rest GET /version):
  *
- * - stop-and-recreate of 4 replicas, one after the other (what Ansible's docker_container does, and Dyce without a
- *   proxy): each replica is stopped, removed and started again on its port while nginx keeps routing to it;
+ * - ansible-playbook (community.docker's docker_container, the Melton playbook's task) replacing the 4 replicas with
+ *   a new image: each container is stopped, removed and created again on its port, one after the other, while nginx
+ *   keeps routing to it (skipped when ansible-playbook is not installed);
+ * - the same stop-and-recreate done by Dyce without a proxy (proxy: none), to separate Ansible's own overhead;
  * - Dyce's rolling replacement behind nginx (proxy: nginx) of the same 4 replicas.
  *
  * Prints both failure counts and both durations, their ratio, and the rollout's overhead over the sum of its
  * health-gate waits. Dyce runs in-process (what the action does after Node has started).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { nginxLayout, sitePath, upstreamPath } from '../src/commands/nginx.js';
 import { deployRules, deploySpec } from '../src/config/actions/deploy.js';
 import { parseInputs } from '../src/config/input-spec.js';
@@ -18,7 +22,7 @@ import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { runLocal } from '../src/remote/local.js';
 import { describeLoad, type LoadResult, startLoad } from '../test/support/load.js';
-import { fmtMs } from './support.js';
+import { fmtMs, run } from './support.js';
 
 const env = readLabEnv();
 const h = env.hosts[0]!;
@@ -28,7 +32,7 @@ const layout = nginxLayout(h.nginx.prefix);
 // The issue's load; lower it (DYCE_ROLLOUT_RATE=100) on a machine where the busybox sample app cannot keep up.
 const RATE = Number(process.env.DYCE_ROLLOUT_RATE ?? 200);
 
-function inputs(tag: string, proxy: 'none' | 'nginx') {
+function inputs(tag: string, proxy: 'none' | 'nginx', over: Record<string, string> = {}) {
   return parseInputs(
     deploySpec,
     {
@@ -42,7 +46,7 @@ function inputs(tag: string, proxy: 'none' | 'nginx') {
       replicas: '4',
       port: String(env.sampleApp.port),
       // Below the ephemeral port range, so that no client socket holds a replica's port.
-      'host-port': '22400',
+      'host-port': String(FIRST_PORT),
       // Melton's shape (and the rollout test's): host networking, each replica told its port through PORT. With the
       // lab's bridge, Docker's userland proxy stalls connections in flight whenever a container starts or stops.
       'network-mode': 'host',
@@ -51,20 +55,19 @@ function inputs(tag: string, proxy: 'none' | 'nginx') {
       'nginx-http-listen': `127.0.0.1:${h.nginx.httpPort}`,
       'health-interval': '100ms',
       'drain-timeout': '60s',
+      ...over,
     },
     deployRules,
   );
 }
 
-async function deploy(tag: string, proxy: 'none' | 'nginx'): Promise<DeployResult> {
-  const r = await runDeploy(inputs(tag, proxy), new RecordingReporter());
+async function deploy(tag: string, proxy: 'none' | 'nginx', over: Record<string, string> = {}): Promise<DeployResult> {
+  const r = await runDeploy(inputs(tag, proxy, over), new RecordingReporter());
   if (!r.hosts[0] || r.hosts[0].error) throw new Error(`dyce deploy failed: ${r.hosts[0]?.error}`);
   return r;
 }
 
-async function underLoad(
-  fn: () => Promise<DeployResult>,
-): Promise<{ result: DeployResult; ms: number; load: LoadResult }> {
+async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; ms: number; load: LoadResult }> {
   const load = startLoad({
     port: h.nginx.httpPort,
     hostHeader: SERVER,
@@ -78,6 +81,48 @@ async function underLoad(
   const ms = performance.now() - t;
   await new Promise((r) => setTimeout(r, 1000));
   return { result, ms, load: await load.stop() };
+}
+
+const FIRST_PORT = 22400;
+const dir = mkdtempSync(join(tmpdir(), 'dyce-bench-rollout-'));
+const hasAnsible = (await runLocal(['sh', '-c', 'command -v ansible-playbook'])).code === 0;
+writeFileSync(
+  join(dir, 'hosts'),
+  `[servers]\n${h.name} ansible_host=${h.address} ansible_port=${h.sshPort}\n\n[all:vars]\nansible_python_interpreter=/usr/bin/python3\nansible_user=root\nansible_ssh_private_key_file=${env.sshKey}\nansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'\n`,
+);
+// The Melton playbook's container task, on the replicas' names and ports (host networking, PORT per replica), so
+// that the upstream Dyce wrote for v1 routes to the containers Ansible recreates.
+writeFileSync(
+  join(dir, 'playbook.yml'),
+  `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Create default containers
+      community.docker.docker_container:
+        name: "${APP}{{ item }}"
+        image: "{{ IMAGE }}"
+        network_mode: host
+        env:
+          PORT: "{{ ${FIRST_PORT - 1} + item | int }}"
+        state: started
+        restart_policy: unless-stopped
+      with_sequence: count=4
+`,
+);
+
+/** ansible-playbook replacing the replicas with the image TAG (already on the host). */
+function ansible(tag: string): Promise<string> {
+  return run(
+    [
+      'ansible-playbook',
+      '-i',
+      join(dir, 'hosts'),
+      join(dir, 'playbook.yml'),
+      '--extra-vars',
+      JSON.stringify({ IMAGE: `${env.sampleApp.image}:${tag}` }),
+    ],
+    { env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOLOR: '1' } },
+  );
 }
 
 async function clean(): Promise<void> {
@@ -96,34 +141,51 @@ async function clean(): Promise<void> {
 }
 
 try {
+  const line = (label: string, ms: number, load: LoadResult) =>
+    console.log(`${label.padEnd(44)} ${fmtMs(ms).padStart(9)}   ${describeLoad(load).slice(0, 150)}`);
+  console.log(`load: ${RATE} requests/s through nginx, each on a new connection, during each replacement`);
+  let ansibleRun: { ms: number; load: LoadResult } | undefined;
+  if (hasAnsible) {
+    await clean();
+    // v2 on the host beforehand (the playbook has no registry login), then v1 behind nginx (site and upstream).
+    await run(['docker', '--config', env.runner.dockerConfig, 'pull', '--quiet', `${env.sampleApp.image}:v2`], {
+      env: { ...process.env, DOCKER_HOST: h.dockerHost },
+    });
+    await deploy('v1', 'nginx');
+    ansibleRun = await underLoad(() => ansible('v2'));
+    line('ansible docker_container (stop, rm, create)', ansibleRun.ms, ansibleRun.load);
+  } else console.log('ansible-playbook not installed: its baseline is skipped');
   await clean();
-  // v1 behind nginx: the site and the upstream to the replicas' first ports.
   await deploy('v1', 'nginx');
-  // Stop-and-recreate: replicas replaced in place, one after the other, nginx still routing to each.
+  // Dyce without a proxy: the same in-place stop-and-recreate, one replica after the other.
   const recreate = await underLoad(() => deploy('v2', 'none'));
+  line('dyce proxy none (stop, rm, run in place)', recreate.ms, recreate.load);
   // Back to v1 in place (no load), then the rolling replacement to v2.
   await deploy('v1', 'none');
   const rollout = await underLoad(() => deploy('v2', 'nginx'));
+  line('dyce rollout behind nginx (proxy nginx)', rollout.ms, rollout.load);
+  // The same rollout in one batch: the old replicas serve until the switch either way (they stop only at the end),
+  // so a batch of 4 costs memory for 4 more containers, not capacity.
+  await deploy('v1', 'none');
+  const batch = await underLoad(() => deploy('v2', 'nginx', { 'max-unavailable': '4' }));
+  line('dyce rollout, max-unavailable 4', batch.ms, batch.load);
 
-  const gates = rollout.result.hosts[0]!.steps.filter((s) => s.description.startsWith('health gate')).reduce(
-    (sum, s) => sum + s.ms,
-    0,
-  );
-  console.log(`load: ${RATE} requests/s through nginx, each on a new connection`);
+  const steps = rollout.result.hosts[0]!.steps;
+  const gates = steps.filter((s) => s.description.startsWith('health gate')).reduce((sum, s) => sum + s.ms, 0);
+  if (ansibleRun)
+    console.log(
+      `ansible / dyce rollout: ${(ansibleRun.ms / rollout.ms).toFixed(2)}× (goal >= 5×); failed requests: ansible ${ansibleRun.load.failed} of ${ansibleRun.load.sent}, rollout ${rollout.load.failed} of ${rollout.load.sent} (goal 0)`,
+    );
+  if (ansibleRun)
+    console.log(
+      `ansible / dyce rollout max-unavailable 4: ${(ansibleRun.ms / batch.ms).toFixed(2)}×; failed requests: ${batch.load.failed} of ${batch.load.sent}`,
+    );
   console.log(
-    `stop-and-recreate (one at a time):   ${fmtMs(recreate.ms).padStart(9)}   ${describeLoad(recreate.load).slice(0, 160)}`,
+    `dyce proxy none / dyce rollout: ${(recreate.ms / rollout.ms).toFixed(2)}×; failed requests: proxy none ${recreate.load.failed} of ${recreate.load.sent}, rollout ${rollout.load.failed} of ${rollout.load.sent}`,
   );
+  for (const s of steps) console.log(`  rollout step ${fmtMs(s.ms).padStart(9)}  ${s.description}`);
   console.log(
-    `dyce rollout behind nginx:           ${fmtMs(rollout.ms).padStart(9)}   ${describeLoad(rollout.load).slice(0, 160)}`,
-  );
-  console.log(
-    `failed requests: stop-and-recreate ${recreate.load.failed} of ${recreate.load.sent}, rollout ${rollout.load.failed} of ${rollout.load.sent} (goal 0)`,
-  );
-  console.log(`duration ratio stop-and-recreate / rollout: ${(recreate.ms / rollout.ms).toFixed(2)}× (goal >= 5×)`);
-  for (const s of rollout.result.hosts[0]!.steps)
-    console.log(`  rollout step ${fmtMs(s.ms).padStart(9)}  ${s.description}`);
-  console.log(
-    `rollout overhead over its health-gate waits: ${fmtMs(rollout.ms - gates)} (gates ${fmtMs(gates)}, total ${fmtMs(rollout.ms)})`,
+    `rollout overhead over its health-gate waits: ${fmtMs(rollout.ms - gates)} (gates ${fmtMs(gates)}, total ${fmtMs(rollout.ms)}, ${(rollout.ms / Math.max(gates, 1)).toFixed(1)}× the gates)`,
   );
 } finally {
   await clean();
