@@ -199,6 +199,23 @@ export const NGINX_RELOAD_FAILED = 31;
 export const NGINX_INSTALL_FAILED = 32;
 
 /**
+ * Script lines shared by install and remove: `nginx -t` on the full configuration; on failure run RESTORE (which puts
+ * TARGET "$t" back as it was), print nginx's complaint and exit NGINX_TEST_FAILED; on success drop the saved copy and
+ * reload. The nginx prefix arguments are the script's remaining "$@".
+ */
+function testThenReload(restore: string): string[] {
+  return [
+    'if ! out=$(nginx -t -q "$@" 2>&1); then',
+    `  ${restore}`,
+    '  printf "%s\\n" "$out" >&2',
+    `  exit ${NGINX_TEST_FAILED}`,
+    'fi',
+    'rm -f "$t.dyce-prev"',
+    `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+  ];
+}
+
+/**
  * The second half: moves the candidate over TARGET (rename: nginx never reads half a file), runs `nginx -t` on the
  * full configuration, and only if it passes reloads nginx. When the test fails, TARGET gets its previous content
  * back (or is removed when it is new) before anything could load the bad file, and the command exits
@@ -214,13 +231,7 @@ export function installConfig(layout: NginxLayout, target: string): Argv {
       'had=0',
       `if [ -e "$t" ]; then cp -p "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}; had=1; fi`,
       `mv -f "$c" "$t" || exit ${NGINX_INSTALL_FAILED}`,
-      'if ! out=$(nginx -t -q "$@" 2>&1); then',
-      '  if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi',
-      '  printf "%s\\n" "$out" >&2',
-      `  exit ${NGINX_TEST_FAILED}`,
-      'fi',
-      'rm -f "$t.dyce-prev"',
-      `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+      ...testThenReload('if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi'),
     ].join('\n'),
     'sh',
     target,
@@ -238,13 +249,7 @@ export function removeConfig(layout: NginxLayout, target: string): Argv {
       't="$1"; shift',
       '[ -e "$t" ] || exit 0',
       `mv -f "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}`,
-      'if ! out=$(nginx -t -q "$@" 2>&1); then',
-      '  mv -f "$t.dyce-prev" "$t"',
-      '  printf "%s\\n" "$out" >&2',
-      `  exit ${NGINX_TEST_FAILED}`,
-      'fi',
-      'rm -f "$t.dyce-prev"',
-      `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+      ...testThenReload('mv -f "$t.dyce-prev" "$t"'),
     ].join('\n'),
     'sh',
     target,
