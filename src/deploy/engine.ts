@@ -161,13 +161,7 @@ export async function runDeploy(
       },
       async (host) => {
         const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
-        outcome.state = outcome.error
-          ? outcome.rolledBack
-            ? 'rolled-back'
-            : 'failed'
-          : outcome.changed
-            ? 'changed'
-            : 'ok';
+        outcome.state = stateOf(outcome);
         reporter.info(`${host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`);
         return outcome;
       },
@@ -183,30 +177,11 @@ export async function runDeploy(
     result.failedHosts = result.hosts
       .filter((h) => h.state === 'failed' || h.state === 'rolled-back')
       .map((h) => h.host);
-    const skippedCount = result.hosts.filter((h) => h.state === 'skipped').length;
-    if (result.failedHosts.length === 1 && skippedCount === 0 && hosts.length === 1) {
-      const only = result.hosts[0]!;
-      throw only.cause ?? new UserError(only.error!);
-    }
-    if (fan.stopped === 'cancelled' && result.failedHosts.length === 0) throw cancelledError(signal, inputs.timeout);
-    if (result.failedHosts.length > 0) {
-      const n = result.failedHosts.length;
-      throw new DeployFailed(
-        `${n} of ${hosts.length} host${hosts.length === 1 ? '' : 's'} failed: ${result.failedHosts.join(', ')}` +
-          (skippedCount ? `; ${skippedCount} not started (left untouched)` : '') +
-          (fan.stopped === 'budget'
-            ? ` (more than max-fail-percentage ${budget}% failed)`
-            : budget > 0
-              ? ` (within max-fail-percentage ${budget}%, the other hosts were deployed)`
-              : ''),
-        {
-          cause: result.hosts.find((h) => h.cause)?.cause,
-          details: result.hosts
-            .filter((h) => h.error || h.skipReason)
-            .map((h) => `${h.host}: ${h.state}: ${(h.error ?? h.skipReason ?? '').split('\n')[0]}`),
-        },
-      );
-    }
+    // One host: its own error, as before there were many.
+    const only = result.hosts.length === 1 ? result.hosts[0]! : undefined;
+    if (only?.error) throw only.cause ?? new UserError(only.error);
+    if (result.failedHosts.length > 0) throw deployFailed(result, fan.stopped, budget);
+    if (fan.stopped === 'cancelled') throw cancelledError(signal, inputs.timeout);
     return result;
   } finally {
     result.ms = Date.now() - started;
@@ -233,6 +208,36 @@ export async function runDeploy(
     );
     reporter.summary(deploySummary(result));
   }
+}
+
+function stateOf(o: HostOutcome): HostState {
+  if (o.error) return o.rolledBack ? 'rolled-back' : 'failed';
+  return o.changed ? 'changed' : 'ok';
+}
+
+/** Which hosts failed, how many were left untouched and whether the failure budget stopped the run. */
+function deployFailed(result: DeployResult, stopped: 'budget' | 'cancelled' | undefined, budget: number): DeployFailed {
+  const total = result.hosts.length;
+  const skippedCount = result.hosts.filter((h) => h.state === 'skipped').length;
+  const why =
+    stopped === 'budget'
+      ? ` (more than max-fail-percentage ${budget}% failed)`
+      : stopped === 'cancelled'
+        ? ' (cancelled)'
+        : budget > 0
+          ? ` (within max-fail-percentage ${budget}%, the other hosts were deployed)`
+          : '';
+  return new DeployFailed(
+    `${result.failedHosts.length} of ${total} hosts failed: ${result.failedHosts.join(', ')}` +
+      (skippedCount ? `; ${skippedCount} not started (left untouched)` : '') +
+      why,
+    {
+      cause: result.hosts.find((h) => h.cause)?.cause,
+      details: result.hosts
+        .filter((h) => h.error || h.skipReason)
+        .map((h) => `${h.host}: ${h.state}: ${(h.error ?? h.skipReason ?? '').split('\n')[0]}`),
+    },
+  );
 }
 
 /** A host whose deploy threw instead of returning its outcome (a bug in the engine, reported as a failure). */
