@@ -235,7 +235,7 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
     version: { description: 'The version deployed' },
     changed: {
       description:
-        'true when any container was created, replaced or removed, or a task of the playbook changed something',
+        'true when any container was created, replaced or removed, or a task of the playbook changed something (in check mode: would change)',
     },
     recap: {
       description:
