@@ -221,7 +221,9 @@ function deployFailed(result: DeployResult, stopped: 'budget' | 'cancelled' | un
   const skippedCount = result.hosts.filter((h) => h.state === 'skipped').length;
   const why =
     stopped === 'budget'
-      ? ` (more than max-fail-percentage ${budget}% failed)`
+      ? budget === 0
+        ? ''
+        : ` (more than max-fail-percentage ${budget}% failed)`
       : stopped === 'cancelled'
         ? ' (cancelled)'
         : budget > 0
