@@ -166,7 +166,8 @@ try {
   line('dyce rollout behind nginx (proxy nginx)', rollout.ms, rollout.load);
   // The same rollout in one batch: the old replicas serve until the switch either way (they stop only at the end),
   // so a batch of 4 costs memory for 4 more containers, not capacity.
-  await deploy('v1', 'none');
+  // Back to v1 behind nginx (in place the upstream would still list the rollout's ports).
+  await deploy('v1', 'nginx', { 'max-unavailable': '4' });
   const batch = await underLoad(() => deploy('v2', 'nginx', { 'max-unavailable': '4' }));
   line('dyce rollout, max-unavailable 4', batch.ms, batch.load);
 
