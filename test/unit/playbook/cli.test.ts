@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,13 @@ const dir = mkdtempSync(join(tmpdir(), 'dyce-play-cli-'));
 let server: Server;
 let connections = 0;
 let hostsFile = '';
+let knownHosts = '';
+// A well-formed key and a known_hosts file, so that a good playbook does reach for the host (the control below).
+const KEY = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
+}).privateKey;
 
 beforeAll(async () => {
   server = createServer((s) => {
@@ -27,6 +35,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as { port: number }).port;
   hostsFile = join(dir, 'hosts');
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(
+    knownHosts,
+    `[127.0.0.1]:${port} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICkk+PnRIQgh299GK72//1crBQ5O00IifLDhVbUSL5G8\n`,
+  );
   writeFileSync(
     hostsFile,
     `[servers]\nindenwolken ansible_host=127.0.0.1 ansible_port=${port}\n\n[all:vars]\nansible_user=root\n`,
@@ -36,10 +49,14 @@ afterAll(() => server.close());
 
 function play(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'play', ...args], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DYCE_SSH_PRIVATE_KEY: 'not used' },
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'play', ...args, '--known-hosts', knownHosts],
+      {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DYCE_SSH_PRIVATE_KEY: KEY },
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -116,6 +133,16 @@ describe('dyce play refuses bad input before touching any host', () => {
     },
     30_000,
   );
+
+  it('control: a good playbook does connect to the host (so a count of 0 above means something)', async () => {
+    const pb = join(dir, 'control', 'playbook.yml');
+    mkdirSync(dirname(pb), { recursive: true });
+    writeFileSync(pb, melton);
+    const before = connections;
+    const r = await play(['-i', hostsFile, pb, ...VARS]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(connections - before).toBeGreaterThan(0);
+  }, 30_000);
 
   it('warns about a secret on the command line without printing it', async () => {
     const r = await play(['-i', hostsFile, join(dir, 'nope.yml'), ...VARS]);
