@@ -157,6 +157,11 @@ export async function runDeployPlaybook(
     outcome.stats = r.stats;
     outcome.exitCode = r.exitCode;
     outcome.changed = Object.values(r.stats).some((s) => s.changed > 0);
+    // ansible-playbook passes with a warning here; a deploy step that deployed nowhere is more likely a typo.
+    if (Object.keys(r.stats).length === 0)
+      throw new UserError(
+        `playbook ${file} ran on no host: no host of the inventory matches its plays' hosts${i.limit?.trim() ? ` and limit "${i.limit.trim()}"` : ''}`,
+      );
     if (r.cancelled !== undefined)
       throw new UserError(
         `playbook ${file} stopped before its next task: ${timeout.aborted ? `timeout ${i.timeout / 1000}s reached` : r.cancelled}`,

@@ -129,6 +129,15 @@ describe('deploy with playbook:', () => {
     expect(reporter.lines.join('\n')).not.toContain('TASK [');
   });
 
+  it('a run that matches no host fails (a typo in limit is not a green deploy)', async () => {
+    const reporter = new RecordingReporter();
+    const error = await runDeployPlaybook(inputs({ limit: 'web' }), reporter).catch((e: unknown) => e);
+    expect((error as UserError).message).toBe(
+      `playbook ${playbook} ran on no host: no host of the inventory matches its plays' hosts and limit "web"`,
+    );
+    expect(reporter.outputs.recap).toBe('{}');
+  });
+
   it('names the extra-vars line that is not an -e argument', async () => {
     const error = await runDeployPlaybook(
       inputs({ 'extra-vars': 'REGISTRY=reg:5000\nDOCKER_TAG: v2' }),
