@@ -138,6 +138,7 @@ async function clean(): Promise<void> {
     await runLocal(['docker', 'rm', '-f', ...ids], { env: { ...process.env, DOCKER_HOST: h.dockerHost } });
   await runLocal(['rm', '-f', sitePath(layout, APP), upstreamPath(layout, APP)]);
   await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
+  await runLocal(['rm', '-rf', `${h.stateDir}/apps/${APP}`]);
 }
 
 try {
