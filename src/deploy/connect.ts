@@ -5,7 +5,7 @@ import { resolveSshTarget, type SshCredentials } from '../remote/connect.js';
 import type { Executor } from '../remote/executor.js';
 import { type HostKeyPolicy, normalizeFingerprint, parseKnownHosts } from '../remote/known-hosts.js';
 import { LocalExecutor } from '../remote/local.js';
-import { SshExecutor } from '../remote/ssh.js';
+import { JumpPool, SshExecutor } from '../remote/ssh.js';
 import { UserError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 
@@ -45,12 +45,20 @@ export type Connect = (host: Host) => Promise<Executor>;
  */
 export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
   let creds: SshCredentials | undefined;
+  // Hosts behind the same bastion share one connection to it for the whole run.
+  const jumps = new JumpPool();
   return async (host) => {
     if (host.connection === 'local') return new LocalExecutor(host.name);
     creds ??= sshCredentials(i);
     // The jump host (input or the host's ProxyJump) is resolved by sshTargetFor, with its own verified key.
-    const exec = new SshExecutor(await resolveSshTarget(host, creds), { reporter });
-    await exec.connect();
+    const exec = new SshExecutor(await resolveSshTarget(host, creds), { reporter, jumps });
+    try {
+      await exec.connect();
+    } catch (error) {
+      // Lets go of the bastion connection this host may hold.
+      await exec.close();
+      throw error;
+    }
     return exec;
   };
 }

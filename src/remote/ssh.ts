@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2, { type ClientChannel, type ConnectConfig, type ParsedKey, type Client as Ssh2Client } from 'ssh2';
@@ -73,6 +74,59 @@ export interface SshOptions {
   maxChannels?: number;
   /** Injected for tests of the retry schedule. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Shares one connection to each bastion among the executors given the same pool (a many-host deploy): one login
+   * at the bastion instead of one per host, and no burst of handshakes against its sshd's MaxStartups.
+   */
+  jumps?: JumpPool;
+}
+
+/**
+ * Bastion connections shared by key (endpoint, user and private key): each target executor holds a reference while
+ * it uses one; the last to close it closes the connection. Owned by the caller, never module-level.
+ */
+export class JumpPool {
+  readonly #entries = new Map<string, { exec: SshExecutor; refs: number }>();
+
+  /** Takes a reference to the bastion connection for `jump`, creating the executor if needed. */
+  acquire(jump: SshEndpoint, create: () => SshExecutor): { exec: SshExecutor; release: () => Promise<void> } {
+    const key = jumpKey(jump);
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = { exec: create(), refs: 0 };
+      this.#entries.set(key, entry);
+    }
+    entry.refs++;
+    const held = entry;
+    let released = false;
+    return {
+      exec: held.exec,
+      release: async () => {
+        if (released) return;
+        released = true;
+        held.refs--;
+        if (held.refs > 0) return;
+        if (this.#entries.get(key) === held) this.#entries.delete(key);
+        await held.exec.close();
+      },
+    };
+  }
+
+  /** How many bastion connections are held (for tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+function jumpKey(j: SshEndpoint): string {
+  const key = typeof j.privateKey === 'string' ? j.privateKey : j.privateKey.toString('utf8');
+  const pass = passphraseOf(j) ?? '';
+  return JSON.stringify([
+    j.user,
+    j.address,
+    j.port,
+    createHash('sha256').update(key).update('\0').update(pass).digest('hex'),
+  ]);
 }
 
 export type SshErrorKind =
@@ -191,12 +245,13 @@ interface Connection {
 export class SshExecutor implements Executor {
   readonly host: string;
   readonly #target: SshTarget;
-  readonly #opts: Required<Omit<SshOptions, 'retry' | 'sleep'>> & {
+  readonly #opts: Required<Omit<SshOptions, 'retry' | 'sleep' | 'jumps'>> & {
     retry: RetryPolicy;
     sleep: (ms: number) => Promise<void>;
+    jumps?: JumpPool | undefined;
   };
   #connecting: Promise<Connection> | undefined;
-  #jump: SshExecutor | undefined;
+  #jump: { exec: SshExecutor; release: () => Promise<void> } | undefined;
   #active = 0;
   readonly #waiting: (() => void)[] = [];
   readonly #servers = new Set<Server>();
@@ -214,6 +269,7 @@ export class SshExecutor implements Executor {
       maxChannels: options.maxChannels ?? 8,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+      jumps: options.jumps,
     };
   }
 
@@ -332,8 +388,9 @@ export class SshExecutor implements Executor {
         // A connection that never came up has nothing to close.
       }
     }
-    await this.#jump?.close();
+    const jump = this.#jump;
     this.#jump = undefined;
+    await jump?.release();
     this.#closing = false;
   }
 
@@ -505,13 +562,20 @@ export class SshExecutor implements Executor {
 
   async #viaJump(jump: SshEndpoint): Promise<Duplex> {
     if (!this.#jump) {
-      this.#jump = new SshExecutor(
-        { ...jump, host: `jump host ${jump.user}@${jump.address}:${jump.port}` },
-        { ...this.#opts, retry: { ...this.#opts.retry, attempts: 1 } },
-      );
+      const { jumps, ...opts } = this.#opts;
+      const create = () =>
+        new SshExecutor(
+          { ...jump, host: `jump host ${jump.user}@${jump.address}:${jump.port}` },
+          { ...opts, retry: { ...opts.retry, attempts: 1 } },
+        );
+      if (jumps) this.#jump = jumps.acquire(jump, create);
+      else {
+        const exec = create();
+        this.#jump = { exec, release: () => exec.close() };
+      }
     }
     const t = this.#target;
-    return this.#jump.forwardOut(t.port, t.address);
+    return this.#jump.exec.forwardOut(t.port, t.address);
   }
 
   async #acquire(): Promise<void> {

@@ -339,9 +339,10 @@ describe('through a bastion', () => {
   const net = `10.231.${Number.parseInt(tag.slice(0, 2), 16) % 250}`;
   const bastionAddr = `${net}.2`;
   let hidden: ThrowawaySshd;
+  let hidden2: ThrowawaySshd;
   let bastion: ThrowawaySshd;
   let bastionKey: string;
-  const app = newApp('bastion', [vps3]);
+  const app = newApp('bastion', [vps3, vps2]);
 
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
 
@@ -363,6 +364,13 @@ describe('through a bastion', () => {
       netns: ns,
       extraConfig: [`SetEnv DOCKER_HOST=${vps3.dockerHost} DYCE_LAB_HOST=hidden`],
     });
+    // A second hidden host, running vps2's Docker engine.
+    hidden2 = await startSshd({
+      hostKeyTypes: ['ed25519'],
+      authorizedKeys: { root: readFileSync(`${env.sshKey}.pub`, 'utf8').trim() },
+      netns: ns,
+      extraConfig: [`SetEnv DOCKER_HOST=${vps2.dockerHost} DYCE_LAB_HOST=hidden2`],
+    });
     // The bastion only lets its own key in, and only forwards: a separate key proves jump-private-key is used.
     bastion = await startSshd({
       hostKeyTypes: ['ed25519'],
@@ -374,6 +382,7 @@ describe('through a bastion', () => {
 
   afterAll(async () => {
     await hidden?.stop();
+    await hidden2?.stop();
     await bastion?.stop();
     await runLocal(['ip', 'netns', 'del', ns]);
     await runLocal(['ip', 'link', 'del', vethOut]);
@@ -430,6 +439,29 @@ describe('through a bastion', () => {
     });
     expect(ok.error).toBeUndefined();
     expect(ok.states).toEqual({ hidden: { state: 'ok' } });
+  });
+
+  it('hosts behind the same bastion share one connection to it', async () => {
+    const logins = () => readFileSync(bastion.log, 'utf8').match(/Accepted publickey for root/g)?.length ?? 0;
+    const before = logins();
+    const r = await deploy({
+      ...base(),
+      hosts: [
+        inventory(),
+        hostLine(vps2, app, { name: 'hidden2', port: hidden2.port }).replace(
+          `ansible_host=${vps2.address}`,
+          'ansible_host=127.0.0.1',
+        ),
+      ].join('\n'),
+      'known-hosts': [hidden.hostKeys.ed25519!.knownHosts, hidden2.hostKeys.ed25519!.knownHosts].join('\n'),
+      'jump-host': `root@${bastionAddr}:${bastion.port}`,
+      'jump-private-key': bastionKey,
+      'jump-known-hosts': bastion.hostKeys.ed25519!.knownHosts,
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.states).toEqual({ hidden: { state: 'ok' }, hidden2: { state: 'changed' } });
+    expect((await replicas(vps2, app)).map((x) => x.version)).toEqual(['v1', 'v1']);
+    expect(logins() - before).toBe(1);
   });
 
   it('refuses a bastion whose host key does not match, before authenticating', async () => {

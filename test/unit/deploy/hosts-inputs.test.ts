@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import { readTargetHosts, sshCredentials } from '../../../src/deploy/connect.js';
+import { RecordingReporter } from '../../../src/github/reporter.js';
 import { sshTargetFor } from '../../../src/remote/connect.js';
+import { JumpPool, type SshEndpoint, SshExecutor } from '../../../src/remote/ssh.js';
 
 const TARGET = '[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICkk+PnRIQgh299GK72//1crBQ5O00IifLDhVbUSL5G8';
 const BASTION = '[10.0.0.2]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMm6dqKN2jwHzAJv7YxPdCxelE1i68lVxtQARbZm86km';
@@ -78,5 +80,36 @@ describe('jump host credentials', () => {
     });
     const [host] = await readTargetHosts(i);
     expect(() => sshTargetFor(host!, sshCredentials(i))).toThrow(/give input "jump-known-hosts"/);
+  });
+});
+
+describe('JumpPool', () => {
+  const endpoint = (over: Partial<SshEndpoint> = {}): SshEndpoint => ({
+    address: '10.0.0.2',
+    port: 22,
+    user: 'bastion',
+    privateKey: 'KEY',
+    hostKey: { kind: 'insecure' },
+    ...over,
+  });
+  const make = (e: SshEndpoint) => () => new SshExecutor({ ...e, host: 'jump' }, { reporter: new RecordingReporter() });
+
+  it('shares one bastion executor per endpoint, user and key; the last release closes it', async () => {
+    const pool = new JumpPool();
+    const a = pool.acquire(endpoint(), make(endpoint()));
+    const b = pool.acquire(endpoint(), make(endpoint()));
+    expect(b.exec).toBe(a.exec);
+    const otherKey = pool.acquire(endpoint({ privateKey: 'OTHER' }), make(endpoint()));
+    const otherUser = pool.acquire(endpoint({ user: 'root' }), make(endpoint()));
+    expect(otherKey.exec).not.toBe(a.exec);
+    expect(otherUser.exec).not.toBe(a.exec);
+    expect(pool.size).toBe(3);
+    await a.release();
+    await a.release(); // a second release of the same reference changes nothing
+    expect(pool.size).toBe(3);
+    await b.release();
+    expect(pool.size).toBe(2);
+    const c = pool.acquire(endpoint(), make(endpoint()));
+    expect(c.exec).not.toBe(a.exec);
   });
 });
