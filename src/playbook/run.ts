@@ -51,8 +51,12 @@ export interface RunOptions {
   forks?: number;
   reporter: Reporter;
   events: PlayEvents;
-  /** Stops the run before the next task (the task in flight finishes: its remote commands are not cut). */
+  /**
+   * Stops the run before the next task. A task in flight gets `cancelGraceMs` (default 3 s) to finish; then the
+   * connections are closed, which ends its remote commands, and the run returns as cancelled.
+   */
   signal?: AbortSignal;
+  cancelGraceMs?: number;
 }
 
 export interface RunResult {
@@ -331,6 +335,25 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
     if (opts.signal?.aborted) cancelled ??= String(opts.signal.reason ?? 'cancelled');
     return cancelled !== undefined;
   };
+  // The hard stop: a cancelled run does not wait for a hung command longer than the grace period.
+  let hardStop = (): void => {};
+  const stopped = new Promise<true>((resolve) => {
+    hardStop = () => resolve(true);
+  });
+  let graceTimer: NodeJS.Timeout | undefined;
+  let stoppedHard = false;
+  const onAbort = () => {
+    graceTimer = setTimeout(() => {
+      stoppedHard = true;
+      for (const s of states.values()) s.exec?.close().catch(() => {});
+      hardStop();
+    }, opts.cancelGraceMs ?? 3000);
+  };
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  /** Runs a task on the hosts; false when the hard stop came first (the abandoned work's end is moot). */
+  const finished = (work: Promise<void>): Promise<boolean> =>
+    Promise.race([work.then(() => true), stopped.then(() => false)]);
 
   try {
     for (const pp of prepared) {
@@ -348,14 +371,21 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
         let active = batch.filter((h) => !state(h).failed && !state(h).unreachable);
         if (pp.gather && active.length > 0) {
           events.task('Gathering Facts', 'gather_facts');
-          await pool(active, forks, async (h) => {
-            const s = state(h);
-            const out = await guardConnection(s, opts, async () => {
-              s.facts = await gatherFacts(s.exec!);
-              return { status: 'ok' as TaskStatus, result: { changed: false } };
-            });
-            record(s, out, undefined, stats, events);
-          });
+          const done = await finished(
+            pool(active, forks, async (h) => {
+              const s = state(h);
+              const out = await guardConnection(s, opts, async () => {
+                s.facts = await gatherFacts(s.exec!);
+                return { status: 'ok' as TaskStatus, result: { changed: false } };
+              });
+              if (!stoppedHard) record(s, out, undefined, stats, events);
+            }),
+          );
+          if (!done) {
+            isCancelled();
+            stop = true;
+            break;
+          }
           active = active.filter((h) => !state(h).unreachable);
         }
         for (const task of pp.play.tasks) {
@@ -367,11 +397,18 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
           if (!tagsSelected(task, pp.play, opts)) continue;
           const def = modules.get(task.module)!;
           events.task(taskTitle(task, templar, opts.extraVars, pp), task.module);
-          await pool(active, forks, async (h) => {
-            const s = state(h);
-            const out = await runTaskOnHost(task, def, s, pp, batch, opts, templar, events);
-            record(s, out, task, stats, events);
-          });
+          const done = await finished(
+            pool(active, forks, async (h) => {
+              const s = state(h);
+              const out = await runTaskOnHost(task, def, s, pp, batch, opts, templar, events);
+              if (!stoppedHard) record(s, out, task, stats, events);
+            }),
+          );
+          if (!done) {
+            isCancelled();
+            stop = true;
+            break;
+          }
           active = active.filter((h) => !state(h).failed && !state(h).unreachable);
           if (active.length === 0) {
             events.noMoreHosts();
@@ -383,6 +420,8 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
       }
     }
   } finally {
+    clearTimeout(graceTimer);
+    opts.signal?.removeEventListener('abort', onAbort);
     await Promise.all([...states.values()].map((s) => s.exec?.close().catch(() => {})));
   }
   events.recap(stats);

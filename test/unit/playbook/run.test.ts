@@ -9,7 +9,7 @@ import { containerDifferences, hasCredentials, type ObservedContainer } from '..
 import { JsonCollector, TextPrinter } from '../../../src/playbook/output.js';
 import { parsePlaybook } from '../../../src/playbook/parse.js';
 import { PlaybookRefused, runPlaybook } from '../../../src/playbook/run.js';
-import { type ExecOptions, type ExecResult, RecordingExecutor } from '../../../src/remote/executor.js';
+import { type ExecOptions, type ExecResult, type Executor, RecordingExecutor } from '../../../src/remote/executor.js';
 import { runLocal } from '../../../src/remote/local.js';
 import { MELTON_DIR } from '../../support/melton.js';
 
@@ -449,5 +449,56 @@ describe('docker_container comparisons (community.docker defaults)', () => {
     expect(hasCredentials(cfg, 'r:5000', 'u', 'p')).toBe(true);
     expect(hasCredentials(cfg, 'r:5000', 'u', 'q')).toBe(false);
     expect(hasCredentials('not json', 'r:5000', 'u', 'p')).toBe(false);
+  });
+});
+
+describe('cancellation', () => {
+  /** A host whose commands never answer; `close()` may end them (an SSH connection) or not (a hung one). */
+  class HungExecutor implements Executor {
+    readonly host = 'h1';
+    closed = false;
+    started: string[] = [];
+    #release: ((r: ExecResult) => void) | undefined;
+    constructor(private readonly closeEndsCommands: boolean) {}
+    run(argv: readonly string[]): Promise<ExecResult> {
+      this.started.push(argv[0]!);
+      return new Promise((r) => {
+        this.#release = r;
+      });
+    }
+    async close(): Promise<void> {
+      this.closed = true;
+      if (this.closeEndsCommands) this.#release?.({ code: 255, stdout: '', stderr: 'connection closed' });
+    }
+  }
+  const pb = parsePlaybook(
+    '- hosts: all\n  gather_facts: false\n  tasks:\n    - apt: name=curl state=present\n    - debug: msg=never\n',
+    'hang.yml',
+  );
+
+  it.each([
+    ['closing the connection ends the command', true],
+    ['even a command that never ends', false],
+  ])('a hung task is abandoned after the grace period: %s', async (_name, closeEnds) => {
+    const exec = new HungExecutor(closeEnds);
+    const controller = new AbortController();
+    const json = new JsonCollector();
+    const r = runPlaybook(pb, {
+      inventory: parseInventory('h1 ansible_host=127.0.0.1', { source: 'hosts', format: 'ini' }),
+      extraVars: {},
+      connect: async () => exec,
+      reporter: new RecordingReporter(),
+      events: json,
+      signal: controller.signal,
+      cancelGraceMs: 50,
+    });
+    await new Promise((res) => setTimeout(res, 50));
+    expect(exec.started).toEqual(['dpkg-query']);
+    controller.abort('SIGTERM received');
+    const result = await r;
+    expect(result).toMatchObject({ exitCode: 1, cancelled: 'SIGTERM received' });
+    expect(exec.closed).toBe(true);
+    // The second task never started.
+    expect(json.run.plays[0]!.tasks.map((t) => t.task.module)).toEqual(['apt']);
   });
 });
