@@ -7,7 +7,7 @@ import type { Reporter } from '../github/reporter.js';
 import { errorMessage } from '../util/errors.js';
 import { connector, readTargetHosts } from './connect.js';
 import type { LockRecord } from './engine.js';
-import { runDeployInputs } from './playbook.js';
+import { runDeployInputs } from './entry.js';
 
 const LOCKS_STATE = 'deploy_locks';
 

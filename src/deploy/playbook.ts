@@ -1,4 +1,4 @@
-import { type DeployActionInputs, hasImage } from '../config/actions/deploy.js';
+import type { DeployActionInputs } from '../config/actions/deploy.js';
 import { type Inventory, parseInventory, readInventory } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import { type ExtraVarsSource, looksSecret, parseExtraVarsText, readExtraVars } from '../playbook/extra-vars.js';
@@ -7,7 +7,6 @@ import { readPlaybook } from '../playbook/parse.js';
 import { EXIT, runPlaybook } from '../playbook/run.js';
 import { UserError } from '../util/errors.js';
 import { type Connect, connector } from './connect.js';
-import { type DeployOptions, type DeployResult, runDeploy } from './engine.js';
 
 /**
  * The deploy action's `playbook:` input: the playbook runs on Dyce's playbook engine with deploy's inventory
@@ -23,12 +22,6 @@ export interface PlaybookOutcome {
   changed: boolean;
   check: boolean;
   ms: number;
-}
-
-export interface DeployRun {
-  playbook?: PlaybookOutcome;
-  deploy?: DeployResult;
-  changed: boolean;
 }
 
 /** Pure: each `extra-vars` line is one ansible-playbook `-e` argument, in order (a later one wins). */
@@ -192,33 +185,5 @@ export async function runDeployPlaybook(
     );
     reporter.output('host-states', Object.fromEntries(states.map(([h, state]) => [h, { state }])));
     if (Object.keys(outcome.stats).length > 0) reporter.summary(playbookSummary(outcome));
-  }
-}
-
-/**
- * The deploy action's entry: the playbook, the image deploy, or the playbook then the image deploy (only if
- * the playbook succeeded everywhere). `changed` is true when either changed something.
- */
-export async function runDeployInputs(
-  i: DeployActionInputs,
-  reporter: Reporter,
-  opts: DeployOptions = {},
-): Promise<DeployRun> {
-  let playbook: PlaybookOutcome | undefined;
-  if (i.playbook?.trim()) {
-    playbook = await runDeployPlaybook(i, reporter, {
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.connect ? { connect: opts.connect } : {}),
-    });
-    if (!hasImage(i)) return { playbook, changed: playbook.changed };
-  }
-  let deployChanged = false;
-  try {
-    const deploy = await runDeploy(i, reporter, opts);
-    deployChanged = deploy.changed;
-    return { ...(playbook ? { playbook } : {}), deploy, changed: deploy.changed || (playbook?.changed ?? false) };
-  } finally {
-    // runDeploy writes its own `changed`; the playbook's changes count too.
-    if (playbook?.changed && !deployChanged) reporter.output('changed', true);
   }
 }
