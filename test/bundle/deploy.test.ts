@@ -52,7 +52,10 @@ describe('deploy bundle under Node 24 with the runner protocol', () => {
       [`${name}2`, 18721],
     ]);
     expect(main.summary).toContain(`### Dyce deploy: ${name} v1`);
-    expect(main.summary).toContain(`| vps1 | ${name}1 | create | → v1 | 18720 |`);
+    // One row per host: replicas, versions, action, time, result.
+    expect(main.summary).toMatch(
+      new RegExp(`\\| vps1 \\| 2 \\(${name}1, ${name}2\\) \\| → v1 \\| create ×2 \\| [0-9.]+m?s \\| changed \\|`),
+    );
     const lines = main.stdout.split('\n');
     for (const secret of ['planted-bundle-secret', env.registry.password]) {
       const leaks = lines.filter((l) => l.includes(secret));
