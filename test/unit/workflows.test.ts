@@ -1,13 +1,19 @@
 /**
  * Every workflow example in the repo (examples/, .github/workflows/, and YAML code blocks of the README and docs)
- * is checked against the inputs its action declares: unknown inputs and missing required inputs fail.
+ * is checked against the inputs its action declares: unknown inputs and missing required inputs fail, and so do values
+ * the action's own parser or cross-input rules refuse (e.g. deploy without `image` or `playbook`). A value that is a
+ * `${{ }}` expression is unknown until the run: it counts as given, and issues about it alone are not judged.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { buildPushRules } from '../../src/config/actions/build-push.js';
+import { deployRules } from '../../src/config/actions/deploy.js';
 import { actionSpecs } from '../../src/config/actions/index.js';
+import { type ActionSpec, type InputRule, parseInputs } from '../../src/config/input-spec.js';
+import { InputError } from '../../src/util/errors.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -58,7 +64,43 @@ function checkStep(step: Step): string[] {
     if (f.meta.required && f.meta.default === undefined && !given.includes(name))
       issues.push(`${step.uses}: required input "${name}" is missing`);
   }
-  return issues;
+  if (issues.length) return issues;
+  return parseIssues(spec, step.with ?? {}).map((i) => `${step.uses}: ${i}`);
+}
+
+/** Each action's cross-input rules, as its entry point applies them. */
+const RULES: Record<string, InputRule<never>[]> = {
+  'build-push': buildPushRules as InputRule<never>[],
+  deploy: deployRules as InputRule<never>[],
+  probe: [],
+};
+
+/** A value of the input's kind, standing in for a `${{ }}` expression (unknown until the run). */
+function placeholder(f: ActionSpec['inputs'][string]): string {
+  const choices = (f.meta as { choices?: readonly string[] }).choices;
+  const candidates = [...(choices ?? []), 'true', '1', '10s', 'x', 'KEY=value', 'https://example.test/', '127.0.0.1'];
+  return candidates.find((c) => f.schema.safeParse(c).success) ?? 'x';
+}
+
+/** What the action's parser and rules say of the step's values (issues about expression-valued inputs left out). */
+function parseIssues(spec: ActionSpec, values: Record<string, unknown>): string[] {
+  const raw: Record<string, string> = {};
+  const expressions: string[] = [];
+  for (const [k, v] of Object.entries(values)) {
+    const text = typeof v === 'string' ? v : JSON.stringify(v);
+    if (text.includes('${{')) {
+      expressions.push(k);
+      raw[k] = spec.inputs[k] ? placeholder(spec.inputs[k]) : text;
+    } else raw[k] = text;
+  }
+  if (!(spec.id in RULES)) return [`no rules listed for action ${spec.id} in this test`];
+  try {
+    parseInputs(spec, raw, RULES[spec.id] as InputRule<typeof spec.inputs>[]);
+    return [];
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e;
+    return e.issues.filter((i) => !expressions.some((k) => i.includes(`"${k}"`)));
+  }
 }
 
 const sources = [
@@ -66,7 +108,11 @@ const sources = [
     name: relative(root, f),
     text: readFileSync(f, 'utf8'),
   })),
-  ...[join(root, 'README.md'), ...yamlFiles(join(root, 'docs')).filter((f) => f.endsWith('.md'))]
+  ...[
+    join(root, 'README.md'),
+    ...readdirSync(join(root, 'actions')).map((a) => join(root, 'actions', a, 'README.md')),
+    ...yamlFiles(join(root, 'docs')).filter((f) => f.endsWith('.md')),
+  ]
     .filter(existsSync)
     .flatMap(markdownBlocks),
 ];
@@ -86,6 +132,20 @@ describe('workflow examples use only declared inputs', () => {
     expect(checkStep({ uses: 'org/dyce/actions/probe@v1', with: {} })).toContain(
       'org/dyce/actions/probe@v1: required input "url" is missing',
     );
+  });
+
+  it("applies the action's parser and rules: deploy needs image or playbook; a bad duration is refused", () => {
+    expect(
+      checkStep({ uses: 'org/dyce/actions/deploy@v1', with: { hosts: 'h1', 'ssh-private-key': 'k' } }).join('\n'),
+    ).toMatch(/input "image" is required/);
+    expect(
+      checkStep({ uses: 'org/dyce/actions/probe@v1', with: { url: 'http://x', timeout: 'soon' } }).join('\n'),
+    ).toContain('input "timeout"');
+    // An expression stands for a value given at run time: not judged.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a JS template
+    expect(
+      checkStep({ uses: 'org/dyce/actions/probe@v1', with: { url: 'http://x', timeout: '${{ inputs.timeout }}' } }),
+    ).toEqual([]);
   });
 
   it.each(sources.map((s) => [s.name, s.text] as const))('%s', (_name, text) => {
