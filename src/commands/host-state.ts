@@ -223,6 +223,36 @@ export function loginAndPull(o: {
   );
 }
 
+/**
+ * `pull: always` in one round trip, before planning: the registry login when REGISTRY is given (password on stdin),
+ * the pull, then `image <id>` (what the tag names now) and `container <id> <image id>` for each of CONTAINERS
+ * (what each replica really runs: `docker ps` only shows the name it was started with, and a rebuilt tag keeps the name).
+ * A container gone meanwhile is left out. Exits LOGIN_FAILED or PULL_FAILED (stderr says why).
+ */
+export function pullAndIdentify(o: {
+  config: string;
+  image: string;
+  login?: { registry: string; username: string };
+  containers: readonly string[];
+}): Argv {
+  return sh(
+    [
+      'c="$1"; img="$2"; reg="$3"; user="$4"; shift 4',
+      `if [ -n "$reg" ]; then docker --config "$c" login "$reg" --username "$user" --password-stdin >/dev/null || exit ${LOGIN_FAILED}; fi`,
+      `docker --config "$c" pull --quiet "$img" >/dev/null || exit ${PULL_FAILED}`,
+      `id=$(docker image inspect --format "{{.Id}}" "$img") || exit ${PULL_FAILED}`,
+      'printf "image %s\\n" "$id"',
+      '[ $# -eq 0 ] || docker inspect --type container --format "container {{.Id}} {{.Image}}" "$@" 2>/dev/null',
+      'exit 0',
+    ].join('\n'),
+    o.config,
+    o.image,
+    o.login?.registry ?? '',
+    o.login?.username ?? '',
+    ...o.containers,
+  );
+}
+
 /** Who we are on the host and whether docker answers without sudo: `uid`, `home`, then `docker ok|denied|missing`. */
 export function probeAccess(): Argv {
   return sh(

@@ -16,6 +16,8 @@ import {
   loginAndPull,
   type ObserveOptions,
   observeHost,
+  PULL_FAILED,
+  pullAndIdentify,
   writeFileFromStdin,
 } from '../commands/host-state.js';
 import {
@@ -37,6 +39,7 @@ import { type HostAccess, resolveAccess } from './access.js';
 import { type Connect, connector, readTargetHosts } from './connect.js';
 import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
+import { mutableTagWarning, parsePulled } from './pull.js';
 import { recordAndPrune } from './retention.js';
 import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
@@ -135,6 +138,8 @@ export async function runDeploy(
   const app = appConfigFromInputs(inputs);
   // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
   for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)]) reporter.secret(s.reveal());
+  const tagWarning = mutableTagWarning(app.image, inputs.pull);
+  if (tagWarning) reporter.warning(tagWarning);
   const timeout = AbortSignal.timeout(inputs.timeout);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   const result: DeployResult = {
@@ -315,9 +320,11 @@ async function deployHost(
       // The lock and the observation in one round trip. Without secrets the spec hashes do not depend on the
       // host's HMAC key, so the host can tell by itself that nothing is to be done, audit and release at once.
       const noSecrets = Object.keys(app.secretEnv).length === 0 && Object.keys(app.secretFiles).length === 0;
-      const expected = noSecrets
-        ? desiredState(app, { stateDir: access.stateDir, portBase: host.portBase ?? 0, hmacKey: '0'.repeat(64) })
-        : undefined;
+      // With pull: always only the pull can tell whether the tag now names another build: no verdict before it.
+      const expected =
+        noSecrets && inputs.pull !== 'always'
+          ? desiredState(app, { stateDir: access.stateDir, portBase: host.portBase ?? 0, hmacKey: '0'.repeat(64) })
+          : undefined;
       const holder = newHolder(app.app, app.version);
       lock = await acquireLock(exec, {
         dir: lockDir(access.stateDir, app.app),
@@ -365,10 +372,21 @@ async function deployHost(
       portBase: host.portBase ?? 0,
       hmacKey: observed.key,
     });
+    const imageId =
+      inputs.pull === 'always' && !inputs['dry-run']
+        ? await withGrace(
+            signal,
+            opts.cancelGraceMs ?? 3000,
+            pullFresh(ctx, app, inputs, desired.dockerConfig, observed.containers, outcome),
+          )
+        : undefined;
+    if (inputs.pull === 'always' && inputs['dry-run'])
+      reporter.info(`${host.name}: dry run: ${app.image} was not pulled, so a rebuilt tag is not seen (pull: always)`);
     const plan = planReplicas(desired, observed.containers, {
       adopt: inputs.adopt,
       host: host.name,
       strategy: inputs.proxy === 'nginx' ? 'rolling' : 'stop-then-start',
+      ...(imageId ? { imageId } : {}),
     });
     outcome.plan = plan;
     if (auditResult === 'unchanged' && plan.changed)
@@ -504,7 +522,8 @@ async function applyPlan(
     if (username && password) await login(ctx, desired.dockerConfig, registry, username, password);
     await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
   }
-  if (creates) {
+  // With pull: always the image was pulled before planning (pullFresh).
+  if (creates && inputs.pull !== 'always') {
     // Login and pull in one round trip; the password on stdin.
     await withGrace(
       ctx.signal,
@@ -515,8 +534,8 @@ async function applyPlan(
           : pull(ctx, desired.dockerConfig, app.image, inputs.pull),
       ),
     );
-    await writeSecrets(ctx, desired);
   }
+  if (creates) await writeSecrets(ctx, desired);
 
   // Behind nginx: the rolling replacement (it also takes surplus replicas out of the upstream before stopping them).
   if (inputs.proxy === 'nginx') return applyProxied(ctx, plan, desired, app, inputs, outcome);
@@ -681,6 +700,52 @@ async function pull(ctx: HostContext, config: string, image: string, mode: 'miss
   });
   if (r.code !== 0)
     throw new UserError(`${ctx.host.name}: cannot pull ${image}: ${lastLines(r.stderr, 3)}; nothing was changed`);
+}
+
+/**
+ * `pull: always`, before planning, in one round trip (login included, the password on stdin): the image ID the
+ * tag names now, and the image ID of each observed container (set on them) so the plan can tell a rebuilt tag.
+ */
+async function pullFresh(
+  ctx: HostContext,
+  app: AppConfig,
+  inputs: DeployInputs,
+  config: string,
+  containers: ObservedContainer[],
+  outcome: HostOutcome,
+): Promise<string> {
+  const username = inputs['registry-username'];
+  const password = inputs['registry-password'];
+  const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
+  const login = username && password ? { registry, username } : undefined;
+  const r = await timed(ctx, outcome, `pull ${app.image}`, 'pull', () =>
+    run(
+      ctx,
+      pullAndIdentify({
+        config,
+        image: app.image,
+        containers: containers.map((c) => c.id),
+        ...(login ? { login } : {}),
+      }),
+      {
+        ...(login ? { stdin: password } : {}),
+        label: `docker pull ${app.image}`,
+      },
+    ),
+  );
+  if (r.code === LOGIN_FAILED)
+    throw new UserError(
+      `${ctx.host.name}: registry login to ${registry} as ${username} failed (check registry-username and registry-password): ${lastLines(r.stderr, 2)}; nothing was changed`,
+    );
+  if (r.code === PULL_FAILED)
+    throw new UserError(`${ctx.host.name}: cannot pull ${app.image}: ${lastLines(r.stderr, 3)}; nothing was changed`);
+  if (r.code !== 0) throw new CommandFailed(ctx.host.name, `docker pull ${app.image}`, r);
+  const pulled = parsePulled(r.stdout, ctx.host.name);
+  for (const c of containers) {
+    const id = pulled.containers.get(c.id);
+    if (id) c.imageId = id;
+  }
+  return pulled.imageId;
 }
 
 /** Secrets reach the host only through stdin, into 0600 files. */

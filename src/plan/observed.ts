@@ -10,6 +10,8 @@ export interface ObservedContainer {
   /** created, running, restarting, exited, paused, dead. */
   status: string;
   image: string;
+  /** The ID of the image it was created from (known only after a `pull: always` round trip, see pullAndIdentify). */
+  imageId?: string;
   labels: Record<string, string>;
   /** dyce.app, when the container is Dyce's. */
   app?: string;

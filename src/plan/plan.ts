@@ -44,6 +44,12 @@ export interface PlanOptions {
   host: string;
   /** How a changed replica is replaced (default stop-then-start; `rolling` behind a proxy, see rollout.ts). */
   strategy?: ReplaceStrategy;
+  /**
+   * With `pull: always`: the ID of the image the tag names right after the pull. A replica with the desired spec
+   * whose container runs another image (the tag was rebuilt and pushed again) is replaced; one whose image ID is
+   * unknown is kept.
+   */
+  imageId?: string;
 }
 
 /** Pure: desired replicas + observed containers -> ordered steps. */
@@ -58,7 +64,8 @@ export function planReplicas(desired: DesiredState, observed: readonly ObservedC
     if (!c) {
       replicaSteps.push({ kind: 'create', replica: r });
     } else if (c.app === desired.app) {
-      if (c.specHash === r.specHash) {
+      const rebuilt = opts.imageId !== undefined && c.imageId !== undefined && c.imageId !== opts.imageId;
+      if (c.specHash === r.specHash && !rebuilt) {
         replicaSteps.push(
           c.running ? { kind: 'keep', replica: r, container: c } : { kind: 'start', replica: r, container: c },
         );
@@ -68,7 +75,7 @@ export function planReplicas(desired: DesiredState, observed: readonly ObservedC
           replica: r,
           old: c,
           strategy: opts.strategy ?? 'stop-then-start',
-          reason: changeReason(c, r),
+          reason: c.specHash === r.specHash ? rebuiltReason(c, r, opts.imageId!) : changeReason(c, r),
         });
       }
     } else if (c.app === undefined) {
@@ -128,6 +135,10 @@ function changeReason(c: ObservedContainer, r: DesiredReplica): string {
   if (c.version !== r.version) return `version ${c.version ?? '?'} -> ${r.version}`;
   if (c.image !== r.run.image) return `image ${c.image} -> ${r.run.image}`;
   return 'spec changed';
+}
+
+function rebuiltReason(c: ObservedContainer, r: DesiredReplica, imageId: string): string {
+  return `image ${r.run.image} was rebuilt: ${shortId(c.imageId!.replace(/^sha256:/, ''))} -> ${shortId(imageId.replace(/^sha256:/, ''))}`;
 }
 
 function shortId(id: string): string {

@@ -70,7 +70,11 @@ export const deployInputs = {
     description: 'Registry password or token (reaches the host through stdin only)',
     secret: true,
   }),
-  pull: input.enum(['missing', 'always'] as const, { description: 'When to pull the image', default: 'missing' }),
+  pull: input.enum(['missing', 'always'] as const, {
+    description:
+      '`missing`: pull only when the host does not have the image (a tag rebuilt and pushed again, e.g. `main` or `latest`, is not pulled again, and a warning says so). `always`: pull on every deploy, and replace (through the same rolling path) each replica whose container runs another image than the tag now names; a deploy of an unchanged tag still changes nothing',
+    default: 'missing',
+  }),
   name: input.string({
     description:
       'App name: replicas are named `<name>1`..`<name>N`; must match `[a-z0-9][a-z0-9_.-]*` (required with `image`)',
