@@ -211,9 +211,46 @@ function testThenReload(restore: string): string[] {
     `  exit ${NGINX_TEST_FAILED}`,
     'fi',
     'rm -f "$t.dyce-prev"',
-    `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+    ...RELOAD_LINES,
   ];
 }
+
+/** What installConfig and removeConfig print on stdout once nginx's workers of before have stopped taking requests. */
+export const RELOAD_CONFIRMED = 'reload confirmed';
+
+/**
+ * `nginx -s reload` only sends a signal: the master then reads the configuration, starts new workers and tells the
+ * old ones to finish (they close their listening sockets at once, and finish the requests they hold). These lines
+ * reload, then wait (at most 5s) until every worker the master had before is gone or "shutting down", and print
+ * RELOAD_CONFIRMED: from then on no new request reaches a replica that left the upstream, so a drain can start
+ * counting at once instead of waiting a fixed time for the reload to land. The master is found through the `pid`
+ * of the main config (else nginx's compiled-in pid path); when it cannot be, nothing is printed (the caller waits).
+ * The prefix arguments are the script's "$@".
+ */
+const RELOAD_LINES = [
+  '_a=; _cf=; _pre=',
+  'for _x in "$@"; do case $_a in -c) _cf=$_x ;; -p) _pre=$_x ;; esac; _a=$_x; done',
+  '_pf=$(sed -n "s/^[[:space:]]*pid[[:space:]][[:space:]]*\\([^;[:space:]]*\\)[[:space:]]*;.*/\\1/p" "$_cf" 2>/dev/null | tail -n 1)',
+  '[ -n "$_pf" ] || _pf=$(nginx -V 2>&1 | tr " " "\\n" | sed -n "s/^--pid-path=//p")',
+  'case $_pf in /*) ;; ?*) _pf="$_pre$_pf" ;; esac',
+  '_m=$(cat "$_pf" 2>/dev/null); _w=',
+  'if [ -n "$_m" ]; then',
+  '  for _s in /proc/[0-9]*/stat; do read -r _p _c _st _pp _r 2>/dev/null < "$_s" && [ "$_pp" = "$_m" ] && _w="$_w $_p"; done',
+  'fi',
+  `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+  '[ -n "$_w" ] || exit 0',
+  '_i=0',
+  'while [ $_i -lt 250 ]; do',
+  '  _b=0',
+  '  for _p in $_w; do',
+  '    _t=$(tr "\\000" " " < "/proc/$_p/cmdline" 2>/dev/null) || continue',
+  '    case $_t in *"shutting down"*) ;; *"worker process"*) _b=1 ;; esac',
+  '  done',
+  `  [ $_b = 0 ] && { echo "${RELOAD_CONFIRMED}"; exit 0; }`,
+  '  sleep 0.02 2>/dev/null || sleep 1',
+  '  _i=$((_i + 1))',
+  'done',
+];
 
 /**
  * The second half: moves the candidate over TARGET (rename: nginx never reads half a file), runs `nginx -t` on the
@@ -222,16 +259,20 @@ function testThenReload(restore: string): string[] {
  * NGINX_TEST_FAILED with nginx's complaint on stderr. Paths are positional arguments, never spliced into the script.
  */
 export function installConfig(layout: NginxLayout, target: string): Argv {
+  return ['sh', '-c', INSTALL_LINES.join('\n'), 'sh', target, candidatePath(target), ...prefixArgs(layout)];
+}
+
+/**
+ * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
+ * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout).
+ */
+export function installFromStdin(layout: NginxLayout, target: string): Argv {
   return [
     'sh',
     '-c',
     [
-      't="$1"; c="$2"; shift 2',
-      `[ -e "$c" ] || { echo "no candidate $c" >&2; exit ${NGINX_INSTALL_FAILED}; }`,
-      'had=0',
-      `if [ -e "$t" ]; then cp -p "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}; had=1; fi`,
-      `mv -f "$c" "$t" || exit ${NGINX_INSTALL_FAILED}`,
-      ...testThenReload('if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi'),
+      `umask 077 && mkdir -p "$(dirname "$2")" && cat > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2" || exit ${NGINX_INSTALL_FAILED}`,
+      ...INSTALL_LINES,
     ].join('\n'),
     'sh',
     target,
@@ -239,6 +280,15 @@ export function installConfig(layout: NginxLayout, target: string): Argv {
     ...prefixArgs(layout),
   ];
 }
+
+const INSTALL_LINES = [
+  't="$1"; c="$2"; shift 2',
+  `[ -e "$c" ] || { echo "no candidate $c" >&2; exit ${NGINX_INSTALL_FAILED}; }`,
+  'had=0',
+  `if [ -e "$t" ]; then cp -p "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}; had=1; fi`,
+  `mv -f "$c" "$t" || exit ${NGINX_INSTALL_FAILED}`,
+  ...testThenReload('if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi'),
+];
 
 /** Removes a config file Dyce installed, then tests and reloads (exit codes as installConfig; the file is restored on a failed test). */
 export function removeConfig(layout: NginxLayout, target: string): Argv {

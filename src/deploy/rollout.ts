@@ -1,20 +1,29 @@
 import { dockerRm, dockerRun, dockerStart, dockerStop, type RunSpec } from '../commands/docker.js';
 import {
-  installConfig,
+  installFromStdin,
   NGINX_RELOAD_FAILED,
   NGINX_TEST_FAILED,
   type NginxLayout,
   nginxLayout,
   parseAppConfigs,
+  RELOAD_CONFIRMED,
   readAppConfigs,
   removeConfig,
   renderSite,
   renderUpstream,
   sitePath,
   upstreamPath,
-  writeCandidate,
 } from '../commands/nginx.js';
-import { countConnections, dockerRename, NO_SS } from '../commands/replica.js';
+import {
+  awaitNoConnections,
+  NO_SS,
+  RETIRE_FAILED,
+  restoreName,
+  retireAndRun,
+  STOP_FAILED,
+  STOPPED,
+  stopAndRemove,
+} from '../commands/replica.js';
 import type { DeployInputs } from '../config/actions/deploy.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
@@ -65,8 +74,6 @@ export interface RolloutConfig {
   /** A site config to keep installed next to the upstream (undefined: the user's own site includes the upstream). */
   site?: string;
   health: { path: string; timeoutMs: number; intervalMs: number; deadlineMs: number };
-  /** How a new container is started (default: `docker run` of the spec); returns its id. */
-  runContainer?: (run: RunSpec) => Promise<string>;
   dial?: Dial;
   /** The rollback's drain when the deploy was cancelled: bounded, so the lock is released within the grace period. */
   cancelDrainMs?: number;
@@ -161,39 +168,107 @@ export function rolloutSetup(
 export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: Rollout): Promise<RolloutReport> {
   const report: RolloutReport = { started: new Map(), records: [], ports: rollout.initialPorts };
   const dial = cfg.dial ?? dialerFor(h.exec);
-  const current = await readConfigs(h, cfg);
-  let siteInstalled = cfg.site === undefined || current.site === cfg.site;
+  // Read while the first batch starts: only the switch needs it (the site goes in after the first one).
+  const reading = readConfigs(h, cfg);
+  reading.catch(() => {});
   // Nothing to replace: still make sure nginx routes to the replicas (e.g. the first run with proxy: nginx).
   if (rollout.steps.length === 0) {
+    const current = await reading;
+    const siteInstalled = cfg.site === undefined || current.site === cfg.site;
     if (rollout.finalPorts.length && current.upstream !== upstreamText(cfg, rollout.finalPorts))
       await timed(h, report, `upstream -> ${rollout.finalPorts.join(', ')}`, () =>
-        switchTo(h, cfg, rollout.finalPorts),
+        switchTo(h, cfg, rollout.finalPorts).then(() => {}),
       );
     if (!siteInstalled && rollout.finalPorts.length)
-      await timed(h, report, 'install the site config', () => install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!));
+      await timed(h, report, 'install the site config', () =>
+        install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!).then(() => {}),
+      );
     report.ports = rollout.finalPorts;
     return report;
   }
 
+  let siteInstalled: boolean | undefined;
+  const steps = rollout.steps;
+  const isStart = (i: number) => steps[i]?.kind === 'retire' || steps[i]?.kind === 'start';
+  /** The last index of the batch of retire and start steps that begins at FROM. */
+  const batchEnd = (from: number) => {
+    let end = from;
+    while (isStart(end + 1)) end++;
+    return end;
+  };
   let k = 0;
+  // Steps up to k that never began (see planRollback), and whether the last reload was seen to take effect.
+  const notAttempted = new Set<number>();
+  let reloaded = false;
+  // The next batch, started while the current one is gated and switched in (see below).
+  let next: { from: number; to: number; done: Promise<void> } | undefined;
   try {
-    for (; k < rollout.steps.length; k++) {
-      const step = rollout.steps[k]!;
+    while (k < steps.length) {
+      const step = steps[k]!;
       if (k < rollout.commitIndex && h.signal.aborted) throw cancelledError(h.signal);
+      if (isStart(k)) {
+        // A batch's replicas start together, each (rename and run) in one round trip; a failure is seen once
+        // every one of them has ended, so that the rollback knows exactly what was started.
+        const from = k;
+        k = batchEnd(from);
+        if (next?.from === from) await next.done;
+        else await startBatch(from, k);
+        next = undefined;
+        k++;
+        continue;
+      }
+      if (step.kind === 'gate' && steps[k + 1]?.kind === 'switch' && isStart(k + 2)) {
+        // Pipelined: the next batch starts now, while this one is gated and switched in. It takes no traffic
+        // before its own gate and switch, and the old replicas serve until the end either way, so this costs
+        // only the memory of one more batch for a moment, and hides its start-up behind this batch's gate and
+        // reload.
+        const from = k + 2;
+        const to = batchEnd(from);
+        next = { from, to, done: startBatch(from, to) };
+        next.done.catch(() => {});
+      }
+      if (step.kind === 'drain' && steps[k + 1]?.kind === 'stop-old' && k + 1 === rollout.commitIndex) {
+        // The drain and the stop in one round trip when the drain ends in time (the host stops them at once).
+        const stop = steps[k + 1] as Extract<RolloutStep, { kind: 'stop-old' }>;
+        let stopped = false;
+        await timed(h, report, describeRolloutStep(step), async () => {
+          const d = await drain(h, step.ports, step.ms, reloaded, h.signal, stop.names, () => {
+            k = rollout.commitIndex;
+          });
+          if (d === 'cancelled') throw cancelledError(h.signal);
+          stopped = d === 'stopped';
+        });
+        if (stopped) {
+          h.reporter.info(`${h.name}: ${describeRolloutStep(stop)}: done with the drain`);
+          k += 2;
+          continue;
+        }
+        k++;
+        continue;
+      }
       await timed(h, report, describeRolloutStep(step), () => runStep(step));
       if (step.kind === 'switch') {
         report.ports = step.ports;
         // The site names the upstream, so it goes in once the upstream exists.
+        siteInstalled ??= cfg.site === undefined || (await reading).site === cfg.site;
         if (!siteInstalled) {
-          await timed(h, report, 'install the site config', () =>
-            install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!),
-          );
+          await timed(h, report, 'install the site config', async () => {
+            reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!);
+          });
           siteInstalled = true;
         }
       }
+      k++;
     }
     return report;
   } catch (error) {
+    if (next) {
+      // The next batch was starting: wait for it, so that the rollback knows what it did. Between this step and
+      // that batch, nothing began (e.g. the switch after a failed gate).
+      await next.done.catch(() => {});
+      for (let i = k + 1; i < next.from; i++) notAttempted.add(i);
+      k = Math.max(k, next.to);
+    }
     if (k >= rollout.commitIndex) {
       // Every new replica serves; only the old ones' stop failed. Nothing to roll back.
       throw new RolloutFailed(
@@ -201,7 +276,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
         { cause: error, rolledBack: false },
       );
     }
-    const problems = await rollback(h, cfg, rollout, k, report);
+    const problems = await rollback(h, cfg, rollout, k, notAttempted, report);
     const what = error instanceof UserError ? error.message : `${h.name}: ${errorMessage(error)}`;
     const details = error instanceof UserError ? [...error.details] : [];
     if (problems.length) {
@@ -220,28 +295,55 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
   async function runStep(step: RolloutStep): Promise<void> {
     switch (step.kind) {
       case 'retire':
-        return check(h, dockerRename(step.name, step.to), `docker rename ${step.name} ${step.to}`);
-      case 'start': {
-        if (step.mode === 'start') {
-          await check(h, dockerStart([step.name]), `docker start ${step.name}`);
-          return;
-        }
-        const id = cfg.runContainer ? await cfg.runContainer(step.run) : await run(h, cfg, step.run);
-        report.started.set(step.name, id);
-        return;
-      }
+      case 'start':
+        throw new Error('retire and start steps run as a batch (startBatch)');
       case 'gate':
         return gate(step.targets);
       case 'switch':
-        return switchTo(h, cfg, step.ports);
+        reloaded = await switchTo(h, cfg, step.ports);
+        return;
       case 'drain':
-        if (!(await drain(h, step.ports, step.ms, h.signal))) throw cancelledError(h.signal);
+        if ((await drain(h, step.ports, step.ms, reloaded, h.signal)) === 'cancelled') throw cancelledError(h.signal);
         return;
       case 'stop-old':
-        await check(h, dockerStop(step.names), `docker stop ${step.names.join(' ')}`);
-        await check(h, dockerRm(step.names), `docker rm ${step.names.join(' ')}`);
-        return;
+        return check(h, stopAndRemove(step.names), `docker stop ${step.names.join(' ')} && docker rm`);
     }
+  }
+
+  /** Steps FROM..TO (retire and start steps of one batch): each slot's replica started concurrently. */
+  async function startBatch(from: number, to: number): Promise<void> {
+    const group = steps.slice(from, to + 1).map((step, i) => ({ step, at: from + i }));
+    for (const { step } of group) h.reporter.info(`${h.name}: ${describeRolloutStep(step)}`);
+    const starts = group.flatMap(({ step, at }) => (step.kind === 'start' ? [{ step, at }] : []));
+    const results = await Promise.allSettled(
+      starts.map(async ({ step, at }) => {
+        const t = Date.now();
+        const retiring = group.find((g) => g.step.kind === 'retire' && g.step.slot === step.slot);
+        const retire = retiring?.step.kind === 'retire' ? retiring.step : undefined;
+        if (step.mode === 'start') await check(h, dockerStart([step.name]), `docker start ${step.name}`);
+        else if (retire) {
+          const label = `docker rename ${retire.name} ${retire.to} && docker run ${step.name}`;
+          const r = await h.exec.run(retireAndRun(retire.name, retire.to, dockerRun(cfg.dockerConfig, step.run)), {
+            sudo: h.sudo,
+            label,
+          });
+          if (r.code === RETIRE_FAILED) {
+            // Nothing happened in this slot: its old replica still has the name, which the rollback must not touch.
+            notAttempted.add(retiring!.at);
+            notAttempted.add(at);
+            throw new UserError(
+              `${h.name}: docker rename ${retire.name} ${retire.to} failed: ${lastLines(r.stderr, 3)}`,
+            );
+          }
+          if (r.code !== 0) throw new UserError(`${h.name}: docker run ${step.name} failed: ${lastLines(r.stderr, 5)}`);
+          report.started.set(step.name, r.stdout.trim().split('\n').pop() ?? '');
+        } else report.started.set(step.name, await run(h, cfg, step.run));
+        const also = retire ? ` (the old one renamed ${retire.to}, serving until the switch)` : '';
+        report.records.push({ description: `${describeRolloutStep(step)}${also}`, ms: Date.now() - t });
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async function gate(targets: SlotTarget[]): Promise<void> {
@@ -271,11 +373,13 @@ async function rollback(
   cfg: RolloutConfig,
   rollout: Rollout,
   failedAt: number,
+  notAttempted: ReadonlySet<number>,
   report: RolloutReport,
 ): Promise<string[]> {
-  const steps = planRollback(rollout, failedAt);
+  const steps = planRollback(rollout, failedAt, notAttempted);
   const problems: string[] = [];
   const cancelled = h.signal.aborted;
+  let reloaded = false;
   for (const step of steps) {
     h.reporter.info(`${h.name}: rollback: ${describeRolloutStep(step)}`);
     try {
@@ -299,12 +403,12 @@ async function rollback(
           // when the upstream already lists the previous ports, there is nothing to test or reload (and testing
           // again would fail for the same reason, leaving the rollback half done).
           const now = await readConfigs(h, cfg);
-          if (now.upstream !== upstreamText(cfg, step.ports)) await switchTo(h, cfg, step.ports);
+          if (now.upstream !== upstreamText(cfg, step.ports)) reloaded = await switchTo(h, cfg, step.ports);
         } else await removeUpstream(h, cfg);
         report.ports = step.ports;
         return;
       case 'drain':
-        await drain(h, step.ports, cancelled ? Math.min(step.ms, cfg.cancelDrainMs ?? 1000) : step.ms);
+        await drain(h, step.ports, cancelled ? Math.min(step.ms, cfg.cancelDrainMs ?? 1000) : step.ms, reloaded);
         return;
       case 'remove-new': {
         // Missing containers are fine (a docker run that failed before creating one): rm -f removes the others.
@@ -319,7 +423,7 @@ async function rollback(
       case 'stop':
         return check(h, dockerStop(step.names), `docker stop ${step.names.join(' ')}`);
       case 'restore':
-        for (const r of step.renames) await check(h, dockerRename(r.from, r.to), `docker rename ${r.from} ${r.to}`);
+        for (const r of step.renames) await check(h, restoreName(r.from, r.to), `docker rename ${r.from} ${r.to}`);
         return;
     }
   }
@@ -327,51 +431,84 @@ async function rollback(
 
 /**
  * Waits until no connection goes to PORTS any more (requests in flight on replicas that left the upstream have
- * finished), at most maxMs; at least a moment, for the reload to reach every nginx worker. Without `ss` on the
- * host it waits maxMs. Returns false when the signal fired.
+ * finished), at most maxMs. When the last reload was not seen to take effect (RELOADED false), first a moment for
+ * it to reach every nginx worker. The host polls by itself (one round trip per DRAIN_CHUNK_MS at most, so that a
+ * cancellation is seen within it). Without `ss` on the host it waits maxMs. With STOP, the host stops and removes
+ * those containers as soon as the ports are drained, in the same round trip ('stopped'); when the drain runs out
+ * of time, they are left to the caller ('done'). ONCOMMITTED is called before a throw when the old replicas may have
+ * been stopped (the stop failed, or the round trip's outcome is unknown): then nothing may route back to them.
  */
-async function drain(h: RolloutHost, ports: readonly number[], maxMs: number, signal?: AbortSignal): Promise<boolean> {
+async function drain(
+  h: RolloutHost,
+  ports: readonly number[],
+  maxMs: number,
+  reloaded: boolean,
+  signal?: AbortSignal,
+  stop: readonly string[] = [],
+  onCommitted?: () => void,
+): Promise<'cancelled' | 'done' | 'stopped'> {
   const started = Date.now();
-  if (!(await sleep(Math.min(maxMs, DRAIN_SETTLE_MS), signal))) return false;
-  if (ports.length === 0) return true;
+  const left = () => maxMs - (Date.now() - started);
+  if (!reloaded && !(await sleep(Math.min(maxMs, DRAIN_SETTLE_MS), signal))) return 'cancelled';
+  if (ports.length === 0) return 'done';
   let open = -1;
-  while (Date.now() - started < maxMs) {
-    const r = await h.exec.run(countConnections(ports), {
-      label: 'count connections to old replicas',
-      timeoutMs: 10_000,
-    });
-    open = r.code === 0 ? Number(r.stdout.trim()) : Number.NaN;
-    if (r.code === NO_SS || !Number.isInteger(open)) return sleep(Math.max(0, maxMs - (Date.now() - started)), signal);
-    if (open === 0) return true;
-    if (!(await sleep(Math.min(DRAIN_POLL_MS, maxMs - (Date.now() - started)), signal))) return false;
+  while (left() > 0) {
+    if (signal?.aborted) return 'cancelled';
+    const chunk = Math.min(left(), DRAIN_CHUNK_MS);
+    const r = await h.exec
+      .run(awaitNoConnections(ports, chunk, stop), {
+        sudo: h.sudo,
+        label: `wait until no connection goes to the old replicas${stop.length ? ', then stop them' : ''}`,
+        // The stop is bounded by the containers' own stop timeouts (as a plain `docker stop`), the poll by itself.
+        ...(stop.length ? {} : { timeoutMs: chunk + 10_000 }),
+      })
+      .catch((error: unknown) => {
+        // The outcome is unknown: the old replicas may be stopping. Never route back to them.
+        if (stop.length) onCommitted?.();
+        throw error;
+      });
+    if (r.code === STOP_FAILED) onCommitted?.();
+    if (r.code === STOP_FAILED)
+      throw new UserError(
+        `${h.name}: \`docker stop ${stop.join(' ')} && docker rm\` failed: ${lastLines(r.stderr, 3)}`,
+      );
+    const lines = r.stdout.trim().split('\n');
+    open = r.code === 0 && /^[0-9]+$/.test(lines[0] ?? '') ? Number(lines[0]) : Number.NaN;
+    if (r.code === NO_SS || Number.isNaN(open))
+      return (await sleep(Math.max(0, left()), signal)) ? 'done' : 'cancelled';
+    if (open === 0) return lines.includes(STOPPED) ? 'stopped' : 'done';
   }
+  if (signal?.aborted) return 'cancelled';
   if (open > 0)
     h.reporter.warning(
       `${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${maxMs}ms); stopping anyway`,
     );
-  return true;
+  return 'done';
 }
 
 const DRAIN_SETTLE_MS = 1000;
-const DRAIN_POLL_MS = 250;
+const DRAIN_CHUNK_MS = 1000;
 
 function upstreamText(cfg: RolloutConfig, ports: readonly number[]): string {
   return renderUpstream({ app: cfg.app, ports, address: cfg.address });
 }
 
-/** Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. */
-async function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[]): Promise<void> {
-  await install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports));
+/**
+ * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. Resolves
+ * true when the reload was seen to take effect (no old worker takes new requests any more).
+ */
+function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[]): Promise<boolean> {
+  return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports));
 }
 
-async function install(h: RolloutHost, cfg: RolloutConfig, target: string, content: string): Promise<void> {
-  const w = await h.exec.run(writeCandidate(target), { stdin: content, sudo: h.sudo, label: `write ${target}` });
-  if (w.code !== 0) throw new UserError(`${h.name}: cannot write ${target}: ${lastLines(w.stderr, 3)}`);
-  const r = await h.exec.run(installConfig(cfg.nginx, target), {
+/** Writes TARGET, tests the full config and reloads nginx, in one round trip (see installFromStdin). */
+async function install(h: RolloutHost, cfg: RolloutConfig, target: string, content: string): Promise<boolean> {
+  const r = await h.exec.run(installFromStdin(cfg.nginx, target), {
+    stdin: content,
     sudo: h.sudo,
-    label: `nginx -t && nginx -s reload (${target})`,
+    label: `write ${target}, nginx -t && nginx -s reload`,
   });
-  if (r.code === 0) return;
+  if (r.code === 0) return r.stdout.split('\n').includes(RELOAD_CONFIRMED);
   if (r.code === NGINX_TEST_FAILED)
     throw new UserError(
       `${h.name}: nginx -t refused the configuration with ${target}, so it was not loaded (the file was restored): ${lastLines(r.stderr, 5)}`,

@@ -227,10 +227,19 @@ export function planRollout(plan: Plan, settings: RolloutSettings): Rollout {
  * Pure: what undoes the rollout when step `failedAt` failed or was interrupted (steps before it completed; the
  * failed one may have half-happened, so it is undone too, with commands that tolerate what did not happen).
  * Once the final `stop-old` has begun, the rollout is committed: nothing to undo (returns []).
+ * `notAttempted`: indices up to failedAt that never began (a batch's replicas start together, so a failure in one
+ * slot may come with another slot's step not begun: e.g. a start whose rename failed, which must not be undone, as
+ * the name it would remove is still the old replica's).
  */
-export function planRollback(rollout: Rollout, failedAt: number): RollbackStep[] {
+export function planRollback(
+  rollout: Rollout,
+  failedAt: number,
+  notAttempted: ReadonlySet<number> = new Set(),
+): RollbackStep[] {
   if (failedAt >= rollout.commitIndex) return [];
-  const touched = rollout.steps.slice(0, Math.min(failedAt + 1, rollout.steps.length));
+  const touched = rollout.steps
+    .slice(0, Math.min(failedAt + 1, rollout.steps.length))
+    .filter((_, k) => !notAttempted.has(k));
   const out: RollbackStep[] = [];
   if (touched.some((s) => s.kind === 'switch')) {
     out.push({ kind: 'switch', ports: rollout.rollbackPorts, reason: 'rollback: the previous replicas back in' });

@@ -7,6 +7,7 @@ import {
   installConfig,
   NGINX_TEST_FAILED,
   nginxLayout,
+  RELOAD_CONFIRMED,
   removeConfig,
   renderSite,
   renderUpstream,
@@ -212,6 +213,8 @@ describe('nginx on a lab host', () => {
       }),
     );
     expect(r.code, r.stderr).toBe(0);
+    // The script saw nginx's workers of before leave (found through the pid file of the main config).
+    expect(r.stdout.trim()).toBe(RELOAD_CONFIRMED);
     // The reload is asynchronous: the new workers answer shortly after nginx -s reload returns.
     const deadline = Date.now() + 10_000;
     let answer = await get(vps1.nginx.httpsPort, serverName, '/version', true).catch(() => undefined);

@@ -346,6 +346,24 @@ describe('planRollback', () => {
     ]);
   });
 
+  it('a batch whose rename failed in one slot: that slot is not undone (its name is still the old replica)', () => {
+    const two = rollout(app(), app({ image: 'reg/app:v2', version: 'v2' }), { maxUnavailable: 2 });
+    const k = shape(two).indexOf('run web2@8005');
+    const skipped = new Set([shape(two).indexOf('retire web2'), k]);
+    expect(planRollback(two, k, skipped)).toEqual([
+      { kind: 'remove-new', names: ['web1'] },
+      { kind: 'restore', renames: [{ from: old(1), to: 'web1' }] },
+    ]);
+  });
+
+  it('steps that never began (a switch after a failed gate, while the next batch started) are not undone', () => {
+    const g = at('gate web1@8004');
+    const next = at('run web2@8005');
+    const skipped = new Set([g + 1]);
+    expect(planRollback(r, next, skipped).map((s) => s.kind)).toEqual(['remove-new', 'restore']);
+    expect(planRollback(r, next).map((s) => s.kind)).toEqual(['switch', 'drain', 'remove-new', 'restore']);
+  });
+
   it('once the old replicas are being stopped, the rollout is committed', () => {
     expect(planRollback(r, r.commitIndex)).toEqual([]);
     expect(planRollback(r, r.steps.length)).toEqual([]);
