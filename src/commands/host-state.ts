@@ -1,4 +1,5 @@
 import type { Argv } from './docker.js';
+import { shellQuote } from './quote.js';
 
 /**
  * Commands on Dyce's state dir on a host (locks, secret files, the HMAC key, the audit log), as data.
@@ -194,6 +195,35 @@ export function finishDeploy(o: {
     o.prune?.dir ?? '',
     o.prune?.keep ?? '',
   );
+}
+
+/** The line between the two commands' outputs in bothInOneRoundTrip: `dyce-first-exit <status>`. */
+export const FIRST_EXIT = 'dyce-first-exit';
+
+/**
+ * Runs FIRST (its stdin closed), then SECOND (given the round trip's stdin), in one round trip: FIRST's stdout,
+ * a line `dyce-first-exit <its status>`, then SECOND's stdout; the exit status is SECOND's. Each argv reaches the
+ * remote shell quoted by shellQuote, exactly as if it had been sent on its own (see splitFirstOutput).
+ */
+export function bothInOneRoundTrip(first: Argv, second: Argv): Argv {
+  return sh(
+    `eval "$1" </dev/null; printf "\\n${FIRST_EXIT} %s\\n" "$?"; eval "$2"`,
+    shellQuote(first),
+    shellQuote(second),
+  );
+}
+
+/** Pure: bothInOneRoundTrip's stdout and status -> each command's result (FIRST's status -1 when it never ended). */
+export function splitFirstOutput(r: { code: number; stdout: string; stderr: string }): {
+  first: { code: number; stdout: string; stderr: string };
+  second: { code: number; stdout: string; stderr: string };
+} {
+  const m = new RegExp(`\\n${FIRST_EXIT} (\\d+)\\n`).exec(r.stdout);
+  if (!m) return { first: { code: -1, stdout: r.stdout, stderr: r.stderr }, second: { ...r, stdout: '' } };
+  return {
+    first: { code: Number(m[1]), stdout: r.stdout.slice(0, m.index), stderr: r.stderr },
+    second: { code: r.code, stdout: r.stdout.slice(m.index + m[0].length), stderr: r.stderr },
+  };
 }
 
 /** Exit codes of loginAndPull. */

@@ -10,6 +10,7 @@ import {
   dockerStop,
 } from '../commands/docker.js';
 import {
+  bothInOneRoundTrip,
   DOCKER_UNREACHABLE,
   finishDeploy,
   LOGIN_FAILED,
@@ -18,6 +19,7 @@ import {
   observeHost,
   PULL_FAILED,
   pullAndIdentify,
+  splitFirstOutput,
   writeFileFromStdin,
 } from '../commands/host-state.js';
 import {
@@ -40,7 +42,7 @@ import { type Connect, connector, readTargetHosts } from './connect.js';
 import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { mutableTagWarning, parsePulled } from './pull.js';
-import { recordAndPrune } from './retention.js';
+import { type RecordOptions, recordAndPrune, recordArgv, reportRecord } from './retention.js';
 import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
 import { deploySummary } from './summary.js';
@@ -300,6 +302,7 @@ async function deployHost(
   let access: HostAccess | undefined;
   let auditResult = 'failed';
   let prune: { dir: string; keep: string } | undefined;
+  let record: RecordOptions | undefined;
   const lost = new AbortController();
   const signal = AbortSignal.any([opts.signal, lost.signal]);
   try {
@@ -403,18 +406,16 @@ async function deployHost(
     }
     await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
     auditResult = plan.changed ? 'success' : 'unchanged';
-    // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked).
-    await recordAndPrune(
-      { name: host.name, exec, sudo: access.sudo, reporter },
-      {
-        stateDir: access.stateDir,
-        app: app.app,
-        image: app.image,
-        version: app.version,
-        keep: inputs['keep-versions'],
-        rollback: opts.rollback === true,
-      },
-    );
+    // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
+    // in the same round trip as the audit and the lock's release).
+    record = {
+      stateDir: access.stateDir,
+      app: app.app,
+      image: app.image,
+      version: app.version,
+      keep: inputs['keep-versions'],
+      rollback: opts.rollback === true,
+    };
     // Secret files of earlier specs are no longer mounted by any replica: remove them.
     if (plan.changed)
       prune = {
@@ -446,8 +447,10 @@ async function deployHost(
         ...(outcome.error ? { error: outcome.error.split('\n')[0] } : {}),
         ms: outcome.ms,
       };
-      await finish(exec, access, lock, entry, prune, reporter);
-    }
+      await finish(exec, access, lock, entry, prune, reporter, record);
+    } else if (exec && access && record)
+      // The host judged the deploy a no-op and released the lock itself.
+      await recordAndPrune({ name: host.name, exec, sudo: access.sudo, reporter }, record);
     await exec?.close().catch(() => {});
   }
 }
@@ -788,18 +791,29 @@ async function finish(
   entry: Record<string, unknown>,
   prune: { dir: string; keep: string } | undefined,
   reporter: Reporter,
+  record?: RecordOptions,
 ): Promise<void> {
   try {
     await lock.stopRefresh();
-    const r = await exec.run(
-      finishDeploy({
-        auditLog: auditLog(access.stateDir),
-        lockDir: lock.dir,
-        holderId: lock.holderId,
-        ...(prune ? { prune } : {}),
-      }),
-      { stdin: `${JSON.stringify(entry)}\n`, sudo: access.sudo, label: 'audit and release the lock', timeoutMs: 5000 },
-    );
+    const end = finishDeploy({
+      auditLog: auditLog(access.stateDir),
+      lockDir: lock.dir,
+      holderId: lock.holderId,
+      ...(prune ? { prune } : {}),
+    });
+    const both = await exec.run(record ? bothInOneRoundTrip(recordArgv(record), end) : end, {
+      stdin: `${JSON.stringify(entry)}\n`,
+      sudo: access.sudo,
+      label: record ? 'record the deploy, prune old images, audit and release the lock' : 'audit and release the lock',
+      // Pruning removes images (bounded by Docker); the audit alone is quick.
+      timeoutMs: record ? 120_000 : 5000,
+    });
+    let r = both;
+    if (record) {
+      const split = splitFirstOutput(both);
+      reportRecord({ name: exec.host, reporter }, record, split.first);
+      r = split.second;
+    }
     if (r.code !== 0) reporter.warning(`${exec.host}: could not write the audit log: ${lastLines(r.stderr, 2)}`);
     // The script released the lock if it was still ours (and if it was not, there is nothing of ours to release).
     return;

@@ -10,32 +10,63 @@ import { errorMessage } from '../util/errors.js';
  * and the images beyond `keep-versions` are removed. Never fails the deploy (the replicas already serve): a
  * problem is a warning, and the next deploy tries again.
  */
-export async function recordAndPrune(
-  h: { name: string; exec: Executor; sudo: boolean; reporter: Reporter },
-  o: { stateDir: string; app: string; image: string; version: string; keep: number; rollback: boolean },
-): Promise<void> {
+export async function recordAndPrune(h: RecordHost, o: RecordOptions): Promise<void> {
   try {
-    const r = await h.exec.run(
-      recordDeploy({
-        path: historyPath(appDir(o.stateDir, o.app)),
-        image: o.image,
-        version: o.version,
-        keep: o.keep,
-        mode: o.rollback ? 'rollback' : 'deploy',
+    reportRecord(
+      h,
+      o,
+      await h.exec.run(recordArgv(o), {
+        sudo: h.sudo,
+        label: 'record the deploy and prune old images',
+        timeoutMs: 120_000,
       }),
-      { sudo: h.sudo, label: 'record the deploy and prune old images', timeoutMs: 120_000 },
     );
-    if (r.code !== 0) {
-      h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${lastLines(r.stderr, 3)}`);
-      return;
-    }
-    const p = parsePruneOutput(r.stdout);
-    if (p.pruned.length)
-      h.reporter.info(`${h.name}: removed images beyond keep-versions ${o.keep}: ${p.pruned.join(', ')}`);
-    for (const k of p.kept) h.reporter.warning(`${h.name}: kept the old image ${k.image}: ${k.why}`);
   } catch (error) {
     h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${errorMessage(error)}`);
   }
+}
+
+export interface RecordHost {
+  name: string;
+  exec: Executor;
+  sudo: boolean;
+  reporter: Reporter;
+}
+
+export interface RecordOptions {
+  stateDir: string;
+  app: string;
+  image: string;
+  version: string;
+  keep: number;
+  rollback: boolean;
+}
+
+/** Pure: the command recordAndPrune runs (the deploy's end may run it in the same round trip as the audit). */
+export function recordArgv(o: RecordOptions): string[] {
+  return recordDeploy({
+    path: historyPath(appDir(o.stateDir, o.app)),
+    image: o.image,
+    version: o.version,
+    keep: o.keep,
+    mode: o.rollback ? 'rollback' : 'deploy',
+  });
+}
+
+/** Reports what recordArgv did (warnings only: retention never fails a deploy). */
+export function reportRecord(
+  h: Pick<RecordHost, 'name' | 'reporter'>,
+  o: Pick<RecordOptions, 'keep'>,
+  r: { code: number; stdout: string; stderr: string },
+): void {
+  if (r.code !== 0) {
+    h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${lastLines(r.stderr, 3)}`);
+    return;
+  }
+  const p = parsePruneOutput(r.stdout);
+  if (p.pruned.length)
+    h.reporter.info(`${h.name}: removed images beyond keep-versions ${o.keep}: ${p.pruned.join(', ')}`);
+  for (const k of p.kept) h.reporter.warning(`${h.name}: kept the old image ${k.image}: ${k.why}`);
 }
 
 /** The app's history on one host (empty when Dyce never recorded a deploy there). */

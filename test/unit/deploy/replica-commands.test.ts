@@ -3,6 +3,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bothInOneRoundTrip, splitFirstOutput } from '../../../src/commands/host-state.js';
 import {
   awaitNoConnections,
   RETIRE_FAILED,
@@ -111,5 +112,21 @@ describe('awaitNoConnections', { skip: (await runLocal(['sh', '-c', 'command -v 
     writeFileSync(log, '');
     const r = await runLocal(awaitNoConnections([port], 0, ['web1-old-a']), { env: env('stop') });
     expect(r.code).toBe(STOP_FAILED);
+  });
+});
+
+describe('bothInOneRoundTrip', () => {
+  it('runs both (stdin to the second only), and tells each its output and status', async () => {
+    const hostile = `it's $(touch /tmp/dyce-pwned-${process.pid}) \`id\``;
+    const r = await runLocal(
+      bothInOneRoundTrip(['sh', '-c', 'printf "%s" "$1"; cat; exit 3', 'sh', hostile], ['sh', '-c', 'cat; exit 4']),
+      { stdin: 'to the second\n' },
+    );
+    const { first, second } = splitFirstOutput(r);
+    expect(first).toMatchObject({ code: 3, stdout: hostile });
+    expect(second).toMatchObject({ code: 4, stdout: 'to the second\n' });
+    expect((await runLocal(['test', '-e', `/tmp/dyce-pwned-${process.pid}`])).code).toBe(1);
+    const lines = await runLocal(bothInOneRoundTrip(['echo', 'a'], ['true']));
+    expect(splitFirstOutput(lines).first).toMatchObject({ code: 0, stdout: 'a\n' });
   });
 });
