@@ -234,7 +234,7 @@ const RELOAD_LINES = [
   '[ -n "$_pf" ] || _pf=$(nginx -V 2>&1 | tr " " "\\n" | sed -n "s/^--pid-path=//p")',
   'case $_pf in /*) ;; ?*) _pf="$_pre$_pf" ;; esac',
   '_m=$(cat "$_pf" 2>/dev/null); _w=',
-  'if [ -n "$_m" ]; then',
+  'if [ -n "$_m" ] && [ "$_confirm" != 0 ]; then',
   '  for _s in /proc/[0-9]*/stat; do read -r _p _c _st _pp _r 2>/dev/null < "$_s" && [ "$_pp" = "$_m" ] && _w="$_w $_p"; done',
   'fi',
   `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
@@ -243,7 +243,7 @@ const RELOAD_LINES = [
   'while [ $_i -lt 250 ]; do',
   '  _b=0',
   '  for _p in $_w; do',
-  '    _t=$(tr "\\000" " " < "/proc/$_p/cmdline" 2>/dev/null) || continue',
+  '    _t=$(tr "\\000" " " 2>/dev/null < "/proc/$_p/cmdline") || continue',
   '    case $_t in *"shutting down"*) ;; *"worker process"*) _b=1 ;; esac',
   '  done',
   `  [ $_b = 0 ] && { echo "${RELOAD_CONFIRMED}"; exit 0; }`,
@@ -264,13 +264,16 @@ export function installConfig(layout: NginxLayout, target: string): Argv {
 
 /**
  * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
- * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout).
+ * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout, unless `confirm` is
+ * false: then the script returns once the reload signal is sent, as `nginx -s reload` does).
  */
-export function installFromStdin(layout: NginxLayout, target: string): Argv {
+export function installFromStdin(layout: NginxLayout, target: string, o: { confirm?: boolean } = {}): Argv {
   return [
     'sh',
     '-c',
     [
+      // Confirming a reload takes a moment (the master starts new workers first): asked for only when needed.
+      `_confirm=${o.confirm === false ? 0 : 1}`,
       `umask 077 && mkdir -p "$(dirname "$2")" && cat > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2" || exit ${NGINX_INSTALL_FAILED}`,
       ...INSTALL_LINES,
     ].join('\n'),

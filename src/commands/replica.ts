@@ -88,6 +88,30 @@ export function restoreName(from: string, to: string): Argv {
 }
 
 /**
+ * A rollback's removal of new replicas: each NAME with the name its predecessor was retired to (empty for a new
+ * slot). When that retired name does not exist, the rename never happened (e.g. the connection was lost before
+ * retireAndRun ran), so NAME is still the old replica: it is left alone. Missing containers are fine. Exits 1 when
+ * a removal failed (stderr says why).
+ */
+export function removeNewReplicas(pairs: readonly { name: string; retired?: string }[]): Argv {
+  return [
+    'sh',
+    '-c',
+    [
+      'rc=0',
+      'while [ $# -gt 1 ]; do',
+      '  n=$1; r=$2; shift 2',
+      '  if [ -n "$r" ] && ! docker inspect --format x "$r" >/dev/null 2>&1; then continue; fi',
+      '  out=$(docker rm -f "$n" 2>&1) || case $out in *"No such container"*) ;; *) printf "%s\\n" "$out" >&2; rc=1 ;; esac',
+      'done',
+      'exit $rc',
+    ].join('\n'),
+    'sh',
+    ...pairs.flatMap((p) => [p.name, p.retired ?? '']),
+  ];
+}
+
+/**
  * Stops the containers (one `docker stop`: Docker stops them in parallel, each within its stop timeout) and
  * removes them, in one round trip.
  */

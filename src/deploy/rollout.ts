@@ -1,4 +1,4 @@
-import { dockerRm, dockerRun, dockerStart, dockerStop, type RunSpec } from '../commands/docker.js';
+import { dockerRun, dockerStart, dockerStop, type RunSpec } from '../commands/docker.js';
 import {
   installFromStdin,
   NGINX_RELOAD_FAILED,
@@ -18,6 +18,7 @@ import {
   awaitNoConnections,
   NO_SS,
   RETIRE_FAILED,
+  removeNewReplicas,
   restoreName,
   retireAndRun,
   STOP_FAILED,
@@ -177,11 +178,11 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
     const siteInstalled = cfg.site === undefined || current.site === cfg.site;
     if (rollout.finalPorts.length && current.upstream !== upstreamText(cfg, rollout.finalPorts))
       await timed(h, report, `upstream -> ${rollout.finalPorts.join(', ')}`, () =>
-        switchTo(h, cfg, rollout.finalPorts).then(() => {}),
+        switchTo(h, cfg, rollout.finalPorts, false).then(() => {}),
       );
     if (!siteInstalled && rollout.finalPorts.length)
       await timed(h, report, 'install the site config', () =>
-        install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!).then(() => {}),
+        install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, false).then(() => {}),
       );
     report.ports = rollout.finalPorts;
     return report;
@@ -253,7 +254,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
         siteInstalled ??= cfg.site === undefined || (await reading).site === cfg.site;
         if (!siteInstalled) {
           await timed(h, report, 'install the site config', async () => {
-            reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!);
+            reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, steps[k + 1]?.kind === 'drain');
           });
           siteInstalled = true;
         }
@@ -300,7 +301,8 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
       case 'gate':
         return gate(step.targets);
       case 'switch':
-        reloaded = await switchTo(h, cfg, step.ports);
+        // Only a drain needs to know that the reload took effect (see RELOAD_CONFIRMED).
+        reloaded = await switchTo(h, cfg, step.ports, steps[k + 1]?.kind === 'drain');
         return;
       case 'drain':
         if ((await drain(h, step.ports, step.ms, reloaded, h.signal)) === 'cancelled') throw cancelledError(h.signal);
@@ -403,7 +405,7 @@ async function rollback(
           // when the upstream already lists the previous ports, there is nothing to test or reload (and testing
           // again would fail for the same reason, leaving the rollback half done).
           const now = await readConfigs(h, cfg);
-          if (now.upstream !== upstreamText(cfg, step.ports)) reloaded = await switchTo(h, cfg, step.ports);
+          if (now.upstream !== upstreamText(cfg, step.ports)) reloaded = await switchTo(h, cfg, step.ports, true);
         } else await removeUpstream(h, cfg);
         report.ports = step.ports;
         return;
@@ -412,12 +414,17 @@ async function rollback(
         return;
       case 'remove-new': {
         // Missing containers are fine (a docker run that failed before creating one): rm -f removes the others.
-        const r = await h.exec.run(dockerRm(step.names, { force: true }), {
-          sudo: h.sudo,
-          label: `docker rm -f ${step.names.join(' ')}`,
-        });
-        if (r.code !== 0 && !/No such container/i.test(r.stderr))
-          throw new Error(`docker rm -f ${step.names.join(' ')} failed: ${lastLines(r.stderr, 3)}`);
+        // A replica whose predecessor was never renamed (a round trip whose outcome is unknown) is that
+        // predecessor: never removed.
+        const retired = new Map(rollout.steps.flatMap((s) => (s.kind === 'retire' ? [[s.name, s.to] as const] : [])));
+        const r = await h.exec.run(
+          removeNewReplicas(step.names.map((name) => ({ name, retired: retired.get(name) }))),
+          {
+            sudo: h.sudo,
+            label: `docker rm -f ${step.names.join(' ')}`,
+          },
+        );
+        if (r.code !== 0) throw new Error(`docker rm -f ${step.names.join(' ')} failed: ${lastLines(r.stderr, 3)}`);
         return;
       }
       case 'stop':
@@ -494,16 +501,23 @@ function upstreamText(cfg: RolloutConfig, ports: readonly number[]): string {
 }
 
 /**
- * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. Resolves
- * true when the reload was seen to take effect (no old worker takes new requests any more).
+ * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. With
+ * CONFIRM, waits until the reload took effect (no old worker takes new requests any more) and resolves true when
+ * that was seen.
  */
-function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[]): Promise<boolean> {
-  return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports));
+function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[], confirm: boolean): Promise<boolean> {
+  return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports), confirm);
 }
 
 /** Writes TARGET, tests the full config and reloads nginx, in one round trip (see installFromStdin). */
-async function install(h: RolloutHost, cfg: RolloutConfig, target: string, content: string): Promise<boolean> {
-  const r = await h.exec.run(installFromStdin(cfg.nginx, target), {
+async function install(
+  h: RolloutHost,
+  cfg: RolloutConfig,
+  target: string,
+  content: string,
+  confirm: boolean,
+): Promise<boolean> {
+  const r = await h.exec.run(installFromStdin(cfg.nginx, target, { confirm }), {
     stdin: content,
     sudo: h.sudo,
     label: `write ${target}, nginx -t && nginx -s reload`,

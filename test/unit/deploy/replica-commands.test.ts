@@ -7,6 +7,7 @@ import { bothInOneRoundTrip, splitFirstOutput } from '../../../src/commands/host
 import {
   awaitNoConnections,
   RETIRE_FAILED,
+  removeNewReplicas,
   restoreName,
   retireAndRun,
   STOP_FAILED,
@@ -61,6 +62,24 @@ describe('retireAndRun', () => {
     });
     expect(r.code).toBe(1);
     expect(calls()).toEqual(['rename web1 web1-old-abc', 'run -d img']);
+  });
+});
+
+describe('removeNewReplicas', () => {
+  it('removes new replicas, but never a name whose predecessor was not renamed (it is still the old replica)', async () => {
+    writeFileSync(log, '');
+    const r = await runLocal(removeNewReplicas([{ name: 'web1', retired: 'web1-old-a' }, { name: 'web3' }]), {
+      env: env(),
+    });
+    expect(r.code).toBe(0);
+    expect(calls()).toEqual(['inspect --format x web1-old-a', 'rm -f web1', 'rm -f web3']);
+    writeFileSync(log, '');
+    // `inspect` fails: web1-old-a does not exist, so web1 was never renamed.
+    expect(
+      (await runLocal(removeNewReplicas([{ name: 'web1', retired: 'web1-old-a' }]), { env: env('inspect') })).code,
+    ).toBe(0);
+    expect(calls()).toEqual(['inspect --format x web1-old-a']);
+    expect((await runLocal(removeNewReplicas([{ name: 'web3' }]), { env: env('rm') })).code).toBe(1);
   });
 });
 
