@@ -3,47 +3,17 @@ import { type AppConfig, desiredState, LABEL, LOKI_LOG_DEFAULTS, secretDigest } 
 import { type ObservedContainer, parseInspect, parsePsLines } from '../../../src/plan/observed.js';
 import { describePlan, PlanConflict, planReplicas } from '../../../src/plan/plan.js';
 import { Secret } from '../../../src/util/secret.js';
+import { appConfig, deployedContainers, HOST_FACTS } from '../../support/deploy-fixtures.js';
 
-const KEY = 'ab'.repeat(32);
-const facts = { stateDir: '/var/lib/dyce', portBase: 0, hmacKey: KEY };
+const KEY = HOST_FACTS.hmacKey;
+const facts = HOST_FACTS;
 
-function app(over: Partial<AppConfig> = {}): AppConfig {
-  return {
-    app: 'melton-app',
-    image: 'reg/app:v1',
-    version: 'v1',
-    replicas: 4,
-    network: 'host',
-    port: 8000,
-    hostIp: '127.0.0.1',
-    portEnv: 'PORT',
-    env: { A: '1' },
-    labels: {},
-    volumes: ['/srv/static:/code/static'],
-    command: [],
-    restart: 'unless-stopped',
-    secretEnv: {},
-    secretFiles: {},
-    logOptions: {},
-    ...over,
-  };
-}
+const app = (over: Partial<AppConfig> = {}): AppConfig =>
+  appConfig({ app: 'melton-app', network: 'host', env: { A: '1' }, volumes: ['/srv/static:/code/static'], ...over });
 
 /** What docker inspect would show for containers made from a desired state. */
-function running(cfg: AppConfig, opts: { stopped?: number[] } = {}): ObservedContainer[] {
-  return desiredState(cfg, facts).replicas.map((r) => ({
-    id: `id${r.replica}`.padEnd(64, '0'),
-    name: r.name,
-    running: !opts.stopped?.includes(r.replica),
-    status: opts.stopped?.includes(r.replica) ? 'exited' : 'running',
-    image: r.run.image,
-    labels: r.run.labels,
-    app: cfg.app,
-    replica: r.replica,
-    version: r.version,
-    specHash: r.specHash,
-  }));
-}
+const running = (cfg: AppConfig, opts: { stopped?: number[] } = {}): ObservedContainer[] =>
+  deployedContainers(cfg, opts);
 
 const opts = { adopt: false, host: 'vps1' };
 const kinds = (p: ReturnType<typeof planReplicas>) =>

@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { deployRules, deploySpec, hasImage, imageDeployInputs } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
-import { InputError, UserError } from '../../../src/util/errors.js';
+import { UserError } from '../../../src/util/errors.js';
+import { deployInputIssues } from '../../support/deploy-fixtures.js';
 
 const hosts = 'vps1 ansible_host=127.0.0.1 ansible_port=2222';
 
-function issues(raw: RawInputs): string[] {
-  try {
-    parseInputs(deploySpec, { hosts, ...raw }, deployRules);
-  } catch (e) {
-    if (e instanceof InputError) return e.issues;
-    throw e;
-  }
-  return [];
-}
+const issues = (raw: RawInputs): string[] => deployInputIssues({ hosts, ...raw });
 
 describe('deploy inputs: playbook instead of, or besides, image', () => {
   it('image and name are required unless a playbook is given', () => {

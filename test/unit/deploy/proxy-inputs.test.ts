@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
-import { InputError } from '../../../src/util/errors.js';
+import { deployInputIssues } from '../../support/deploy-fixtures.js';
 
 const base: RawInputs = {
   hosts: 'vps1 ansible_host=127.0.0.1 ansible_port=2222',
@@ -9,15 +9,7 @@ const base: RawInputs = {
   name: 'web',
 };
 
-function issues(extra: RawInputs): string[] {
-  try {
-    parseInputs(deploySpec, { ...base, ...extra }, deployRules);
-  } catch (e) {
-    if (e instanceof InputError) return e.issues;
-    throw e;
-  }
-  return [];
-}
+const issues = (extra: RawInputs): string[] => deployInputIssues({ ...base, ...extra });
 
 describe('rollout inputs', () => {
   it('defaults: no proxy, /health, 5s per check, 1s apart, 60s deadline, one at a time, 10s drain', () => {

@@ -11,6 +11,7 @@ import type { ObservedContainer } from '../../../src/plan/observed.js';
 import { describeStep, planReplicas } from '../../../src/plan/plan.js';
 import type { ExecOptions, ExecResult } from '../../../src/remote/executor.js';
 import { RecordingExecutor } from '../../../src/remote/executor.js';
+import { appConfig, deployedContainers, HOST_FACTS } from '../../support/deploy-fixtures.js';
 
 const OLD = `sha256:${'a'.repeat(64)}`;
 const NEW = `sha256:${'b'.repeat(64)}`;
@@ -85,44 +86,12 @@ describe('the pull round trip', () => {
   });
 });
 
-function cfg(over: Partial<AppConfig> = {}): AppConfig {
-  return {
-    app: 'web',
-    image: 'reg/app:main',
-    version: 'main',
-    replicas: 2,
-    network: 'bridge',
-    port: 8000,
-    hostIp: '127.0.0.1',
-    portEnv: 'PORT',
-    env: {},
-    labels: {},
-    volumes: [],
-    command: [],
-    restart: 'unless-stopped',
-    secretEnv: {},
-    secretFiles: {},
-    logOptions: {},
-    ...over,
-  };
-}
-const facts = { stateDir: '/var/lib/dyce', portBase: 0, hmacKey: '0'.repeat(64) };
+const cfg = (over: Partial<AppConfig> = {}): AppConfig =>
+  appConfig({ image: 'reg/app:main', version: 'main', replicas: 2, ...over });
+const facts = HOST_FACTS;
 
-function observed(app: AppConfig, imageIds: (string | undefined)[], running = true): ObservedContainer[] {
-  return desiredState(app, facts).replicas.map((r, k) => ({
-    id: `${r.replica}`.padStart(64, 'c'),
-    name: r.name,
-    running,
-    status: running ? 'running' : 'exited',
-    image: r.run.image,
-    ...(imageIds[k] ? { imageId: imageIds[k] } : {}),
-    labels: r.run.labels,
-    app: app.app,
-    replica: r.replica,
-    version: r.version,
-    specHash: r.specHash,
-  }));
-}
+const observed = (app: AppConfig, imageIds: (string | undefined)[], running = true): ObservedContainer[] =>
+  deployedContainers(app, { imageIds, stopped: running ? [] : Array.from({ length: app.replicas }, (_, k) => k + 1) });
 
 describe('planning with the pulled image ID', () => {
   const app = cfg();

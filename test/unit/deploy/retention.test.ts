@@ -10,7 +10,7 @@ import {
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import { appConfigFromInputs, imageRef } from '../../../src/deploy/settings.js';
-import { InputError } from '../../../src/util/errors.js';
+import { deployInputIssues } from '../../support/deploy-fixtures.js';
 
 const base: RawInputs = {
   hosts: 'vps1 ansible_host=127.0.0.1 ansible_port=2222',
@@ -18,15 +18,7 @@ const base: RawInputs = {
   name: 'melton-app',
 };
 
-function issues(extra: RawInputs): string[] {
-  try {
-    parseInputs(deploySpec, { ...base, ...extra }, deployRules);
-  } catch (e) {
-    if (e instanceof InputError) return e.issues;
-    throw e;
-  }
-  return [];
-}
+const issues = (extra: RawInputs): string[] => deployInputIssues({ ...base, ...extra });
 
 describe('redeploy by version', () => {
   it.each([

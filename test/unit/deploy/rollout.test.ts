@@ -14,47 +14,14 @@ import {
   slotPorts,
   withPort,
 } from '../../../src/plan/rollout.js';
+import { appConfig, deployedContainers, HOST_FACTS } from '../../support/deploy-fixtures.js';
 
-const facts = { stateDir: '/var/lib/dyce', portBase: 0, hmacKey: 'ab'.repeat(32) };
-
-function app(over: Partial<AppConfig> = {}): AppConfig {
-  return {
-    app: 'web',
-    image: 'reg/app:v1',
-    version: 'v1',
-    replicas: 4,
-    network: 'bridge',
-    port: 8000,
-    hostIp: '127.0.0.1',
-    portEnv: 'PORT',
-    env: {},
-    labels: {},
-    volumes: [],
-    command: [],
-    restart: 'unless-stopped',
-    secretEnv: {},
-    secretFiles: {},
-    logOptions: {},
-    ...over,
-  };
-}
+const facts = HOST_FACTS;
+const app = appConfig;
 
 /** Containers as a deploy of `cfg` left them, each on the port given (default: the slot's first port). */
-function deployed(cfg: AppConfig, ports: Record<number, number> = {}, stopped: number[] = []): ObservedContainer[] {
-  return desiredState(cfg, facts).replicas.map((r) => ({
-    id: `${r.replica}`.repeat(12).padEnd(64, 'f'),
-    name: r.name,
-    running: !stopped.includes(r.replica),
-    status: stopped.includes(r.replica) ? 'exited' : 'running',
-    image: r.run.image,
-    labels: r.run.labels,
-    app: cfg.app,
-    replica: r.replica,
-    version: r.version,
-    specHash: r.specHash,
-    port: ports[r.replica] ?? r.hostPort!,
-  }));
-}
+const deployed = (cfg: AppConfig, ports: Record<number, number> = {}, stopped: number[] = []): ObservedContainer[] =>
+  deployedContainers(cfg, { ports, stopped });
 
 const settings = (over: Partial<RolloutSettings> = {}): RolloutSettings => ({
   maxUnavailable: 1,

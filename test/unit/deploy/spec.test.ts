@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { deployRules, deploySpec, imageRegistry, imageTag, splitCommand } from '../../../src/config/actions/deploy.js';
 import { actionSpecs } from '../../../src/config/actions/index.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
-import { InputError } from '../../../src/util/errors.js';
+import { deployInputIssues } from '../../support/deploy-fixtures.js';
 
 const base: RawInputs = {
   hosts: 'vps1 ansible_host=127.0.0.1 ansible_port=2222',
@@ -14,15 +14,7 @@ function parse(extra: RawInputs) {
   return parseInputs(deploySpec, { ...base, ...extra }, deployRules);
 }
 
-function issues(extra: RawInputs): string[] {
-  try {
-    parse(extra);
-  } catch (e) {
-    if (e instanceof InputError) return e.issues;
-    throw e;
-  }
-  return [];
-}
+const issues = (extra: RawInputs): string[] => deployInputIssues({ ...base, ...extra });
 
 describe('deploy inputs', () => {
   it('is listed among the actions', () => {

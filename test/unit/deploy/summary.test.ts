@@ -4,40 +4,14 @@ import { deploySummary } from '../../../src/deploy/summary.js';
 import { type AppConfig, desiredState } from '../../../src/plan/desired.js';
 import type { ObservedContainer } from '../../../src/plan/observed.js';
 import { planReplicas } from '../../../src/plan/plan.js';
+import { appConfig, deployedContainers, HOST_FACTS } from '../../support/deploy-fixtures.js';
 
-const app = (version: string, replicas: number): AppConfig => ({
-  app: 'web',
-  image: `reg/web:${version}`,
-  version,
-  replicas,
-  network: 'bridge',
-  port: 8000,
-  hostIp: '127.0.0.1',
-  portEnv: 'PORT',
-  env: {},
-  labels: {},
-  volumes: [],
-  command: [],
-  restart: 'unless-stopped',
-  secretEnv: {},
-  secretFiles: {},
-  logOptions: {},
-});
-const facts = { stateDir: '/var/lib/dyce', portBase: 0, hmacKey: '00'.repeat(32) };
+const app = (version: string, replicas: number): AppConfig =>
+  appConfig({ image: `reg/web:${version}`, version, replicas });
+const facts = HOST_FACTS;
 
 describe('deploySummary', () => {
-  const old: ObservedContainer[] = desiredState(app('v1', 3), facts).replicas.map((r) => ({
-    id: `${r.replica}`.repeat(64),
-    name: r.name,
-    running: true,
-    status: 'running',
-    image: r.run.image,
-    labels: r.run.labels,
-    app: 'web',
-    replica: r.replica,
-    version: 'v1',
-    specHash: r.specHash,
-  }));
+  const old: ObservedContainer[] = deployedContainers(app('v1', 3));
   const plan = planReplicas(desiredState(app('v2', 2), facts), old, { adopt: false, host: 'vps1' });
   const result: DeployResult = {
     app: 'web',
