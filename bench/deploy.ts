@@ -19,7 +19,7 @@ import { readLabEnv } from '../src/lab/env.js';
 import { parseKnownHosts } from '../src/remote/known-hosts.js';
 import { runLocal } from '../src/remote/local.js';
 import { SshExecutor } from '../src/remote/ssh.js';
-import { ratioRow, row, run, sideBySide } from './support.js';
+import { ansibleInventory, ansiblePlaybook, ratioRow, row, sideBySide, writeAnsibleVars } from './support.js';
 
 const env = readLabEnv();
 const h = env.hosts[0]!;
@@ -29,10 +29,7 @@ const dir = mkdtempSync(join(tmpdir(), 'dyce-bench-deploy-'));
 const ANS = 'bench-ansible-app';
 const DYCE = 'bench-dyce-app';
 
-writeFileSync(
-  join(dir, 'hosts'),
-  `[servers]\n${h.name} ansible_host=${h.address} ansible_port=${h.sshPort}\n\n[all:vars]\nansible_python_interpreter=/usr/bin/python3\nansible_user=root\nansible_ssh_private_key_file=${env.sshKey}\nansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'\n`,
-);
+writeFileSync(join(dir, 'hosts'), ansibleInventory(env, [h]));
 // The Melton playbook's tasks (apt dropped: nothing to install on the lab host; that only flatters Ansible).
 writeFileSync(
   join(dir, 'playbook.yml'),
@@ -67,32 +64,13 @@ writeFileSync(
 `,
 );
 
-// Ansible's own way: the password as an extra var. Written to a 0600 vars file here, at least not argv.
-writeFileSync(
-  join(dir, 'vars.json'),
-  JSON.stringify({
-    REGISTRY: env.registry.url,
-    DOCKER_TAG: 'v1',
-    DOCKER_USERNAME: env.registry.username,
-    DOCKER_PASSWORD: env.registry.password,
-  }),
-  { mode: 0o600 },
-);
-
-const ansible = () =>
-  run(
-    [
-      'ansible-playbook',
-      '-i',
-      join(dir, 'hosts'),
-      join(dir, 'playbook.yml'),
-      '--extra-vars',
-      `@${join(dir, 'vars.json')}`,
-    ],
-    {
-      env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOLOR: '1' },
-    },
-  );
+const vars = writeAnsibleVars(join(dir, 'vars.json'), {
+  REGISTRY: env.registry.url,
+  DOCKER_TAG: 'v1',
+  DOCKER_USERNAME: env.registry.username,
+  DOCKER_PASSWORD: env.registry.password,
+});
+const ansible = () => ansiblePlaybook(join(dir, 'hosts'), join(dir, 'playbook.yml'), ['--extra-vars', `@${vars}`]);
 
 const inputs = parseInputs(
   deploySpec,

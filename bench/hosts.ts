@@ -29,7 +29,7 @@ import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { DOCKER_BIN } from '../src/lab/lab.js';
 import { runLocal } from '../src/remote/local.js';
-import { median, ratioRow, row, run, timeIt } from './support.js';
+import { ansibleInventory, ansiblePlaybook, median, ratioRow, row, run, timeIt, writeAnsibleVars } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = readLabEnv();
@@ -94,19 +94,7 @@ const dyceCli = () =>
 // ---- Ansible: the same job with community.docker, default forks ----
 writeFileSync(
   join(dir, 'hosts'),
-  [
-    '[servers]',
-    ...hosts.map(
-      (h) => `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort} base_port=${ansPort + h.portBase}`,
-    ),
-    '',
-    '[all:vars]',
-    'ansible_python_interpreter=/usr/bin/python3',
-    'ansible_user=deploy',
-    `ansible_ssh_private_key_file=${env.sshKey}`,
-    `ansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'`,
-    '',
-  ].join('\n'),
+  ansibleInventory(env, hosts, { user: 'deploy', hostVars: (h) => `base_port=${ansPort + h.portBase}` }),
 );
 writeFileSync(
   join(dir, 'playbook.yml'),
@@ -134,34 +122,12 @@ writeFileSync(
       with_sequence: count=${REPLICAS}
 `,
 );
-writeFileSync(
-  join(dir, 'vars.json'),
-  JSON.stringify({
-    REGISTRY: env.registry.url,
-    DOCKER_USERNAME: env.registry.username,
-    DOCKER_PASSWORD: env.registry.password,
-  }),
-  { mode: 0o600 },
-);
-const ansible = () =>
-  run(
-    [
-      'ansible-playbook',
-      '-i',
-      join(dir, 'hosts'),
-      join(dir, 'playbook.yml'),
-      '--extra-vars',
-      `@${join(dir, 'vars.json')}`,
-    ],
-    {
-      env: {
-        ...process.env,
-        ANSIBLE_HOST_KEY_CHECKING: 'True',
-        ANSIBLE_NOCOLOR: '1',
-        ANSIBLE_RETRY_FILES_ENABLED: '0',
-      },
-    },
-  );
+const vars = writeAnsibleVars(join(dir, 'vars.json'), {
+  REGISTRY: env.registry.url,
+  DOCKER_USERNAME: env.registry.username,
+  DOCKER_PASSWORD: env.registry.password,
+});
+const ansible = () => ansiblePlaybook(join(dir, 'hosts'), join(dir, 'playbook.yml'), ['--extra-vars', `@${vars}`]);
 
 async function clean(prefix: string): Promise<void> {
   const names = Array.from({ length: REPLICAS }, (_, i) => `${prefix}${i + 1}`);

@@ -22,7 +22,7 @@ import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { runLocal } from '../src/remote/local.js';
 import { describeLoad, type LoadResult, startLoad } from '../test/support/load.js';
-import { fmtMs, run } from './support.js';
+import { ansibleInventory, ansiblePlaybook, fmtMs, run } from './support.js';
 
 const env = readLabEnv();
 const h = env.hosts[0]!;
@@ -86,10 +86,7 @@ async function underLoad<T>(fn: () => Promise<T>): Promise<{ result: T; ms: numb
 const FIRST_PORT = 22400;
 const dir = mkdtempSync(join(tmpdir(), 'dyce-bench-rollout-'));
 const hasAnsible = (await runLocal(['sh', '-c', 'command -v ansible-playbook'])).code === 0;
-writeFileSync(
-  join(dir, 'hosts'),
-  `[servers]\n${h.name} ansible_host=${h.address} ansible_port=${h.sshPort}\n\n[all:vars]\nansible_python_interpreter=/usr/bin/python3\nansible_user=root\nansible_ssh_private_key_file=${env.sshKey}\nansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'\n`,
-);
+writeFileSync(join(dir, 'hosts'), ansibleInventory(env, [h]));
 // The Melton playbook's container task, on the replicas' names and ports (host networking, PORT per replica), so
 // that the upstream Dyce wrote for v1 routes to the containers Ansible recreates.
 writeFileSync(
@@ -112,17 +109,10 @@ writeFileSync(
 
 /** ansible-playbook replacing the replicas with the image TAG (already on the host). */
 function ansible(tag: string): Promise<string> {
-  return run(
-    [
-      'ansible-playbook',
-      '-i',
-      join(dir, 'hosts'),
-      join(dir, 'playbook.yml'),
-      '--extra-vars',
-      JSON.stringify({ IMAGE: `${env.sampleApp.image}:${tag}` }),
-    ],
-    { env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOLOR: '1' } },
-  );
+  return ansiblePlaybook(join(dir, 'hosts'), join(dir, 'playbook.yml'), [
+    '--extra-vars',
+    JSON.stringify({ IMAGE: `${env.sampleApp.image}:${tag}` }),
+  ]);
 }
 
 async function clean(): Promise<void> {

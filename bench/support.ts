@@ -3,6 +3,7 @@
  * each A/B ratio is computed pair by pair, and the median is reported with the min and max.
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import type { LabEnv, LabHost } from '../src/lab/env.js';
 
 export function median(xs: number[]): number {
@@ -98,4 +99,44 @@ export function opensshArgv(env: LabEnv, host: LabHost, command: string): string
     `root@${host.address}`,
     command,
   ];
+}
+
+/**
+ * An INI inventory for ansible-playbook on lab hosts: one `[servers]` line per host (HOST_VARS adds its own vars),
+ * logging in as USER with the lab's key, host keys verified against the lab's known_hosts.
+ */
+export function ansibleInventory(
+  env: LabEnv,
+  hosts: LabHost[],
+  opts: { user?: string; hostVars?: (h: LabHost) => string } = {},
+): string {
+  return [
+    '[servers]',
+    ...hosts.map((h) =>
+      [
+        `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort}`,
+        ...(opts.hostVars ? [opts.hostVars(h)] : []),
+      ].join(' '),
+    ),
+    '',
+    '[all:vars]',
+    'ansible_python_interpreter=/usr/bin/python3',
+    `ansible_user=${opts.user ?? 'root'}`,
+    `ansible_ssh_private_key_file=${env.sshKey}`,
+    `ansible_ssh_common_args='-o StrictHostKeyChecking=yes -o UserKnownHostsFile=${env.knownHostsFile}'`,
+    '',
+  ].join('\n');
+}
+
+/** Writes VARS as a 0600 JSON file for `--extra-vars @FILE` (Ansible's own way with a password: not argv, at least). */
+export function writeAnsibleVars(path: string, vars: Record<string, string>): string {
+  writeFileSync(path, JSON.stringify(vars), { mode: 0o600 });
+  return path;
+}
+
+/** `ansible-playbook -i INVENTORY PLAYBOOK ARGS...` with host key checking, no colours and no retry files. */
+export function ansiblePlaybook(inventory: string, playbook: string, args: string[] = []): Promise<string> {
+  return run(['ansible-playbook', '-i', inventory, playbook, ...args], {
+    env: { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOLOR: '1', ANSIBLE_RETRY_FILES_ENABLED: '0' },
+  });
 }
