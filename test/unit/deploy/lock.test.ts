@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LOCK_HELD } from '../../../src/commands/host-state.js';
-import { acquireLock, describeHolder, newHolder } from '../../../src/deploy/lock.js';
+import { acquireLock, describeHolder, type LockOptions, newHolder } from '../../../src/deploy/lock.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';
 import { type ExecResult, RecordingExecutor } from '../../../src/remote/executor.js';
 
@@ -24,6 +24,18 @@ function host(answers: ExecResult[]) {
 const held = (age: number): ExecResult => ({ code: LOCK_HELD, stdout: `${other}\n${age}\n`, stderr: '' });
 const ok: ExecResult = { code: 0, stdout: '', stderr: '' };
 const noSleep = async () => {};
+/** The lock at /l on vps1, taken without waiting and without sudo, unless OVER says otherwise. */
+const lockOptions = (over: Partial<LockOptions> = {}): LockOptions => ({
+  dir: '/l',
+  holder,
+  waitMs: 0,
+  staleMs: 60_000,
+  sudo: false,
+  host: 'vps1',
+  reporter: new RecordingReporter(),
+  sleep: noSleep,
+  ...over,
+});
 
 describe('deploy lock', () => {
   it('records who holds it, with the run URL', () => {
@@ -38,15 +50,7 @@ describe('deploy lock', () => {
 
   it('sends the holder details on stdin, never in argv', async () => {
     const ex = host([ok]);
-    const lock = await acquireLock(ex, {
-      dir: '/s/locks/app.lock',
-      holder,
-      waitMs: 0,
-      staleMs: 60_000,
-      sudo: true,
-      host: 'vps1',
-      reporter: new RecordingReporter(),
-    });
+    const lock = await acquireLock(ex, lockOptions({ dir: '/s/locks/app.lock', sudo: true }));
     expect(ex.calls[0]!.opts).toMatchObject({ sudo: true, stdin: `${JSON.stringify(holder)}\n` });
     expect(ex.calls[0]!.argv.join(' ')).not.toContain('octocat');
     await lock.release();
@@ -56,16 +60,7 @@ describe('deploy lock', () => {
   it('waits while another deploy holds it, naming the holder once, then takes it', async () => {
     const ex = host([held(1), held(2), held(3), ok]);
     const reporter = new RecordingReporter();
-    const lock = await acquireLock(ex, {
-      dir: '/l',
-      holder,
-      waitMs: 60_000,
-      staleMs: 60_000,
-      sudo: false,
-      host: 'vps1',
-      reporter,
-      sleep: noSleep,
-    });
+    const lock = await acquireLock(ex, lockOptions({ waitMs: 60_000, reporter }));
     expect(reporter.lines).toEqual([
       'vps1: waiting for the deploy lock held by alice@laptop deploying v1 since 2026-01-01T00:00:00Z',
     ]);
@@ -75,18 +70,7 @@ describe('deploy lock', () => {
 
   it('gives up after lock-wait with a message naming the holder', async () => {
     const ex = host([held(1)]);
-    await expect(
-      acquireLock(ex, {
-        dir: '/l',
-        holder,
-        waitMs: 0,
-        staleMs: 60_000,
-        sudo: false,
-        host: 'vps1',
-        reporter: new RecordingReporter(),
-        sleep: noSleep,
-      }),
-    ).rejects.toThrow(
+    await expect(acquireLock(ex, lockOptions())).rejects.toThrow(
       'vps1: another deploy of app holds the lock: alice@laptop deploying v1 since 2026-01-01T00:00:00Z; gave up after waiting 0ms (lock-wait)',
     );
   });
@@ -94,16 +78,7 @@ describe('deploy lock', () => {
   it('reports a stale lock, takes it over (only if still the stale holder), then takes it', async () => {
     const ex = host([held(90), ok]);
     const reporter = new RecordingReporter();
-    const lock = await acquireLock(ex, {
-      dir: '/l',
-      holder,
-      waitMs: 0,
-      staleMs: 60_000,
-      sudo: false,
-      host: 'vps1',
-      reporter,
-      sleep: noSleep,
-    });
+    const lock = await acquireLock(ex, lockOptions({ reporter }));
     expect(reporter.lines[0]).toBe(
       'warning: vps1: the deploy lock of app held by alice@laptop deploying v1 since 2026-01-01T00:00:00Z was not refreshed for 1m30s (lock-stale 1m): taking it over',
     );
@@ -114,16 +89,8 @@ describe('deploy lock', () => {
 
   it('fails on any other exit of the take', async () => {
     const ex = host([{ code: 1, stdout: '', stderr: 'mkdir: Permission denied' }]);
-    await expect(
-      acquireLock(ex, {
-        dir: '/l',
-        holder,
-        waitMs: 0,
-        staleMs: 60_000,
-        sudo: false,
-        host: 'vps1',
-        reporter: new RecordingReporter(),
-      }),
-    ).rejects.toThrow('vps1: `take the deploy lock` exited 1: mkdir: Permission denied');
+    await expect(acquireLock(ex, lockOptions())).rejects.toThrow(
+      'vps1: `take the deploy lock` exited 1: mkdir: Permission denied',
+    );
   });
 });
