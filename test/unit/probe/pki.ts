@@ -41,7 +41,8 @@ export function makePki(dir: string): Pki {
     '/CN=Dyce Test CA',
   ]);
   writeFileSync(join(dir, 'ext.cnf'), `[ext]\n${SAN}\nbasicConstraints=CA:FALSE\n`);
-  const leaf = (name: string, days: number) => {
+  /** A new P-256 key NAME.key and its certificate request NAME.csr for CN=localhost. */
+  const keyAndCsr = (name: string) =>
     openssl(dir, [
       'req',
       '-newkey',
@@ -56,6 +57,8 @@ export function makePki(dir: string): Pki {
       '-subj',
       '/CN=localhost',
     ]);
+  const leaf = (name: string, days: number) => {
+    keyAndCsr(name);
     openssl(dir, [
       'x509',
       '-req',
@@ -99,20 +102,7 @@ export function makePki(dir: string): Pki {
       'commonName = supplied',
     ].join('\n'),
   );
-  openssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'expired.key',
-    '-out',
-    'expired.csr',
-    '-subj',
-    '/CN=localhost',
-  ]);
+  keyAndCsr('expired');
   openssl(dir, [
     'ca',
     '-batch',
