@@ -5,7 +5,7 @@
  * Every host gets a private dyce_state_dir (an inventory host var), so that the registry credentials this file
  * breaks on purpose on one host never touch the state other tests use.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +16,13 @@ import { runDeploy } from '../../src/deploy/engine.js';
 import { RecordingReporter } from '../../src/github/reporter.js';
 import type { LabHost } from '../../src/lab/env.js';
 import { runLocal } from '../../src/remote/local.js';
+import { type CliRun, labSecrets, runDyce } from '../support/dyce-cli.js';
 import { host, hostDocker, lab, uniqueName } from '../support/lab.js';
 import { startSshd, type ThrowawaySshd } from '../support/sshd.js';
 
 const env = lab();
 const hosts = ['vps1', 'vps2', 'vps3'].map((n) => host(env, n));
 const [vps1, vps2, vps3] = hosts as [LabHost, LabHost, LabHost];
-const repoRoot = join(import.meta.dirname, '..', '..');
 const KEY = readFileSync(env.sshKey, 'utf8');
 const image = (tag: string) => `${env.sampleApp.image}:${tag}`;
 const work = mkdtempSync(join(tmpdir(), 'dyce-hosts-'));
@@ -91,47 +91,8 @@ async function deploy(raw: Record<string, string>): Promise<Deployed> {
   return { error, reporter, states: JSON.parse(reporter.outputs['host-states'] ?? '{}') };
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-}
-
 /** `dyce deploy` from the source with flags; secrets through DYCE_* variables. */
-function dyce(flags: Record<string, string>): Promise<Run> {
-  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
-  return new Promise((resolve) => {
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'deploy', ...args, '--json'],
-      {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/root',
-          DYCE_SSH_PRIVATE_KEY: KEY,
-          DYCE_REGISTRY_PASSWORD: env.registry.password,
-        },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => {
-      let outputs: Record<string, string> = {};
-      try {
-        outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, string>;
-      } catch {}
-      resolve({ code: code ?? 1, stdout, stderr, outputs });
-    });
-  });
-}
+const dyce = (flags: Record<string, string>): Promise<CliRun> => runDyce('deploy', flags, labSecrets(env));
 
 interface Replica {
   name: string;

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLocal } from '../../src/remote/local.js';
+import { type CliRun, runDyce } from '../support/dyce-cli.js';
 import { host, hostDocker, lab, tempDir, uniqueName, writeTemp } from '../support/lab.js';
 import { MELTON_HOSTS, meltonPlaybookFor, meltonRepo, pushMeltonImage } from '../support/melton.js';
 import { ProcSampler } from '../support/proc-sampler.js';
@@ -14,7 +12,6 @@ import { ProcSampler } from '../support/proc-sampler.js';
  * with the reference `hosts` file as `inventory`. The registry password travels as a secret extra var from a
  * 0600 file, never in any argv.
  */
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const env = lab();
 const vps1 = host(env, 'vps1');
 const TAG = uniqueName('t9p');
@@ -23,46 +20,9 @@ const prefixes: string[] = [];
 let playbook = '';
 let secretsFile = '';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-}
-
-function dyce(args: string[], cmd: 'deploy' | 'plan' = 'deploy'): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), cmd, ...args, '--json'],
-      {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/root',
-          DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8'),
-        },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => {
-      let outputs: Record<string, string> = {};
-      try {
-        outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, string>;
-      } catch {
-        // no JSON: the test's expectations say what went wrong
-      }
-      resolve({ code: code ?? 1, stdout, stderr, outputs });
-    });
-  });
-}
+/** `dyce deploy|plan` (the source) with ARGS; only the SSH key travels in the environment. */
+const dyce = (args: string[], cmd: 'deploy' | 'plan' = 'deploy'): Promise<CliRun> =>
+  runDyce(cmd, args, { DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8') });
 
 /** Deploy's flags for the Melton playbook: the reference inventory, vps1's pinned host key, per-test names. */
 function flags(prefix: string, base: number, more: string[] = [], where = ['--inventory', MELTON_HOSTS]): string[] {

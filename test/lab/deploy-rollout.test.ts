@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
 import { runLocal } from '../../src/remote/local.js';
+import { type CliRun, labHostLine, labSecrets, runDyce } from '../support/dyce-cli.js';
 import { host, hostDocker, lab, uniqueName } from '../support/lab.js';
 import { describeLoad, type LoadResult, startLoad } from '../support/load.js';
 
@@ -12,9 +11,7 @@ import { describeLoad, type LoadResult, startLoad } from '../support/load.js';
 
 const env = lab();
 const vps1 = host(env);
-const repoRoot = join(import.meta.dirname, '..', '..');
 const image = (tag: string) => `${env.sampleApp.image}:${tag}`;
-const KEY = readFileSync(env.sshKey, 'utf8');
 const app = uniqueName('roll');
 const serverName = `${app}.lab.test`;
 // Below the ephemeral port range (32768+), where a client socket's local port could make a replica's bind fail.
@@ -25,16 +22,9 @@ const layout = nginxLayout(vps1.nginx.prefix);
 // lowered to tell app capacity from routing errors: DYCE_ROLLOUT_RATE=100.
 const RATE = Number(process.env.DYCE_ROLLOUT_RATE ?? 200);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-}
-
-function deploy(tag: string, over: Record<string, string> = {}): Promise<Run> {
+function deploy(tag: string, over: Record<string, string> = {}): Promise<CliRun> {
   const flags: Record<string, string> = {
-    hosts: `${vps1.name} ansible_host=${vps1.address} ansible_port=${vps1.sshPort} ansible_user=root dyce_state_dir=${vps1.stateDir} dyce_nginx_prefix=${vps1.nginx.prefix}`,
+    hosts: labHostLine(vps1),
     'known-hosts': vps1.knownHosts,
     image: image(tag),
     'registry-username': env.registry.username,
@@ -53,44 +43,14 @@ function deploy(tag: string, over: Record<string, string> = {}): Promise<Run> {
     'drain-timeout': '60s',
     ...over,
   };
-  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'deploy', ...args, '--json'],
-      {
-        cwd: repoRoot,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/root',
-          DYCE_SSH_PRIVATE_KEY: KEY,
-          DYCE_REGISTRY_PASSWORD: env.registry.password,
-        },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => {
-      let outputs: Record<string, string> = {};
-      try {
-        outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, string>;
-      } catch {}
-      resolve({ code: code ?? 1, stdout, stderr, outputs });
-    });
-  });
+  return runDyce('deploy', flags, labSecrets(env));
 }
 
 /** Deploys while the load runs through nginx; the load starts before and stops after the deploy. */
 async function deployUnderLoad(
   tag: string,
   over: Record<string, string> = {},
-): Promise<{ run: Run; load: LoadResult }> {
+): Promise<{ run: CliRun; load: LoadResult }> {
   const load = startLoad({
     port: vps1.nginx.httpPort,
     hostHeader: serverName,

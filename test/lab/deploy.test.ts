@@ -1,17 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LabHost } from '../../src/lab/env.js';
 import { runLocal } from '../../src/remote/local.js';
+import { type CliRun, labSecrets, runDyce, startDyce } from '../support/dyce-cli.js';
 import { host, hostDocker, lab, uniqueName } from '../support/lab.js';
 import { findSecret } from '../support/leaks.js';
 import { ProcSampler } from '../support/proc-sampler.js';
 
 const env = lab();
 const vps1 = host(env);
-const repoRoot = join(import.meta.dirname, '..', '..');
 const image = (tag: string) => `${env.sampleApp.image}:${tag}`;
 const made: string[] = [];
 
@@ -27,52 +25,12 @@ function hostsLine(h: LabHost, user = 'root', over: { port?: number } = {}): str
   ].join(' ');
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  outputs: Record<string, string>;
-}
-
-const KEY = readFileSync(env.sshKey, 'utf8');
-
 /** Runs `dyce deploy` (the source) with flags; secrets through DYCE_* variables, never argv. */
 function dyce(
   args: string[],
-  opts: { secrets?: Record<string, string>; cmd?: 'deploy' | 'plan'; onSpawn?: (c: ChildProcess) => void } = {},
-): Promise<Run> {
-  const secrets: Record<string, string> = {
-    DYCE_SSH_PRIVATE_KEY: KEY,
-    DYCE_REGISTRY_PASSWORD: env.registry.password,
-    ...opts.secrets,
-  };
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), opts.cmd ?? 'deploy', ...args, '--json'],
-      {
-        cwd: repoRoot,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...secrets },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    opts.onSpawn?.(child);
-    child.on('close', (code, signal) => {
-      const last = stdout.trim().split('\n').pop() ?? '';
-      let outputs: Record<string, string> = {};
-      try {
-        outputs = JSON.parse(last) as Record<string, string>;
-      } catch {}
-      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 143), stdout, stderr, outputs });
-    });
-  });
+  opts: { secrets?: Record<string, string>; cmd?: 'deploy' | 'plan' } = {},
+): Promise<CliRun> {
+  return runDyce(opts.cmd ?? 'deploy', args, { ...labSecrets(env), ...opts.secrets });
 }
 
 function baseArgs(name: string, over: Record<string, string> = {}, h = vps1): string[] {
@@ -111,7 +69,7 @@ async function inspect(name: string): Promise<Record<string, any>> {
   return (JSON.parse(r.stdout) as Record<string, any>[])[0]!;
 }
 
-const replicasOf = (r: Run) =>
+const replicasOf = (r: CliRun) =>
   (JSON.parse(r.outputs.replicas ?? '{}') as Record<string, { name: string; id: string; port: number }[]>).vps1 ?? [];
 
 async function httpText(port: number, path: string): Promise<string> {
@@ -154,7 +112,7 @@ describe('deploy: the Melton shape', () => {
   const tlsKey = `-----BEGIN PRIVATE KEY-----\nMIIE${uniqueName('k')}Xline2secret\n-----END PRIVATE KEY-----`;
   const hostile = `a'b"c $(touch /tmp/pwned) \`id\` \\ done`;
   const staticDir = `/tmp/${name}-static`;
-  let first: Run;
+  let first: CliRun;
   let flags: string[];
 
   it('runs 4 replicas with env, runtime secrets, a volume, restart policy and labels; no secret in any argv or output', async () => {
@@ -491,13 +449,12 @@ describe('deploy: the lock', () => {
     const name = uniqueName('term');
     const lock = `${vps1.stateDir}/locks/${name}.lock`;
     const args = baseArgs(name, { replicas: '4', port: '8000', 'host-port': '18670' });
-    let child: ChildProcess | undefined;
-    const running = dyce(args, { onSpawn: (c) => (child = c) });
+    const running = startDyce('deploy', args, labSecrets(env));
     // Wait until the lock is taken, then cancel.
     for (let i = 0; i < 200 && (await runLocal(['test', '-e', `${lock}/holder.json`])).code !== 0; i++)
       await new Promise((r) => setTimeout(r, 25));
-    child!.kill('SIGTERM');
-    const r = await running;
+    running.child.kill('SIGTERM');
+    const r = await running.done;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cancelled/);
     expect((await runLocal(['test', '-e', lock])).code).not.toBe(0);
@@ -509,12 +466,11 @@ describe('deploy: the lock', () => {
     const name = uniqueName('kill');
     const lock = `${vps1.stateDir}/locks/${name}.lock`;
     const args = baseArgs(name, { port: '8000', 'host-port': '18680', 'lock-stale': '3s' });
-    let child: ChildProcess | undefined;
-    const running = dyce(args, { onSpawn: (c) => (child = c) });
+    const running = startDyce('deploy', args, labSecrets(env));
     for (let i = 0; i < 200 && (await runLocal(['test', '-e', `${lock}/holder.json`])).code !== 0; i++)
       await new Promise((r) => setTimeout(r, 25));
-    child!.kill('SIGKILL');
-    await running;
+    running.child.kill('SIGKILL');
+    await running.done;
     expect((await runLocal(['test', '-e', lock])).code).toBe(0);
     const next = await dyce(args);
     expect(next.code, next.stderr).toBe(0);

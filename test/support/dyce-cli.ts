@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { LabEnv, LabHost } from '../../src/lab/env.js';
 import { runLocal } from '../../src/remote/local.js';
@@ -24,13 +25,15 @@ export interface RunningCli {
   done: Promise<CliRun>;
 }
 
-/** Runs `dyce <command>` from the source (what the bundle does, without a build), flags as `--name value` pairs. */
-export function startDyce(
-  command: string,
-  flags: Record<string, string>,
-  env: { DYCE_SSH_PRIVATE_KEY?: string; DYCE_REGISTRY_PASSWORD?: string },
-): RunningCli {
-  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+/** What `dyce` reads from its environment besides PATH and HOME: secrets (`DYCE_*`) and the like. */
+export type CliEnv = Record<string, string>;
+
+/**
+ * Runs `dyce <command> ... --json` from the source (what the bundle does, without a build) in a clean environment
+ * (PATH, HOME and ENV only). FLAGS: `--name value` pairs, or the arguments as they are.
+ */
+export function startDyce(command: string, flags: Record<string, string> | readonly string[], env: CliEnv): RunningCli {
+  const args = Array.isArray(flags) ? flags : Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), command, ...args, '--json'],
@@ -53,7 +56,8 @@ export function startDyce(
       try {
         outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, string>;
       } catch {}
-      resolve({ code: code ?? 1, signal, stdout, stderr, outputs });
+      // Killed by a signal: the code a shell would report (128 + its number).
+      resolve({ code: code ?? (signal ? 128 + constants.signals[signal] : 1), signal, stdout, stderr, outputs });
     });
   });
   return { child, stderr: () => stderr, done };
@@ -61,8 +65,8 @@ export function startDyce(
 
 export function runDyce(
   command: string,
-  flags: Record<string, string>,
-  env: { DYCE_SSH_PRIVATE_KEY?: string; DYCE_REGISTRY_PASSWORD?: string },
+  flags: Record<string, string> | readonly string[],
+  env: CliEnv,
 ): Promise<CliRun> {
   return startDyce(command, flags, env).done;
 }
@@ -116,3 +120,4 @@ export async function pushPrivateRepo(env: LabEnv, name: string, tags: string[])
   }
   return repo;
 }
+
