@@ -1,14 +1,15 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nginxLayout, parseUpstreamPorts, sitePath, upstreamPath } from '../../src/commands/nginx.js';
-import { appDir, lockDir } from '../../src/plan/desired.js';
+import { nginxLayout, parseUpstreamPorts, upstreamPath } from '../../src/commands/nginx.js';
+import { lockDir } from '../../src/plan/desired.js';
 import { runLocal } from '../../src/remote/local.js';
 import {
   type CliRun,
-  labHostLine,
   labSecrets,
+  nginxAppFlags,
   type RunningCli,
+  removeNginxApp,
   runDyce,
   startDyce,
   viaNginx,
@@ -36,20 +37,8 @@ const other = (v: string) => (v === 'v1' ? 'v2' : 'v1');
 
 function flags(over: Record<string, string> = {}): Record<string, string> {
   return {
-    hosts: labHostLine(vps2),
-    'known-hosts': vps2.knownHosts,
+    ...nginxAppFlags(env, vps2, { name: app, serverName, hostPort }),
     image: image(other(current)),
-    'registry-username': env.registry.username,
-    name: app,
-    replicas: '2',
-    port: String(env.sampleApp.port),
-    'host-port': String(hostPort),
-    'network-mode': 'host',
-    proxy: 'nginx',
-    'nginx-server-name': serverName,
-    'nginx-http-listen': `127.0.0.1:${vps2.nginx.httpPort}`,
-    'health-interval': '200ms',
-    'health-deadline': '30s',
     'drain-timeout': '10s',
     // A lock left behind would make the rerun wait: fail fast instead, so the test says so.
     'lock-wait': '5s',
@@ -174,16 +163,7 @@ beforeAll(async () => {
   await expectServing('v1');
 }, 180_000);
 
-afterAll(async () => {
-  const ids = (await hostDocker(vps2, ['ps', '-aq', '--filter', `label=dyce.app=${app}`])).stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length) await hostDocker(vps2, ['rm', '-f', ...ids]);
-  await runLocal(['rm', '-f', sitePath(layout, app), upstreamPath(layout, app)]);
-  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
-  await runLocal(['rm', '-rf', appDir(vps2.stateDir, app), lock]);
-});
+afterAll(() => removeNginxApp(vps2, app));
 
 describe('faults in the middle of a rollout', { timeout: 300_000 }, () => {
   it('SIGTERM mid-rollout: nginx points back to the old replicas and the lock is released within 7 s', async () => {

@@ -1,9 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
-import { appDir, auditLog, lockDir } from '../../src/plan/desired.js';
+import { auditLog, lockDir } from '../../src/plan/desired.js';
 import { runLocal } from '../../src/remote/local.js';
-import { type CliRun, labHostLine, labSecrets, runDyce, viaNginx } from '../support/dyce-cli.js';
+import { type CliRun, labSecrets, nginxAppFlags, removeNginxApp, runDyce, viaNginx } from '../support/dyce-cli.js';
 import { DOCKER_BIN, host, hostDocker, lab, uniqueName } from '../support/lab.js';
 
 // A tag rebuilt and pushed again under the same name (build-push's `main` on every push to main), deployed to vps3
@@ -16,7 +15,6 @@ const app = uniqueName('pull');
 const serverName = `${app}.lab.test`;
 // Below the ephemeral port range and the other deploy tests' ranges; host networking, so ports are the machine's.
 const hostPort = 19_000 + 10 * Math.floor(Math.random() * 90);
-const layout = nginxLayout(vps3.nginx.prefix);
 const secrets = labSecrets(env);
 const registry = env.registry.url.replace(/^https?:\/\//, '').replace(/\/$/, '');
 const repo = `${registry}/dyce/${uniqueName('pull-img')}`;
@@ -38,24 +36,7 @@ async function pushAsMain(sampleTag: string): Promise<void> {
 const deploy = (pull: 'always' | 'missing') =>
   runDyce(
     'deploy',
-    {
-      hosts: labHostLine(vps3),
-      'known-hosts': vps3.knownHosts,
-      'registry-username': env.registry.username,
-      image,
-      pull,
-      name: app,
-      replicas: '2',
-      port: String(env.sampleApp.port),
-      'host-port': String(hostPort),
-      'network-mode': 'host',
-      proxy: 'nginx',
-      'nginx-server-name': serverName,
-      'nginx-http-listen': `127.0.0.1:${vps3.nginx.httpPort}`,
-      'health-interval': '200ms',
-      'health-deadline': '30s',
-      'drain-timeout': '5s',
-    },
+    { ...nginxAppFlags(env, vps3, { name: app, serverName, hostPort }), image, pull, 'drain-timeout': '5s' },
     secrets,
   );
 
@@ -89,15 +70,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const ids = (await hostDocker(vps3, ['ps', '-aq', '--filter', `name=${app}`])).stdout.trim().split('\n');
-  if (ids.filter(Boolean).length) await hostDocker(vps3, ['rm', '-f', ...ids.filter(Boolean)]);
+  await removeNginxApp(vps3, app);
   // The tag and the builds it named before (dangling since).
   await hostDocker(vps3, ['rmi', image]);
   const dangling = (await hostDocker(vps3, ['images', '-q', '--filter', 'dangling=true', repo])).stdout.trim();
   if (dangling) await hostDocker(vps3, ['rmi', ...dangling.split('\n')]);
-  await runLocal(['rm', '-f', sitePath(layout, app), upstreamPath(layout, app)]);
-  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
-  await runLocal(['rm', '-rf', appDir(vps3.stateDir, app), `${vps3.stateDir}/locks/${app}.lock`]);
 });
 
 describe('a tag rebuilt under the same name', { timeout: 300_000 }, () => {

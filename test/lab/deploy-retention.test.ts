@@ -1,10 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { historyPath, parseHistory } from '../../src/commands/history.js';
-import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
 import { appDir } from '../../src/plan/desired.js';
-import { runLocal } from '../../src/remote/local.js';
-import { type CliRun, labHostLine, labSecrets, pushPrivateRepo, runDyce, viaNginx } from '../support/dyce-cli.js';
+import {
+  type CliRun,
+  labSecrets,
+  nginxAppFlags,
+  pushPrivateRepo,
+  removeNginxApp,
+  runDyce,
+  viaNginx,
+} from '../support/dyce-cli.js';
 import { host, hostDocker, lab, uniqueName } from '../support/lab.js';
 
 // Retention and redeploy on vps3, behind its real nginx, through `dyce deploy` / `dyce rollback` (the source).
@@ -16,25 +22,12 @@ const app = uniqueName('keep');
 const serverName = `${app}.lab.test`;
 // Below the ephemeral port range; host networking, so ports are the machine's.
 const hostPort = 23_000 + 10 * Math.floor(Math.random() * 200);
-const layout = nginxLayout(vps3.nginx.prefix);
 const secrets = labSecrets(env);
 let repo = '';
 
 function flags(over: Record<string, string>): Record<string, string> {
   return {
-    hosts: labHostLine(vps3),
-    'known-hosts': vps3.knownHosts,
-    'registry-username': env.registry.username,
-    name: app,
-    replicas: '2',
-    port: String(env.sampleApp.port),
-    'host-port': String(hostPort),
-    'network-mode': 'host',
-    proxy: 'nginx',
-    'nginx-server-name': serverName,
-    'nginx-http-listen': `127.0.0.1:${vps3.nginx.httpPort}`,
-    'health-interval': '200ms',
-    'health-deadline': '30s',
+    ...nginxAppFlags(env, vps3, { name: app, serverName, hostPort }),
     'drain-timeout': '10s',
     'keep-versions': '3',
     ...over,
@@ -78,13 +71,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const ids = (await hostDocker(vps3, ['ps', '-aq', '--filter', `name=${app}`])).stdout.trim().split('\n');
-  if (ids.filter(Boolean).length) await hostDocker(vps3, ['rm', '-f', ...ids.filter(Boolean)]);
+  await removeNginxApp(vps3, app);
   const imgs = (await hostDocker(vps3, ['images', repo, '--format', '{{.Repository}}:{{.Tag}}'])).stdout.trim();
   if (imgs) await hostDocker(vps3, ['rmi', ...imgs.split('\n')]);
-  await runLocal(['rm', '-f', sitePath(layout, app), upstreamPath(layout, app)]);
-  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
-  await runLocal(['rm', '-rf', appDir(vps3.stateDir, app), `${vps3.stateDir}/locks/${app}.lock`]);
 });
 
 describe('retention and redeploy', { timeout: 300_000 }, () => {

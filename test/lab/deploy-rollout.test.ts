@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
-import { runLocal } from '../../src/remote/local.js';
-import { type CliRun, labHostLine, labSecrets, runDyce } from '../support/dyce-cli.js';
+import { nginxLayout, upstreamPath } from '../../src/commands/nginx.js';
+import { type CliRun, labSecrets, nginxAppFlags, removeNginxApp, runDyce } from '../support/dyce-cli.js';
 import { host, hostDocker, lab, uniqueName } from '../support/lab.js';
 import { describeLoad, type LoadResult, startLoad } from '../support/load.js';
 
@@ -24,21 +23,10 @@ const RATE = Number(process.env.DYCE_ROLLOUT_RATE ?? 200);
 
 function deploy(tag: string, over: Record<string, string> = {}): Promise<CliRun> {
   const flags: Record<string, string> = {
-    hosts: labHostLine(vps1),
-    'known-hosts': vps1.knownHosts,
-    image: image(tag),
-    'registry-username': env.registry.username,
-    name: app,
-    replicas: '4',
-    port: String(env.sampleApp.port),
-    'host-port': String(hostPort),
     // Melton's shape: host networking, each replica told its port through PORT.
-    'network-mode': 'host',
-    proxy: 'nginx',
-    'nginx-server-name': serverName,
-    'nginx-http-listen': `127.0.0.1:${vps1.nginx.httpPort}`,
-    'health-interval': '200ms',
-    'health-deadline': '30s',
+    ...nginxAppFlags(env, vps1, { name: app, serverName, hostPort }),
+    image: image(tag),
+    replicas: '4',
     // Drains end when no connection is left to the old replicas; the bound only matters on a very busy machine.
     'drain-timeout': '60s',
     ...over,
@@ -85,16 +73,7 @@ async function containers(): Promise<{ name: string; version: string; port: stri
     .sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-afterAll(async () => {
-  const ids = (await hostDocker(vps1, ['ps', '-aq', '--filter', `name=${app}`])).stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length) await hostDocker(vps1, ['rm', '-f', ...ids]);
-  await runLocal(['rm', '-f', sitePath(layout, app), upstreamPath(layout, app)]);
-  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
-  await runLocal(['rm', '-rf', `${vps1.stateDir}/apps/${app}`, `${vps1.stateDir}/locks/${app}.lock`]);
-});
+afterAll(() => removeNginxApp(vps1, app));
 
 describe('rolling replacement behind nginx', () => {
   it('first deploy of v1: 4 replicas gated and put in the upstream, with the site', async () => {

@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
 import type { LabEnv, LabHost } from '../../src/lab/env.js';
+import { appDir, lockDir } from '../../src/plan/desired.js';
 import { runLocal } from '../../src/remote/local.js';
-import { DOCKER_BIN } from './lab.js';
+import { DOCKER_BIN, hostDocker } from './lab.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -121,3 +123,42 @@ export async function pushPrivateRepo(env: LabEnv, name: string, tags: string[])
   return repo;
 }
 
+/** An app deployed behind a lab host's nginx, Melton's shape: host networking, replicas from HOST_PORT up. */
+export interface NginxApp {
+  name: string;
+  serverName: string;
+  hostPort: number;
+}
+
+/** The `dyce deploy` flags every nginx-fronted lab app shares (2 replicas, quick health checks); no image. */
+export function nginxAppFlags(env: LabEnv, h: LabHost, app: NginxApp): Record<string, string> {
+  return {
+    hosts: labHostLine(h),
+    'known-hosts': h.knownHosts,
+    'registry-username': env.registry.username,
+    name: app.name,
+    replicas: '2',
+    port: String(env.sampleApp.port),
+    'host-port': String(app.hostPort),
+    'network-mode': 'host',
+    proxy: 'nginx',
+    'nginx-server-name': app.serverName,
+    'nginx-http-listen': `127.0.0.1:${h.nginx.httpPort}`,
+    'health-interval': '200ms',
+    'health-deadline': '30s',
+  };
+}
+
+/** Removes what deploying APP left on lab host H: its containers, nginx site and upstream (nginx reloaded), state, lock. */
+export async function removeNginxApp(h: LabHost, app: string): Promise<void> {
+  const ids = new Set<string>();
+  for (const filter of [`label=dyce.app=${app}`, `name=${app}`]) {
+    const ps = await hostDocker(h, ['ps', '-aq', '--filter', filter]);
+    for (const id of ps.stdout.trim().split('\n').filter(Boolean)) ids.add(id);
+  }
+  if (ids.size) await hostDocker(h, ['rm', '-f', ...ids]);
+  const layout = nginxLayout(h.nginx.prefix);
+  await runLocal(['rm', '-f', sitePath(layout, app), upstreamPath(layout, app)]);
+  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
+  await runLocal(['rm', '-rf', appDir(h.stateDir, app), lockDir(h.stateDir, app)]);
+}
