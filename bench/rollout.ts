@@ -14,13 +14,13 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nginxLayout, sitePath, upstreamPath } from '../src/commands/nginx.js';
 import { deployRules, deploySpec } from '../src/config/actions/deploy.js';
 import { parseInputs } from '../src/config/input-spec.js';
 import { type DeployResult, runDeploy } from '../src/deploy/engine.js';
 import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { runLocal } from '../src/remote/local.js';
+import { labHostLine, removeNginxApp } from '../test/support/dyce-cli.js';
 import { describeLoad, type LoadResult, startLoad } from '../test/support/load.js';
 import { ansibleInventory, ansiblePlaybook, fmtMs, run } from './support.js';
 
@@ -28,7 +28,6 @@ const env = readLabEnv();
 const h = env.hosts[0]!;
 const APP = 'bench-rollout-app';
 const SERVER = `${APP}.lab.test`;
-const layout = nginxLayout(h.nginx.prefix);
 // The issue's load; lower it (DYCE_ROLLOUT_RATE=100) on a machine where the busybox sample app cannot keep up.
 const RATE = Number(process.env.DYCE_ROLLOUT_RATE ?? 200);
 
@@ -36,7 +35,7 @@ function inputs(tag: string, proxy: 'none' | 'nginx', over: Record<string, strin
   return parseInputs(
     deploySpec,
     {
-      hosts: `${h.name} ansible_host=${h.address} ansible_port=${h.sshPort} ansible_user=root dyce_state_dir=${h.stateDir} dyce_nginx_prefix=${h.nginx.prefix}`,
+      hosts: labHostLine(h),
       'known-hosts': h.knownHosts,
       'ssh-private-key': readFileSync(env.sshKey, 'utf8'),
       image: `${env.sampleApp.image}:${tag}`,
@@ -115,21 +114,7 @@ function ansible(tag: string): Promise<string> {
   ]);
 }
 
-async function clean(): Promise<void> {
-  const ids = (
-    await runLocal(['docker', 'ps', '-aq', '--filter', `name=${APP}`], {
-      env: { ...process.env, DOCKER_HOST: h.dockerHost },
-    })
-  ).stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean);
-  if (ids.length)
-    await runLocal(['docker', 'rm', '-f', ...ids], { env: { ...process.env, DOCKER_HOST: h.dockerHost } });
-  await runLocal(['rm', '-f', sitePath(layout, APP), upstreamPath(layout, APP)]);
-  await runLocal(['nginx', '-s', 'reload', '-p', `${layout.prefix}/`, '-c', layout.conf]);
-  await runLocal(['rm', '-rf', `${h.stateDir}/apps/${APP}`]);
-}
+const clean = () => removeNginxApp(h, APP);
 
 try {
   const line = (label: string, ms: number, load: LoadResult) =>
