@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runLocal } from '../../src/remote/local.js';
 import { lab, uniqueName } from '../support/lab.js';
 import { findSecret } from '../support/leaks.js';
 import { type CopiedAction, copyAction, node24, runAction } from './runner-protocol.js';
@@ -124,26 +124,9 @@ function runNode24(
   script: string,
   extra: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(node24(), [script], {
-      cwd: action.workspace,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: process.env.HOME ?? '/',
-        GITHUB_ACTIONS: 'true',
-        ...extra,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 137, stdout, stderr }));
+  return runLocal([node24(), script], {
+    cwd: action.workspace,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', GITHUB_ACTIONS: 'true', ...extra },
   });
 }
 

@@ -5,12 +5,13 @@
  * included, as the runner passes them) and the file commands GITHUB_OUTPUT, GITHUB_STATE, GITHUB_ENV, GITHUB_PATH
  * and GITHUB_STEP_SUMMARY; then `runs.post`, if any, with STATE_* taken from what main saved.
  */
-import { spawn } from 'node:child_process';
+
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { runLocal } from '../../src/remote/local.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -130,22 +131,11 @@ async function runStep(
     GITHUB_WORKSPACE: action.workspace,
     ...files,
   };
-  const child = spawn(node24(), [join(action.dir, entry)], {
+  const { code, stdout, stderr } = await runLocal([node24(), join(action.dir, entry)], {
     cwd: action.workspace,
     env: { ...base, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs,
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 137)));
-  clearTimeout(timer);
   const lines = stdout.split('\n');
   return {
     code,

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
@@ -24,6 +23,13 @@ const REG = env.registry.url;
 const scratch = tempDir('dyce-build-push-');
 const runnerEnv = { ...process.env, DOCKER_HOST: env.runner.dockerHost };
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** `dyce build ARGS` from the source, with the runner's Docker and EXTRA in the environment (secrets: DYCE_*). */
+const dyceBuild = (args: string[], extra: Record<string, string> = {}) =>
+  runLocal([process.execPath, '--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'build', ...args], {
+    cwd: repoRoot,
+    env: { ...runnerEnv, ...extra },
+  });
 
 /** A reporter that records, and lets a test react to a line (the proxy test arms itself on "pushing"). */
 class Recorder extends RecordingReporter {
@@ -376,32 +382,12 @@ describe('secret build args', () => {
     );
     const image = `${REG}/sba/${uniqueName('app')}`;
     // Through the CLI, whose reporter masks registered values the way the runner does.
-    const r = await runLocal(
-      [
-        process.execPath,
-        '--import',
-        'tsx',
-        join(repoRoot, 'src/cli/main.ts'),
-        'build',
-        ctx,
-        '--image',
-        image,
-        '--registry-username',
-        env.registry.username,
-        '--tags',
-        'v1',
-      ],
-      {
-        cwd: repoRoot,
-        env: {
-          ...runnerEnv,
-          GITHUB_REF: '',
-          GITHUB_SHA: '',
-          DYCE_REGISTRY_PASSWORD: env.registry.password,
-          DYCE_SECRET_BUILD_ARGS: `API_KEY=${value}`,
-        },
-      },
-    );
+    const r = await dyceBuild([ctx, '--image', image, '--registry-username', env.registry.username, '--tags', 'v1'], {
+      GITHUB_REF: '',
+      GITHUB_SHA: '',
+      DYCE_REGISTRY_PASSWORD: env.registry.password,
+      DYCE_SECRET_BUILD_ARGS: `API_KEY=${value}`,
+    });
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('RUN test -n "***"');
     expect(findSecret(r.stdout + r.stderr, value)).toEqual([]);
@@ -421,32 +407,9 @@ describe('dyce build', () => {
       `FROM dyce-lab/base:latest\nRUN --mount=type=secret,id=token test -s /run/secrets/token && echo ${uniqueName('n')} > /n\n`,
     );
     const image = `${REG}/cli/${uniqueName('app')}`;
-    const r = await runLocal(
-      [
-        process.execPath,
-        '--import',
-        'tsx',
-        join(repoRoot, 'src/cli/main.ts'),
-        'build',
-        ctx,
-        '--image',
-        image,
-        '--registry-username',
-        env.registry.username,
-        '--tags',
-        'v1',
-        '--json',
-      ],
-      {
-        cwd: repoRoot,
-        env: {
-          ...runnerEnv,
-          GITHUB_REF: '',
-          GITHUB_SHA: '',
-          DYCE_REGISTRY_PASSWORD: env.registry.password,
-          DYCE_SECRETS: `token=${token}`,
-        },
-      },
+    const r = await dyceBuild(
+      [ctx, '--image', image, '--registry-username', env.registry.username, '--tags', 'v1', '--json'],
+      { GITHUB_REF: '', GITHUB_SHA: '', DYCE_REGISTRY_PASSWORD: env.registry.password, DYCE_SECRETS: `token=${token}` },
     );
     expect(r.code).toBe(0);
     const meta = JSON.parse(r.stdout) as { digest: string; pushed: boolean; secrets: string[] };
@@ -458,21 +421,7 @@ describe('dyce build', () => {
   });
 
   it('refuses a secret given as a flag value', async () => {
-    const r = await runLocal(
-      [
-        process.execPath,
-        '--import',
-        'tsx',
-        join(repoRoot, 'src/cli/main.ts'),
-        'build',
-        '.',
-        '--image',
-        'a/b',
-        '--registry-password',
-        'hunter2-flag',
-      ],
-      { cwd: repoRoot, env: runnerEnv },
-    );
+    const r = await dyceBuild(['.', '--image', 'a/b', '--registry-password', 'hunter2-flag']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('--registry-password is a secret and cannot be given on the command line');
     expect(r.stderr).not.toContain('hunter2-flag');
@@ -591,21 +540,9 @@ async function runSource(inputs: Record<string, string>): Promise<SourceStep> {
   for (const [name, f] of Object.entries(buildPushSpec.inputs)) base[inputEnvName(name)] = f.meta.default ?? '';
   for (const [name, v] of Object.entries(inputs)) base[inputEnvName(name)] = v;
   const exec = (extra: Record<string, string>) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'actions/build-push/main.ts')], {
-        cwd: repoRoot,
-        env: { ...base, ...extra },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.on('close', (code) => resolve({ code: code ?? 137, stdout, stderr }));
+    runLocal([process.execPath, '--import', 'tsx', join(repoRoot, 'actions/build-push/main.ts')], {
+      cwd: repoRoot,
+      env: { ...base, ...extra },
     });
   try {
     const main = await exec({});

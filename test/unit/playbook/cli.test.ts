@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -7,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlayFlags } from '../../../src/cli/play.js';
+import { runLocal } from '../../../src/remote/local.js';
 import { MELTON_DIR } from '../../support/melton.js';
 
 /**
@@ -48,25 +48,19 @@ beforeAll(async () => {
 afterAll(() => server.close());
 
 function play(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
+  return runLocal(
+    [
       process.execPath,
-      ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'play', ...args, '--known-hosts', knownHosts],
-      {
-        cwd: repoRoot,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DYCE_SSH_PRIVATE_KEY: KEY },
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+      '--import',
+      'tsx',
+      join(repoRoot, 'src/cli/main.ts'),
+      'play',
+      ...args,
+      '--known-hosts',
+      knownHosts,
+    ],
+    { cwd: repoRoot, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DYCE_SSH_PRIVATE_KEY: KEY } },
+  );
 }
 
 const melton = readFileSync(join(MELTON_DIR, 'playbook.yml'), 'utf8');
