@@ -72,25 +72,27 @@ async function lines(
   }
 }
 
+/** `docker run` of the shell COMMAND in a new container (named PREFIX-…), logging through the plugin with OPTS. */
+async function runLogging(prefix: string, opts: Record<string, string>, command: string) {
+  const name = uniqueName(prefix);
+  containers.push(name);
+  const logOpts = Object.entries({ 'loki-url': receiver.pushUrl, ...opts }).flatMap(([k, v]) => [
+    '--log-opt',
+    `${k}=${v}`,
+  ]);
+  const r = await docker('run', '--name', name, '--log-driver', alias, ...logOpts, IMAGE, command);
+  return { name, r };
+}
+
 describe('loki log-driver plugin on a lab host', () => {
   it('is installed from the lab registry with docker plugin install on a host that lacked it, idempotently', () => {
     expect(install).toEqual({ absentBefore: true, first: 'installed', second: 'present', reference: ref });
   });
 
   it('delivers a container’s lines with container_name, host and source labels; query_range by container_name finds them', async () => {
-    const name = uniqueName('loki-lines');
-    containers.push(name);
-    const r = await docker(
-      'run',
-      '--name',
-      name,
-      '--log-driver',
-      alias,
-      '--log-opt',
-      `loki-url=${receiver.pushUrl}`,
-      '--log-opt',
-      'loki-batch-wait=200ms',
-      IMAGE,
+    const { name, r } = await runLogging(
+      'loki-lines',
+      { 'loki-batch-wait': '200ms' },
       'echo first line; echo second line; echo to stderr >&2',
     );
     expect(r.stderr).not.toMatch(/error/i);
@@ -105,19 +107,9 @@ describe('loki log-driver plugin on a lab host', () => {
   });
 
   it('adds loki-external-labels (Melton’s tag=melton) to every line', async () => {
-    const name = uniqueName('loki-ext');
-    containers.push(name);
-    const r = await docker(
-      'run',
-      '--name',
-      name,
-      '--log-driver',
-      alias,
-      '--log-opt',
-      `loki-url=${receiver.pushUrl}`,
-      '--log-opt',
-      'loki-external-labels=tag=melton,container_name={{.Name}}',
-      IMAGE,
+    const { name, r } = await runLogging(
+      'loki-ext',
+      { 'loki-external-labels': 'tag=melton,container_name={{.Name}}' },
       'echo tagged',
     );
     expect(r.code).toBe(0);
@@ -126,41 +118,13 @@ describe('loki log-driver plugin on a lab host', () => {
   });
 
   it('refuses an unknown option at container start, naming it as the real driver does', async () => {
-    const name = uniqueName('loki-badopt');
-    containers.push(name);
-    const r = await docker(
-      'run',
-      '--name',
-      name,
-      '--log-driver',
-      alias,
-      '--log-opt',
-      `loki-url=${receiver.pushUrl}`,
-      '--log-opt',
-      'loki-retires=5',
-      IMAGE,
-      'echo never',
-    );
+    const { r } = await runLogging('loki-badopt', { 'loki-retires': '5' }, 'echo never');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("loki: wrong log-opt: 'loki-retires'");
   });
 
   it('accepts every one of Dyce’s defaults', async () => {
-    const name = uniqueName('loki-defaults');
-    containers.push(name);
-    const opts = Object.entries(LOKI_LOG_DEFAULTS).flatMap(([k, v]) => ['--log-opt', `${k}=${v}`]);
-    const r = await docker(
-      'run',
-      '--name',
-      name,
-      '--log-driver',
-      alias,
-      '--log-opt',
-      `loki-url=${receiver.pushUrl}`,
-      ...opts,
-      IMAGE,
-      'echo ok',
-    );
+    const { name, r } = await runLogging('loki-defaults', LOKI_LOG_DEFAULTS, 'echo ok');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     await lines(name, 1);
