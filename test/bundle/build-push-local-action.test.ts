@@ -3,14 +3,12 @@
  * `run()` of actions/build-push/run.ts, against the lab registry. Where the tool comes from: ./local-action.ts.
  * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lab, uniqueName } from '../support/lab.js';
-import { localActionDir } from './local-action.js';
-import { node24, repoRoot } from './runner-protocol.js';
+import { localActionDir, runLocalAction } from './local-action.js';
 
 const pkg = localActionDir();
 
@@ -46,15 +44,7 @@ describe.skipIf(!pkg)('build-push source under @github/local-action', () => {
         '',
       ].join('\n'),
     );
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        node24(),
-        [join(pkg!, 'bin/local-action.js'), 'run', 'actions/build-push', 'run.ts', dotenv],
-        { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(node24())}:${process.env.PATH}` }, timeout: 150_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout + stderr),
-      ),
-    );
+    const out = await runLocalAction(pkg!, 'build-push', dotenv, 150_000);
     expect(out).toContain('::set-output name=success::true');
     expect(out).toMatch(/::set-output name=digest::sha256:[0-9a-f]{64}/);
     expect(out).toContain(`::set-output name=tags::${image}:v1`);

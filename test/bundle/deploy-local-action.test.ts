@@ -3,14 +3,12 @@
  * `run()` of actions/deploy/run.ts: a real one-replica deploy to a lab host, host key verified, the registry password
  * masked. Where the tool comes from: ./local-action.ts.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostDocker, lab, uniqueName } from '../support/lab.js';
-import { localActionDir } from './local-action.js';
-import { node24, repoRoot } from './runner-protocol.js';
+import { localActionDir, runLocalAction } from './local-action.js';
 
 const pkg = localActionDir();
 
@@ -44,15 +42,7 @@ describe.skipIf(!pkg)('deploy source under @github/local-action', () => {
         '',
       ].join('\n'),
     );
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        node24(),
-        [join(pkg!, 'bin/local-action.js'), 'run', 'actions/deploy', 'run.ts', dotenv],
-        { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(node24())}:${process.env.PATH}` }, timeout: 150_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout + stderr),
-      ),
-    );
+    const out = await runLocalAction(pkg!, 'deploy', dotenv, 150_000);
     expect(out).toContain('::set-output name=success::true');
     expect(out).toContain('::set-output name=version::v1');
     expect(out).not.toContain(env.registry.password);

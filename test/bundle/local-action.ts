@@ -4,9 +4,10 @@
  * or DYCE_LOCAL_ACTION pointing at an installed package directory. Outside CI a missing tool skips the test with a
  * note; in CI it fails, so a broken install step cannot hide behind a skip.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { repoRoot } from './runner-protocol.js';
+import { dirname, join } from 'node:path';
+import { node24, repoRoot } from './runner-protocol.js';
 
 export function localActionDir(): string | undefined {
   const env = process.env.DYCE_LOCAL_ACTION;
@@ -21,4 +22,20 @@ export function localActionDir(): string | undefined {
     process.stderr.write(`local-action tests SKIPPED: ${how}\n`);
   }
   return found;
+}
+
+/**
+ * `local-action run actions/ID run.ts DOTENV` from the repository root under Node 24 (first on PATH too), killed
+ * after TIMEOUT_MS; resolves with stdout and stderr together, rejects with both on a non-zero exit.
+ */
+export function runLocalAction(pkg: string, id: string, dotenv: string, timeoutMs: number): Promise<string> {
+  return new Promise<string>((resolve, reject) =>
+    execFile(
+      node24(),
+      [join(pkg, 'bin/local-action.js'), 'run', `actions/${id}`, 'run.ts', dotenv],
+      { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(node24())}:${process.env.PATH}` }, timeout: timeoutMs },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout + stderr),
+    ),
+  );
 }

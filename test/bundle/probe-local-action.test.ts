@@ -4,15 +4,13 @@
  * `npm install --prefix tools/local-action` (or point DYCE_LOCAL_ACTION at an installed package directory).
  * It needs Node 22 or 24; the test puts tools/node24 first on PATH.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localActionDir } from './local-action.js';
-import { node24, repoRoot } from './runner-protocol.js';
+import { localActionDir, runLocalAction } from './local-action.js';
 
 const pkg = localActionDir();
 
@@ -52,15 +50,7 @@ describe.skipIf(!pkg)('probe source under @github/local-action', () => {
         '',
       ].join('\n'),
     );
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        node24(),
-        [join(pkg!, 'bin/local-action.js'), 'run', 'actions/probe', 'run.ts', env],
-        { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(node24())}:${process.env.PATH}` }, timeout: 120_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stdout}\n${stderr}`)) : resolve(stdout + stderr),
-      ),
-    );
+    const out = await runLocalAction(pkg!, 'probe', env, 120_000);
     expect(out).toContain('::set-output name=success::true');
     expect(out).toContain('::set-output name=status-code::200');
     expect(readFileSync(summary, 'utf8')).toContain(`#### ${origin}/health`);
