@@ -42,7 +42,7 @@ export const LOCK_HELD = 3;
  * With `observe`, the same round trip goes on, once the lock is ours, to observe the host (see observeHost).
  * With `noop` as well, the script itself decides whether nothing is to be done: every expected replica
  * (`name=spec-hash`) exists, runs and has that hash, no other container of the app exists, and the log plugin
- * (if named) is enabled. Then it appends the audit line (stdin, second line), releases the lock and prints
+ * (if named) is enabled, and behind nginx the upstream and site files are intact (see NoopCheck.nginx). Then it appends the audit line (stdin, second line), releases the lock and prints
  * `verdict noop`: a deploy that changes nothing costs one round trip. Otherwise the lock stays taken.
  */
 export function lockTake(lockDir: string, observe?: ObserveOptions, noop?: NoopCheck): Argv {
@@ -69,7 +69,15 @@ export function lockTake(lockDir: string, observe?: ObserveOptions, noop?: NoopC
     [...lines, 'l="$1"', 'shift', ...observeLines].join('\n'),
     lockDir,
     ...observeArgs(observe),
-    ...(noop ? [noop.expect.join(' '), noop.auditLog] : []),
+    ...(noop
+      ? [
+          noop.expect.join(' '),
+          noop.auditLog,
+          noop.nginx?.upstream ?? '',
+          noop.nginx?.site?.path ?? '',
+          noop.nginx?.site?.sha256 ?? '',
+        ]
+      : []),
   );
 }
 
@@ -78,13 +86,21 @@ export interface NoopCheck {
   /** `name=spec-hash` of every desired replica. */
   expect: string[];
   auditLog: string;
+  /**
+   * Behind nginx, the files Dyce owns must be intact too: the upstream file must exist and list exactly the ports
+   * (`dyce.port`) of the expected replicas, and the site file (when Dyce writes one) must hash to `sha256`.
+   */
+  nginx?: { upstream: string; site?: { path: string; sha256: string } };
 }
 
-// After `shift`: $2 app, $3 plugin alias, $5 expected replicas, $6 audit log; $c the container lines, $p the plugin state.
+// After `shift`: $2 app, $3 plugin alias, $5 expected replicas, $6 audit log, $7 the nginx upstream file ('' without
+// nginx), $8 the site file ('' without one), $9 its expected sha256; $c the container lines, $p the plugin state.
 const NOOP_LINES = [
-  'if [ -n "$5" ] && { [ -z "$3" ] || [ "$p" = true ]; }; then',
+  'if [ -n "$5" ] && { [ -z "$3" ] || [ "$p" = true ]; } && { [ -z "$8" ] || [ "$(sha256sum < "$8" 2>/dev/null | cut -d " " -f 1)" = "$9" ]; }; then',
+  // The ports the upstream lists (`none` when the file is missing: matches no replica).
+  '  u=; if [ -n "$7" ]; then u=none; [ -e "$7" ] && u=$(sed -n "s/^[[:space:]]*server[[:space:]][[:space:]]*[^[:space:]]*:\\([0-9][0-9]*\\).*/\\1/p" "$7" | tr "\\n" " "); fi',
   String.raw`  v=$(printf "%s
-" "$c" | awk -F "	" -v app="$2" -v want="$5" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { j = index(w[i], "="); e[substr(w[i], 1, j - 1)] = substr(w[i], j + 1) }; ok = 1 } $0 == "" { next } { if ($5 == app) { if (!($2 in e) || e[$2] != $8 || $3 != "running") ok = 0; else s[$2] = 1 } else if ($2 in e) ok = 0 } END { for (k in e) if (!(k in s)) ok = 0; print (ok ? "noop" : "work") }')`,
+" "$c" | awk -F "	" -v app="$2" -v want="$5" -v chk="$7" -v up="$u" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { j = index(w[i], "="); e[substr(w[i], 1, j - 1)] = substr(w[i], j + 1) }; ok = 1 } $0 == "" { next } { if ($5 == app) { if (!($2 in e) || e[$2] != $8 || $3 != "running") ok = 0; else { s[$2] = 1; have[$9] = 1 } } else if ($2 in e) ok = 0 } END { for (k in e) if (!(k in s)) ok = 0; if (chk != "") { m = split(up, l, " "); if (m == 0) ok = 0; for (i = 1; i <= m; i++) listed[l[i]] = 1; for (k in have) if (!(k in listed)) ok = 0; for (k in listed) if (!(k in have)) ok = 0 }; print (ok ? "noop" : "work") }')`,
   '  if [ "$v" = noop ] && printf "%s\\n" "$al" >> "$6"; then rm -rf "$l"; echo "verdict noop"; fi',
   'fi',
 ];

@@ -43,7 +43,7 @@ import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { mutableTagWarning, parsePulled } from './pull.js';
 import { type RecordOptions, recordAndPrune, recordArgv, reportRecord } from './retention.js';
-import { applyRollout, RolloutFailed, rolloutSetup } from './rollout.js';
+import { applyRollout, nginxNoopCheck, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
 import { deploySummary } from './summary.js';
 
@@ -344,6 +344,10 @@ async function deployHost(
               noop: {
                 expect: expected.replicas.map((r) => `${r.name}=${r.specHash}`),
                 auditLog: auditLog(access.stateDir),
+                // Behind nginx the files Dyce owns must be intact too, else the normal path rewrites them.
+                ...(inputs.proxy === 'nginx'
+                  ? { nginx: nginxNoopCheck(rolloutSetup(inputs, host, app, expected.dockerConfig).config) }
+                  : {}),
                 auditLine: JSON.stringify({
                   time: holder.since,
                   who: holder.who,
@@ -404,8 +408,22 @@ async function deployHost(
       auditResult = 'dry-run';
       return outcome;
     }
-    await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
-    auditResult = plan.changed ? 'success' : 'unchanged';
+    if (auditResult === 'unchanged')
+      // The host judged the deploy a no-op (containers and, behind nginx, its files intact), audited and released
+      // the lock: nothing to apply, and nothing more to ask the host (no repair may run without the lock).
+      outcome.replicas = plan.steps.flatMap((s) =>
+        s.kind === 'keep'
+          ? [
+              {
+                ...replicaState(s.replica, s.container.id, 'running'),
+                ...(s.container.port ? { port: s.container.port } : {}),
+              },
+            ]
+          : [],
+      );
+    else await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+    // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
+    auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
     // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
     // in the same round trip as the audit and the lock's release).
     record = {
@@ -623,7 +641,8 @@ async function applyProxied(
     rollout,
   );
   for (const r of report.records) outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
-  outcome.changed = rollout.steps.length > 0;
+  // With no container steps, any record is a repaired nginx file (upstream or site): the host changed.
+  outcome.changed = rollout.steps.length > 0 || report.records.length > 0;
   const moved = new Map(rollout.steps.flatMap((s) => (s.kind === 'start' ? [[s.name, s.port] as const] : [])));
   for (const s of plan.steps) {
     if (s.kind === 'remove') continue;

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { dockerRun, dockerStart, dockerStop, type RunSpec } from '../commands/docker.js';
+import type { NoopCheck } from '../commands/host-state.js';
 import {
   installFromStdin,
   NGINX_RELOAD_FAILED,
@@ -163,6 +165,19 @@ export function rolloutSetup(
         deadlineMs: inputs['health-deadline'],
       },
     },
+  };
+}
+
+/**
+ * Pure: what the host's own no-op check must find of nginx (see lockTake): the upstream file listing the replicas'
+ * ports and, when Dyce writes a site, the site file with exactly the rendered content (its sha256).
+ */
+export function nginxNoopCheck(cfg: RolloutConfig): NonNullable<NoopCheck['nginx']> {
+  return {
+    upstream: upstreamPath(cfg.nginx, cfg.app),
+    ...(cfg.site === undefined
+      ? {}
+      : { site: { path: sitePath(cfg.nginx, cfg.app), sha256: createHash('sha256').update(cfg.site).digest('hex') } }),
   };
 }
 
