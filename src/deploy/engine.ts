@@ -42,7 +42,7 @@ import { type Connect, connector, readTargetHosts } from './connect.js';
 import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { mutableTagWarning, parsePulled } from './pull.js';
-import { type RecordOptions, recordAndPrune, recordArgv, reportRecord } from './retention.js';
+import { type RecordOptions, recordArgv, reportRecord } from './retention.js';
 import { applyRollout, nginxNoopCheck, RolloutFailed, rolloutSetup } from './rollout.js';
 import { appConfigFromInputs } from './settings.js';
 import { deploySummary } from './summary.js';
@@ -425,15 +425,17 @@ async function deployHost(
     // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
     auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
     // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
-    // in the same round trip as the audit and the lock's release).
-    record = {
-      stateDir: access.stateDir,
-      app: app.app,
-      image: app.image,
-      version: app.version,
-      keep: inputs['keep-versions'],
-      rollback: opts.rollback === true,
-    };
+    // in the same round trip as the audit and the lock's release). A deploy the host judged a no-op released the
+    // lock itself and deployed nothing new: it records nothing, so it stays one round trip.
+    if (lock)
+      record = {
+        stateDir: access.stateDir,
+        app: app.app,
+        image: app.image,
+        version: app.version,
+        keep: inputs['keep-versions'],
+        rollback: opts.rollback === true,
+      };
     // Secret files of earlier specs are no longer mounted by any replica: remove them.
     if (plan.changed)
       prune = {
@@ -466,9 +468,7 @@ async function deployHost(
         ms: outcome.ms,
       };
       await finish(exec, access, lock, entry, prune, reporter, record);
-    } else if (exec && access && record)
-      // The host judged the deploy a no-op and released the lock itself.
-      await recordAndPrune({ name: host.name, exec, sudo: access.sudo, reporter }, record);
+    }
     await exec?.close().catch(() => {});
   }
 }

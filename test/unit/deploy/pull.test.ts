@@ -197,12 +197,14 @@ describe('pull modes in the engine', () => {
     const missing = await deployRecorded({}, same);
     const always = await deployRecorded({ pull: 'always' }, same);
     expect(always.reporter.outputs.changed).toBe('false');
-    // The no-op verdict records the deploy in a round trip of its own; here the record rides with the audit.
+    // The host's no-op verdict is the whole deploy (it audits and releases the lock itself, and records nothing);
+    // with pull: always the pull comes after the lock, then the record rides with the audit and release.
+    expect(missing.labels).toEqual(['take the deploy lock']);
     expect(always.labels.filter((l) => !missing.labels.includes(l))).toEqual([
       'docker pull reg.example/app:main',
       'record the deploy, prune old images, audit and release the lock',
     ]);
-    expect(always.labels.length).toBe(missing.labels.length + 1);
+    expect(always.labels.length).toBe(missing.labels.length + 2);
     expect(always.reporter.lines.filter((w) => w.includes('can be rebuilt'))).toEqual([]);
   });
 
