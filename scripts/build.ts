@@ -57,10 +57,16 @@ async function buildAction(id: string): Promise<void> {
     throw new Error(`actions/${id}/main.ts is missing (its spec is listed in src/config/actions/index.ts)`);
   await mkdir(join(dir, 'dist'), { recursive: true });
   let code: string;
+  let assets: Record<string, unknown> = {};
   try {
     // ssh2's optional native addons stay out of the bundle (ssh2 falls back to pure JS when they are missing), so the
     // bundle is the same whether or not this checkout happened to compile them.
-    ({ code } = await ncc(entry, { quiet: true, minify: false, sourceMap: false, externals: NATIVE_ADDONS }));
+    ({ code, assets = {} } = await ncc(entry, {
+      quiet: true,
+      minify: false,
+      sourceMap: false,
+      externals: NATIVE_ADDONS,
+    }));
   } catch (e) {
     // ncc's own errors can hold megabytes of bundled source: keep the first lines.
     const text = String(e instanceof Error ? e.message : e);
@@ -70,6 +76,13 @@ async function buildAction(id: string): Promise<void> {
       .map((l) => l.slice(0, 300));
     throw new Error(`ncc could not bundle actions/${id}/main.ts:\n${head.join('\n')}`);
   }
+  // The action ships dist/index.js alone: a chunk ncc splits off (a dynamic import without webpackMode "eager")
+  // would be missing at run time.
+  const chunks = Object.keys(assets).filter((a) => a.endsWith('.js'));
+  if (chunks.length)
+    throw new Error(
+      `ncc split actions/${id} into more than dist/index.js (${chunks.join(', ')}): give its dynamic imports /* webpackMode: "eager" */`,
+    );
   await writeFile(join(dir, 'dist', 'index.js'), code);
   await writeFile(join(dir, 'dist', 'package.json'), '{"type":"module"}\n');
 }

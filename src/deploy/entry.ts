@@ -23,7 +23,9 @@ export async function runDeployInputs(
 ): Promise<DeployRun> {
   let playbook: PlaybookOutcome | undefined;
   if (i.playbook?.trim()) {
-    const { runDeployPlaybook } = await import('./playbook.js');
+    // `eager`: ncc (webpack) keeps the module in the action's one-file bundle (evaluated only here); esbuild, which
+    // bundles the CLI, ignores the comment and splits it into a chunk of its own.
+    const { runDeployPlaybook } = await import(/* webpackMode: "eager" */ './playbook.js');
     playbook = await runDeployPlaybook(i, reporter, {
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.connect ? { connect: opts.connect } : {}),
