@@ -1,6 +1,276 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 7330:
+/***/ (function(module) {
+
+// MIT license (by Elan Shanker).
+(function(globals) {
+  'use strict';
+
+  var executeSync = function(){
+    var args = Array.prototype.slice.call(arguments);
+    if (typeof args[0] === 'function'){
+      args[0].apply(null, args.splice(1));
+    }
+  };
+
+  var executeAsync = function(fn){
+    if (typeof setImmediate === 'function') {
+      setImmediate(fn);
+    } else if (typeof process !== 'undefined' && process.nextTick) {
+      process.nextTick(fn);
+    } else {
+      setTimeout(fn, 0);
+    }
+  };
+
+  var makeIterator = function (tasks) {
+    var makeCallback = function (index) {
+      var fn = function () {
+        if (tasks.length) {
+          tasks[index].apply(null, arguments);
+        }
+        return fn.next();
+      };
+      fn.next = function () {
+        return (index < tasks.length - 1) ? makeCallback(index + 1): null;
+      };
+      return fn;
+    };
+    return makeCallback(0);
+  };
+  
+  var _isArray = Array.isArray || function(maybeArray){
+    return Object.prototype.toString.call(maybeArray) === '[object Array]';
+  };
+
+  var waterfall = function (tasks, callback, forceAsync) {
+    var nextTick = forceAsync ? executeAsync : executeSync;
+    callback = callback || function () {};
+    if (!_isArray(tasks)) {
+      var err = new Error('First argument to waterfall must be an array of functions');
+      return callback(err);
+    }
+    if (!tasks.length) {
+      return callback();
+    }
+    var wrapIterator = function (iterator) {
+      return function (err) {
+        if (err) {
+          callback.apply(null, arguments);
+          callback = function () {};
+        } else {
+          var args = Array.prototype.slice.call(arguments, 1);
+          var next = iterator.next();
+          if (next) {
+            args.push(wrapIterator(next));
+          } else {
+            args.push(callback);
+          }
+          nextTick(function () {
+            iterator.apply(null, args);
+          });
+        }
+      };
+    };
+    wrapIterator(makeIterator(tasks))();
+  };
+
+  if (typeof define !== 'undefined' && define.amd) {
+    define([], function () {
+      return waterfall;
+    }); // RequireJS
+  } else if ( true && module.exports) {
+    module.exports = waterfall; // CommonJS
+  } else {
+    globals.waterfall = waterfall; // <script>
+  }
+})(this);
+
+
+/***/ }),
+
+/***/ 336:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var rawAsap = __nccwpck_require__(7151);
+var freeTasks = [];
+
+/**
+ * Calls a task as soon as possible after returning, in its own event, with
+ * priority over IO events. An exception thrown in a task can be handled by
+ * `process.on("uncaughtException") or `domain.on("error")`, but will otherwise
+ * crash the process. If the error is handled, all subsequent tasks will
+ * resume.
+ *
+ * @param {{call}} task A callable object, typically a function that takes no
+ * arguments.
+ */
+module.exports = asap;
+function asap(task) {
+    var rawTask;
+    if (freeTasks.length) {
+        rawTask = freeTasks.pop();
+    } else {
+        rawTask = new RawTask();
+    }
+    rawTask.task = task;
+    rawTask.domain = process.domain;
+    rawAsap(rawTask);
+}
+
+function RawTask() {
+    this.task = null;
+    this.domain = null;
+}
+
+RawTask.prototype.call = function () {
+    if (this.domain) {
+        this.domain.enter();
+    }
+    var threw = true;
+    try {
+        this.task.call();
+        threw = false;
+        // If the task throws an exception (presumably) Node.js restores the
+        // domain stack for the next event.
+        if (this.domain) {
+            this.domain.exit();
+        }
+    } finally {
+        // We use try/finally and a threw flag to avoid messing up stack traces
+        // when we catch and release errors.
+        if (threw) {
+            // In Node.js, uncaught exceptions are considered fatal errors.
+            // Re-throw them to interrupt flushing!
+            // Ensure that flushing continues if an uncaught exception is
+            // suppressed listening process.on("uncaughtException") or
+            // domain.on("error").
+            rawAsap.requestFlush();
+        }
+        // If the task threw an error, we do not want to exit the domain here.
+        // Exiting the domain would prevent the domain from catching the error.
+        this.task = null;
+        this.domain = null;
+        freeTasks.push(this);
+    }
+};
+
+
+
+/***/ }),
+
+/***/ 7151:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var domain; // The domain module is executed on demand
+var hasSetImmediate = typeof setImmediate === "function";
+
+// Use the fastest means possible to execute a task in its own turn, with
+// priority over other events including network IO events in Node.js.
+//
+// An exception thrown by a task will permanently interrupt the processing of
+// subsequent tasks. The higher level `asap` function ensures that if an
+// exception is thrown by a task, that the task queue will continue flushing as
+// soon as possible, but if you use `rawAsap` directly, you are responsible to
+// either ensure that no exceptions are thrown from your task, or to manually
+// call `rawAsap.requestFlush` if an exception is thrown.
+module.exports = rawAsap;
+function rawAsap(task) {
+    if (!queue.length) {
+        requestFlush();
+        flushing = true;
+    }
+    // Avoids a function call
+    queue[queue.length] = task;
+}
+
+var queue = [];
+// Once a flush has been requested, no further calls to `requestFlush` are
+// necessary until the next `flush` completes.
+var flushing = false;
+// The position of the next task to execute in the task queue. This is
+// preserved between calls to `flush` so that it can be resumed if
+// a task throws an exception.
+var index = 0;
+// If a task schedules additional tasks recursively, the task queue can grow
+// unbounded. To prevent memory excaustion, the task queue will periodically
+// truncate already-completed tasks.
+var capacity = 1024;
+
+// The flush function processes all tasks that have been scheduled with
+// `rawAsap` unless and until one of those tasks throws an exception.
+// If a task throws an exception, `flush` ensures that its state will remain
+// consistent and will resume where it left off when called again.
+// However, `flush` does not make any arrangements to be called again if an
+// exception is thrown.
+function flush() {
+    while (index < queue.length) {
+        var currentIndex = index;
+        // Advance the index before calling the task. This ensures that we will
+        // begin flushing on the next task the task throws an error.
+        index = index + 1;
+        queue[currentIndex].call();
+        // Prevent leaking memory for long chains of recursive calls to `asap`.
+        // If we call `asap` within tasks scheduled by `asap`, the queue will
+        // grow, but to avoid an O(n) walk for every task we execute, we don't
+        // shift tasks off the queue after they have been executed.
+        // Instead, we periodically shift 1024 tasks off the queue.
+        if (index > capacity) {
+            // Manually shift all values starting at the index back to the
+            // beginning of the queue.
+            for (var scan = 0, newLength = queue.length - index; scan < newLength; scan++) {
+                queue[scan] = queue[scan + index];
+            }
+            queue.length -= index;
+            index = 0;
+        }
+    }
+    queue.length = 0;
+    index = 0;
+    flushing = false;
+}
+
+rawAsap.requestFlush = requestFlush;
+function requestFlush() {
+    // Ensure flushing is not bound to any domain.
+    // It is not sufficient to exit the domain, because domains exist on a stack.
+    // To execute code outside of any domain, the following dance is necessary.
+    var parentDomain = process.domain;
+    if (parentDomain) {
+        if (!domain) {
+            // Lazy execute the domain module.
+            // Only employed if the user elects to use domains.
+            domain = __nccwpck_require__(3167);
+        }
+        domain.active = process.domain = null;
+    }
+
+    // `setImmediate` is slower that `process.nextTick`, but `process.nextTick`
+    // cannot handle recursion.
+    // `requestFlush` will only be called recursively from `asap.js`, to resume
+    // flushing after an error is thrown into a domain.
+    // Conveniently, `setImmediate` was introduced in the same version
+    // `process.nextTick` started throwing recursion errors.
+    if (flushing && hasSetImmediate) {
+        setImmediate(flush);
+    } else {
+        process.nextTick(flush);
+    }
+
+    if (parentDomain) {
+        domain.active = process.domain = parentDomain;
+    }
+}
+
+
+/***/ }),
+
 /***/ 6656:
 /***/ ((module) => {
 
@@ -1278,6 +1548,6078 @@ module.exports = {
       pbkdf: bcrypt_pbkdf
 };
 
+
+/***/ }),
+
+/***/ 8115:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var lib = __nccwpck_require__(7853);
+var _require = __nccwpck_require__(4499),
+  Environment = _require.Environment,
+  Template = _require.Template;
+var Loader = __nccwpck_require__(3391);
+var loaders = __nccwpck_require__(2650);
+var precompile = __nccwpck_require__(4586);
+var compiler = __nccwpck_require__(8993);
+var parser = __nccwpck_require__(715);
+var lexer = __nccwpck_require__(8852);
+var runtime = __nccwpck_require__(9846);
+var nodes = __nccwpck_require__(6151);
+var installJinjaCompat = __nccwpck_require__(85);
+
+// A single instance of an environment, since this is so commonly used
+var e;
+function configure(templatesPath, opts) {
+  opts = opts || {};
+  if (lib.isObject(templatesPath)) {
+    opts = templatesPath;
+    templatesPath = null;
+  }
+  var TemplateLoader;
+  if (loaders.FileSystemLoader) {
+    TemplateLoader = new loaders.FileSystemLoader(templatesPath, {
+      watch: opts.watch,
+      noCache: opts.noCache
+    });
+  } else if (loaders.WebLoader) {
+    TemplateLoader = new loaders.WebLoader(templatesPath, {
+      useCache: opts.web && opts.web.useCache,
+      async: opts.web && opts.web.async
+    });
+  }
+  e = new Environment(TemplateLoader, opts);
+  if (opts && opts.express) {
+    e.express(opts.express);
+  }
+  return e;
+}
+module.exports = {
+  Environment: Environment,
+  Template: Template,
+  Loader: Loader,
+  FileSystemLoader: loaders.FileSystemLoader,
+  NodeResolveLoader: loaders.NodeResolveLoader,
+  PrecompiledLoader: loaders.PrecompiledLoader,
+  WebLoader: loaders.WebLoader,
+  compiler: compiler,
+  parser: parser,
+  lexer: lexer,
+  runtime: runtime,
+  lib: lib,
+  nodes: nodes,
+  installJinjaCompat: installJinjaCompat,
+  configure: configure,
+  reset: function reset() {
+    e = undefined;
+  },
+  compile: function compile(src, env, path, eagerCompile) {
+    if (!e) {
+      configure();
+    }
+    return new Template(src, env, path, eagerCompile);
+  },
+  render: function render(name, ctx, cb) {
+    if (!e) {
+      configure();
+    }
+    return e.render(name, ctx, cb);
+  },
+  renderString: function renderString(src, ctx, cb) {
+    if (!e) {
+      configure();
+    }
+    return e.renderString(src, ctx, cb);
+  },
+  precompile: precompile ? precompile.precompile : undefined,
+  precompileString: precompile ? precompile.precompileString : undefined
+};
+
+/***/ }),
+
+/***/ 8993:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var parser = __nccwpck_require__(715);
+var transformer = __nccwpck_require__(8678);
+var nodes = __nccwpck_require__(6151);
+var _require = __nccwpck_require__(7853),
+  TemplateError = _require.TemplateError;
+var _require2 = __nccwpck_require__(9846),
+  Frame = _require2.Frame;
+var _require3 = __nccwpck_require__(9695),
+  Obj = _require3.Obj;
+
+// These are all the same for now, but shouldn't be passed straight
+// through
+var compareOps = {
+  '==': '==',
+  '===': '===',
+  '!=': '!=',
+  '!==': '!==',
+  '<': '<',
+  '>': '>',
+  '<=': '<=',
+  '>=': '>='
+};
+var Compiler = /*#__PURE__*/function (_Obj) {
+  _inheritsLoose(Compiler, _Obj);
+  function Compiler() {
+    return _Obj.apply(this, arguments) || this;
+  }
+  var _proto = Compiler.prototype;
+  _proto.init = function init(templateName, throwOnUndefined) {
+    this.templateName = templateName;
+    this.codebuf = [];
+    this.lastId = 0;
+    this.buffer = null;
+    this.bufferStack = [];
+    this._scopeClosers = '';
+    this.inBlock = false;
+    this.throwOnUndefined = throwOnUndefined;
+  };
+  _proto.fail = function fail(msg, lineno, colno) {
+    if (lineno !== undefined) {
+      lineno += 1;
+    }
+    if (colno !== undefined) {
+      colno += 1;
+    }
+    throw new TemplateError(msg, lineno, colno);
+  };
+  _proto._pushBuffer = function _pushBuffer() {
+    var id = this._tmpid();
+    this.bufferStack.push(this.buffer);
+    this.buffer = id;
+    this._emit("var " + this.buffer + " = \"\";");
+    return id;
+  };
+  _proto._popBuffer = function _popBuffer() {
+    this.buffer = this.bufferStack.pop();
+  };
+  _proto._emit = function _emit(code) {
+    this.codebuf.push(code);
+  };
+  _proto._emitLine = function _emitLine(code) {
+    this._emit(code + '\n');
+  };
+  _proto._emitLines = function _emitLines() {
+    var _this = this;
+    for (var _len = arguments.length, lines = new Array(_len), _key = 0; _key < _len; _key++) {
+      lines[_key] = arguments[_key];
+    }
+    lines.forEach(function (line) {
+      return _this._emitLine(line);
+    });
+  };
+  _proto._emitFuncBegin = function _emitFuncBegin(node, name) {
+    this.buffer = 'output';
+    this._scopeClosers = '';
+    this._emitLine("function " + name + "(env, context, frame, runtime, cb) {");
+    this._emitLine("var lineno = " + node.lineno + ";");
+    this._emitLine("var colno = " + node.colno + ";");
+    this._emitLine("var " + this.buffer + " = \"\";");
+    this._emitLine('try {');
+  };
+  _proto._emitFuncEnd = function _emitFuncEnd(noReturn) {
+    if (!noReturn) {
+      this._emitLine('cb(null, ' + this.buffer + ');');
+    }
+    this._closeScopeLevels();
+    this._emitLine('} catch (e) {');
+    this._emitLine('  cb(runtime.handleError(e, lineno, colno));');
+    this._emitLine('}');
+    this._emitLine('}');
+    this.buffer = null;
+  };
+  _proto._addScopeLevel = function _addScopeLevel() {
+    this._scopeClosers += '})';
+  };
+  _proto._closeScopeLevels = function _closeScopeLevels() {
+    this._emitLine(this._scopeClosers + ';');
+    this._scopeClosers = '';
+  };
+  _proto._withScopedSyntax = function _withScopedSyntax(func) {
+    var _scopeClosers = this._scopeClosers;
+    this._scopeClosers = '';
+    func.call(this);
+    this._closeScopeLevels();
+    this._scopeClosers = _scopeClosers;
+  };
+  _proto._makeCallback = function _makeCallback(res) {
+    var err = this._tmpid();
+    return 'function(' + err + (res ? ',' + res : '') + ') {\n' + 'if(' + err + ') { cb(' + err + '); return; }';
+  };
+  _proto._tmpid = function _tmpid() {
+    this.lastId++;
+    return 't_' + this.lastId;
+  };
+  _proto._templateName = function _templateName() {
+    return this.templateName == null ? 'undefined' : JSON.stringify(this.templateName);
+  };
+  _proto._compileChildren = function _compileChildren(node, frame) {
+    var _this2 = this;
+    node.children.forEach(function (child) {
+      _this2.compile(child, frame);
+    });
+  };
+  _proto._compileAggregate = function _compileAggregate(node, frame, startChar, endChar) {
+    var _this3 = this;
+    if (startChar) {
+      this._emit(startChar);
+    }
+    node.children.forEach(function (child, i) {
+      if (i > 0) {
+        _this3._emit(',');
+      }
+      _this3.compile(child, frame);
+    });
+    if (endChar) {
+      this._emit(endChar);
+    }
+  };
+  _proto._compileExpression = function _compileExpression(node, frame) {
+    // TODO: I'm not really sure if this type check is worth it or
+    // not.
+    this.assertType(node, nodes.Literal, nodes.Symbol, nodes.Group, nodes.Array, nodes.Dict, nodes.FunCall, nodes.Caller, nodes.Filter, nodes.LookupVal, nodes.Compare, nodes.InlineIf, nodes.In, nodes.Is, nodes.And, nodes.Or, nodes.Not, nodes.Add, nodes.Concat, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.Neg, nodes.Pos, nodes.Compare, nodes.NodeList);
+    this.compile(node, frame);
+  };
+  _proto.assertType = function assertType(node) {
+    for (var _len2 = arguments.length, types = new Array(_len2 > 1 ? _len2 - 1 : 0), _key2 = 1; _key2 < _len2; _key2++) {
+      types[_key2 - 1] = arguments[_key2];
+    }
+    if (!types.some(function (t) {
+      return node instanceof t;
+    })) {
+      this.fail("assertType: invalid type: " + node.typename, node.lineno, node.colno);
+    }
+  };
+  _proto.compileCallExtension = function compileCallExtension(node, frame, async) {
+    var _this4 = this;
+    var args = node.args;
+    var contentArgs = node.contentArgs;
+    var autoescape = typeof node.autoescape === 'boolean' ? node.autoescape : true;
+    if (!async) {
+      this._emit(this.buffer + " += runtime.suppressValue(");
+    }
+    this._emit("env.getExtension(\"" + node.extName + "\")[\"" + node.prop + "\"](");
+    this._emit('context');
+    if (args || contentArgs) {
+      this._emit(',');
+    }
+    if (args) {
+      if (!(args instanceof nodes.NodeList)) {
+        this.fail('compileCallExtension: arguments must be a NodeList, ' + 'use `parser.parseSignature`');
+      }
+      args.children.forEach(function (arg, i) {
+        // Tag arguments are passed normally to the call. Note
+        // that keyword arguments are turned into a single js
+        // object as the last argument, if they exist.
+        _this4._compileExpression(arg, frame);
+        if (i !== args.children.length - 1 || contentArgs.length) {
+          _this4._emit(',');
+        }
+      });
+    }
+    if (contentArgs.length) {
+      contentArgs.forEach(function (arg, i) {
+        if (i > 0) {
+          _this4._emit(',');
+        }
+        if (arg) {
+          _this4._emitLine('function(cb) {');
+          _this4._emitLine('if(!cb) { cb = function(err) { if(err) { throw err; }}}');
+          var id = _this4._pushBuffer();
+          _this4._withScopedSyntax(function () {
+            _this4.compile(arg, frame);
+            _this4._emitLine("cb(null, " + id + ");");
+          });
+          _this4._popBuffer();
+          _this4._emitLine("return " + id + ";");
+          _this4._emitLine('}');
+        } else {
+          _this4._emit('null');
+        }
+      });
+    }
+    if (async) {
+      var res = this._tmpid();
+      this._emitLine(', ' + this._makeCallback(res));
+      this._emitLine(this.buffer + " += runtime.suppressValue(" + res + ", " + autoescape + " && env.opts.autoescape);");
+      this._addScopeLevel();
+    } else {
+      this._emit(')');
+      this._emit(", " + autoescape + " && env.opts.autoescape);\n");
+    }
+  };
+  _proto.compileCallExtensionAsync = function compileCallExtensionAsync(node, frame) {
+    this.compileCallExtension(node, frame, true);
+  };
+  _proto.compileNodeList = function compileNodeList(node, frame) {
+    this._compileChildren(node, frame);
+  };
+  _proto.compileLiteral = function compileLiteral(node) {
+    if (typeof node.value === 'string') {
+      var val = node.value.replace(/\\/g, '\\\\');
+      val = val.replace(/"/g, '\\"');
+      val = val.replace(/\n/g, '\\n');
+      val = val.replace(/\r/g, '\\r');
+      val = val.replace(/\t/g, '\\t');
+      val = val.replace(/\u2028/g, "\\u2028");
+      this._emit("\"" + val + "\"");
+    } else if (node.value === null) {
+      this._emit('null');
+    } else {
+      this._emit(node.value.toString());
+    }
+  };
+  _proto.compileSymbol = function compileSymbol(node, frame) {
+    var name = node.value;
+    var v = frame.lookup(name);
+    if (v) {
+      this._emit(v);
+    } else {
+      this._emit('runtime.contextOrFrameLookup(' + 'context, frame, "' + name + '")');
+    }
+  };
+  _proto.compileGroup = function compileGroup(node, frame) {
+    this._compileAggregate(node, frame, '(', ')');
+  };
+  _proto.compileArray = function compileArray(node, frame) {
+    this._compileAggregate(node, frame, '[', ']');
+  };
+  _proto.compileDict = function compileDict(node, frame) {
+    this._compileAggregate(node, frame, '{', '}');
+  };
+  _proto.compilePair = function compilePair(node, frame) {
+    var key = node.key;
+    var val = node.value;
+    if (key instanceof nodes.Symbol) {
+      key = new nodes.Literal(key.lineno, key.colno, key.value);
+    } else if (!(key instanceof nodes.Literal && typeof key.value === 'string')) {
+      this.fail('compilePair: Dict keys must be strings or names', key.lineno, key.colno);
+    }
+    this.compile(key, frame);
+    this._emit(': ');
+    this._compileExpression(val, frame);
+  };
+  _proto.compileInlineIf = function compileInlineIf(node, frame) {
+    this._emit('(');
+    this.compile(node.cond, frame);
+    this._emit('?');
+    this.compile(node.body, frame);
+    this._emit(':');
+    if (node.else_ !== null) {
+      this.compile(node.else_, frame);
+    } else {
+      this._emit('""');
+    }
+    this._emit(')');
+  };
+  _proto.compileIn = function compileIn(node, frame) {
+    this._emit('runtime.inOperator(');
+    this.compile(node.left, frame);
+    this._emit(',');
+    this.compile(node.right, frame);
+    this._emit(')');
+  };
+  _proto.compileIs = function compileIs(node, frame) {
+    // first, we need to try to get the name of the test function, if it's a
+    // callable (i.e., has args) and not a symbol.
+    var right = node.right.name ? node.right.name.value
+    // otherwise go with the symbol value
+    : node.right.value;
+    this._emit('env.getTest("' + right + '").call(context, ');
+    this.compile(node.left, frame);
+    // compile the arguments for the callable if they exist
+    if (node.right.args) {
+      this._emit(',');
+      this.compile(node.right.args, frame);
+    }
+    this._emit(') === true');
+  };
+  _proto._binOpEmitter = function _binOpEmitter(node, frame, str) {
+    this.compile(node.left, frame);
+    this._emit(str);
+    this.compile(node.right, frame);
+  }
+
+  // ensure concatenation instead of addition
+  // by adding empty string in between
+  ;
+  _proto.compileOr = function compileOr(node, frame) {
+    return this._binOpEmitter(node, frame, ' || ');
+  };
+  _proto.compileAnd = function compileAnd(node, frame) {
+    return this._binOpEmitter(node, frame, ' && ');
+  };
+  _proto.compileAdd = function compileAdd(node, frame) {
+    return this._binOpEmitter(node, frame, ' + ');
+  };
+  _proto.compileConcat = function compileConcat(node, frame) {
+    return this._binOpEmitter(node, frame, ' + "" + ');
+  };
+  _proto.compileSub = function compileSub(node, frame) {
+    return this._binOpEmitter(node, frame, ' - ');
+  };
+  _proto.compileMul = function compileMul(node, frame) {
+    return this._binOpEmitter(node, frame, ' * ');
+  };
+  _proto.compileDiv = function compileDiv(node, frame) {
+    return this._binOpEmitter(node, frame, ' / ');
+  };
+  _proto.compileMod = function compileMod(node, frame) {
+    return this._binOpEmitter(node, frame, ' % ');
+  };
+  _proto.compileNot = function compileNot(node, frame) {
+    this._emit('!');
+    this.compile(node.target, frame);
+  };
+  _proto.compileFloorDiv = function compileFloorDiv(node, frame) {
+    this._emit('Math.floor(');
+    this.compile(node.left, frame);
+    this._emit(' / ');
+    this.compile(node.right, frame);
+    this._emit(')');
+  };
+  _proto.compilePow = function compilePow(node, frame) {
+    this._emit('Math.pow(');
+    this.compile(node.left, frame);
+    this._emit(', ');
+    this.compile(node.right, frame);
+    this._emit(')');
+  };
+  _proto.compileNeg = function compileNeg(node, frame) {
+    this._emit('-');
+    this.compile(node.target, frame);
+  };
+  _proto.compilePos = function compilePos(node, frame) {
+    this._emit('+');
+    this.compile(node.target, frame);
+  };
+  _proto.compileCompare = function compileCompare(node, frame) {
+    var _this5 = this;
+    this.compile(node.expr, frame);
+    node.ops.forEach(function (op) {
+      _this5._emit(" " + compareOps[op.type] + " ");
+      _this5.compile(op.expr, frame);
+    });
+  };
+  _proto.compileLookupVal = function compileLookupVal(node, frame) {
+    this._emit('runtime.memberLookup((');
+    this._compileExpression(node.target, frame);
+    this._emit('),');
+    this._compileExpression(node.val, frame);
+    this._emit(')');
+  };
+  _proto._getNodeName = function _getNodeName(node) {
+    switch (node.typename) {
+      case 'Symbol':
+        return node.value;
+      case 'FunCall':
+        return 'the return value of (' + this._getNodeName(node.name) + ')';
+      case 'LookupVal':
+        return this._getNodeName(node.target) + '["' + this._getNodeName(node.val) + '"]';
+      case 'Literal':
+        return node.value.toString();
+      default:
+        return '--expression--';
+    }
+  };
+  _proto.compileFunCall = function compileFunCall(node, frame) {
+    // Keep track of line/col info at runtime by settings
+    // variables within an expression. An expression in javascript
+    // like (x, y, z) returns the last value, and x and y can be
+    // anything
+    this._emit('(lineno = ' + node.lineno + ', colno = ' + node.colno + ', ');
+    this._emit('runtime.callWrap(');
+    // Compile it as normal.
+    this._compileExpression(node.name, frame);
+
+    // Output the name of what we're calling so we can get friendly errors
+    // if the lookup fails.
+    this._emit(', "' + this._getNodeName(node.name).replace(/"/g, '\\"') + '", context, ');
+    this._compileAggregate(node.args, frame, '[', '])');
+    this._emit(')');
+  };
+  _proto.compileFilter = function compileFilter(node, frame) {
+    var name = node.name;
+    this.assertType(name, nodes.Symbol);
+    this._emit('env.getFilter("' + name.value + '").call(context, ');
+    this._compileAggregate(node.args, frame);
+    this._emit(')');
+  };
+  _proto.compileFilterAsync = function compileFilterAsync(node, frame) {
+    var name = node.name;
+    var symbol = node.symbol.value;
+    this.assertType(name, nodes.Symbol);
+    frame.set(symbol, symbol);
+    this._emit('env.getFilter("' + name.value + '").call(context, ');
+    this._compileAggregate(node.args, frame);
+    this._emitLine(', ' + this._makeCallback(symbol));
+    this._addScopeLevel();
+  };
+  _proto.compileKeywordArgs = function compileKeywordArgs(node, frame) {
+    this._emit('runtime.makeKeywordArgs(');
+    this.compileDict(node, frame);
+    this._emit(')');
+  };
+  _proto.compileSet = function compileSet(node, frame) {
+    var _this6 = this;
+    var ids = [];
+
+    // Lookup the variable names for each identifier and create
+    // new ones if necessary
+    node.targets.forEach(function (target) {
+      var name = target.value;
+      var id = frame.lookup(name);
+      if (id === null || id === undefined) {
+        id = _this6._tmpid();
+
+        // Note: This relies on js allowing scope across
+        // blocks, in case this is created inside an `if`
+        _this6._emitLine('var ' + id + ';');
+      }
+      ids.push(id);
+    });
+    if (node.value) {
+      this._emit(ids.join(' = ') + ' = ');
+      this._compileExpression(node.value, frame);
+      this._emitLine(';');
+    } else {
+      this._emit(ids.join(' = ') + ' = ');
+      this.compile(node.body, frame);
+      this._emitLine(';');
+    }
+    node.targets.forEach(function (target, i) {
+      var id = ids[i];
+      var name = target.value;
+
+      // We are running this for every var, but it's very
+      // uncommon to assign to multiple vars anyway
+      _this6._emitLine("frame.set(\"" + name + "\", " + id + ", true);");
+      _this6._emitLine('if(frame.topLevel) {');
+      _this6._emitLine("context.setVariable(\"" + name + "\", " + id + ");");
+      _this6._emitLine('}');
+      if (name.charAt(0) !== '_') {
+        _this6._emitLine('if(frame.topLevel) {');
+        _this6._emitLine("context.addExport(\"" + name + "\", " + id + ");");
+        _this6._emitLine('}');
+      }
+    });
+  };
+  _proto.compileSwitch = function compileSwitch(node, frame) {
+    var _this7 = this;
+    this._emit('switch (');
+    this.compile(node.expr, frame);
+    this._emit(') {');
+    node.cases.forEach(function (c, i) {
+      _this7._emit('case ');
+      _this7.compile(c.cond, frame);
+      _this7._emit(': ');
+      _this7.compile(c.body, frame);
+      // preserve fall-throughs
+      if (c.body.children.length) {
+        _this7._emitLine('break;');
+      }
+    });
+    if (node.default) {
+      this._emit('default:');
+      this.compile(node.default, frame);
+    }
+    this._emit('}');
+  };
+  _proto.compileIf = function compileIf(node, frame, async) {
+    var _this8 = this;
+    this._emit('if(');
+    this._compileExpression(node.cond, frame);
+    this._emitLine(') {');
+    this._withScopedSyntax(function () {
+      _this8.compile(node.body, frame);
+      if (async) {
+        _this8._emit('cb()');
+      }
+    });
+    if (node.else_) {
+      this._emitLine('}\nelse {');
+      this._withScopedSyntax(function () {
+        _this8.compile(node.else_, frame);
+        if (async) {
+          _this8._emit('cb()');
+        }
+      });
+    } else if (async) {
+      this._emitLine('}\nelse {');
+      this._emit('cb()');
+    }
+    this._emitLine('}');
+  };
+  _proto.compileIfAsync = function compileIfAsync(node, frame) {
+    this._emit('(function(cb) {');
+    this.compileIf(node, frame, true);
+    this._emit('})(' + this._makeCallback());
+    this._addScopeLevel();
+  };
+  _proto._emitLoopBindings = function _emitLoopBindings(node, arr, i, len) {
+    var _this9 = this;
+    var bindings = [{
+      name: 'index',
+      val: i + " + 1"
+    }, {
+      name: 'index0',
+      val: i
+    }, {
+      name: 'revindex',
+      val: len + " - " + i
+    }, {
+      name: 'revindex0',
+      val: len + " - " + i + " - 1"
+    }, {
+      name: 'first',
+      val: i + " === 0"
+    }, {
+      name: 'last',
+      val: i + " === " + len + " - 1"
+    }, {
+      name: 'length',
+      val: len
+    }];
+    bindings.forEach(function (b) {
+      _this9._emitLine("frame.set(\"loop." + b.name + "\", " + b.val + ");");
+    });
+  };
+  _proto.compileFor = function compileFor(node, frame) {
+    var _this10 = this;
+    // Some of this code is ugly, but it keeps the generated code
+    // as fast as possible. ForAsync also shares some of this, but
+    // not much.
+
+    var i = this._tmpid();
+    var len = this._tmpid();
+    var arr = this._tmpid();
+    frame = frame.push();
+    this._emitLine('frame = frame.push();');
+    this._emit("var " + arr + " = ");
+    this._compileExpression(node.arr, frame);
+    this._emitLine(';');
+    this._emit("if(" + arr + ") {");
+    this._emitLine(arr + ' = runtime.fromIterator(' + arr + ');');
+
+    // If multiple names are passed, we need to bind them
+    // appropriately
+    if (node.name instanceof nodes.Array) {
+      this._emitLine("var " + i + ";");
+
+      // The object could be an arroy or object. Note that the
+      // body of the loop is duplicated for each condition, but
+      // we are optimizing for speed over size.
+      this._emitLine("if(runtime.isArray(" + arr + ")) {");
+      this._emitLine("var " + len + " = " + arr + ".length;");
+      this._emitLine("for(" + i + "=0; " + i + " < " + arr + ".length; " + i + "++) {");
+
+      // Bind each declared var
+      node.name.children.forEach(function (child, u) {
+        var tid = _this10._tmpid();
+        _this10._emitLine("var " + tid + " = " + arr + "[" + i + "][" + u + "];");
+        _this10._emitLine("frame.set(\"" + child + "\", " + arr + "[" + i + "][" + u + "]);");
+        frame.set(node.name.children[u].value, tid);
+      });
+      this._emitLoopBindings(node, arr, i, len);
+      this._withScopedSyntax(function () {
+        _this10.compile(node.body, frame);
+      });
+      this._emitLine('}');
+      this._emitLine('} else {');
+      // Iterate over the key/values of an object
+      var _node$name$children = node.name.children,
+        key = _node$name$children[0],
+        val = _node$name$children[1];
+      var k = this._tmpid();
+      var v = this._tmpid();
+      frame.set(key.value, k);
+      frame.set(val.value, v);
+      this._emitLine(i + " = -1;");
+      this._emitLine("var " + len + " = runtime.keys(" + arr + ").length;");
+      this._emitLine("for(var " + k + " in " + arr + ") {");
+      this._emitLine(i + "++;");
+      this._emitLine("var " + v + " = " + arr + "[" + k + "];");
+      this._emitLine("frame.set(\"" + key.value + "\", " + k + ");");
+      this._emitLine("frame.set(\"" + val.value + "\", " + v + ");");
+      this._emitLoopBindings(node, arr, i, len);
+      this._withScopedSyntax(function () {
+        _this10.compile(node.body, frame);
+      });
+      this._emitLine('}');
+      this._emitLine('}');
+    } else {
+      // Generate a typical array iteration
+      var _v = this._tmpid();
+      frame.set(node.name.value, _v);
+      this._emitLine("var " + len + " = " + arr + ".length;");
+      this._emitLine("for(var " + i + "=0; " + i + " < " + arr + ".length; " + i + "++) {");
+      this._emitLine("var " + _v + " = " + arr + "[" + i + "];");
+      this._emitLine("frame.set(\"" + node.name.value + "\", " + _v + ");");
+      this._emitLoopBindings(node, arr, i, len);
+      this._withScopedSyntax(function () {
+        _this10.compile(node.body, frame);
+      });
+      this._emitLine('}');
+    }
+    this._emitLine('}');
+    if (node.else_) {
+      this._emitLine('if (!' + len + ') {');
+      this.compile(node.else_, frame);
+      this._emitLine('}');
+    }
+    this._emitLine('frame = frame.pop();');
+  };
+  _proto._compileAsyncLoop = function _compileAsyncLoop(node, frame, parallel) {
+    var _this11 = this;
+    // This shares some code with the For tag, but not enough to
+    // worry about. This iterates across an object asynchronously,
+    // but not in parallel.
+
+    var i = this._tmpid();
+    var len = this._tmpid();
+    var arr = this._tmpid();
+    var asyncMethod = parallel ? 'asyncAll' : 'asyncEach';
+    frame = frame.push();
+    this._emitLine('frame = frame.push();');
+    this._emit('var ' + arr + ' = runtime.fromIterator(');
+    this._compileExpression(node.arr, frame);
+    this._emitLine(');');
+    if (node.name instanceof nodes.Array) {
+      var arrayLen = node.name.children.length;
+      this._emit("runtime." + asyncMethod + "(" + arr + ", " + arrayLen + ", function(");
+      node.name.children.forEach(function (name) {
+        _this11._emit(name.value + ",");
+      });
+      this._emit(i + ',' + len + ',next) {');
+      node.name.children.forEach(function (name) {
+        var id = name.value;
+        frame.set(id, id);
+        _this11._emitLine("frame.set(\"" + id + "\", " + id + ");");
+      });
+    } else {
+      var id = node.name.value;
+      this._emitLine("runtime." + asyncMethod + "(" + arr + ", 1, function(" + id + ", " + i + ", " + len + ",next) {");
+      this._emitLine('frame.set("' + id + '", ' + id + ');');
+      frame.set(id, id);
+    }
+    this._emitLoopBindings(node, arr, i, len);
+    this._withScopedSyntax(function () {
+      var buf;
+      if (parallel) {
+        buf = _this11._pushBuffer();
+      }
+      _this11.compile(node.body, frame);
+      _this11._emitLine('next(' + i + (buf ? ',' + buf : '') + ');');
+      if (parallel) {
+        _this11._popBuffer();
+      }
+    });
+    var output = this._tmpid();
+    this._emitLine('}, ' + this._makeCallback(output));
+    this._addScopeLevel();
+    if (parallel) {
+      this._emitLine(this.buffer + ' += ' + output + ';');
+    }
+    if (node.else_) {
+      this._emitLine('if (!' + arr + '.length) {');
+      this.compile(node.else_, frame);
+      this._emitLine('}');
+    }
+    this._emitLine('frame = frame.pop();');
+  };
+  _proto.compileAsyncEach = function compileAsyncEach(node, frame) {
+    this._compileAsyncLoop(node, frame);
+  };
+  _proto.compileAsyncAll = function compileAsyncAll(node, frame) {
+    this._compileAsyncLoop(node, frame, true);
+  };
+  _proto._compileMacro = function _compileMacro(node, frame) {
+    var _this12 = this;
+    var args = [];
+    var kwargs = null;
+    var funcId = 'macro_' + this._tmpid();
+    var keepFrame = frame !== undefined;
+
+    // Type check the definition of the args
+    node.args.children.forEach(function (arg, i) {
+      if (i === node.args.children.length - 1 && arg instanceof nodes.Dict) {
+        kwargs = arg;
+      } else {
+        _this12.assertType(arg, nodes.Symbol);
+        args.push(arg);
+      }
+    });
+    var realNames = [].concat(args.map(function (n) {
+      return "l_" + n.value;
+    }), ['kwargs']);
+
+    // Quoted argument names
+    var argNames = args.map(function (n) {
+      return "\"" + n.value + "\"";
+    });
+    var kwargNames = (kwargs && kwargs.children || []).map(function (n) {
+      return "\"" + n.key.value + "\"";
+    });
+
+    // We pass a function to makeMacro which destructures the
+    // arguments so support setting positional args with keywords
+    // args and passing keyword args as positional args
+    // (essentially default values). See runtime.js.
+    var currFrame;
+    if (keepFrame) {
+      currFrame = frame.push(true);
+    } else {
+      currFrame = new Frame();
+    }
+    this._emitLines("var " + funcId + " = runtime.makeMacro(", "[" + argNames.join(', ') + "], ", "[" + kwargNames.join(', ') + "], ", "function (" + realNames.join(', ') + ") {", 'var callerFrame = frame;', 'frame = ' + (keepFrame ? 'frame.push(true);' : 'new runtime.Frame();'), 'kwargs = kwargs || {};', 'if (Object.prototype.hasOwnProperty.call(kwargs, "caller")) {', 'frame.set("caller", kwargs.caller); }');
+
+    // Expose the arguments to the template. Don't need to use
+    // random names because the function
+    // will create a new run-time scope for us
+    args.forEach(function (arg) {
+      _this12._emitLine("frame.set(\"" + arg.value + "\", l_" + arg.value + ");");
+      currFrame.set(arg.value, "l_" + arg.value);
+    });
+
+    // Expose the keyword arguments
+    if (kwargs) {
+      kwargs.children.forEach(function (pair) {
+        var name = pair.key.value;
+        _this12._emit("frame.set(\"" + name + "\", ");
+        _this12._emit("Object.prototype.hasOwnProperty.call(kwargs, \"" + name + "\")");
+        _this12._emit(" ? kwargs[\"" + name + "\"] : ");
+        _this12._compileExpression(pair.value, currFrame);
+        _this12._emit(');');
+      });
+    }
+    var bufferId = this._pushBuffer();
+    this._withScopedSyntax(function () {
+      _this12.compile(node.body, currFrame);
+    });
+    this._emitLine('frame = ' + (keepFrame ? 'frame.pop();' : 'callerFrame;'));
+    this._emitLine("return new runtime.SafeString(" + bufferId + ");");
+    this._emitLine('});');
+    this._popBuffer();
+    return funcId;
+  };
+  _proto.compileMacro = function compileMacro(node, frame) {
+    var funcId = this._compileMacro(node);
+
+    // Expose the macro to the templates
+    var name = node.name.value;
+    frame.set(name, funcId);
+    if (frame.parent) {
+      this._emitLine("frame.set(\"" + name + "\", " + funcId + ");");
+    } else {
+      if (node.name.value.charAt(0) !== '_') {
+        this._emitLine("context.addExport(\"" + name + "\");");
+      }
+      this._emitLine("context.setVariable(\"" + name + "\", " + funcId + ");");
+    }
+  };
+  _proto.compileCaller = function compileCaller(node, frame) {
+    // basically an anonymous "macro expression"
+    this._emit('(function (){');
+    var funcId = this._compileMacro(node, frame);
+    this._emit("return " + funcId + ";})()");
+  };
+  _proto._compileGetTemplate = function _compileGetTemplate(node, frame, eagerCompile, ignoreMissing) {
+    var parentTemplateId = this._tmpid();
+    var parentName = this._templateName();
+    var cb = this._makeCallback(parentTemplateId);
+    var eagerCompileArg = eagerCompile ? 'true' : 'false';
+    var ignoreMissingArg = ignoreMissing ? 'true' : 'false';
+    this._emit('env.getTemplate(');
+    this._compileExpression(node.template, frame);
+    this._emitLine(", " + eagerCompileArg + ", " + parentName + ", " + ignoreMissingArg + ", " + cb);
+    return parentTemplateId;
+  };
+  _proto.compileImport = function compileImport(node, frame) {
+    var target = node.target.value;
+    var id = this._compileGetTemplate(node, frame, false, false);
+    this._addScopeLevel();
+    this._emitLine(id + '.getExported(' + (node.withContext ? 'context.getVariables(), frame, ' : '') + this._makeCallback(id));
+    this._addScopeLevel();
+    frame.set(target, id);
+    if (frame.parent) {
+      this._emitLine("frame.set(\"" + target + "\", " + id + ");");
+    } else {
+      this._emitLine("context.setVariable(\"" + target + "\", " + id + ");");
+    }
+  };
+  _proto.compileFromImport = function compileFromImport(node, frame) {
+    var _this13 = this;
+    var importedId = this._compileGetTemplate(node, frame, false, false);
+    this._addScopeLevel();
+    this._emitLine(importedId + '.getExported(' + (node.withContext ? 'context.getVariables(), frame, ' : '') + this._makeCallback(importedId));
+    this._addScopeLevel();
+    node.names.children.forEach(function (nameNode) {
+      var name;
+      var alias;
+      var id = _this13._tmpid();
+      if (nameNode instanceof nodes.Pair) {
+        name = nameNode.key.value;
+        alias = nameNode.value.value;
+      } else {
+        name = nameNode.value;
+        alias = name;
+      }
+      _this13._emitLine("if(Object.prototype.hasOwnProperty.call(" + importedId + ", \"" + name + "\")) {");
+      _this13._emitLine("var " + id + " = " + importedId + "." + name + ";");
+      _this13._emitLine('} else {');
+      _this13._emitLine("cb(new Error(\"cannot import '" + name + "'\")); return;");
+      _this13._emitLine('}');
+      frame.set(alias, id);
+      if (frame.parent) {
+        _this13._emitLine("frame.set(\"" + alias + "\", " + id + ");");
+      } else {
+        _this13._emitLine("context.setVariable(\"" + alias + "\", " + id + ");");
+      }
+    });
+  };
+  _proto.compileBlock = function compileBlock(node) {
+    var id = this._tmpid();
+
+    // If we are executing outside a block (creating a top-level
+    // block), we really don't want to execute its code because it
+    // will execute twice: once when the child template runs and
+    // again when the parent template runs. Note that blocks
+    // within blocks will *always* execute immediately *and*
+    // wherever else they are invoked (like used in a parent
+    // template). This may have behavioral differences from jinja
+    // because blocks can have side effects, but it seems like a
+    // waste of performance to always execute huge top-level
+    // blocks twice
+    if (!this.inBlock) {
+      this._emit('(parentTemplate ? function(e, c, f, r, cb) { cb(""); } : ');
+    }
+    this._emit("context.getBlock(\"" + node.name.value + "\")");
+    if (!this.inBlock) {
+      this._emit(')');
+    }
+    this._emitLine('(env, context, frame, runtime, ' + this._makeCallback(id));
+    this._emitLine(this.buffer + " += " + id + ";");
+    this._addScopeLevel();
+  };
+  _proto.compileSuper = function compileSuper(node, frame) {
+    var name = node.blockName.value;
+    var id = node.symbol.value;
+    var cb = this._makeCallback(id);
+    this._emitLine("context.getSuper(env, \"" + name + "\", b_" + name + ", frame, runtime, " + cb);
+    this._emitLine(id + " = runtime.markSafe(" + id + ");");
+    this._addScopeLevel();
+    frame.set(id, id);
+  };
+  _proto.compileExtends = function compileExtends(node, frame) {
+    var k = this._tmpid();
+    var parentTemplateId = this._compileGetTemplate(node, frame, true, false);
+
+    // extends is a dynamic tag and can occur within a block like
+    // `if`, so if this happens we need to capture the parent
+    // template in the top-level scope
+    this._emitLine("parentTemplate = " + parentTemplateId);
+    this._emitLine("for(var " + k + " in parentTemplate.blocks) {");
+    this._emitLine("context.addBlock(" + k + ", parentTemplate.blocks[" + k + "]);");
+    this._emitLine('}');
+    this._addScopeLevel();
+  };
+  _proto.compileInclude = function compileInclude(node, frame) {
+    this._emitLine('var tasks = [];');
+    this._emitLine('tasks.push(');
+    this._emitLine('function(callback) {');
+    var id = this._compileGetTemplate(node, frame, false, node.ignoreMissing);
+    this._emitLine("callback(null," + id + ");});");
+    this._emitLine('});');
+    var id2 = this._tmpid();
+    this._emitLine('tasks.push(');
+    this._emitLine('function(template, callback){');
+    this._emitLine('template.render(context.getVariables(), frame, ' + this._makeCallback(id2));
+    this._emitLine('callback(null,' + id2 + ');});');
+    this._emitLine('});');
+    this._emitLine('tasks.push(');
+    this._emitLine('function(result, callback){');
+    this._emitLine(this.buffer + " += result;");
+    this._emitLine('callback(null);');
+    this._emitLine('});');
+    this._emitLine('env.waterfall(tasks, function(){');
+    this._addScopeLevel();
+  };
+  _proto.compileTemplateData = function compileTemplateData(node, frame) {
+    this.compileLiteral(node, frame);
+  };
+  _proto.compileCapture = function compileCapture(node, frame) {
+    var _this14 = this;
+    // we need to temporarily override the current buffer id as 'output'
+    // so the set block writes to the capture output instead of the buffer
+    var buffer = this.buffer;
+    this.buffer = 'output';
+    this._emitLine('(function() {');
+    this._emitLine('var output = "";');
+    this._withScopedSyntax(function () {
+      _this14.compile(node.body, frame);
+    });
+    this._emitLine('return output;');
+    this._emitLine('})()');
+    // and of course, revert back to the old buffer id
+    this.buffer = buffer;
+  };
+  _proto.compileOutput = function compileOutput(node, frame) {
+    var _this15 = this;
+    var children = node.children;
+    children.forEach(function (child) {
+      // TemplateData is a special case because it is never
+      // autoescaped, so simply output it for optimization
+      if (child instanceof nodes.TemplateData) {
+        if (child.value) {
+          _this15._emit(_this15.buffer + " += ");
+          _this15.compileLiteral(child, frame);
+          _this15._emitLine(';');
+        }
+      } else {
+        _this15._emit(_this15.buffer + " += runtime.suppressValue(");
+        if (_this15.throwOnUndefined) {
+          _this15._emit('runtime.ensureDefined(');
+        }
+        _this15.compile(child, frame);
+        if (_this15.throwOnUndefined) {
+          _this15._emit("," + node.lineno + "," + node.colno + ")");
+        }
+        _this15._emit(', env.opts.autoescape);\n');
+      }
+    });
+  };
+  _proto.compileRoot = function compileRoot(node, frame) {
+    var _this16 = this;
+    if (frame) {
+      this.fail('compileRoot: root node can\'t have frame');
+    }
+    frame = new Frame();
+    this._emitFuncBegin(node, 'root');
+    this._emitLine('var parentTemplate = null;');
+    this._compileChildren(node, frame);
+    this._emitLine('if(parentTemplate) {');
+    this._emitLine('parentTemplate.rootRenderFunc(env, context, frame, runtime, cb);');
+    this._emitLine('} else {');
+    this._emitLine("cb(null, " + this.buffer + ");");
+    this._emitLine('}');
+    this._emitFuncEnd(true);
+    this.inBlock = true;
+    var blockNames = [];
+    var blocks = node.findAll(nodes.Block);
+    blocks.forEach(function (block, i) {
+      var name = block.name.value;
+      if (blockNames.indexOf(name) !== -1) {
+        throw new Error("Block \"" + name + "\" defined more than once.");
+      }
+      blockNames.push(name);
+      _this16._emitFuncBegin(block, "b_" + name);
+      var tmpFrame = new Frame();
+      _this16._emitLine('var frame = frame.push(true);');
+      _this16.compile(block.body, tmpFrame);
+      _this16._emitFuncEnd();
+    });
+    this._emitLine('return {');
+    blocks.forEach(function (block, i) {
+      var blockName = "b_" + block.name.value;
+      _this16._emitLine(blockName + ": " + blockName + ",");
+    });
+    this._emitLine('root: root\n};');
+  };
+  _proto.compile = function compile(node, frame) {
+    var _compile = this['compile' + node.typename];
+    if (_compile) {
+      _compile.call(this, node, frame);
+    } else {
+      this.fail("compile: Cannot compile node: " + node.typename, node.lineno, node.colno);
+    }
+  };
+  _proto.getCode = function getCode() {
+    return this.codebuf.join('');
+  };
+  return Compiler;
+}(Obj);
+module.exports = {
+  compile: function compile(src, asyncFilters, extensions, name, opts) {
+    if (opts === void 0) {
+      opts = {};
+    }
+    var c = new Compiler(name, opts.throwOnUndefined);
+
+    // Run the extension preprocessors against the source.
+    var preprocessors = (extensions || []).map(function (ext) {
+      return ext.preprocess;
+    }).filter(function (f) {
+      return !!f;
+    });
+    var processedSrc = preprocessors.reduce(function (s, processor) {
+      return processor(s);
+    }, src);
+    c.compile(transformer.transform(parser.parse(processedSrc, extensions, opts), asyncFilters, name));
+    return c.getCode();
+  },
+  Compiler: Compiler
+};
+
+/***/ }),
+
+/***/ 4499:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var asap = __nccwpck_require__(336);
+var _waterfall = __nccwpck_require__(7330);
+var lib = __nccwpck_require__(7853);
+var compiler = __nccwpck_require__(8993);
+var filters = __nccwpck_require__(9317);
+var _require = __nccwpck_require__(2650),
+  FileSystemLoader = _require.FileSystemLoader,
+  WebLoader = _require.WebLoader,
+  PrecompiledLoader = _require.PrecompiledLoader;
+var tests = __nccwpck_require__(4259);
+var globals = __nccwpck_require__(290);
+var _require2 = __nccwpck_require__(9695),
+  Obj = _require2.Obj,
+  EmitterObj = _require2.EmitterObj;
+var globalRuntime = __nccwpck_require__(9846);
+var handleError = globalRuntime.handleError,
+  Frame = globalRuntime.Frame;
+var expressApp = __nccwpck_require__(9376);
+
+// If the user is using the async API, *always* call it
+// asynchronously even if the template was synchronous.
+function callbackAsap(cb, err, res) {
+  asap(function () {
+    cb(err, res);
+  });
+}
+
+/**
+ * A no-op template, for use with {% include ignore missing %}
+ */
+var noopTmplSrc = {
+  type: 'code',
+  obj: {
+    root: function root(env, context, frame, runtime, cb) {
+      try {
+        cb(null, '');
+      } catch (e) {
+        cb(handleError(e, null, null));
+      }
+    }
+  }
+};
+var Environment = /*#__PURE__*/function (_EmitterObj) {
+  _inheritsLoose(Environment, _EmitterObj);
+  function Environment() {
+    return _EmitterObj.apply(this, arguments) || this;
+  }
+  var _proto = Environment.prototype;
+  _proto.init = function init(loaders, opts) {
+    var _this = this;
+    // The dev flag determines the trace that'll be shown on errors.
+    // If set to true, returns the full trace from the error point,
+    // otherwise will return trace starting from Template.render
+    // (the full trace from within nunjucks may confuse developers using
+    //  the library)
+    // defaults to false
+    opts = this.opts = opts || {};
+    this.opts.dev = !!opts.dev;
+
+    // The autoescape flag sets global autoescaping. If true,
+    // every string variable will be escaped by default.
+    // If false, strings can be manually escaped using the `escape` filter.
+    // defaults to true
+    this.opts.autoescape = opts.autoescape != null ? opts.autoescape : true;
+
+    // If true, this will make the system throw errors if trying
+    // to output a null or undefined value
+    this.opts.throwOnUndefined = !!opts.throwOnUndefined;
+    this.opts.trimBlocks = !!opts.trimBlocks;
+    this.opts.lstripBlocks = !!opts.lstripBlocks;
+    this.loaders = [];
+    if (!loaders) {
+      // The filesystem loader is only available server-side
+      if (FileSystemLoader) {
+        this.loaders = [new FileSystemLoader('views')];
+      } else if (WebLoader) {
+        this.loaders = [new WebLoader('/views')];
+      }
+    } else {
+      this.loaders = lib.isArray(loaders) ? loaders : [loaders];
+    }
+
+    // It's easy to use precompiled templates: just include them
+    // before you configure nunjucks and this will automatically
+    // pick it up and use it
+    if (typeof window !== 'undefined' && window.nunjucksPrecompiled) {
+      this.loaders.unshift(new PrecompiledLoader(window.nunjucksPrecompiled));
+    }
+    this._initLoaders();
+    this.globals = globals();
+    this.filters = {};
+    this.tests = {};
+    this.asyncFilters = [];
+    this.extensions = {};
+    this.extensionsList = [];
+    lib._entries(filters).forEach(function (_ref) {
+      var name = _ref[0],
+        filter = _ref[1];
+      return _this.addFilter(name, filter);
+    });
+    lib._entries(tests).forEach(function (_ref2) {
+      var name = _ref2[0],
+        test = _ref2[1];
+      return _this.addTest(name, test);
+    });
+  };
+  _proto._initLoaders = function _initLoaders() {
+    var _this2 = this;
+    this.loaders.forEach(function (loader) {
+      // Caching and cache busting
+      loader.cache = {};
+      if (typeof loader.on === 'function') {
+        loader.on('update', function (name, fullname) {
+          loader.cache[name] = null;
+          _this2.emit('update', name, fullname, loader);
+        });
+        loader.on('load', function (name, source) {
+          _this2.emit('load', name, source, loader);
+        });
+      }
+    });
+  };
+  _proto.invalidateCache = function invalidateCache() {
+    this.loaders.forEach(function (loader) {
+      loader.cache = {};
+    });
+  };
+  _proto.addExtension = function addExtension(name, extension) {
+    extension.__name = name;
+    this.extensions[name] = extension;
+    this.extensionsList.push(extension);
+    return this;
+  };
+  _proto.removeExtension = function removeExtension(name) {
+    var extension = this.getExtension(name);
+    if (!extension) {
+      return;
+    }
+    this.extensionsList = lib.without(this.extensionsList, extension);
+    delete this.extensions[name];
+  };
+  _proto.getExtension = function getExtension(name) {
+    return this.extensions[name];
+  };
+  _proto.hasExtension = function hasExtension(name) {
+    return !!this.extensions[name];
+  };
+  _proto.addGlobal = function addGlobal(name, value) {
+    this.globals[name] = value;
+    return this;
+  };
+  _proto.getGlobal = function getGlobal(name) {
+    if (typeof this.globals[name] === 'undefined') {
+      throw new Error('global not found: ' + name);
+    }
+    return this.globals[name];
+  };
+  _proto.addFilter = function addFilter(name, func, async) {
+    var wrapped = func;
+    if (async) {
+      this.asyncFilters.push(name);
+    }
+    this.filters[name] = wrapped;
+    return this;
+  };
+  _proto.getFilter = function getFilter(name) {
+    if (!this.filters[name]) {
+      throw new Error('filter not found: ' + name);
+    }
+    return this.filters[name];
+  };
+  _proto.addTest = function addTest(name, func) {
+    this.tests[name] = func;
+    return this;
+  };
+  _proto.getTest = function getTest(name) {
+    if (!this.tests[name]) {
+      throw new Error('test not found: ' + name);
+    }
+    return this.tests[name];
+  };
+  _proto.resolveTemplate = function resolveTemplate(loader, parentName, filename) {
+    var isRelative = loader.isRelative && parentName ? loader.isRelative(filename) : false;
+    return isRelative && loader.resolve ? loader.resolve(parentName, filename) : filename;
+  };
+  _proto.getTemplate = function getTemplate(name, eagerCompile, parentName, ignoreMissing, cb) {
+    var _this3 = this;
+    var that = this;
+    var tmpl = null;
+    if (name && name.raw) {
+      // this fixes autoescape for templates referenced in symbols
+      name = name.raw;
+    }
+    if (lib.isFunction(parentName)) {
+      cb = parentName;
+      parentName = null;
+      eagerCompile = eagerCompile || false;
+    }
+    if (lib.isFunction(eagerCompile)) {
+      cb = eagerCompile;
+      eagerCompile = false;
+    }
+    if (name instanceof Template) {
+      tmpl = name;
+    } else if (typeof name !== 'string') {
+      throw new Error('template names must be a string: ' + name);
+    } else {
+      for (var i = 0; i < this.loaders.length; i++) {
+        var loader = this.loaders[i];
+        tmpl = loader.cache[this.resolveTemplate(loader, parentName, name)];
+        if (tmpl) {
+          break;
+        }
+      }
+    }
+    if (tmpl) {
+      if (eagerCompile) {
+        tmpl.compile();
+      }
+      if (cb) {
+        cb(null, tmpl);
+        return undefined;
+      } else {
+        return tmpl;
+      }
+    }
+    var syncResult;
+    var createTemplate = function createTemplate(err, info) {
+      if (!info && !err && !ignoreMissing) {
+        err = new Error('template not found: ' + name);
+      }
+      if (err) {
+        if (cb) {
+          cb(err);
+          return;
+        } else {
+          throw err;
+        }
+      }
+      var newTmpl;
+      if (!info) {
+        newTmpl = new Template(noopTmplSrc, _this3, '', eagerCompile);
+      } else {
+        newTmpl = new Template(info.src, _this3, info.path, eagerCompile);
+        if (!info.noCache) {
+          info.loader.cache[name] = newTmpl;
+        }
+      }
+      if (cb) {
+        cb(null, newTmpl);
+      } else {
+        syncResult = newTmpl;
+      }
+    };
+    lib.asyncIter(this.loaders, function (loader, i, next, done) {
+      function handle(err, src) {
+        if (err) {
+          done(err);
+        } else if (src) {
+          src.loader = loader;
+          done(null, src);
+        } else {
+          next();
+        }
+      }
+
+      // Resolve name relative to parentName
+      name = that.resolveTemplate(loader, parentName, name);
+      if (loader.async) {
+        loader.getSource(name, handle);
+      } else {
+        handle(null, loader.getSource(name));
+      }
+    }, createTemplate);
+    return syncResult;
+  };
+  _proto.express = function express(app) {
+    return expressApp(this, app);
+  };
+  _proto.render = function render(name, ctx, cb) {
+    if (lib.isFunction(ctx)) {
+      cb = ctx;
+      ctx = null;
+    }
+
+    // We support a synchronous API to make it easier to migrate
+    // existing code to async. This works because if you don't do
+    // anything async work, the whole thing is actually run
+    // synchronously.
+    var syncResult = null;
+    this.getTemplate(name, function (err, tmpl) {
+      if (err && cb) {
+        callbackAsap(cb, err);
+      } else if (err) {
+        throw err;
+      } else {
+        syncResult = tmpl.render(ctx, cb);
+      }
+    });
+    return syncResult;
+  };
+  _proto.renderString = function renderString(src, ctx, opts, cb) {
+    if (lib.isFunction(opts)) {
+      cb = opts;
+      opts = {};
+    }
+    opts = opts || {};
+    var tmpl = new Template(src, this, opts.path);
+    return tmpl.render(ctx, cb);
+  };
+  _proto.waterfall = function waterfall(tasks, callback, forceAsync) {
+    return _waterfall(tasks, callback, forceAsync);
+  };
+  return Environment;
+}(EmitterObj);
+var Context = /*#__PURE__*/function (_Obj) {
+  _inheritsLoose(Context, _Obj);
+  function Context() {
+    return _Obj.apply(this, arguments) || this;
+  }
+  var _proto2 = Context.prototype;
+  _proto2.init = function init(ctx, blocks, env) {
+    var _this4 = this;
+    // Has to be tied to an environment so we can tap into its globals.
+    this.env = env || new Environment();
+
+    // Make a duplicate of ctx
+    this.ctx = lib.extend({}, ctx);
+    this.blocks = {};
+    this.exported = [];
+    lib.keys(blocks).forEach(function (name) {
+      _this4.addBlock(name, blocks[name]);
+    });
+  };
+  _proto2.lookup = function lookup(name) {
+    // This is one of the most called functions, so optimize for
+    // the typical case where the name isn't in the globals
+    if (name in this.env.globals && !(name in this.ctx)) {
+      return this.env.globals[name];
+    } else {
+      return this.ctx[name];
+    }
+  };
+  _proto2.setVariable = function setVariable(name, val) {
+    this.ctx[name] = val;
+  };
+  _proto2.getVariables = function getVariables() {
+    return this.ctx;
+  };
+  _proto2.addBlock = function addBlock(name, block) {
+    this.blocks[name] = this.blocks[name] || [];
+    this.blocks[name].push(block);
+    return this;
+  };
+  _proto2.getBlock = function getBlock(name) {
+    if (!this.blocks[name]) {
+      throw new Error('unknown block "' + name + '"');
+    }
+    return this.blocks[name][0];
+  };
+  _proto2.getSuper = function getSuper(env, name, block, frame, runtime, cb) {
+    var idx = lib.indexOf(this.blocks[name] || [], block);
+    var blk = this.blocks[name][idx + 1];
+    var context = this;
+    if (idx === -1 || !blk) {
+      throw new Error('no super block available for "' + name + '"');
+    }
+    blk(env, context, frame, runtime, cb);
+  };
+  _proto2.addExport = function addExport(name) {
+    this.exported.push(name);
+  };
+  _proto2.getExported = function getExported() {
+    var _this5 = this;
+    var exported = {};
+    this.exported.forEach(function (name) {
+      exported[name] = _this5.ctx[name];
+    });
+    return exported;
+  };
+  return Context;
+}(Obj);
+var Template = /*#__PURE__*/function (_Obj2) {
+  _inheritsLoose(Template, _Obj2);
+  function Template() {
+    return _Obj2.apply(this, arguments) || this;
+  }
+  var _proto3 = Template.prototype;
+  _proto3.init = function init(src, env, path, eagerCompile) {
+    this.env = env || new Environment();
+    if (lib.isObject(src)) {
+      switch (src.type) {
+        case 'code':
+          this.tmplProps = src.obj;
+          break;
+        case 'string':
+          this.tmplStr = src.obj;
+          break;
+        default:
+          throw new Error("Unexpected template object type " + src.type + "; expected 'code', or 'string'");
+      }
+    } else if (lib.isString(src)) {
+      this.tmplStr = src;
+    } else {
+      throw new Error('src must be a string or an object describing the source');
+    }
+    this.path = path;
+    if (eagerCompile) {
+      try {
+        this._compile();
+      } catch (err) {
+        throw lib._prettifyError(this.path, this.env.opts.dev, err);
+      }
+    } else {
+      this.compiled = false;
+    }
+  };
+  _proto3.render = function render(ctx, parentFrame, cb) {
+    var _this6 = this;
+    if (typeof ctx === 'function') {
+      cb = ctx;
+      ctx = {};
+    } else if (typeof parentFrame === 'function') {
+      cb = parentFrame;
+      parentFrame = null;
+    }
+
+    // If there is a parent frame, we are being called from internal
+    // code of another template, and the internal system
+    // depends on the sync/async nature of the parent template
+    // to be inherited, so force an async callback
+    var forceAsync = !parentFrame;
+
+    // Catch compile errors for async rendering
+    try {
+      this.compile();
+    } catch (e) {
+      var err = lib._prettifyError(this.path, this.env.opts.dev, e);
+      if (cb) {
+        return callbackAsap(cb, err);
+      } else {
+        throw err;
+      }
+    }
+    var context = new Context(ctx || {}, this.blocks, this.env);
+    var frame = parentFrame ? parentFrame.push(true) : new Frame();
+    frame.topLevel = true;
+    var syncResult = null;
+    var didError = false;
+    this.rootRenderFunc(this.env, context, frame, globalRuntime, function (err, res) {
+      // TODO: this is actually a bug in the compiled template (because waterfall
+      // tasks are both not passing errors up the chain of callbacks AND are not
+      // causing a return from the top-most render function). But fixing that
+      // will require a more substantial change to the compiler.
+      if (didError && cb && typeof res !== 'undefined') {
+        // prevent multiple calls to cb
+        return;
+      }
+      if (err) {
+        err = lib._prettifyError(_this6.path, _this6.env.opts.dev, err);
+        didError = true;
+      }
+      if (cb) {
+        if (forceAsync) {
+          callbackAsap(cb, err, res);
+        } else {
+          cb(err, res);
+        }
+      } else {
+        if (err) {
+          throw err;
+        }
+        syncResult = res;
+      }
+    });
+    return syncResult;
+  };
+  _proto3.getExported = function getExported(ctx, parentFrame, cb) {
+    // eslint-disable-line consistent-return
+    if (typeof ctx === 'function') {
+      cb = ctx;
+      ctx = {};
+    }
+    if (typeof parentFrame === 'function') {
+      cb = parentFrame;
+      parentFrame = null;
+    }
+
+    // Catch compile errors for async rendering
+    try {
+      this.compile();
+    } catch (e) {
+      if (cb) {
+        return cb(e);
+      } else {
+        throw e;
+      }
+    }
+    var frame = parentFrame ? parentFrame.push() : new Frame();
+    frame.topLevel = true;
+
+    // Run the rootRenderFunc to populate the context with exported vars
+    var context = new Context(ctx || {}, this.blocks, this.env);
+    this.rootRenderFunc(this.env, context, frame, globalRuntime, function (err) {
+      if (err) {
+        cb(err, null);
+      } else {
+        cb(null, context.getExported());
+      }
+    });
+  };
+  _proto3.compile = function compile() {
+    if (!this.compiled) {
+      this._compile();
+    }
+  };
+  _proto3._compile = function _compile() {
+    var props;
+    if (this.tmplProps) {
+      props = this.tmplProps;
+    } else {
+      var source = compiler.compile(this.tmplStr, this.env.asyncFilters, this.env.extensionsList, this.path, this.env.opts);
+      var func = new Function(source); // eslint-disable-line no-new-func
+      props = func();
+    }
+    this.blocks = this._getBlocks(props);
+    this.rootRenderFunc = props.root;
+    this.compiled = true;
+  };
+  _proto3._getBlocks = function _getBlocks(props) {
+    var blocks = {};
+    lib.keys(props).forEach(function (k) {
+      if (k.slice(0, 2) === 'b_') {
+        blocks[k.slice(2)] = props[k];
+      }
+    });
+    return blocks;
+  };
+  return Template;
+}(Obj);
+module.exports = {
+  Environment: Environment,
+  Template: Template
+};
+
+/***/ }),
+
+/***/ 9376:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var path = __nccwpck_require__(6928);
+module.exports = function express(env, app) {
+  function NunjucksView(name, opts) {
+    this.name = name;
+    this.path = name;
+    this.defaultEngine = opts.defaultEngine;
+    this.ext = path.extname(name);
+    if (!this.ext && !this.defaultEngine) {
+      throw new Error('No default engine was specified and no extension was provided.');
+    }
+    if (!this.ext) {
+      this.name += this.ext = (this.defaultEngine[0] !== '.' ? '.' : '') + this.defaultEngine;
+    }
+  }
+  NunjucksView.prototype.render = function render(opts, cb) {
+    env.render(this.name, opts, cb);
+  };
+  app.set('view', NunjucksView);
+  app.set('nunjucksEnv', env);
+  return env;
+};
+
+/***/ }),
+
+/***/ 9317:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var lib = __nccwpck_require__(7853);
+var r = __nccwpck_require__(9846);
+var _exports = module.exports = {};
+function normalize(value, defaultValue) {
+  if (value === null || value === undefined || value === false) {
+    return defaultValue;
+  }
+  return value;
+}
+_exports.abs = Math.abs;
+function isNaN(num) {
+  return num !== num; // eslint-disable-line no-self-compare
+}
+
+function batch(arr, linecount, fillWith) {
+  var i;
+  var res = [];
+  var tmp = [];
+  for (i = 0; i < arr.length; i++) {
+    if (i % linecount === 0 && tmp.length) {
+      res.push(tmp);
+      tmp = [];
+    }
+    tmp.push(arr[i]);
+  }
+  if (tmp.length) {
+    if (fillWith) {
+      for (i = tmp.length; i < linecount; i++) {
+        tmp.push(fillWith);
+      }
+    }
+    res.push(tmp);
+  }
+  return res;
+}
+_exports.batch = batch;
+function capitalize(str) {
+  str = normalize(str, '');
+  var ret = str.toLowerCase();
+  return r.copySafeness(str, ret.charAt(0).toUpperCase() + ret.slice(1));
+}
+_exports.capitalize = capitalize;
+function center(str, width) {
+  str = normalize(str, '');
+  width = width || 80;
+  if (str.length >= width) {
+    return str;
+  }
+  var spaces = width - str.length;
+  var pre = lib.repeat(' ', spaces / 2 - spaces % 2);
+  var post = lib.repeat(' ', spaces / 2);
+  return r.copySafeness(str, pre + str + post);
+}
+_exports.center = center;
+function default_(val, def, bool) {
+  if (bool) {
+    return val || def;
+  } else {
+    return val !== undefined ? val : def;
+  }
+}
+
+// TODO: it is confusing to export something called 'default'
+_exports['default'] = default_; // eslint-disable-line dot-notation
+
+function dictsort(val, caseSensitive, by) {
+  if (!lib.isObject(val)) {
+    throw new lib.TemplateError('dictsort filter: val must be an object');
+  }
+  var array = [];
+  // deliberately include properties from the object's prototype
+  for (var k in val) {
+    // eslint-disable-line guard-for-in, no-restricted-syntax
+    array.push([k, val[k]]);
+  }
+  var si;
+  if (by === undefined || by === 'key') {
+    si = 0;
+  } else if (by === 'value') {
+    si = 1;
+  } else {
+    throw new lib.TemplateError('dictsort filter: You can only sort by either key or value');
+  }
+  array.sort(function (t1, t2) {
+    var a = t1[si];
+    var b = t2[si];
+    if (!caseSensitive) {
+      if (lib.isString(a)) {
+        a = a.toUpperCase();
+      }
+      if (lib.isString(b)) {
+        b = b.toUpperCase();
+      }
+    }
+    return a > b ? 1 : a === b ? 0 : -1; // eslint-disable-line no-nested-ternary
+  });
+
+  return array;
+}
+_exports.dictsort = dictsort;
+function dump(obj, spaces) {
+  return JSON.stringify(obj, null, spaces);
+}
+_exports.dump = dump;
+function escape(str) {
+  if (str instanceof r.SafeString) {
+    return str;
+  }
+  str = str === null || str === undefined ? '' : str;
+  return r.markSafe(lib.escape(str.toString()));
+}
+_exports.escape = escape;
+function safe(str) {
+  if (str instanceof r.SafeString) {
+    return str;
+  }
+  str = str === null || str === undefined ? '' : str;
+  return r.markSafe(str.toString());
+}
+_exports.safe = safe;
+function first(arr) {
+  return arr[0];
+}
+_exports.first = first;
+function forceescape(str) {
+  str = str === null || str === undefined ? '' : str;
+  return r.markSafe(lib.escape(str.toString()));
+}
+_exports.forceescape = forceescape;
+function groupby(arr, attr) {
+  return lib.groupBy(arr, attr, this.env.opts.throwOnUndefined);
+}
+_exports.groupby = groupby;
+function indent(str, width, indentfirst) {
+  str = normalize(str, '');
+  if (str === '') {
+    return '';
+  }
+  width = width || 4;
+  // let res = '';
+  var lines = str.split('\n');
+  var sp = lib.repeat(' ', width);
+  var res = lines.map(function (l, i) {
+    return i === 0 && !indentfirst ? l : "" + sp + l;
+  }).join('\n');
+  return r.copySafeness(str, res);
+}
+_exports.indent = indent;
+function join(arr, del, attr) {
+  del = del || '';
+  if (attr) {
+    arr = lib.map(arr, function (v) {
+      return v[attr];
+    });
+  }
+  return arr.join(del);
+}
+_exports.join = join;
+function last(arr) {
+  return arr[arr.length - 1];
+}
+_exports.last = last;
+function lengthFilter(val) {
+  var value = normalize(val, '');
+  if (value !== undefined) {
+    if (typeof Map === 'function' && value instanceof Map || typeof Set === 'function' && value instanceof Set) {
+      // ECMAScript 2015 Maps and Sets
+      return value.size;
+    }
+    if (lib.isObject(value) && !(value instanceof r.SafeString)) {
+      // Objects (besides SafeStrings), non-primative Arrays
+      return lib.keys(value).length;
+    }
+    return value.length;
+  }
+  return 0;
+}
+_exports.length = lengthFilter;
+function list(val) {
+  if (lib.isString(val)) {
+    return val.split('');
+  } else if (lib.isObject(val)) {
+    return lib._entries(val || {}).map(function (_ref) {
+      var key = _ref[0],
+        value = _ref[1];
+      return {
+        key: key,
+        value: value
+      };
+    });
+  } else if (lib.isArray(val)) {
+    return val;
+  } else {
+    throw new lib.TemplateError('list filter: type not iterable');
+  }
+}
+_exports.list = list;
+function lower(str) {
+  str = normalize(str, '');
+  return str.toLowerCase();
+}
+_exports.lower = lower;
+function nl2br(str) {
+  if (str === null || str === undefined) {
+    return '';
+  }
+  return r.copySafeness(str, str.replace(/\r\n|\n/g, '<br />\n'));
+}
+_exports.nl2br = nl2br;
+function random(arr) {
+  return arr[Math.floor(Math.random() * arr.length)];
+}
+_exports.random = random;
+
+/**
+ * Construct select or reject filter
+ *
+ * @param {boolean} expectedTestResult
+ * @returns {function(array, string, *): array}
+ */
+function getSelectOrReject(expectedTestResult) {
+  function filter(arr, testName, secondArg) {
+    if (testName === void 0) {
+      testName = 'truthy';
+    }
+    var context = this;
+    var test = context.env.getTest(testName);
+    return lib.toArray(arr).filter(function examineTestResult(item) {
+      return test.call(context, item, secondArg) === expectedTestResult;
+    });
+  }
+  return filter;
+}
+_exports.reject = getSelectOrReject(false);
+function rejectattr(arr, attr) {
+  return arr.filter(function (item) {
+    return !item[attr];
+  });
+}
+_exports.rejectattr = rejectattr;
+_exports.select = getSelectOrReject(true);
+function selectattr(arr, attr) {
+  return arr.filter(function (item) {
+    return !!item[attr];
+  });
+}
+_exports.selectattr = selectattr;
+function replace(str, old, new_, maxCount) {
+  var originalStr = str;
+  if (old instanceof RegExp) {
+    return str.replace(old, new_);
+  }
+  if (typeof maxCount === 'undefined') {
+    maxCount = -1;
+  }
+  var res = ''; // Output
+
+  // Cast Numbers in the search term to string
+  if (typeof old === 'number') {
+    old = '' + old;
+  } else if (typeof old !== 'string') {
+    // If it is something other than number or string,
+    // return the original string
+    return str;
+  }
+
+  // Cast numbers in the replacement to string
+  if (typeof str === 'number') {
+    str = '' + str;
+  }
+
+  // If by now, we don't have a string, throw it back
+  if (typeof str !== 'string' && !(str instanceof r.SafeString)) {
+    return str;
+  }
+
+  // ShortCircuits
+  if (old === '') {
+    // Mimic the python behaviour: empty string is replaced
+    // by replacement e.g. "abc"|replace("", ".") -> .a.b.c.
+    res = new_ + str.split('').join(new_) + new_;
+    return r.copySafeness(str, res);
+  }
+  var nextIndex = str.indexOf(old);
+  // if # of replacements to perform is 0, or the string to does
+  // not contain the old value, return the string
+  if (maxCount === 0 || nextIndex === -1) {
+    return str;
+  }
+  var pos = 0;
+  var count = 0; // # of replacements made
+
+  while (nextIndex > -1 && (maxCount === -1 || count < maxCount)) {
+    // Grab the next chunk of src string and add it with the
+    // replacement, to the result
+    res += str.substring(pos, nextIndex) + new_;
+    // Increment our pointer in the src string
+    pos = nextIndex + old.length;
+    count++;
+    // See if there are any more replacements to be made
+    nextIndex = str.indexOf(old, pos);
+  }
+
+  // We've either reached the end, or done the max # of
+  // replacements, tack on any remaining string
+  if (pos < str.length) {
+    res += str.substring(pos);
+  }
+  return r.copySafeness(originalStr, res);
+}
+_exports.replace = replace;
+function reverse(val) {
+  var arr;
+  if (lib.isString(val)) {
+    arr = list(val);
+  } else {
+    // Copy it
+    arr = lib.map(val, function (v) {
+      return v;
+    });
+  }
+  arr.reverse();
+  if (lib.isString(val)) {
+    return r.copySafeness(val, arr.join(''));
+  }
+  return arr;
+}
+_exports.reverse = reverse;
+function round(val, precision, method) {
+  precision = precision || 0;
+  var factor = Math.pow(10, precision);
+  var rounder;
+  if (method === 'ceil') {
+    rounder = Math.ceil;
+  } else if (method === 'floor') {
+    rounder = Math.floor;
+  } else {
+    rounder = Math.round;
+  }
+  return rounder(val * factor) / factor;
+}
+_exports.round = round;
+function slice(arr, slices, fillWith) {
+  var sliceLength = Math.floor(arr.length / slices);
+  var extra = arr.length % slices;
+  var res = [];
+  var offset = 0;
+  for (var i = 0; i < slices; i++) {
+    var start = offset + i * sliceLength;
+    if (i < extra) {
+      offset++;
+    }
+    var end = offset + (i + 1) * sliceLength;
+    var currSlice = arr.slice(start, end);
+    if (fillWith && i >= extra) {
+      currSlice.push(fillWith);
+    }
+    res.push(currSlice);
+  }
+  return res;
+}
+_exports.slice = slice;
+function sum(arr, attr, start) {
+  if (start === void 0) {
+    start = 0;
+  }
+  if (attr) {
+    arr = lib.map(arr, function (v) {
+      return v[attr];
+    });
+  }
+  return start + arr.reduce(function (a, b) {
+    return a + b;
+  }, 0);
+}
+_exports.sum = sum;
+_exports.sort = r.makeMacro(['value', 'reverse', 'case_sensitive', 'attribute'], [], function sortFilter(arr, reversed, caseSens, attr) {
+  var _this = this;
+  // Copy it
+  var array = lib.map(arr, function (v) {
+    return v;
+  });
+  var getAttribute = lib.getAttrGetter(attr);
+  array.sort(function (a, b) {
+    var x = attr ? getAttribute(a) : a;
+    var y = attr ? getAttribute(b) : b;
+    if (_this.env.opts.throwOnUndefined && attr && (x === undefined || y === undefined)) {
+      throw new TypeError("sort: attribute \"" + attr + "\" resolved to undefined");
+    }
+    if (!caseSens && lib.isString(x) && lib.isString(y)) {
+      x = x.toLowerCase();
+      y = y.toLowerCase();
+    }
+    if (x < y) {
+      return reversed ? 1 : -1;
+    } else if (x > y) {
+      return reversed ? -1 : 1;
+    } else {
+      return 0;
+    }
+  });
+  return array;
+});
+function string(obj) {
+  return r.copySafeness(obj, obj);
+}
+_exports.string = string;
+function striptags(input, preserveLinebreaks) {
+  input = normalize(input, '');
+  var tags = /<\/?([a-z][a-z0-9]*)\b[^>]*>|<!--[\s\S]*?-->/gi;
+  var trimmedInput = trim(input.replace(tags, ''));
+  var res = '';
+  if (preserveLinebreaks) {
+    res = trimmedInput.replace(/^ +| +$/gm, '') // remove leading and trailing spaces
+    .replace(/ +/g, ' ') // squash adjacent spaces
+    .replace(/(\r\n)/g, '\n') // normalize linebreaks (CRLF -> LF)
+    .replace(/\n\n\n+/g, '\n\n'); // squash abnormal adjacent linebreaks
+  } else {
+    res = trimmedInput.replace(/\s+/gi, ' ');
+  }
+  return r.copySafeness(input, res);
+}
+_exports.striptags = striptags;
+function title(str) {
+  str = normalize(str, '');
+  var words = str.split(' ').map(function (word) {
+    return capitalize(word);
+  });
+  return r.copySafeness(str, words.join(' '));
+}
+_exports.title = title;
+function trim(str) {
+  return r.copySafeness(str, str.replace(/^\s*|\s*$/g, ''));
+}
+_exports.trim = trim;
+function truncate(input, length, killwords, end) {
+  var orig = input;
+  input = normalize(input, '');
+  length = length || 255;
+  if (input.length <= length) {
+    return input;
+  }
+  if (killwords) {
+    input = input.substring(0, length);
+  } else {
+    var idx = input.lastIndexOf(' ', length);
+    if (idx === -1) {
+      idx = length;
+    }
+    input = input.substring(0, idx);
+  }
+  input += end !== undefined && end !== null ? end : '...';
+  return r.copySafeness(orig, input);
+}
+_exports.truncate = truncate;
+function upper(str) {
+  str = normalize(str, '');
+  return str.toUpperCase();
+}
+_exports.upper = upper;
+function urlencode(obj) {
+  var enc = encodeURIComponent;
+  if (lib.isString(obj)) {
+    return enc(obj);
+  } else {
+    var keyvals = lib.isArray(obj) ? obj : lib._entries(obj);
+    return keyvals.map(function (_ref2) {
+      var k = _ref2[0],
+        v = _ref2[1];
+      return enc(k) + "=" + enc(v);
+    }).join('&');
+  }
+}
+_exports.urlencode = urlencode;
+
+// For the jinja regexp, see
+// https://github.com/mitsuhiko/jinja2/blob/f15b814dcba6aa12bc74d1f7d0c881d55f7126be/jinja2/utils.py#L20-L23
+var puncRe = /^(?:\(|<|&lt;)?(.*?)(?:\.|,|\)|\n|&gt;)?$/;
+// from http://blog.gerv.net/2011/05/html5_email_address_regexp/
+var emailRe = /^[\w.!#$%&'*+\-\/=?\^`{|}~]+@[a-z\d\-]+(\.[a-z\d\-]+)+$/i;
+var httpHttpsRe = /^https?:\/\/.*$/;
+var wwwRe = /^www\./;
+var tldRe = /\.(?:org|net|com)(?:\:|\/|$)/;
+function urlize(str, length, nofollow) {
+  if (isNaN(length)) {
+    length = Infinity;
+  }
+  var noFollowAttr = nofollow === true ? ' rel="nofollow"' : '';
+  var words = str.split(/(\s+)/).filter(function (word) {
+    // If the word has no length, bail. This can happen for str with
+    // trailing whitespace.
+    return word && word.length;
+  }).map(function (word) {
+    var matches = word.match(puncRe);
+    var possibleUrl = matches ? matches[1] : word;
+    var shortUrl = possibleUrl.substr(0, length);
+
+    // url that starts with http or https
+    if (httpHttpsRe.test(possibleUrl)) {
+      return "<a href=\"" + possibleUrl + "\"" + noFollowAttr + ">" + shortUrl + "</a>";
+    }
+
+    // url that starts with www.
+    if (wwwRe.test(possibleUrl)) {
+      return "<a href=\"http://" + possibleUrl + "\"" + noFollowAttr + ">" + shortUrl + "</a>";
+    }
+
+    // an email address of the form username@domain.tld
+    if (emailRe.test(possibleUrl)) {
+      return "<a href=\"mailto:" + possibleUrl + "\">" + possibleUrl + "</a>";
+    }
+
+    // url that ends in .com, .org or .net that is not an email address
+    if (tldRe.test(possibleUrl)) {
+      return "<a href=\"http://" + possibleUrl + "\"" + noFollowAttr + ">" + shortUrl + "</a>";
+    }
+    return word;
+  });
+  return words.join('');
+}
+_exports.urlize = urlize;
+function wordcount(str) {
+  str = normalize(str, '');
+  var words = str ? str.match(/\w+/g) : null;
+  return words ? words.length : null;
+}
+_exports.wordcount = wordcount;
+function float(val, def) {
+  var res = parseFloat(val);
+  return isNaN(res) ? def : res;
+}
+_exports.float = float;
+var intFilter = r.makeMacro(['value', 'default', 'base'], [], function doInt(value, defaultValue, base) {
+  if (base === void 0) {
+    base = 10;
+  }
+  var res = parseInt(value, base);
+  return isNaN(res) ? defaultValue : res;
+});
+_exports.int = intFilter;
+
+// Aliases
+_exports.d = _exports.default;
+_exports.e = _exports.escape;
+
+/***/ }),
+
+/***/ 290:
+/***/ ((module) => {
+
+
+
+function _cycler(items) {
+  var index = -1;
+  return {
+    current: null,
+    reset: function reset() {
+      index = -1;
+      this.current = null;
+    },
+    next: function next() {
+      index++;
+      if (index >= items.length) {
+        index = 0;
+      }
+      this.current = items[index];
+      return this.current;
+    }
+  };
+}
+function _joiner(sep) {
+  sep = sep || ',';
+  var first = true;
+  return function () {
+    var val = first ? '' : sep;
+    first = false;
+    return val;
+  };
+}
+
+// Making this a function instead so it returns a new object
+// each time it's called. That way, if something like an environment
+// uses it, they will each have their own copy.
+function globals() {
+  return {
+    range: function range(start, stop, step) {
+      if (typeof stop === 'undefined') {
+        stop = start;
+        start = 0;
+        step = 1;
+      } else if (!step) {
+        step = 1;
+      }
+      var arr = [];
+      if (step > 0) {
+        for (var i = start; i < stop; i += step) {
+          arr.push(i);
+        }
+      } else {
+        for (var _i = start; _i > stop; _i += step) {
+          // eslint-disable-line for-direction
+          arr.push(_i);
+        }
+      }
+      return arr;
+    },
+    cycler: function cycler() {
+      return _cycler(Array.prototype.slice.call(arguments));
+    },
+    joiner: function joiner(sep) {
+      return _joiner(sep);
+    }
+  };
+}
+module.exports = globals;
+
+/***/ }),
+
+/***/ 85:
+/***/ ((module) => {
+
+
+
+function installCompat() {
+  'use strict';
+
+  /* eslint-disable camelcase */
+
+  // This must be called like `nunjucks.installCompat` so that `this`
+  // references the nunjucks instance
+  var runtime = this.runtime;
+  var lib = this.lib;
+  // Handle slim case where these 'modules' are excluded from the built source
+  var Compiler = this.compiler.Compiler;
+  var Parser = this.parser.Parser;
+  var nodes = this.nodes;
+  var lexer = this.lexer;
+  var orig_contextOrFrameLookup = runtime.contextOrFrameLookup;
+  var orig_memberLookup = runtime.memberLookup;
+  var orig_Compiler_assertType;
+  var orig_Parser_parseAggregate;
+  if (Compiler) {
+    orig_Compiler_assertType = Compiler.prototype.assertType;
+  }
+  if (Parser) {
+    orig_Parser_parseAggregate = Parser.prototype.parseAggregate;
+  }
+  function uninstall() {
+    runtime.contextOrFrameLookup = orig_contextOrFrameLookup;
+    runtime.memberLookup = orig_memberLookup;
+    if (Compiler) {
+      Compiler.prototype.assertType = orig_Compiler_assertType;
+    }
+    if (Parser) {
+      Parser.prototype.parseAggregate = orig_Parser_parseAggregate;
+    }
+  }
+  runtime.contextOrFrameLookup = function contextOrFrameLookup(context, frame, key) {
+    var val = orig_contextOrFrameLookup.apply(this, arguments);
+    if (val !== undefined) {
+      return val;
+    }
+    switch (key) {
+      case 'True':
+        return true;
+      case 'False':
+        return false;
+      case 'None':
+        return null;
+      default:
+        return undefined;
+    }
+  };
+  function getTokensState(tokens) {
+    return {
+      index: tokens.index,
+      lineno: tokens.lineno,
+      colno: tokens.colno
+    };
+  }
+  if (process.env.BUILD_TYPE !== 'SLIM' && nodes && Compiler && Parser) {
+    // i.e., not slim mode
+    var Slice = nodes.Node.extend('Slice', {
+      fields: ['start', 'stop', 'step'],
+      init: function init(lineno, colno, start, stop, step) {
+        start = start || new nodes.Literal(lineno, colno, null);
+        stop = stop || new nodes.Literal(lineno, colno, null);
+        step = step || new nodes.Literal(lineno, colno, 1);
+        this.parent(lineno, colno, start, stop, step);
+      }
+    });
+    Compiler.prototype.assertType = function assertType(node) {
+      if (node instanceof Slice) {
+        return;
+      }
+      orig_Compiler_assertType.apply(this, arguments);
+    };
+    Compiler.prototype.compileSlice = function compileSlice(node, frame) {
+      this._emit('(');
+      this._compileExpression(node.start, frame);
+      this._emit('),(');
+      this._compileExpression(node.stop, frame);
+      this._emit('),(');
+      this._compileExpression(node.step, frame);
+      this._emit(')');
+    };
+    Parser.prototype.parseAggregate = function parseAggregate() {
+      var _this = this;
+      var origState = getTokensState(this.tokens);
+      // Set back one accounting for opening bracket/parens
+      origState.colno--;
+      origState.index--;
+      try {
+        return orig_Parser_parseAggregate.apply(this);
+      } catch (e) {
+        var errState = getTokensState(this.tokens);
+        var rethrow = function rethrow() {
+          lib._assign(_this.tokens, errState);
+          return e;
+        };
+
+        // Reset to state before original parseAggregate called
+        lib._assign(this.tokens, origState);
+        this.peeked = false;
+        var tok = this.peekToken();
+        if (tok.type !== lexer.TOKEN_LEFT_BRACKET) {
+          throw rethrow();
+        } else {
+          this.nextToken();
+        }
+        var node = new Slice(tok.lineno, tok.colno);
+
+        // If we don't encounter a colon while parsing, this is not a slice,
+        // so re-raise the original exception.
+        var isSlice = false;
+        for (var i = 0; i <= node.fields.length; i++) {
+          if (this.skip(lexer.TOKEN_RIGHT_BRACKET)) {
+            break;
+          }
+          if (i === node.fields.length) {
+            if (isSlice) {
+              this.fail('parseSlice: too many slice components', tok.lineno, tok.colno);
+            } else {
+              break;
+            }
+          }
+          if (this.skip(lexer.TOKEN_COLON)) {
+            isSlice = true;
+          } else {
+            var field = node.fields[i];
+            node[field] = this.parseExpression();
+            isSlice = this.skip(lexer.TOKEN_COLON) || isSlice;
+          }
+        }
+        if (!isSlice) {
+          throw rethrow();
+        }
+        return new nodes.Array(tok.lineno, tok.colno, [node]);
+      }
+    };
+  }
+  function sliceLookup(obj, start, stop, step) {
+    obj = obj || [];
+    if (start === null) {
+      start = step < 0 ? obj.length - 1 : 0;
+    }
+    if (stop === null) {
+      stop = step < 0 ? -1 : obj.length;
+    } else if (stop < 0) {
+      stop += obj.length;
+    }
+    if (start < 0) {
+      start += obj.length;
+    }
+    var results = [];
+    for (var i = start;; i += step) {
+      if (i < 0 || i > obj.length) {
+        break;
+      }
+      if (step > 0 && i >= stop) {
+        break;
+      }
+      if (step < 0 && i <= stop) {
+        break;
+      }
+      results.push(runtime.memberLookup(obj, i));
+    }
+    return results;
+  }
+  function hasOwnProp(obj, key) {
+    return Object.prototype.hasOwnProperty.call(obj, key);
+  }
+  var ARRAY_MEMBERS = {
+    pop: function pop(index) {
+      if (index === undefined) {
+        return this.pop();
+      }
+      if (index >= this.length || index < 0) {
+        throw new Error('KeyError');
+      }
+      return this.splice(index, 1);
+    },
+    append: function append(element) {
+      return this.push(element);
+    },
+    remove: function remove(element) {
+      for (var i = 0; i < this.length; i++) {
+        if (this[i] === element) {
+          return this.splice(i, 1);
+        }
+      }
+      throw new Error('ValueError');
+    },
+    count: function count(element) {
+      var count = 0;
+      for (var i = 0; i < this.length; i++) {
+        if (this[i] === element) {
+          count++;
+        }
+      }
+      return count;
+    },
+    index: function index(element) {
+      var i;
+      if ((i = this.indexOf(element)) === -1) {
+        throw new Error('ValueError');
+      }
+      return i;
+    },
+    find: function find(element) {
+      return this.indexOf(element);
+    },
+    insert: function insert(index, elem) {
+      return this.splice(index, 0, elem);
+    }
+  };
+  var OBJECT_MEMBERS = {
+    items: function items() {
+      return lib._entries(this);
+    },
+    values: function values() {
+      return lib._values(this);
+    },
+    keys: function keys() {
+      return lib.keys(this);
+    },
+    get: function get(key, def) {
+      var output = this[key];
+      if (output === undefined) {
+        output = def;
+      }
+      return output;
+    },
+    has_key: function has_key(key) {
+      return hasOwnProp(this, key);
+    },
+    pop: function pop(key, def) {
+      var output = this[key];
+      if (output === undefined && def !== undefined) {
+        output = def;
+      } else if (output === undefined) {
+        throw new Error('KeyError');
+      } else {
+        delete this[key];
+      }
+      return output;
+    },
+    popitem: function popitem() {
+      var keys = lib.keys(this);
+      if (!keys.length) {
+        throw new Error('KeyError');
+      }
+      var k = keys[0];
+      var val = this[k];
+      delete this[k];
+      return [k, val];
+    },
+    setdefault: function setdefault(key, def) {
+      if (def === void 0) {
+        def = null;
+      }
+      if (!(key in this)) {
+        this[key] = def;
+      }
+      return this[key];
+    },
+    update: function update(kwargs) {
+      lib._assign(this, kwargs);
+      return null; // Always returns None
+    }
+  };
+
+  OBJECT_MEMBERS.iteritems = OBJECT_MEMBERS.items;
+  OBJECT_MEMBERS.itervalues = OBJECT_MEMBERS.values;
+  OBJECT_MEMBERS.iterkeys = OBJECT_MEMBERS.keys;
+  runtime.memberLookup = function memberLookup(obj, val, autoescape) {
+    if (arguments.length === 4) {
+      return sliceLookup.apply(this, arguments);
+    }
+    obj = obj || {};
+
+    // If the object is an object, return any of the methods that Python would
+    // otherwise provide.
+    if (lib.isArray(obj) && hasOwnProp(ARRAY_MEMBERS, val)) {
+      return ARRAY_MEMBERS[val].bind(obj);
+    }
+    if (lib.isObject(obj) && hasOwnProp(OBJECT_MEMBERS, val)) {
+      return OBJECT_MEMBERS[val].bind(obj);
+    }
+    return orig_memberLookup.apply(this, arguments);
+  };
+  return uninstall;
+}
+module.exports = installCompat;
+
+/***/ }),
+
+/***/ 8852:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var lib = __nccwpck_require__(7853);
+var whitespaceChars = " \n\t\r\xA0";
+var delimChars = '()[]{}%*-+~/#,:|.<>=!';
+var intChars = '0123456789';
+var BLOCK_START = '{%';
+var BLOCK_END = '%}';
+var VARIABLE_START = '{{';
+var VARIABLE_END = '}}';
+var COMMENT_START = '{#';
+var COMMENT_END = '#}';
+var TOKEN_STRING = 'string';
+var TOKEN_WHITESPACE = 'whitespace';
+var TOKEN_DATA = 'data';
+var TOKEN_BLOCK_START = 'block-start';
+var TOKEN_BLOCK_END = 'block-end';
+var TOKEN_VARIABLE_START = 'variable-start';
+var TOKEN_VARIABLE_END = 'variable-end';
+var TOKEN_COMMENT = 'comment';
+var TOKEN_LEFT_PAREN = 'left-paren';
+var TOKEN_RIGHT_PAREN = 'right-paren';
+var TOKEN_LEFT_BRACKET = 'left-bracket';
+var TOKEN_RIGHT_BRACKET = 'right-bracket';
+var TOKEN_LEFT_CURLY = 'left-curly';
+var TOKEN_RIGHT_CURLY = 'right-curly';
+var TOKEN_OPERATOR = 'operator';
+var TOKEN_COMMA = 'comma';
+var TOKEN_COLON = 'colon';
+var TOKEN_TILDE = 'tilde';
+var TOKEN_PIPE = 'pipe';
+var TOKEN_INT = 'int';
+var TOKEN_FLOAT = 'float';
+var TOKEN_BOOLEAN = 'boolean';
+var TOKEN_NONE = 'none';
+var TOKEN_SYMBOL = 'symbol';
+var TOKEN_SPECIAL = 'special';
+var TOKEN_REGEX = 'regex';
+function token(type, value, lineno, colno) {
+  return {
+    type: type,
+    value: value,
+    lineno: lineno,
+    colno: colno
+  };
+}
+var Tokenizer = /*#__PURE__*/function () {
+  function Tokenizer(str, opts) {
+    this.str = str;
+    this.index = 0;
+    this.len = str.length;
+    this.lineno = 0;
+    this.colno = 0;
+    this.in_code = false;
+    opts = opts || {};
+    var tags = opts.tags || {};
+    this.tags = {
+      BLOCK_START: tags.blockStart || BLOCK_START,
+      BLOCK_END: tags.blockEnd || BLOCK_END,
+      VARIABLE_START: tags.variableStart || VARIABLE_START,
+      VARIABLE_END: tags.variableEnd || VARIABLE_END,
+      COMMENT_START: tags.commentStart || COMMENT_START,
+      COMMENT_END: tags.commentEnd || COMMENT_END
+    };
+    this.trimBlocks = !!opts.trimBlocks;
+    this.lstripBlocks = !!opts.lstripBlocks;
+  }
+  var _proto = Tokenizer.prototype;
+  _proto.nextToken = function nextToken() {
+    var lineno = this.lineno;
+    var colno = this.colno;
+    var tok;
+    if (this.in_code) {
+      // Otherwise, if we are in a block parse it as code
+      var cur = this.current();
+      if (this.isFinished()) {
+        // We have nothing else to parse
+        return null;
+      } else if (cur === '"' || cur === '\'') {
+        // We've hit a string
+        return token(TOKEN_STRING, this._parseString(cur), lineno, colno);
+      } else if (tok = this._extract(whitespaceChars)) {
+        // We hit some whitespace
+        return token(TOKEN_WHITESPACE, tok, lineno, colno);
+      } else if ((tok = this._extractString(this.tags.BLOCK_END)) || (tok = this._extractString('-' + this.tags.BLOCK_END))) {
+        // Special check for the block end tag
+        //
+        // It is a requirement that start and end tags are composed of
+        // delimiter characters (%{}[] etc), and our code always
+        // breaks on delimiters so we can assume the token parsing
+        // doesn't consume these elsewhere
+        this.in_code = false;
+        if (this.trimBlocks) {
+          cur = this.current();
+          if (cur === '\n') {
+            // Skip newline
+            this.forward();
+          } else if (cur === '\r') {
+            // Skip CRLF newline
+            this.forward();
+            cur = this.current();
+            if (cur === '\n') {
+              this.forward();
+            } else {
+              // Was not a CRLF, so go back
+              this.back();
+            }
+          }
+        }
+        return token(TOKEN_BLOCK_END, tok, lineno, colno);
+      } else if ((tok = this._extractString(this.tags.VARIABLE_END)) || (tok = this._extractString('-' + this.tags.VARIABLE_END))) {
+        // Special check for variable end tag (see above)
+        this.in_code = false;
+        return token(TOKEN_VARIABLE_END, tok, lineno, colno);
+      } else if (cur === 'r' && this.str.charAt(this.index + 1) === '/') {
+        // Skip past 'r/'.
+        this.forwardN(2);
+
+        // Extract until the end of the regex -- / ends it, \/ does not.
+        var regexBody = '';
+        while (!this.isFinished()) {
+          if (this.current() === '/' && this.previous() !== '\\') {
+            this.forward();
+            break;
+          } else {
+            regexBody += this.current();
+            this.forward();
+          }
+        }
+
+        // Check for flags.
+        // The possible flags are according to https://developer.mozilla.org/en/docs/Web/JavaScript/Reference/Global_Objects/RegExp)
+        var POSSIBLE_FLAGS = ['g', 'i', 'm', 'y'];
+        var regexFlags = '';
+        while (!this.isFinished()) {
+          var isCurrentAFlag = POSSIBLE_FLAGS.indexOf(this.current()) !== -1;
+          if (isCurrentAFlag) {
+            regexFlags += this.current();
+            this.forward();
+          } else {
+            break;
+          }
+        }
+        return token(TOKEN_REGEX, {
+          body: regexBody,
+          flags: regexFlags
+        }, lineno, colno);
+      } else if (delimChars.indexOf(cur) !== -1) {
+        // We've hit a delimiter (a special char like a bracket)
+        this.forward();
+        var complexOps = ['==', '===', '!=', '!==', '<=', '>=', '//', '**'];
+        var curComplex = cur + this.current();
+        var type;
+        if (lib.indexOf(complexOps, curComplex) !== -1) {
+          this.forward();
+          cur = curComplex;
+
+          // See if this is a strict equality/inequality comparator
+          if (lib.indexOf(complexOps, curComplex + this.current()) !== -1) {
+            cur = curComplex + this.current();
+            this.forward();
+          }
+        }
+        switch (cur) {
+          case '(':
+            type = TOKEN_LEFT_PAREN;
+            break;
+          case ')':
+            type = TOKEN_RIGHT_PAREN;
+            break;
+          case '[':
+            type = TOKEN_LEFT_BRACKET;
+            break;
+          case ']':
+            type = TOKEN_RIGHT_BRACKET;
+            break;
+          case '{':
+            type = TOKEN_LEFT_CURLY;
+            break;
+          case '}':
+            type = TOKEN_RIGHT_CURLY;
+            break;
+          case ',':
+            type = TOKEN_COMMA;
+            break;
+          case ':':
+            type = TOKEN_COLON;
+            break;
+          case '~':
+            type = TOKEN_TILDE;
+            break;
+          case '|':
+            type = TOKEN_PIPE;
+            break;
+          default:
+            type = TOKEN_OPERATOR;
+        }
+        return token(type, cur, lineno, colno);
+      } else {
+        // We are not at whitespace or a delimiter, so extract the
+        // text and parse it
+        tok = this._extractUntil(whitespaceChars + delimChars);
+        if (tok.match(/^[-+]?[0-9]+$/)) {
+          if (this.current() === '.') {
+            this.forward();
+            var dec = this._extract(intChars);
+            return token(TOKEN_FLOAT, tok + '.' + dec, lineno, colno);
+          } else {
+            return token(TOKEN_INT, tok, lineno, colno);
+          }
+        } else if (tok.match(/^(true|false)$/)) {
+          return token(TOKEN_BOOLEAN, tok, lineno, colno);
+        } else if (tok === 'none') {
+          return token(TOKEN_NONE, tok, lineno, colno);
+          /*
+           * Added to make the test `null is null` evaluate truthily.
+           * Otherwise, Nunjucks will look up null in the context and
+           * return `undefined`, which is not what we want. This *may* have
+           * consequences is someone is using null in their templates as a
+           * variable.
+           */
+        } else if (tok === 'null') {
+          return token(TOKEN_NONE, tok, lineno, colno);
+        } else if (tok) {
+          return token(TOKEN_SYMBOL, tok, lineno, colno);
+        } else {
+          throw new Error('Unexpected value while parsing: ' + tok);
+        }
+      }
+    } else {
+      // Parse out the template text, breaking on tag
+      // delimiters because we need to look for block/variable start
+      // tags (don't use the full delimChars for optimization)
+      var beginChars = this.tags.BLOCK_START.charAt(0) + this.tags.VARIABLE_START.charAt(0) + this.tags.COMMENT_START.charAt(0) + this.tags.COMMENT_END.charAt(0);
+      if (this.isFinished()) {
+        return null;
+      } else if ((tok = this._extractString(this.tags.BLOCK_START + '-')) || (tok = this._extractString(this.tags.BLOCK_START))) {
+        this.in_code = true;
+        return token(TOKEN_BLOCK_START, tok, lineno, colno);
+      } else if ((tok = this._extractString(this.tags.VARIABLE_START + '-')) || (tok = this._extractString(this.tags.VARIABLE_START))) {
+        this.in_code = true;
+        return token(TOKEN_VARIABLE_START, tok, lineno, colno);
+      } else {
+        tok = '';
+        var data;
+        var inComment = false;
+        if (this._matches(this.tags.COMMENT_START)) {
+          inComment = true;
+          tok = this._extractString(this.tags.COMMENT_START);
+        }
+
+        // Continually consume text, breaking on the tag delimiter
+        // characters and checking to see if it's a start tag.
+        //
+        // We could hit the end of the template in the middle of
+        // our looping, so check for the null return value from
+        // _extractUntil
+        while ((data = this._extractUntil(beginChars)) !== null) {
+          tok += data;
+          if ((this._matches(this.tags.BLOCK_START) || this._matches(this.tags.VARIABLE_START) || this._matches(this.tags.COMMENT_START)) && !inComment) {
+            if (this.lstripBlocks && this._matches(this.tags.BLOCK_START) && this.colno > 0 && this.colno <= tok.length) {
+              var lastLine = tok.slice(-this.colno);
+              if (/^\s+$/.test(lastLine)) {
+                // Remove block leading whitespace from beginning of the string
+                tok = tok.slice(0, -this.colno);
+                if (!tok.length) {
+                  // All data removed, collapse to avoid unnecessary nodes
+                  // by returning next token (block start)
+                  return this.nextToken();
+                }
+              }
+            }
+            // If it is a start tag, stop looping
+            break;
+          } else if (this._matches(this.tags.COMMENT_END)) {
+            if (!inComment) {
+              throw new Error('unexpected end of comment');
+            }
+            tok += this._extractString(this.tags.COMMENT_END);
+            break;
+          } else {
+            // It does not match any tag, so add the character and
+            // carry on
+            tok += this.current();
+            this.forward();
+          }
+        }
+        if (data === null && inComment) {
+          throw new Error('expected end of comment, got end of file');
+        }
+        return token(inComment ? TOKEN_COMMENT : TOKEN_DATA, tok, lineno, colno);
+      }
+    }
+  };
+  _proto._parseString = function _parseString(delimiter) {
+    this.forward();
+    var str = '';
+    while (!this.isFinished() && this.current() !== delimiter) {
+      var cur = this.current();
+      if (cur === '\\') {
+        this.forward();
+        switch (this.current()) {
+          case 'n':
+            str += '\n';
+            break;
+          case 't':
+            str += '\t';
+            break;
+          case 'r':
+            str += '\r';
+            break;
+          default:
+            str += this.current();
+        }
+        this.forward();
+      } else {
+        str += cur;
+        this.forward();
+      }
+    }
+    this.forward();
+    return str;
+  };
+  _proto._matches = function _matches(str) {
+    if (this.index + str.length > this.len) {
+      return null;
+    }
+    var m = this.str.slice(this.index, this.index + str.length);
+    return m === str;
+  };
+  _proto._extractString = function _extractString(str) {
+    if (this._matches(str)) {
+      this.forwardN(str.length);
+      return str;
+    }
+    return null;
+  };
+  _proto._extractUntil = function _extractUntil(charString) {
+    // Extract all non-matching chars, with the default matching set
+    // to everything
+    return this._extractMatching(true, charString || '');
+  };
+  _proto._extract = function _extract(charString) {
+    // Extract all matching chars (no default, so charString must be
+    // explicit)
+    return this._extractMatching(false, charString);
+  };
+  _proto._extractMatching = function _extractMatching(breakOnMatch, charString) {
+    // Pull out characters until a breaking char is hit.
+    // If breakOnMatch is false, a non-matching char stops it.
+    // If breakOnMatch is true, a matching char stops it.
+
+    if (this.isFinished()) {
+      return null;
+    }
+    var first = charString.indexOf(this.current());
+
+    // Only proceed if the first character doesn't meet our condition
+    if (breakOnMatch && first === -1 || !breakOnMatch && first !== -1) {
+      var t = this.current();
+      this.forward();
+
+      // And pull out all the chars one at a time until we hit a
+      // breaking char
+      var idx = charString.indexOf(this.current());
+      while ((breakOnMatch && idx === -1 || !breakOnMatch && idx !== -1) && !this.isFinished()) {
+        t += this.current();
+        this.forward();
+        idx = charString.indexOf(this.current());
+      }
+      return t;
+    }
+    return '';
+  };
+  _proto._extractRegex = function _extractRegex(regex) {
+    var matches = this.currentStr().match(regex);
+    if (!matches) {
+      return null;
+    }
+
+    // Move forward whatever was matched
+    this.forwardN(matches[0].length);
+    return matches;
+  };
+  _proto.isFinished = function isFinished() {
+    return this.index >= this.len;
+  };
+  _proto.forwardN = function forwardN(n) {
+    for (var i = 0; i < n; i++) {
+      this.forward();
+    }
+  };
+  _proto.forward = function forward() {
+    this.index++;
+    if (this.previous() === '\n') {
+      this.lineno++;
+      this.colno = 0;
+    } else {
+      this.colno++;
+    }
+  };
+  _proto.backN = function backN(n) {
+    for (var i = 0; i < n; i++) {
+      this.back();
+    }
+  };
+  _proto.back = function back() {
+    this.index--;
+    if (this.current() === '\n') {
+      this.lineno--;
+      var idx = this.src.lastIndexOf('\n', this.index - 1);
+      if (idx === -1) {
+        this.colno = this.index;
+      } else {
+        this.colno = this.index - idx;
+      }
+    } else {
+      this.colno--;
+    }
+  }
+
+  // current returns current character
+  ;
+  _proto.current = function current() {
+    if (!this.isFinished()) {
+      return this.str.charAt(this.index);
+    }
+    return '';
+  }
+
+  // currentStr returns what's left of the unparsed string
+  ;
+  _proto.currentStr = function currentStr() {
+    if (!this.isFinished()) {
+      return this.str.substr(this.index);
+    }
+    return '';
+  };
+  _proto.previous = function previous() {
+    return this.str.charAt(this.index - 1);
+  };
+  return Tokenizer;
+}();
+module.exports = {
+  lex: function lex(src, opts) {
+    return new Tokenizer(src, opts);
+  },
+  TOKEN_STRING: TOKEN_STRING,
+  TOKEN_WHITESPACE: TOKEN_WHITESPACE,
+  TOKEN_DATA: TOKEN_DATA,
+  TOKEN_BLOCK_START: TOKEN_BLOCK_START,
+  TOKEN_BLOCK_END: TOKEN_BLOCK_END,
+  TOKEN_VARIABLE_START: TOKEN_VARIABLE_START,
+  TOKEN_VARIABLE_END: TOKEN_VARIABLE_END,
+  TOKEN_COMMENT: TOKEN_COMMENT,
+  TOKEN_LEFT_PAREN: TOKEN_LEFT_PAREN,
+  TOKEN_RIGHT_PAREN: TOKEN_RIGHT_PAREN,
+  TOKEN_LEFT_BRACKET: TOKEN_LEFT_BRACKET,
+  TOKEN_RIGHT_BRACKET: TOKEN_RIGHT_BRACKET,
+  TOKEN_LEFT_CURLY: TOKEN_LEFT_CURLY,
+  TOKEN_RIGHT_CURLY: TOKEN_RIGHT_CURLY,
+  TOKEN_OPERATOR: TOKEN_OPERATOR,
+  TOKEN_COMMA: TOKEN_COMMA,
+  TOKEN_COLON: TOKEN_COLON,
+  TOKEN_TILDE: TOKEN_TILDE,
+  TOKEN_PIPE: TOKEN_PIPE,
+  TOKEN_INT: TOKEN_INT,
+  TOKEN_FLOAT: TOKEN_FLOAT,
+  TOKEN_BOOLEAN: TOKEN_BOOLEAN,
+  TOKEN_NONE: TOKEN_NONE,
+  TOKEN_SYMBOL: TOKEN_SYMBOL,
+  TOKEN_SPECIAL: TOKEN_SPECIAL,
+  TOKEN_REGEX: TOKEN_REGEX
+};
+
+/***/ }),
+
+/***/ 7853:
+/***/ ((module) => {
+
+
+
+var ArrayProto = Array.prototype;
+var ObjProto = Object.prototype;
+var escapeMap = {
+  '&': '&amp;',
+  '"': '&quot;',
+  '\'': '&#39;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '\\': '&#92;'
+};
+var escapeRegex = /[&"'<>\\]/g;
+var _exports = module.exports = {};
+function hasOwnProp(obj, k) {
+  return ObjProto.hasOwnProperty.call(obj, k);
+}
+_exports.hasOwnProp = hasOwnProp;
+function lookupEscape(ch) {
+  return escapeMap[ch];
+}
+function _prettifyError(path, withInternals, err) {
+  if (!err.Update) {
+    // not one of ours, cast it
+    err = new _exports.TemplateError(err);
+  }
+  err.Update(path);
+
+  // Unless they marked the dev flag, show them a trace from here
+  if (!withInternals) {
+    var old = err;
+    err = new Error(old.message);
+    err.name = old.name;
+  }
+  return err;
+}
+_exports._prettifyError = _prettifyError;
+function TemplateError(message, lineno, colno) {
+  var err;
+  var cause;
+  if (message instanceof Error) {
+    cause = message;
+    message = cause.name + ": " + cause.message;
+  }
+  if (Object.setPrototypeOf) {
+    err = new Error(message);
+    Object.setPrototypeOf(err, TemplateError.prototype);
+  } else {
+    err = this;
+    Object.defineProperty(err, 'message', {
+      enumerable: false,
+      writable: true,
+      value: message
+    });
+  }
+  Object.defineProperty(err, 'name', {
+    value: 'Template render error'
+  });
+  if (Error.captureStackTrace) {
+    Error.captureStackTrace(err, this.constructor);
+  }
+  var getStack;
+  if (cause) {
+    var stackDescriptor = Object.getOwnPropertyDescriptor(cause, 'stack');
+    getStack = stackDescriptor && (stackDescriptor.get || function () {
+      return stackDescriptor.value;
+    });
+    if (!getStack) {
+      getStack = function getStack() {
+        return cause.stack;
+      };
+    }
+  } else {
+    var stack = new Error(message).stack;
+    getStack = function getStack() {
+      return stack;
+    };
+  }
+  Object.defineProperty(err, 'stack', {
+    get: function get() {
+      return getStack.call(err);
+    }
+  });
+  Object.defineProperty(err, 'cause', {
+    value: cause
+  });
+  err.lineno = lineno;
+  err.colno = colno;
+  err.firstUpdate = true;
+  err.Update = function Update(path) {
+    var msg = '(' + (path || 'unknown path') + ')';
+
+    // only show lineno + colno next to path of template
+    // where error occurred
+    if (this.firstUpdate) {
+      if (this.lineno && this.colno) {
+        msg += " [Line " + this.lineno + ", Column " + this.colno + "]";
+      } else if (this.lineno) {
+        msg += " [Line " + this.lineno + "]";
+      }
+    }
+    msg += '\n ';
+    if (this.firstUpdate) {
+      msg += ' ';
+    }
+    this.message = msg + (this.message || '');
+    this.firstUpdate = false;
+    return this;
+  };
+  return err;
+}
+if (Object.setPrototypeOf) {
+  Object.setPrototypeOf(TemplateError.prototype, Error.prototype);
+} else {
+  TemplateError.prototype = Object.create(Error.prototype, {
+    constructor: {
+      value: TemplateError
+    }
+  });
+}
+_exports.TemplateError = TemplateError;
+function escape(val) {
+  return val.replace(escapeRegex, lookupEscape);
+}
+_exports.escape = escape;
+function isFunction(obj) {
+  return ObjProto.toString.call(obj) === '[object Function]';
+}
+_exports.isFunction = isFunction;
+function isArray(obj) {
+  return ObjProto.toString.call(obj) === '[object Array]';
+}
+_exports.isArray = isArray;
+function isString(obj) {
+  return ObjProto.toString.call(obj) === '[object String]';
+}
+_exports.isString = isString;
+function isObject(obj) {
+  return ObjProto.toString.call(obj) === '[object Object]';
+}
+_exports.isObject = isObject;
+
+/**
+ * @param {string|number} attr
+ * @returns {(string|number)[]}
+ * @private
+ */
+function _prepareAttributeParts(attr) {
+  if (!attr) {
+    return [];
+  }
+  if (typeof attr === 'string') {
+    return attr.split('.');
+  }
+  return [attr];
+}
+
+/**
+ * @param {string}   attribute      Attribute value. Dots allowed.
+ * @returns {function(Object): *}
+ */
+function getAttrGetter(attribute) {
+  var parts = _prepareAttributeParts(attribute);
+  return function attrGetter(item) {
+    var _item = item;
+    for (var i = 0; i < parts.length; i++) {
+      var part = parts[i];
+
+      // If item is not an object, and we still got parts to handle, it means
+      // that something goes wrong. Just roll out to undefined in that case.
+      if (hasOwnProp(_item, part)) {
+        _item = _item[part];
+      } else {
+        return undefined;
+      }
+    }
+    return _item;
+  };
+}
+_exports.getAttrGetter = getAttrGetter;
+function groupBy(obj, val, throwOnUndefined) {
+  var result = {};
+  var iterator = isFunction(val) ? val : getAttrGetter(val);
+  for (var i = 0; i < obj.length; i++) {
+    var value = obj[i];
+    var key = iterator(value, i);
+    if (key === undefined && throwOnUndefined === true) {
+      throw new TypeError("groupby: attribute \"" + val + "\" resolved to undefined");
+    }
+    (result[key] || (result[key] = [])).push(value);
+  }
+  return result;
+}
+_exports.groupBy = groupBy;
+function toArray(obj) {
+  return Array.prototype.slice.call(obj);
+}
+_exports.toArray = toArray;
+function without(array) {
+  var result = [];
+  if (!array) {
+    return result;
+  }
+  var length = array.length;
+  var contains = toArray(arguments).slice(1);
+  var index = -1;
+  while (++index < length) {
+    if (indexOf(contains, array[index]) === -1) {
+      result.push(array[index]);
+    }
+  }
+  return result;
+}
+_exports.without = without;
+function repeat(char_, n) {
+  var str = '';
+  for (var i = 0; i < n; i++) {
+    str += char_;
+  }
+  return str;
+}
+_exports.repeat = repeat;
+function each(obj, func, context) {
+  if (obj == null) {
+    return;
+  }
+  if (ArrayProto.forEach && obj.forEach === ArrayProto.forEach) {
+    obj.forEach(func, context);
+  } else if (obj.length === +obj.length) {
+    for (var i = 0, l = obj.length; i < l; i++) {
+      func.call(context, obj[i], i, obj);
+    }
+  }
+}
+_exports.each = each;
+function map(obj, func) {
+  var results = [];
+  if (obj == null) {
+    return results;
+  }
+  if (ArrayProto.map && obj.map === ArrayProto.map) {
+    return obj.map(func);
+  }
+  for (var i = 0; i < obj.length; i++) {
+    results[results.length] = func(obj[i], i);
+  }
+  if (obj.length === +obj.length) {
+    results.length = obj.length;
+  }
+  return results;
+}
+_exports.map = map;
+function asyncIter(arr, iter, cb) {
+  var i = -1;
+  function next() {
+    i++;
+    if (i < arr.length) {
+      iter(arr[i], i, next, cb);
+    } else {
+      cb();
+    }
+  }
+  next();
+}
+_exports.asyncIter = asyncIter;
+function asyncFor(obj, iter, cb) {
+  var keys = keys_(obj || {});
+  var len = keys.length;
+  var i = -1;
+  function next() {
+    i++;
+    var k = keys[i];
+    if (i < len) {
+      iter(k, obj[k], i, len, next);
+    } else {
+      cb();
+    }
+  }
+  next();
+}
+_exports.asyncFor = asyncFor;
+function indexOf(arr, searchElement, fromIndex) {
+  return Array.prototype.indexOf.call(arr || [], searchElement, fromIndex);
+}
+_exports.indexOf = indexOf;
+function keys_(obj) {
+  /* eslint-disable no-restricted-syntax */
+  var arr = [];
+  for (var k in obj) {
+    if (hasOwnProp(obj, k)) {
+      arr.push(k);
+    }
+  }
+  return arr;
+}
+_exports.keys = keys_;
+function _entries(obj) {
+  return keys_(obj).map(function (k) {
+    return [k, obj[k]];
+  });
+}
+_exports._entries = _entries;
+function _values(obj) {
+  return keys_(obj).map(function (k) {
+    return obj[k];
+  });
+}
+_exports._values = _values;
+function extend(obj1, obj2) {
+  obj1 = obj1 || {};
+  keys_(obj2).forEach(function (k) {
+    obj1[k] = obj2[k];
+  });
+  return obj1;
+}
+_exports._assign = _exports.extend = extend;
+function inOperator(key, val) {
+  if (isArray(val) || isString(val)) {
+    return val.indexOf(key) !== -1;
+  } else if (isObject(val)) {
+    return key in val;
+  }
+  throw new Error('Cannot use "in" operator to search for "' + key + '" in unexpected types.');
+}
+_exports.inOperator = inOperator;
+
+/***/ }),
+
+/***/ 3391:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var path = __nccwpck_require__(6928);
+var _require = __nccwpck_require__(9695),
+  EmitterObj = _require.EmitterObj;
+module.exports = /*#__PURE__*/function (_EmitterObj) {
+  _inheritsLoose(Loader, _EmitterObj);
+  function Loader() {
+    return _EmitterObj.apply(this, arguments) || this;
+  }
+  var _proto = Loader.prototype;
+  _proto.resolve = function resolve(from, to) {
+    return path.resolve(path.dirname(from), to);
+  };
+  _proto.isRelative = function isRelative(filename) {
+    return filename.indexOf('./') === 0 || filename.indexOf('../') === 0;
+  };
+  return Loader;
+}(EmitterObj);
+
+/***/ }),
+
+/***/ 2650:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+// This file will automatically be rewired to web-loader.js when
+// building for the browser
+module.exports = __nccwpck_require__(6973);
+
+/***/ }),
+
+/***/ 6973:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/* eslint-disable no-console */
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var fs = __nccwpck_require__(9896);
+var path = __nccwpck_require__(6928);
+var Loader = __nccwpck_require__(3391);
+var _require = __nccwpck_require__(7402),
+  PrecompiledLoader = _require.PrecompiledLoader;
+var chokidar;
+var FileSystemLoader = /*#__PURE__*/function (_Loader) {
+  _inheritsLoose(FileSystemLoader, _Loader);
+  function FileSystemLoader(searchPaths, opts) {
+    var _this;
+    _this = _Loader.call(this) || this;
+    if (typeof opts === 'boolean') {
+      console.log('[nunjucks] Warning: you passed a boolean as the second ' + 'argument to FileSystemLoader, but it now takes an options ' + 'object. See http://mozilla.github.io/nunjucks/api.html#filesystemloader');
+    }
+    opts = opts || {};
+    _this.pathsToNames = {};
+    _this.noCache = !!opts.noCache;
+    if (searchPaths) {
+      searchPaths = Array.isArray(searchPaths) ? searchPaths : [searchPaths];
+      // For windows, convert to forward slashes
+      _this.searchPaths = searchPaths.map(path.normalize);
+    } else {
+      _this.searchPaths = ['.'];
+    }
+    if (opts.watch) {
+      // Watch all the templates in the paths and fire an event when
+      // they change
+      try {
+        chokidar = __nccwpck_require__(568); // eslint-disable-line global-require
+      } catch (e) {
+        throw new Error('watch requires chokidar to be installed');
+      }
+      var paths = _this.searchPaths.filter(fs.existsSync);
+      var watcher = chokidar.watch(paths);
+      watcher.on('all', function (event, fullname) {
+        fullname = path.resolve(fullname);
+        if (event === 'change' && fullname in _this.pathsToNames) {
+          _this.emit('update', _this.pathsToNames[fullname], fullname);
+        }
+      });
+      watcher.on('error', function (error) {
+        console.log('Watcher error: ' + error);
+      });
+    }
+    return _this;
+  }
+  var _proto = FileSystemLoader.prototype;
+  _proto.getSource = function getSource(name) {
+    var fullpath = null;
+    var paths = this.searchPaths;
+    for (var i = 0; i < paths.length; i++) {
+      var basePath = path.resolve(paths[i]);
+      var p = path.resolve(paths[i], name);
+
+      // Only allow the current directory and anything
+      // underneath it to be searched
+      if (p.indexOf(basePath) === 0 && fs.existsSync(p)) {
+        fullpath = p;
+        break;
+      }
+    }
+    if (!fullpath) {
+      return null;
+    }
+    this.pathsToNames[fullpath] = name;
+    var source = {
+      src: fs.readFileSync(fullpath, 'utf-8'),
+      path: fullpath,
+      noCache: this.noCache
+    };
+    this.emit('load', name, source);
+    return source;
+  };
+  return FileSystemLoader;
+}(Loader);
+var NodeResolveLoader = /*#__PURE__*/function (_Loader2) {
+  _inheritsLoose(NodeResolveLoader, _Loader2);
+  function NodeResolveLoader(opts) {
+    var _this2;
+    _this2 = _Loader2.call(this) || this;
+    opts = opts || {};
+    _this2.pathsToNames = {};
+    _this2.noCache = !!opts.noCache;
+    if (opts.watch) {
+      try {
+        chokidar = __nccwpck_require__(568); // eslint-disable-line global-require
+      } catch (e) {
+        throw new Error('watch requires chokidar to be installed');
+      }
+      _this2.watcher = chokidar.watch();
+      _this2.watcher.on('change', function (fullname) {
+        _this2.emit('update', _this2.pathsToNames[fullname], fullname);
+      });
+      _this2.watcher.on('error', function (error) {
+        console.log('Watcher error: ' + error);
+      });
+      _this2.on('load', function (name, source) {
+        _this2.watcher.add(source.path);
+      });
+    }
+    return _this2;
+  }
+  var _proto2 = NodeResolveLoader.prototype;
+  _proto2.getSource = function getSource(name) {
+    // Don't allow file-system traversal
+    if (/^\.?\.?(\/|\\)/.test(name)) {
+      return null;
+    }
+    if (/^[A-Z]:/.test(name)) {
+      return null;
+    }
+    var fullpath;
+    try {
+      fullpath = __WEBPACK_EXTERNAL_createRequire(import.meta.url).resolve(name);
+    } catch (e) {
+      return null;
+    }
+    this.pathsToNames[fullpath] = name;
+    var source = {
+      src: fs.readFileSync(fullpath, 'utf-8'),
+      path: fullpath,
+      noCache: this.noCache
+    };
+    this.emit('load', name, source);
+    return source;
+  };
+  return NodeResolveLoader;
+}(Loader);
+module.exports = {
+  FileSystemLoader: FileSystemLoader,
+  PrecompiledLoader: PrecompiledLoader,
+  NodeResolveLoader: NodeResolveLoader
+};
+
+/***/ }),
+
+/***/ 6151:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _defineProperties(target, props) { for (var i = 0; i < props.length; i++) { var descriptor = props[i]; descriptor.enumerable = descriptor.enumerable || false; descriptor.configurable = true; if ("value" in descriptor) descriptor.writable = true; Object.defineProperty(target, _toPropertyKey(descriptor.key), descriptor); } }
+function _createClass(Constructor, protoProps, staticProps) { if (protoProps) _defineProperties(Constructor.prototype, protoProps); if (staticProps) _defineProperties(Constructor, staticProps); Object.defineProperty(Constructor, "prototype", { writable: false }); return Constructor; }
+function _toPropertyKey(arg) { var key = _toPrimitive(arg, "string"); return typeof key === "symbol" ? key : String(key); }
+function _toPrimitive(input, hint) { if (typeof input !== "object" || input === null) return input; var prim = input[Symbol.toPrimitive]; if (prim !== undefined) { var res = prim.call(input, hint || "default"); if (typeof res !== "object") return res; throw new TypeError("@@toPrimitive must return a primitive value."); } return (hint === "string" ? String : Number)(input); }
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var _require = __nccwpck_require__(9695),
+  Obj = _require.Obj;
+function traverseAndCheck(obj, type, results) {
+  if (obj instanceof type) {
+    results.push(obj);
+  }
+  if (obj instanceof Node) {
+    obj.findAll(type, results);
+  }
+}
+var Node = /*#__PURE__*/function (_Obj) {
+  _inheritsLoose(Node, _Obj);
+  function Node() {
+    return _Obj.apply(this, arguments) || this;
+  }
+  var _proto = Node.prototype;
+  _proto.init = function init(lineno, colno) {
+    var _arguments = arguments,
+      _this = this;
+    for (var _len = arguments.length, args = new Array(_len > 2 ? _len - 2 : 0), _key = 2; _key < _len; _key++) {
+      args[_key - 2] = arguments[_key];
+    }
+    this.lineno = lineno;
+    this.colno = colno;
+    this.fields.forEach(function (field, i) {
+      // The first two args are line/col numbers, so offset by 2
+      var val = _arguments[i + 2];
+
+      // Fields should never be undefined, but null. It makes
+      // testing easier to normalize values.
+      if (val === undefined) {
+        val = null;
+      }
+      _this[field] = val;
+    });
+  };
+  _proto.findAll = function findAll(type, results) {
+    var _this2 = this;
+    results = results || [];
+    if (this instanceof NodeList) {
+      this.children.forEach(function (child) {
+        return traverseAndCheck(child, type, results);
+      });
+    } else {
+      this.fields.forEach(function (field) {
+        return traverseAndCheck(_this2[field], type, results);
+      });
+    }
+    return results;
+  };
+  _proto.iterFields = function iterFields(func) {
+    var _this3 = this;
+    this.fields.forEach(function (field) {
+      func(_this3[field], field);
+    });
+  };
+  return Node;
+}(Obj); // Abstract nodes
+var Value = /*#__PURE__*/function (_Node) {
+  _inheritsLoose(Value, _Node);
+  function Value() {
+    return _Node.apply(this, arguments) || this;
+  }
+  _createClass(Value, [{
+    key: "typename",
+    get: function get() {
+      return 'Value';
+    }
+  }, {
+    key: "fields",
+    get: function get() {
+      return ['value'];
+    }
+  }]);
+  return Value;
+}(Node); // Concrete nodes
+var NodeList = /*#__PURE__*/function (_Node2) {
+  _inheritsLoose(NodeList, _Node2);
+  function NodeList() {
+    return _Node2.apply(this, arguments) || this;
+  }
+  var _proto2 = NodeList.prototype;
+  _proto2.init = function init(lineno, colno, nodes) {
+    _Node2.prototype.init.call(this, lineno, colno, nodes || []);
+  };
+  _proto2.addChild = function addChild(node) {
+    this.children.push(node);
+  };
+  _createClass(NodeList, [{
+    key: "typename",
+    get: function get() {
+      return 'NodeList';
+    }
+  }, {
+    key: "fields",
+    get: function get() {
+      return ['children'];
+    }
+  }]);
+  return NodeList;
+}(Node);
+var Root = NodeList.extend('Root');
+var Literal = Value.extend('Literal');
+var _Symbol = Value.extend('Symbol');
+var Group = NodeList.extend('Group');
+var ArrayNode = NodeList.extend('Array');
+var Pair = Node.extend('Pair', {
+  fields: ['key', 'value']
+});
+var Dict = NodeList.extend('Dict');
+var LookupVal = Node.extend('LookupVal', {
+  fields: ['target', 'val']
+});
+var If = Node.extend('If', {
+  fields: ['cond', 'body', 'else_']
+});
+var IfAsync = If.extend('IfAsync');
+var InlineIf = Node.extend('InlineIf', {
+  fields: ['cond', 'body', 'else_']
+});
+var For = Node.extend('For', {
+  fields: ['arr', 'name', 'body', 'else_']
+});
+var AsyncEach = For.extend('AsyncEach');
+var AsyncAll = For.extend('AsyncAll');
+var Macro = Node.extend('Macro', {
+  fields: ['name', 'args', 'body']
+});
+var Caller = Macro.extend('Caller');
+var Import = Node.extend('Import', {
+  fields: ['template', 'target', 'withContext']
+});
+var FromImport = /*#__PURE__*/function (_Node3) {
+  _inheritsLoose(FromImport, _Node3);
+  function FromImport() {
+    return _Node3.apply(this, arguments) || this;
+  }
+  var _proto3 = FromImport.prototype;
+  _proto3.init = function init(lineno, colno, template, names, withContext) {
+    _Node3.prototype.init.call(this, lineno, colno, template, names || new NodeList(), withContext);
+  };
+  _createClass(FromImport, [{
+    key: "typename",
+    get: function get() {
+      return 'FromImport';
+    }
+  }, {
+    key: "fields",
+    get: function get() {
+      return ['template', 'names', 'withContext'];
+    }
+  }]);
+  return FromImport;
+}(Node);
+var FunCall = Node.extend('FunCall', {
+  fields: ['name', 'args']
+});
+var Filter = FunCall.extend('Filter');
+var FilterAsync = Filter.extend('FilterAsync', {
+  fields: ['name', 'args', 'symbol']
+});
+var KeywordArgs = Dict.extend('KeywordArgs');
+var Block = Node.extend('Block', {
+  fields: ['name', 'body']
+});
+var Super = Node.extend('Super', {
+  fields: ['blockName', 'symbol']
+});
+var TemplateRef = Node.extend('TemplateRef', {
+  fields: ['template']
+});
+var Extends = TemplateRef.extend('Extends');
+var Include = Node.extend('Include', {
+  fields: ['template', 'ignoreMissing']
+});
+var Set = Node.extend('Set', {
+  fields: ['targets', 'value']
+});
+var Switch = Node.extend('Switch', {
+  fields: ['expr', 'cases', 'default']
+});
+var Case = Node.extend('Case', {
+  fields: ['cond', 'body']
+});
+var Output = NodeList.extend('Output');
+var Capture = Node.extend('Capture', {
+  fields: ['body']
+});
+var TemplateData = Literal.extend('TemplateData');
+var UnaryOp = Node.extend('UnaryOp', {
+  fields: ['target']
+});
+var BinOp = Node.extend('BinOp', {
+  fields: ['left', 'right']
+});
+var In = BinOp.extend('In');
+var Is = BinOp.extend('Is');
+var Or = BinOp.extend('Or');
+var And = BinOp.extend('And');
+var Not = UnaryOp.extend('Not');
+var Add = BinOp.extend('Add');
+var Concat = BinOp.extend('Concat');
+var Sub = BinOp.extend('Sub');
+var Mul = BinOp.extend('Mul');
+var Div = BinOp.extend('Div');
+var FloorDiv = BinOp.extend('FloorDiv');
+var Mod = BinOp.extend('Mod');
+var Pow = BinOp.extend('Pow');
+var Neg = UnaryOp.extend('Neg');
+var Pos = UnaryOp.extend('Pos');
+var Compare = Node.extend('Compare', {
+  fields: ['expr', 'ops']
+});
+var CompareOperand = Node.extend('CompareOperand', {
+  fields: ['expr', 'type']
+});
+var CallExtension = Node.extend('CallExtension', {
+  init: function init(ext, prop, args, contentArgs) {
+    this.parent();
+    this.extName = ext.__name || ext;
+    this.prop = prop;
+    this.args = args || new NodeList();
+    this.contentArgs = contentArgs || [];
+    this.autoescape = ext.autoescape;
+  },
+  fields: ['extName', 'prop', 'args', 'contentArgs']
+});
+var CallExtensionAsync = CallExtension.extend('CallExtensionAsync');
+
+// This is hacky, but this is just a debugging function anyway
+function print(str, indent, inline) {
+  var lines = str.split('\n');
+  lines.forEach(function (line, i) {
+    if (line && (inline && i > 0 || !inline)) {
+      process.stdout.write(' '.repeat(indent));
+    }
+    var nl = i === lines.length - 1 ? '' : '\n';
+    process.stdout.write("" + line + nl);
+  });
+}
+
+// Print the AST in a nicely formatted tree format for debuggin
+function printNodes(node, indent) {
+  indent = indent || 0;
+  print(node.typename + ': ', indent);
+  if (node instanceof NodeList) {
+    print('\n');
+    node.children.forEach(function (n) {
+      printNodes(n, indent + 2);
+    });
+  } else if (node instanceof CallExtension) {
+    print(node.extName + "." + node.prop + "\n");
+    if (node.args) {
+      printNodes(node.args, indent + 2);
+    }
+    if (node.contentArgs) {
+      node.contentArgs.forEach(function (n) {
+        printNodes(n, indent + 2);
+      });
+    }
+  } else {
+    var nodes = [];
+    var props = null;
+    node.iterFields(function (val, fieldName) {
+      if (val instanceof Node) {
+        nodes.push([fieldName, val]);
+      } else {
+        props = props || {};
+        props[fieldName] = val;
+      }
+    });
+    if (props) {
+      print(JSON.stringify(props, null, 2) + '\n', null, true);
+    } else {
+      print('\n');
+    }
+    nodes.forEach(function (_ref) {
+      var fieldName = _ref[0],
+        n = _ref[1];
+      print("[" + fieldName + "] =>", indent + 2);
+      printNodes(n, indent + 4);
+    });
+  }
+}
+module.exports = {
+  Node: Node,
+  Root: Root,
+  NodeList: NodeList,
+  Value: Value,
+  Literal: Literal,
+  Symbol: _Symbol,
+  Group: Group,
+  Array: ArrayNode,
+  Pair: Pair,
+  Dict: Dict,
+  Output: Output,
+  Capture: Capture,
+  TemplateData: TemplateData,
+  If: If,
+  IfAsync: IfAsync,
+  InlineIf: InlineIf,
+  For: For,
+  AsyncEach: AsyncEach,
+  AsyncAll: AsyncAll,
+  Macro: Macro,
+  Caller: Caller,
+  Import: Import,
+  FromImport: FromImport,
+  FunCall: FunCall,
+  Filter: Filter,
+  FilterAsync: FilterAsync,
+  KeywordArgs: KeywordArgs,
+  Block: Block,
+  Super: Super,
+  Extends: Extends,
+  Include: Include,
+  Set: Set,
+  Switch: Switch,
+  Case: Case,
+  LookupVal: LookupVal,
+  BinOp: BinOp,
+  In: In,
+  Is: Is,
+  Or: Or,
+  And: And,
+  Not: Not,
+  Add: Add,
+  Concat: Concat,
+  Sub: Sub,
+  Mul: Mul,
+  Div: Div,
+  FloorDiv: FloorDiv,
+  Mod: Mod,
+  Pow: Pow,
+  Neg: Neg,
+  Pos: Pos,
+  Compare: Compare,
+  CompareOperand: CompareOperand,
+  CallExtension: CallExtension,
+  CallExtensionAsync: CallExtensionAsync,
+  printNodes: printNodes
+};
+
+/***/ }),
+
+/***/ 9695:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+// A simple class system, more documentation to come
+function _defineProperties(target, props) { for (var i = 0; i < props.length; i++) { var descriptor = props[i]; descriptor.enumerable = descriptor.enumerable || false; descriptor.configurable = true; if ("value" in descriptor) descriptor.writable = true; Object.defineProperty(target, _toPropertyKey(descriptor.key), descriptor); } }
+function _createClass(Constructor, protoProps, staticProps) { if (protoProps) _defineProperties(Constructor.prototype, protoProps); if (staticProps) _defineProperties(Constructor, staticProps); Object.defineProperty(Constructor, "prototype", { writable: false }); return Constructor; }
+function _toPropertyKey(arg) { var key = _toPrimitive(arg, "string"); return typeof key === "symbol" ? key : String(key); }
+function _toPrimitive(input, hint) { if (typeof input !== "object" || input === null) return input; var prim = input[Symbol.toPrimitive]; if (prim !== undefined) { var res = prim.call(input, hint || "default"); if (typeof res !== "object") return res; throw new TypeError("@@toPrimitive must return a primitive value."); } return (hint === "string" ? String : Number)(input); }
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var EventEmitter = __nccwpck_require__(4434);
+var lib = __nccwpck_require__(7853);
+function parentWrap(parent, prop) {
+  if (typeof parent !== 'function' || typeof prop !== 'function') {
+    return prop;
+  }
+  return function wrap() {
+    // Save the current parent method
+    var tmp = this.parent;
+
+    // Set parent to the previous method, call, and restore
+    this.parent = parent;
+    var res = prop.apply(this, arguments);
+    this.parent = tmp;
+    return res;
+  };
+}
+function extendClass(cls, name, props) {
+  props = props || {};
+  lib.keys(props).forEach(function (k) {
+    props[k] = parentWrap(cls.prototype[k], props[k]);
+  });
+  var subclass = /*#__PURE__*/function (_cls) {
+    _inheritsLoose(subclass, _cls);
+    function subclass() {
+      return _cls.apply(this, arguments) || this;
+    }
+    _createClass(subclass, [{
+      key: "typename",
+      get: function get() {
+        return name;
+      }
+    }]);
+    return subclass;
+  }(cls);
+  lib._assign(subclass.prototype, props);
+  return subclass;
+}
+var Obj = /*#__PURE__*/function () {
+  function Obj() {
+    // Unfortunately necessary for backwards compatibility
+    this.init.apply(this, arguments);
+  }
+  var _proto = Obj.prototype;
+  _proto.init = function init() {};
+  Obj.extend = function extend(name, props) {
+    if (typeof name === 'object') {
+      props = name;
+      name = 'anonymous';
+    }
+    return extendClass(this, name, props);
+  };
+  _createClass(Obj, [{
+    key: "typename",
+    get: function get() {
+      return this.constructor.name;
+    }
+  }]);
+  return Obj;
+}();
+var EmitterObj = /*#__PURE__*/function (_EventEmitter) {
+  _inheritsLoose(EmitterObj, _EventEmitter);
+  function EmitterObj() {
+    var _this2;
+    var _this;
+    _this = _EventEmitter.call(this) || this;
+    // Unfortunately necessary for backwards compatibility
+    (_this2 = _this).init.apply(_this2, arguments);
+    return _this;
+  }
+  var _proto2 = EmitterObj.prototype;
+  _proto2.init = function init() {};
+  EmitterObj.extend = function extend(name, props) {
+    if (typeof name === 'object') {
+      props = name;
+      name = 'anonymous';
+    }
+    return extendClass(this, name, props);
+  };
+  _createClass(EmitterObj, [{
+    key: "typename",
+    get: function get() {
+      return this.constructor.name;
+    }
+  }]);
+  return EmitterObj;
+}(EventEmitter);
+module.exports = {
+  Obj: Obj,
+  EmitterObj: EmitterObj
+};
+
+/***/ }),
+
+/***/ 715:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var lexer = __nccwpck_require__(8852);
+var nodes = __nccwpck_require__(6151);
+var Obj = (__nccwpck_require__(9695).Obj);
+var lib = __nccwpck_require__(7853);
+var Parser = /*#__PURE__*/function (_Obj) {
+  _inheritsLoose(Parser, _Obj);
+  function Parser() {
+    return _Obj.apply(this, arguments) || this;
+  }
+  var _proto = Parser.prototype;
+  _proto.init = function init(tokens) {
+    this.tokens = tokens;
+    this.peeked = null;
+    this.breakOnBlocks = null;
+    this.dropLeadingWhitespace = false;
+    this.extensions = [];
+  };
+  _proto.nextToken = function nextToken(withWhitespace) {
+    var tok;
+    if (this.peeked) {
+      if (!withWhitespace && this.peeked.type === lexer.TOKEN_WHITESPACE) {
+        this.peeked = null;
+      } else {
+        tok = this.peeked;
+        this.peeked = null;
+        return tok;
+      }
+    }
+    tok = this.tokens.nextToken();
+    if (!withWhitespace) {
+      while (tok && tok.type === lexer.TOKEN_WHITESPACE) {
+        tok = this.tokens.nextToken();
+      }
+    }
+    return tok;
+  };
+  _proto.peekToken = function peekToken() {
+    this.peeked = this.peeked || this.nextToken();
+    return this.peeked;
+  };
+  _proto.pushToken = function pushToken(tok) {
+    if (this.peeked) {
+      throw new Error('pushToken: can only push one token on between reads');
+    }
+    this.peeked = tok;
+  };
+  _proto.error = function error(msg, lineno, colno) {
+    if (lineno === undefined || colno === undefined) {
+      var tok = this.peekToken() || {};
+      lineno = tok.lineno;
+      colno = tok.colno;
+    }
+    if (lineno !== undefined) {
+      lineno += 1;
+    }
+    if (colno !== undefined) {
+      colno += 1;
+    }
+    return new lib.TemplateError(msg, lineno, colno);
+  };
+  _proto.fail = function fail(msg, lineno, colno) {
+    throw this.error(msg, lineno, colno);
+  };
+  _proto.skip = function skip(type) {
+    var tok = this.nextToken();
+    if (!tok || tok.type !== type) {
+      this.pushToken(tok);
+      return false;
+    }
+    return true;
+  };
+  _proto.expect = function expect(type) {
+    var tok = this.nextToken();
+    if (tok.type !== type) {
+      this.fail('expected ' + type + ', got ' + tok.type, tok.lineno, tok.colno);
+    }
+    return tok;
+  };
+  _proto.skipValue = function skipValue(type, val) {
+    var tok = this.nextToken();
+    if (!tok || tok.type !== type || tok.value !== val) {
+      this.pushToken(tok);
+      return false;
+    }
+    return true;
+  };
+  _proto.skipSymbol = function skipSymbol(val) {
+    return this.skipValue(lexer.TOKEN_SYMBOL, val);
+  };
+  _proto.advanceAfterBlockEnd = function advanceAfterBlockEnd(name) {
+    var tok;
+    if (!name) {
+      tok = this.peekToken();
+      if (!tok) {
+        this.fail('unexpected end of file');
+      }
+      if (tok.type !== lexer.TOKEN_SYMBOL) {
+        this.fail('advanceAfterBlockEnd: expected symbol token or ' + 'explicit name to be passed');
+      }
+      name = this.nextToken().value;
+    }
+    tok = this.nextToken();
+    if (tok && tok.type === lexer.TOKEN_BLOCK_END) {
+      if (tok.value.charAt(0) === '-') {
+        this.dropLeadingWhitespace = true;
+      }
+    } else {
+      this.fail('expected block end in ' + name + ' statement');
+    }
+    return tok;
+  };
+  _proto.advanceAfterVariableEnd = function advanceAfterVariableEnd() {
+    var tok = this.nextToken();
+    if (tok && tok.type === lexer.TOKEN_VARIABLE_END) {
+      this.dropLeadingWhitespace = tok.value.charAt(tok.value.length - this.tokens.tags.VARIABLE_END.length - 1) === '-';
+    } else {
+      this.pushToken(tok);
+      this.fail('expected variable end');
+    }
+  };
+  _proto.parseFor = function parseFor() {
+    var forTok = this.peekToken();
+    var node;
+    var endBlock;
+    if (this.skipSymbol('for')) {
+      node = new nodes.For(forTok.lineno, forTok.colno);
+      endBlock = 'endfor';
+    } else if (this.skipSymbol('asyncEach')) {
+      node = new nodes.AsyncEach(forTok.lineno, forTok.colno);
+      endBlock = 'endeach';
+    } else if (this.skipSymbol('asyncAll')) {
+      node = new nodes.AsyncAll(forTok.lineno, forTok.colno);
+      endBlock = 'endall';
+    } else {
+      this.fail('parseFor: expected for{Async}', forTok.lineno, forTok.colno);
+    }
+    node.name = this.parsePrimary();
+    if (!(node.name instanceof nodes.Symbol)) {
+      this.fail('parseFor: variable name expected for loop');
+    }
+    var type = this.peekToken().type;
+    if (type === lexer.TOKEN_COMMA) {
+      // key/value iteration
+      var key = node.name;
+      node.name = new nodes.Array(key.lineno, key.colno);
+      node.name.addChild(key);
+      while (this.skip(lexer.TOKEN_COMMA)) {
+        var prim = this.parsePrimary();
+        node.name.addChild(prim);
+      }
+    }
+    if (!this.skipSymbol('in')) {
+      this.fail('parseFor: expected "in" keyword for loop', forTok.lineno, forTok.colno);
+    }
+    node.arr = this.parseExpression();
+    this.advanceAfterBlockEnd(forTok.value);
+    node.body = this.parseUntilBlocks(endBlock, 'else');
+    if (this.skipSymbol('else')) {
+      this.advanceAfterBlockEnd('else');
+      node.else_ = this.parseUntilBlocks(endBlock);
+    }
+    this.advanceAfterBlockEnd();
+    return node;
+  };
+  _proto.parseMacro = function parseMacro() {
+    var macroTok = this.peekToken();
+    if (!this.skipSymbol('macro')) {
+      this.fail('expected macro');
+    }
+    var name = this.parsePrimary(true);
+    var args = this.parseSignature();
+    var node = new nodes.Macro(macroTok.lineno, macroTok.colno, name, args);
+    this.advanceAfterBlockEnd(macroTok.value);
+    node.body = this.parseUntilBlocks('endmacro');
+    this.advanceAfterBlockEnd();
+    return node;
+  };
+  _proto.parseCall = function parseCall() {
+    // a call block is parsed as a normal FunCall, but with an added
+    // 'caller' kwarg which is a Caller node.
+    var callTok = this.peekToken();
+    if (!this.skipSymbol('call')) {
+      this.fail('expected call');
+    }
+    var callerArgs = this.parseSignature(true) || new nodes.NodeList();
+    var macroCall = this.parsePrimary();
+    this.advanceAfterBlockEnd(callTok.value);
+    var body = this.parseUntilBlocks('endcall');
+    this.advanceAfterBlockEnd();
+    var callerName = new nodes.Symbol(callTok.lineno, callTok.colno, 'caller');
+    var callerNode = new nodes.Caller(callTok.lineno, callTok.colno, callerName, callerArgs, body);
+
+    // add the additional caller kwarg, adding kwargs if necessary
+    var args = macroCall.args.children;
+    if (!(args[args.length - 1] instanceof nodes.KeywordArgs)) {
+      args.push(new nodes.KeywordArgs());
+    }
+    var kwargs = args[args.length - 1];
+    kwargs.addChild(new nodes.Pair(callTok.lineno, callTok.colno, callerName, callerNode));
+    return new nodes.Output(callTok.lineno, callTok.colno, [macroCall]);
+  };
+  _proto.parseWithContext = function parseWithContext() {
+    var tok = this.peekToken();
+    var withContext = null;
+    if (this.skipSymbol('with')) {
+      withContext = true;
+    } else if (this.skipSymbol('without')) {
+      withContext = false;
+    }
+    if (withContext !== null) {
+      if (!this.skipSymbol('context')) {
+        this.fail('parseFrom: expected context after with/without', tok.lineno, tok.colno);
+      }
+    }
+    return withContext;
+  };
+  _proto.parseImport = function parseImport() {
+    var importTok = this.peekToken();
+    if (!this.skipSymbol('import')) {
+      this.fail('parseImport: expected import', importTok.lineno, importTok.colno);
+    }
+    var template = this.parseExpression();
+    if (!this.skipSymbol('as')) {
+      this.fail('parseImport: expected "as" keyword', importTok.lineno, importTok.colno);
+    }
+    var target = this.parseExpression();
+    var withContext = this.parseWithContext();
+    var node = new nodes.Import(importTok.lineno, importTok.colno, template, target, withContext);
+    this.advanceAfterBlockEnd(importTok.value);
+    return node;
+  };
+  _proto.parseFrom = function parseFrom() {
+    var fromTok = this.peekToken();
+    if (!this.skipSymbol('from')) {
+      this.fail('parseFrom: expected from');
+    }
+    var template = this.parseExpression();
+    if (!this.skipSymbol('import')) {
+      this.fail('parseFrom: expected import', fromTok.lineno, fromTok.colno);
+    }
+    var names = new nodes.NodeList();
+    var withContext;
+    while (1) {
+      // eslint-disable-line no-constant-condition
+      var nextTok = this.peekToken();
+      if (nextTok.type === lexer.TOKEN_BLOCK_END) {
+        if (!names.children.length) {
+          this.fail('parseFrom: Expected at least one import name', fromTok.lineno, fromTok.colno);
+        }
+
+        // Since we are manually advancing past the block end,
+        // need to keep track of whitespace control (normally
+        // this is done in `advanceAfterBlockEnd`
+        if (nextTok.value.charAt(0) === '-') {
+          this.dropLeadingWhitespace = true;
+        }
+        this.nextToken();
+        break;
+      }
+      if (names.children.length > 0 && !this.skip(lexer.TOKEN_COMMA)) {
+        this.fail('parseFrom: expected comma', fromTok.lineno, fromTok.colno);
+      }
+      var name = this.parsePrimary();
+      if (name.value.charAt(0) === '_') {
+        this.fail('parseFrom: names starting with an underscore cannot be imported', name.lineno, name.colno);
+      }
+      if (this.skipSymbol('as')) {
+        var alias = this.parsePrimary();
+        names.addChild(new nodes.Pair(name.lineno, name.colno, name, alias));
+      } else {
+        names.addChild(name);
+      }
+      withContext = this.parseWithContext();
+    }
+    return new nodes.FromImport(fromTok.lineno, fromTok.colno, template, names, withContext);
+  };
+  _proto.parseBlock = function parseBlock() {
+    var tag = this.peekToken();
+    if (!this.skipSymbol('block')) {
+      this.fail('parseBlock: expected block', tag.lineno, tag.colno);
+    }
+    var node = new nodes.Block(tag.lineno, tag.colno);
+    node.name = this.parsePrimary();
+    if (!(node.name instanceof nodes.Symbol)) {
+      this.fail('parseBlock: variable name expected', tag.lineno, tag.colno);
+    }
+    this.advanceAfterBlockEnd(tag.value);
+    node.body = this.parseUntilBlocks('endblock');
+    this.skipSymbol('endblock');
+    this.skipSymbol(node.name.value);
+    var tok = this.peekToken();
+    if (!tok) {
+      this.fail('parseBlock: expected endblock, got end of file');
+    }
+    this.advanceAfterBlockEnd(tok.value);
+    return node;
+  };
+  _proto.parseExtends = function parseExtends() {
+    var tagName = 'extends';
+    var tag = this.peekToken();
+    if (!this.skipSymbol(tagName)) {
+      this.fail('parseTemplateRef: expected ' + tagName);
+    }
+    var node = new nodes.Extends(tag.lineno, tag.colno);
+    node.template = this.parseExpression();
+    this.advanceAfterBlockEnd(tag.value);
+    return node;
+  };
+  _proto.parseInclude = function parseInclude() {
+    var tagName = 'include';
+    var tag = this.peekToken();
+    if (!this.skipSymbol(tagName)) {
+      this.fail('parseInclude: expected ' + tagName);
+    }
+    var node = new nodes.Include(tag.lineno, tag.colno);
+    node.template = this.parseExpression();
+    if (this.skipSymbol('ignore') && this.skipSymbol('missing')) {
+      node.ignoreMissing = true;
+    }
+    this.advanceAfterBlockEnd(tag.value);
+    return node;
+  };
+  _proto.parseIf = function parseIf() {
+    var tag = this.peekToken();
+    var node;
+    if (this.skipSymbol('if') || this.skipSymbol('elif') || this.skipSymbol('elseif')) {
+      node = new nodes.If(tag.lineno, tag.colno);
+    } else if (this.skipSymbol('ifAsync')) {
+      node = new nodes.IfAsync(tag.lineno, tag.colno);
+    } else {
+      this.fail('parseIf: expected if, elif, or elseif', tag.lineno, tag.colno);
+    }
+    node.cond = this.parseExpression();
+    this.advanceAfterBlockEnd(tag.value);
+    node.body = this.parseUntilBlocks('elif', 'elseif', 'else', 'endif');
+    var tok = this.peekToken();
+    switch (tok && tok.value) {
+      case 'elseif':
+      case 'elif':
+        node.else_ = this.parseIf();
+        break;
+      case 'else':
+        this.advanceAfterBlockEnd();
+        node.else_ = this.parseUntilBlocks('endif');
+        this.advanceAfterBlockEnd();
+        break;
+      case 'endif':
+        node.else_ = null;
+        this.advanceAfterBlockEnd();
+        break;
+      default:
+        this.fail('parseIf: expected elif, else, or endif, got end of file');
+    }
+    return node;
+  };
+  _proto.parseSet = function parseSet() {
+    var tag = this.peekToken();
+    if (!this.skipSymbol('set')) {
+      this.fail('parseSet: expected set', tag.lineno, tag.colno);
+    }
+    var node = new nodes.Set(tag.lineno, tag.colno, []);
+    var target;
+    while (target = this.parsePrimary()) {
+      node.targets.push(target);
+      if (!this.skip(lexer.TOKEN_COMMA)) {
+        break;
+      }
+    }
+    if (!this.skipValue(lexer.TOKEN_OPERATOR, '=')) {
+      if (!this.skip(lexer.TOKEN_BLOCK_END)) {
+        this.fail('parseSet: expected = or block end in set tag', tag.lineno, tag.colno);
+      } else {
+        node.body = new nodes.Capture(tag.lineno, tag.colno, this.parseUntilBlocks('endset'));
+        node.value = null;
+        this.advanceAfterBlockEnd();
+      }
+    } else {
+      node.value = this.parseExpression();
+      this.advanceAfterBlockEnd(tag.value);
+    }
+    return node;
+  };
+  _proto.parseSwitch = function parseSwitch() {
+    /*
+     * Store the tag names in variables in case someone ever wants to
+     * customize this.
+     */
+    var switchStart = 'switch';
+    var switchEnd = 'endswitch';
+    var caseStart = 'case';
+    var caseDefault = 'default';
+
+    // Get the switch tag.
+    var tag = this.peekToken();
+
+    // fail early if we get some unexpected tag.
+    if (!this.skipSymbol(switchStart) && !this.skipSymbol(caseStart) && !this.skipSymbol(caseDefault)) {
+      this.fail('parseSwitch: expected "switch," "case" or "default"', tag.lineno, tag.colno);
+    }
+
+    // parse the switch expression
+    var expr = this.parseExpression();
+
+    // advance until a start of a case, a default case or an endswitch.
+    this.advanceAfterBlockEnd(switchStart);
+    this.parseUntilBlocks(caseStart, caseDefault, switchEnd);
+
+    // this is the first case. it could also be an endswitch, we'll check.
+    var tok = this.peekToken();
+
+    // create new variables for our cases and default case.
+    var cases = [];
+    var defaultCase;
+
+    // while we're dealing with new cases nodes...
+    do {
+      // skip the start symbol and get the case expression
+      this.skipSymbol(caseStart);
+      var cond = this.parseExpression();
+      this.advanceAfterBlockEnd(switchStart);
+      // get the body of the case node and add it to the array of cases.
+      var body = this.parseUntilBlocks(caseStart, caseDefault, switchEnd);
+      cases.push(new nodes.Case(tok.line, tok.col, cond, body));
+      // get our next case
+      tok = this.peekToken();
+    } while (tok && tok.value === caseStart);
+
+    // we either have a default case or a switch end.
+    switch (tok.value) {
+      case caseDefault:
+        this.advanceAfterBlockEnd();
+        defaultCase = this.parseUntilBlocks(switchEnd);
+        this.advanceAfterBlockEnd();
+        break;
+      case switchEnd:
+        this.advanceAfterBlockEnd();
+        break;
+      default:
+        // otherwise bail because EOF
+        this.fail('parseSwitch: expected "case," "default" or "endswitch," got EOF.');
+    }
+
+    // and return the switch node.
+    return new nodes.Switch(tag.lineno, tag.colno, expr, cases, defaultCase);
+  };
+  _proto.parseStatement = function parseStatement() {
+    var tok = this.peekToken();
+    var node;
+    if (tok.type !== lexer.TOKEN_SYMBOL) {
+      this.fail('tag name expected', tok.lineno, tok.colno);
+    }
+    if (this.breakOnBlocks && lib.indexOf(this.breakOnBlocks, tok.value) !== -1) {
+      return null;
+    }
+    switch (tok.value) {
+      case 'raw':
+        return this.parseRaw();
+      case 'verbatim':
+        return this.parseRaw('verbatim');
+      case 'if':
+      case 'ifAsync':
+        return this.parseIf();
+      case 'for':
+      case 'asyncEach':
+      case 'asyncAll':
+        return this.parseFor();
+      case 'block':
+        return this.parseBlock();
+      case 'extends':
+        return this.parseExtends();
+      case 'include':
+        return this.parseInclude();
+      case 'set':
+        return this.parseSet();
+      case 'macro':
+        return this.parseMacro();
+      case 'call':
+        return this.parseCall();
+      case 'import':
+        return this.parseImport();
+      case 'from':
+        return this.parseFrom();
+      case 'filter':
+        return this.parseFilterStatement();
+      case 'switch':
+        return this.parseSwitch();
+      default:
+        if (this.extensions.length) {
+          for (var i = 0; i < this.extensions.length; i++) {
+            var ext = this.extensions[i];
+            if (lib.indexOf(ext.tags || [], tok.value) !== -1) {
+              return ext.parse(this, nodes, lexer);
+            }
+          }
+        }
+        this.fail('unknown block tag: ' + tok.value, tok.lineno, tok.colno);
+    }
+    return node;
+  };
+  _proto.parseRaw = function parseRaw(tagName) {
+    tagName = tagName || 'raw';
+    var endTagName = 'end' + tagName;
+    // Look for upcoming raw blocks (ignore all other kinds of blocks)
+    var rawBlockRegex = new RegExp('([\\s\\S]*?){%\\s*(' + tagName + '|' + endTagName + ')\\s*(?=%})%}');
+    var rawLevel = 1;
+    var str = '';
+    var matches = null;
+
+    // Skip opening raw token
+    // Keep this token to track line and column numbers
+    var begun = this.advanceAfterBlockEnd();
+
+    // Exit when there's nothing to match
+    // or when we've found the matching "endraw" block
+    while ((matches = this.tokens._extractRegex(rawBlockRegex)) && rawLevel > 0) {
+      var all = matches[0];
+      var pre = matches[1];
+      var blockName = matches[2];
+
+      // Adjust rawlevel
+      if (blockName === tagName) {
+        rawLevel += 1;
+      } else if (blockName === endTagName) {
+        rawLevel -= 1;
+      }
+
+      // Add to str
+      if (rawLevel === 0) {
+        // We want to exclude the last "endraw"
+        str += pre;
+        // Move tokenizer to beginning of endraw block
+        this.tokens.backN(all.length - pre.length);
+      } else {
+        str += all;
+      }
+    }
+    return new nodes.Output(begun.lineno, begun.colno, [new nodes.TemplateData(begun.lineno, begun.colno, str)]);
+  };
+  _proto.parsePostfix = function parsePostfix(node) {
+    var lookup;
+    var tok = this.peekToken();
+    while (tok) {
+      if (tok.type === lexer.TOKEN_LEFT_PAREN) {
+        // Function call
+        node = new nodes.FunCall(tok.lineno, tok.colno, node, this.parseSignature());
+      } else if (tok.type === lexer.TOKEN_LEFT_BRACKET) {
+        // Reference
+        lookup = this.parseAggregate();
+        if (lookup.children.length > 1) {
+          this.fail('invalid index');
+        }
+        node = new nodes.LookupVal(tok.lineno, tok.colno, node, lookup.children[0]);
+      } else if (tok.type === lexer.TOKEN_OPERATOR && tok.value === '.') {
+        // Reference
+        this.nextToken();
+        var val = this.nextToken();
+        if (val.type !== lexer.TOKEN_SYMBOL) {
+          this.fail('expected name as lookup value, got ' + val.value, val.lineno, val.colno);
+        }
+
+        // Make a literal string because it's not a variable
+        // reference
+        lookup = new nodes.Literal(val.lineno, val.colno, val.value);
+        node = new nodes.LookupVal(tok.lineno, tok.colno, node, lookup);
+      } else {
+        break;
+      }
+      tok = this.peekToken();
+    }
+    return node;
+  };
+  _proto.parseExpression = function parseExpression() {
+    var node = this.parseInlineIf();
+    return node;
+  };
+  _proto.parseInlineIf = function parseInlineIf() {
+    var node = this.parseOr();
+    if (this.skipSymbol('if')) {
+      var condNode = this.parseOr();
+      var bodyNode = node;
+      node = new nodes.InlineIf(node.lineno, node.colno);
+      node.body = bodyNode;
+      node.cond = condNode;
+      if (this.skipSymbol('else')) {
+        node.else_ = this.parseOr();
+      } else {
+        node.else_ = null;
+      }
+    }
+    return node;
+  };
+  _proto.parseOr = function parseOr() {
+    var node = this.parseAnd();
+    while (this.skipSymbol('or')) {
+      var node2 = this.parseAnd();
+      node = new nodes.Or(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseAnd = function parseAnd() {
+    var node = this.parseNot();
+    while (this.skipSymbol('and')) {
+      var node2 = this.parseNot();
+      node = new nodes.And(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseNot = function parseNot() {
+    var tok = this.peekToken();
+    if (this.skipSymbol('not')) {
+      return new nodes.Not(tok.lineno, tok.colno, this.parseNot());
+    }
+    return this.parseIn();
+  };
+  _proto.parseIn = function parseIn() {
+    var node = this.parseIs();
+    while (1) {
+      // eslint-disable-line no-constant-condition
+      // check if the next token is 'not'
+      var tok = this.nextToken();
+      if (!tok) {
+        break;
+      }
+      var invert = tok.type === lexer.TOKEN_SYMBOL && tok.value === 'not';
+      // if it wasn't 'not', put it back
+      if (!invert) {
+        this.pushToken(tok);
+      }
+      if (this.skipSymbol('in')) {
+        var node2 = this.parseIs();
+        node = new nodes.In(node.lineno, node.colno, node, node2);
+        if (invert) {
+          node = new nodes.Not(node.lineno, node.colno, node);
+        }
+      } else {
+        // if we'd found a 'not' but this wasn't an 'in', put back the 'not'
+        if (invert) {
+          this.pushToken(tok);
+        }
+        break;
+      }
+    }
+    return node;
+  }
+
+  // I put this right after "in" in the operator precedence stack. That can
+  // obviously be changed to be closer to Jinja.
+  ;
+  _proto.parseIs = function parseIs() {
+    var node = this.parseCompare();
+    // look for an is
+    if (this.skipSymbol('is')) {
+      // look for a not
+      var not = this.skipSymbol('not');
+      // get the next node
+      var node2 = this.parseCompare();
+      // create an Is node using the next node and the info from our Is node.
+      node = new nodes.Is(node.lineno, node.colno, node, node2);
+      // if we have a Not, create a Not node from our Is node.
+      if (not) {
+        node = new nodes.Not(node.lineno, node.colno, node);
+      }
+    }
+    // return the node.
+    return node;
+  };
+  _proto.parseCompare = function parseCompare() {
+    var compareOps = ['==', '===', '!=', '!==', '<', '>', '<=', '>='];
+    var expr = this.parseConcat();
+    var ops = [];
+    while (1) {
+      // eslint-disable-line no-constant-condition
+      var tok = this.nextToken();
+      if (!tok) {
+        break;
+      } else if (compareOps.indexOf(tok.value) !== -1) {
+        ops.push(new nodes.CompareOperand(tok.lineno, tok.colno, this.parseConcat(), tok.value));
+      } else {
+        this.pushToken(tok);
+        break;
+      }
+    }
+    if (ops.length) {
+      return new nodes.Compare(ops[0].lineno, ops[0].colno, expr, ops);
+    } else {
+      return expr;
+    }
+  }
+
+  // finds the '~' for string concatenation
+  ;
+  _proto.parseConcat = function parseConcat() {
+    var node = this.parseAdd();
+    while (this.skipValue(lexer.TOKEN_TILDE, '~')) {
+      var node2 = this.parseAdd();
+      node = new nodes.Concat(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseAdd = function parseAdd() {
+    var node = this.parseSub();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '+')) {
+      var node2 = this.parseSub();
+      node = new nodes.Add(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseSub = function parseSub() {
+    var node = this.parseMul();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '-')) {
+      var node2 = this.parseMul();
+      node = new nodes.Sub(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseMul = function parseMul() {
+    var node = this.parseDiv();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '*')) {
+      var node2 = this.parseDiv();
+      node = new nodes.Mul(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseDiv = function parseDiv() {
+    var node = this.parseFloorDiv();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '/')) {
+      var node2 = this.parseFloorDiv();
+      node = new nodes.Div(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseFloorDiv = function parseFloorDiv() {
+    var node = this.parseMod();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '//')) {
+      var node2 = this.parseMod();
+      node = new nodes.FloorDiv(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseMod = function parseMod() {
+    var node = this.parsePow();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '%')) {
+      var node2 = this.parsePow();
+      node = new nodes.Mod(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parsePow = function parsePow() {
+    var node = this.parseUnary();
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '**')) {
+      var node2 = this.parseUnary();
+      node = new nodes.Pow(node.lineno, node.colno, node, node2);
+    }
+    return node;
+  };
+  _proto.parseUnary = function parseUnary(noFilters) {
+    var tok = this.peekToken();
+    var node;
+    if (this.skipValue(lexer.TOKEN_OPERATOR, '-')) {
+      node = new nodes.Neg(tok.lineno, tok.colno, this.parseUnary(true));
+    } else if (this.skipValue(lexer.TOKEN_OPERATOR, '+')) {
+      node = new nodes.Pos(tok.lineno, tok.colno, this.parseUnary(true));
+    } else {
+      node = this.parsePrimary();
+    }
+    if (!noFilters) {
+      node = this.parseFilter(node);
+    }
+    return node;
+  };
+  _proto.parsePrimary = function parsePrimary(noPostfix) {
+    var tok = this.nextToken();
+    var val;
+    var node = null;
+    if (!tok) {
+      this.fail('expected expression, got end of file');
+    } else if (tok.type === lexer.TOKEN_STRING) {
+      val = tok.value;
+    } else if (tok.type === lexer.TOKEN_INT) {
+      val = parseInt(tok.value, 10);
+    } else if (tok.type === lexer.TOKEN_FLOAT) {
+      val = parseFloat(tok.value);
+    } else if (tok.type === lexer.TOKEN_BOOLEAN) {
+      if (tok.value === 'true') {
+        val = true;
+      } else if (tok.value === 'false') {
+        val = false;
+      } else {
+        this.fail('invalid boolean: ' + tok.value, tok.lineno, tok.colno);
+      }
+    } else if (tok.type === lexer.TOKEN_NONE) {
+      val = null;
+    } else if (tok.type === lexer.TOKEN_REGEX) {
+      val = new RegExp(tok.value.body, tok.value.flags);
+    }
+    if (val !== undefined) {
+      node = new nodes.Literal(tok.lineno, tok.colno, val);
+    } else if (tok.type === lexer.TOKEN_SYMBOL) {
+      node = new nodes.Symbol(tok.lineno, tok.colno, tok.value);
+    } else {
+      // See if it's an aggregate type, we need to push the
+      // current delimiter token back on
+      this.pushToken(tok);
+      node = this.parseAggregate();
+    }
+    if (!noPostfix) {
+      node = this.parsePostfix(node);
+    }
+    if (node) {
+      return node;
+    } else {
+      throw this.error("unexpected token: " + tok.value, tok.lineno, tok.colno);
+    }
+  };
+  _proto.parseFilterName = function parseFilterName() {
+    var tok = this.expect(lexer.TOKEN_SYMBOL);
+    var name = tok.value;
+    while (this.skipValue(lexer.TOKEN_OPERATOR, '.')) {
+      name += '.' + this.expect(lexer.TOKEN_SYMBOL).value;
+    }
+    return new nodes.Symbol(tok.lineno, tok.colno, name);
+  };
+  _proto.parseFilterArgs = function parseFilterArgs(node) {
+    if (this.peekToken().type === lexer.TOKEN_LEFT_PAREN) {
+      // Get a FunCall node and add the parameters to the
+      // filter
+      var call = this.parsePostfix(node);
+      return call.args.children;
+    }
+    return [];
+  };
+  _proto.parseFilter = function parseFilter(node) {
+    while (this.skip(lexer.TOKEN_PIPE)) {
+      var name = this.parseFilterName();
+      node = new nodes.Filter(name.lineno, name.colno, name, new nodes.NodeList(name.lineno, name.colno, [node].concat(this.parseFilterArgs(node))));
+    }
+    return node;
+  };
+  _proto.parseFilterStatement = function parseFilterStatement() {
+    var filterTok = this.peekToken();
+    if (!this.skipSymbol('filter')) {
+      this.fail('parseFilterStatement: expected filter');
+    }
+    var name = this.parseFilterName();
+    var args = this.parseFilterArgs(name);
+    this.advanceAfterBlockEnd(filterTok.value);
+    var body = new nodes.Capture(name.lineno, name.colno, this.parseUntilBlocks('endfilter'));
+    this.advanceAfterBlockEnd();
+    var node = new nodes.Filter(name.lineno, name.colno, name, new nodes.NodeList(name.lineno, name.colno, [body].concat(args)));
+    return new nodes.Output(name.lineno, name.colno, [node]);
+  };
+  _proto.parseAggregate = function parseAggregate() {
+    var tok = this.nextToken();
+    var node;
+    switch (tok.type) {
+      case lexer.TOKEN_LEFT_PAREN:
+        node = new nodes.Group(tok.lineno, tok.colno);
+        break;
+      case lexer.TOKEN_LEFT_BRACKET:
+        node = new nodes.Array(tok.lineno, tok.colno);
+        break;
+      case lexer.TOKEN_LEFT_CURLY:
+        node = new nodes.Dict(tok.lineno, tok.colno);
+        break;
+      default:
+        return null;
+    }
+    while (1) {
+      // eslint-disable-line no-constant-condition
+      var type = this.peekToken().type;
+      if (type === lexer.TOKEN_RIGHT_PAREN || type === lexer.TOKEN_RIGHT_BRACKET || type === lexer.TOKEN_RIGHT_CURLY) {
+        this.nextToken();
+        break;
+      }
+      if (node.children.length > 0) {
+        if (!this.skip(lexer.TOKEN_COMMA)) {
+          this.fail('parseAggregate: expected comma after expression', tok.lineno, tok.colno);
+        }
+      }
+      if (node instanceof nodes.Dict) {
+        // TODO: check for errors
+        var key = this.parsePrimary();
+
+        // We expect a key/value pair for dicts, separated by a
+        // colon
+        if (!this.skip(lexer.TOKEN_COLON)) {
+          this.fail('parseAggregate: expected colon after dict key', tok.lineno, tok.colno);
+        }
+
+        // TODO: check for errors
+        var value = this.parseExpression();
+        node.addChild(new nodes.Pair(key.lineno, key.colno, key, value));
+      } else {
+        // TODO: check for errors
+        var expr = this.parseExpression();
+        node.addChild(expr);
+      }
+    }
+    return node;
+  };
+  _proto.parseSignature = function parseSignature(tolerant, noParens) {
+    var tok = this.peekToken();
+    if (!noParens && tok.type !== lexer.TOKEN_LEFT_PAREN) {
+      if (tolerant) {
+        return null;
+      } else {
+        this.fail('expected arguments', tok.lineno, tok.colno);
+      }
+    }
+    if (tok.type === lexer.TOKEN_LEFT_PAREN) {
+      tok = this.nextToken();
+    }
+    var args = new nodes.NodeList(tok.lineno, tok.colno);
+    var kwargs = new nodes.KeywordArgs(tok.lineno, tok.colno);
+    var checkComma = false;
+    while (1) {
+      // eslint-disable-line no-constant-condition
+      tok = this.peekToken();
+      if (!noParens && tok.type === lexer.TOKEN_RIGHT_PAREN) {
+        this.nextToken();
+        break;
+      } else if (noParens && tok.type === lexer.TOKEN_BLOCK_END) {
+        break;
+      }
+      if (checkComma && !this.skip(lexer.TOKEN_COMMA)) {
+        this.fail('parseSignature: expected comma after expression', tok.lineno, tok.colno);
+      } else {
+        var arg = this.parseExpression();
+        if (this.skipValue(lexer.TOKEN_OPERATOR, '=')) {
+          kwargs.addChild(new nodes.Pair(arg.lineno, arg.colno, arg, this.parseExpression()));
+        } else {
+          args.addChild(arg);
+        }
+      }
+      checkComma = true;
+    }
+    if (kwargs.children.length) {
+      args.addChild(kwargs);
+    }
+    return args;
+  };
+  _proto.parseUntilBlocks = function parseUntilBlocks() {
+    var prev = this.breakOnBlocks;
+    for (var _len = arguments.length, blockNames = new Array(_len), _key = 0; _key < _len; _key++) {
+      blockNames[_key] = arguments[_key];
+    }
+    this.breakOnBlocks = blockNames;
+    var ret = this.parse();
+    this.breakOnBlocks = prev;
+    return ret;
+  };
+  _proto.parseNodes = function parseNodes() {
+    var tok;
+    var buf = [];
+    while (tok = this.nextToken()) {
+      if (tok.type === lexer.TOKEN_DATA) {
+        var data = tok.value;
+        var nextToken = this.peekToken();
+        var nextVal = nextToken && nextToken.value;
+
+        // If the last token has "-" we need to trim the
+        // leading whitespace of the data. This is marked with
+        // the `dropLeadingWhitespace` variable.
+        if (this.dropLeadingWhitespace) {
+          // TODO: this could be optimized (don't use regex)
+          data = data.replace(/^\s*/, '');
+          this.dropLeadingWhitespace = false;
+        }
+
+        // Same for the succeeding block start token
+        if (nextToken && (nextToken.type === lexer.TOKEN_BLOCK_START && nextVal.charAt(nextVal.length - 1) === '-' || nextToken.type === lexer.TOKEN_VARIABLE_START && nextVal.charAt(this.tokens.tags.VARIABLE_START.length) === '-' || nextToken.type === lexer.TOKEN_COMMENT && nextVal.charAt(this.tokens.tags.COMMENT_START.length) === '-')) {
+          // TODO: this could be optimized (don't use regex)
+          data = data.replace(/\s*$/, '');
+        }
+        buf.push(new nodes.Output(tok.lineno, tok.colno, [new nodes.TemplateData(tok.lineno, tok.colno, data)]));
+      } else if (tok.type === lexer.TOKEN_BLOCK_START) {
+        this.dropLeadingWhitespace = false;
+        var n = this.parseStatement();
+        if (!n) {
+          break;
+        }
+        buf.push(n);
+      } else if (tok.type === lexer.TOKEN_VARIABLE_START) {
+        var e = this.parseExpression();
+        this.dropLeadingWhitespace = false;
+        this.advanceAfterVariableEnd();
+        buf.push(new nodes.Output(tok.lineno, tok.colno, [e]));
+      } else if (tok.type === lexer.TOKEN_COMMENT) {
+        this.dropLeadingWhitespace = tok.value.charAt(tok.value.length - this.tokens.tags.COMMENT_END.length - 1) === '-';
+      } else {
+        // Ignore comments, otherwise this should be an error
+        this.fail('Unexpected token at top-level: ' + tok.type, tok.lineno, tok.colno);
+      }
+    }
+    return buf;
+  };
+  _proto.parse = function parse() {
+    return new nodes.NodeList(0, 0, this.parseNodes());
+  };
+  _proto.parseAsRoot = function parseAsRoot() {
+    return new nodes.Root(0, 0, this.parseNodes());
+  };
+  return Parser;
+}(Obj); // var util = require('util');
+// var l = lexer.lex('{%- if x -%}\n hello {% endif %}');
+// var t;
+// while((t = l.nextToken())) {
+//     console.log(util.inspect(t));
+// }
+// var p = new Parser(lexer.lex('hello {% filter title %}' +
+//                              'Hello madam how are you' +
+//                              '{% endfilter %}'));
+// var n = p.parseAsRoot();
+// nodes.printNodes(n);
+module.exports = {
+  parse: function parse(src, extensions, opts) {
+    var p = new Parser(lexer.lex(src, opts));
+    if (extensions !== undefined) {
+      p.extensions = extensions;
+    }
+    return p.parseAsRoot();
+  },
+  Parser: Parser
+};
+
+/***/ }),
+
+/***/ 2544:
+/***/ ((module) => {
+
+
+
+function precompileGlobal(templates, opts) {
+  var out = '';
+  opts = opts || {};
+  for (var i = 0; i < templates.length; i++) {
+    var name = JSON.stringify(templates[i].name);
+    var template = templates[i].template;
+    out += '(function() {' + '(window.nunjucksPrecompiled = window.nunjucksPrecompiled || {})' + '[' + name + '] = (function() {\n' + template + '\n})();\n';
+    if (opts.asFunction) {
+      out += 'return function(ctx, cb) { return nunjucks.render(' + name + ', ctx, cb); }\n';
+    }
+    out += '})();\n';
+  }
+  return out;
+}
+module.exports = precompileGlobal;
+
+/***/ }),
+
+/***/ 4586:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var fs = __nccwpck_require__(9896);
+var path = __nccwpck_require__(6928);
+var _require = __nccwpck_require__(7853),
+  _prettifyError = _require._prettifyError;
+var compiler = __nccwpck_require__(8993);
+var _require2 = __nccwpck_require__(4499),
+  Environment = _require2.Environment;
+var precompileGlobal = __nccwpck_require__(2544);
+function match(filename, patterns) {
+  if (!Array.isArray(patterns)) {
+    return false;
+  }
+  return patterns.some(function (pattern) {
+    return filename.match(pattern);
+  });
+}
+function precompileString(str, opts) {
+  opts = opts || {};
+  opts.isString = true;
+  var env = opts.env || new Environment([]);
+  var wrapper = opts.wrapper || precompileGlobal;
+  if (!opts.name) {
+    throw new Error('the "name" option is required when compiling a string');
+  }
+  return wrapper([_precompile(str, opts.name, env)], opts);
+}
+function precompile(input, opts) {
+  // The following options are available:
+  //
+  // * name: name of the template (auto-generated when compiling a directory)
+  // * isString: input is a string, not a file path
+  // * asFunction: generate a callable function
+  // * force: keep compiling on error
+  // * env: the Environment to use (gets extensions and async filters from it)
+  // * include: which file/folders to include (folders are auto-included, files are auto-excluded)
+  // * exclude: which file/folders to exclude (folders are auto-included, files are auto-excluded)
+  // * wrapper: function(templates, opts) {...}
+  //       Customize the output format to store the compiled template.
+  //       By default, templates are stored in a global variable used by the runtime.
+  //       A custom loader will be necessary to load your custom wrapper.
+
+  opts = opts || {};
+  var env = opts.env || new Environment([]);
+  var wrapper = opts.wrapper || precompileGlobal;
+  if (opts.isString) {
+    return precompileString(input, opts);
+  }
+  var pathStats = fs.existsSync(input) && fs.statSync(input);
+  var precompiled = [];
+  var templates = [];
+  function addTemplates(dir) {
+    fs.readdirSync(dir).forEach(function (file) {
+      var filepath = path.join(dir, file);
+      var subpath = filepath.substr(path.join(input, '/').length);
+      var stat = fs.statSync(filepath);
+      if (stat && stat.isDirectory()) {
+        subpath += '/';
+        if (!match(subpath, opts.exclude)) {
+          addTemplates(filepath);
+        }
+      } else if (match(subpath, opts.include)) {
+        templates.push(filepath);
+      }
+    });
+  }
+  if (pathStats.isFile()) {
+    precompiled.push(_precompile(fs.readFileSync(input, 'utf-8'), opts.name || input, env));
+  } else if (pathStats.isDirectory()) {
+    addTemplates(input);
+    for (var i = 0; i < templates.length; i++) {
+      var name = templates[i].replace(path.join(input, '/'), '');
+      try {
+        precompiled.push(_precompile(fs.readFileSync(templates[i], 'utf-8'), name, env));
+      } catch (e) {
+        if (opts.force) {
+          // Don't stop generating the output if we're
+          // forcing compilation.
+          console.error(e); // eslint-disable-line no-console
+        } else {
+          throw e;
+        }
+      }
+    }
+  }
+  return wrapper(precompiled, opts);
+}
+function _precompile(str, name, env) {
+  env = env || new Environment([]);
+  var asyncFilters = env.asyncFilters;
+  var extensions = env.extensionsList;
+  var template;
+  name = name.replace(/\\/g, '/');
+  try {
+    template = compiler.compile(str, asyncFilters, extensions, name, env.opts);
+  } catch (err) {
+    throw _prettifyError(name, false, err);
+  }
+  return {
+    name: name,
+    template: template
+  };
+}
+module.exports = {
+  precompile: precompile,
+  precompileString: precompileString
+};
+
+/***/ }),
+
+/***/ 7402:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+function _inheritsLoose(subClass, superClass) { subClass.prototype = Object.create(superClass.prototype); subClass.prototype.constructor = subClass; _setPrototypeOf(subClass, superClass); }
+function _setPrototypeOf(o, p) { _setPrototypeOf = Object.setPrototypeOf ? Object.setPrototypeOf.bind() : function _setPrototypeOf(o, p) { o.__proto__ = p; return o; }; return _setPrototypeOf(o, p); }
+var Loader = __nccwpck_require__(3391);
+var PrecompiledLoader = /*#__PURE__*/function (_Loader) {
+  _inheritsLoose(PrecompiledLoader, _Loader);
+  function PrecompiledLoader(compiledTemplates) {
+    var _this;
+    _this = _Loader.call(this) || this;
+    _this.precompiled = compiledTemplates || {};
+    return _this;
+  }
+  var _proto = PrecompiledLoader.prototype;
+  _proto.getSource = function getSource(name) {
+    if (this.precompiled[name]) {
+      return {
+        src: {
+          type: 'code',
+          obj: this.precompiled[name]
+        },
+        path: name
+      };
+    }
+    return null;
+  };
+  return PrecompiledLoader;
+}(Loader);
+module.exports = {
+  PrecompiledLoader: PrecompiledLoader
+};
+
+/***/ }),
+
+/***/ 9846:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var lib = __nccwpck_require__(7853);
+var arrayFrom = Array.from;
+var supportsIterators = typeof Symbol === 'function' && Symbol.iterator && typeof arrayFrom === 'function';
+
+// Frames keep track of scoping both at compile-time and run-time so
+// we know how to access variables. Block tags can introduce special
+// variables, for example.
+var Frame = /*#__PURE__*/function () {
+  function Frame(parent, isolateWrites) {
+    this.variables = Object.create(null);
+    this.parent = parent;
+    this.topLevel = false;
+    // if this is true, writes (set) should never propagate upwards past
+    // this frame to its parent (though reads may).
+    this.isolateWrites = isolateWrites;
+  }
+  var _proto = Frame.prototype;
+  _proto.set = function set(name, val, resolveUp) {
+    // Allow variables with dots by automatically creating the
+    // nested structure
+    var parts = name.split('.');
+    var obj = this.variables;
+    var frame = this;
+    if (resolveUp) {
+      if (frame = this.resolve(parts[0], true)) {
+        frame.set(name, val);
+        return;
+      }
+    }
+    for (var i = 0; i < parts.length - 1; i++) {
+      var id = parts[i];
+      if (!obj[id]) {
+        obj[id] = {};
+      }
+      obj = obj[id];
+    }
+    obj[parts[parts.length - 1]] = val;
+  };
+  _proto.get = function get(name) {
+    var val = this.variables[name];
+    if (val !== undefined) {
+      return val;
+    }
+    return null;
+  };
+  _proto.lookup = function lookup(name) {
+    var p = this.parent;
+    var val = this.variables[name];
+    if (val !== undefined) {
+      return val;
+    }
+    return p && p.lookup(name);
+  };
+  _proto.resolve = function resolve(name, forWrite) {
+    var p = forWrite && this.isolateWrites ? undefined : this.parent;
+    var val = this.variables[name];
+    if (val !== undefined) {
+      return this;
+    }
+    return p && p.resolve(name);
+  };
+  _proto.push = function push(isolateWrites) {
+    return new Frame(this, isolateWrites);
+  };
+  _proto.pop = function pop() {
+    return this.parent;
+  };
+  return Frame;
+}();
+function makeMacro(argNames, kwargNames, func) {
+  return function macro() {
+    for (var _len = arguments.length, macroArgs = new Array(_len), _key = 0; _key < _len; _key++) {
+      macroArgs[_key] = arguments[_key];
+    }
+    var argCount = numArgs(macroArgs);
+    var args;
+    var kwargs = getKeywordArgs(macroArgs);
+    if (argCount > argNames.length) {
+      args = macroArgs.slice(0, argNames.length);
+
+      // Positional arguments that should be passed in as
+      // keyword arguments (essentially default values)
+      macroArgs.slice(args.length, argCount).forEach(function (val, i) {
+        if (i < kwargNames.length) {
+          kwargs[kwargNames[i]] = val;
+        }
+      });
+      args.push(kwargs);
+    } else if (argCount < argNames.length) {
+      args = macroArgs.slice(0, argCount);
+      for (var i = argCount; i < argNames.length; i++) {
+        var arg = argNames[i];
+
+        // Keyword arguments that should be passed as
+        // positional arguments, i.e. the caller explicitly
+        // used the name of a positional arg
+        args.push(kwargs[arg]);
+        delete kwargs[arg];
+      }
+      args.push(kwargs);
+    } else {
+      args = macroArgs;
+    }
+    return func.apply(this, args);
+  };
+}
+function makeKeywordArgs(obj) {
+  obj.__keywords = true;
+  return obj;
+}
+function isKeywordArgs(obj) {
+  return obj && Object.prototype.hasOwnProperty.call(obj, '__keywords');
+}
+function getKeywordArgs(args) {
+  var len = args.length;
+  if (len) {
+    var lastArg = args[len - 1];
+    if (isKeywordArgs(lastArg)) {
+      return lastArg;
+    }
+  }
+  return {};
+}
+function numArgs(args) {
+  var len = args.length;
+  if (len === 0) {
+    return 0;
+  }
+  var lastArg = args[len - 1];
+  if (isKeywordArgs(lastArg)) {
+    return len - 1;
+  } else {
+    return len;
+  }
+}
+
+// A SafeString object indicates that the string should not be
+// autoescaped. This happens magically because autoescaping only
+// occurs on primitive string objects.
+function SafeString(val) {
+  if (typeof val !== 'string') {
+    return val;
+  }
+  this.val = val;
+  this.length = val.length;
+}
+SafeString.prototype = Object.create(String.prototype, {
+  length: {
+    writable: true,
+    configurable: true,
+    value: 0
+  }
+});
+SafeString.prototype.valueOf = function valueOf() {
+  return this.val;
+};
+SafeString.prototype.toString = function toString() {
+  return this.val;
+};
+function copySafeness(dest, target) {
+  if (dest instanceof SafeString) {
+    return new SafeString(target);
+  }
+  return target.toString();
+}
+function markSafe(val) {
+  var type = typeof val;
+  if (type === 'string') {
+    return new SafeString(val);
+  } else if (type !== 'function') {
+    return val;
+  } else {
+    return function wrapSafe(args) {
+      var ret = val.apply(this, arguments);
+      if (typeof ret === 'string') {
+        return new SafeString(ret);
+      }
+      return ret;
+    };
+  }
+}
+function suppressValue(val, autoescape) {
+  val = val !== undefined && val !== null ? val : '';
+  if (autoescape && !(val instanceof SafeString)) {
+    val = lib.escape(val.toString());
+  }
+  return val;
+}
+function ensureDefined(val, lineno, colno) {
+  if (val === null || val === undefined) {
+    throw new lib.TemplateError('attempted to output null or undefined value', lineno + 1, colno + 1);
+  }
+  return val;
+}
+function memberLookup(obj, val) {
+  if (obj === undefined || obj === null) {
+    return undefined;
+  }
+  if (typeof obj[val] === 'function') {
+    return function () {
+      for (var _len2 = arguments.length, args = new Array(_len2), _key2 = 0; _key2 < _len2; _key2++) {
+        args[_key2] = arguments[_key2];
+      }
+      return obj[val].apply(obj, args);
+    };
+  }
+  return obj[val];
+}
+function callWrap(obj, name, context, args) {
+  if (!obj) {
+    throw new Error('Unable to call `' + name + '`, which is undefined or falsey');
+  } else if (typeof obj !== 'function') {
+    throw new Error('Unable to call `' + name + '`, which is not a function');
+  }
+  return obj.apply(context, args);
+}
+function contextOrFrameLookup(context, frame, name) {
+  var val = frame.lookup(name);
+  return val !== undefined ? val : context.lookup(name);
+}
+function handleError(error, lineno, colno) {
+  if (error.lineno) {
+    return error;
+  } else {
+    return new lib.TemplateError(error, lineno, colno);
+  }
+}
+function asyncEach(arr, dimen, iter, cb) {
+  if (lib.isArray(arr)) {
+    var len = arr.length;
+    lib.asyncIter(arr, function iterCallback(item, i, next) {
+      switch (dimen) {
+        case 1:
+          iter(item, i, len, next);
+          break;
+        case 2:
+          iter(item[0], item[1], i, len, next);
+          break;
+        case 3:
+          iter(item[0], item[1], item[2], i, len, next);
+          break;
+        default:
+          item.push(i, len, next);
+          iter.apply(this, item);
+      }
+    }, cb);
+  } else {
+    lib.asyncFor(arr, function iterCallback(key, val, i, len, next) {
+      iter(key, val, i, len, next);
+    }, cb);
+  }
+}
+function asyncAll(arr, dimen, func, cb) {
+  var finished = 0;
+  var len;
+  var outputArr;
+  function done(i, output) {
+    finished++;
+    outputArr[i] = output;
+    if (finished === len) {
+      cb(null, outputArr.join(''));
+    }
+  }
+  if (lib.isArray(arr)) {
+    len = arr.length;
+    outputArr = new Array(len);
+    if (len === 0) {
+      cb(null, '');
+    } else {
+      for (var i = 0; i < arr.length; i++) {
+        var item = arr[i];
+        switch (dimen) {
+          case 1:
+            func(item, i, len, done);
+            break;
+          case 2:
+            func(item[0], item[1], i, len, done);
+            break;
+          case 3:
+            func(item[0], item[1], item[2], i, len, done);
+            break;
+          default:
+            item.push(i, len, done);
+            func.apply(this, item);
+        }
+      }
+    }
+  } else {
+    var keys = lib.keys(arr || {});
+    len = keys.length;
+    outputArr = new Array(len);
+    if (len === 0) {
+      cb(null, '');
+    } else {
+      for (var _i = 0; _i < keys.length; _i++) {
+        var k = keys[_i];
+        func(k, arr[k], _i, len, done);
+      }
+    }
+  }
+}
+function fromIterator(arr) {
+  if (typeof arr !== 'object' || arr === null || lib.isArray(arr)) {
+    return arr;
+  } else if (supportsIterators && Symbol.iterator in arr) {
+    return arrayFrom(arr);
+  } else {
+    return arr;
+  }
+}
+module.exports = {
+  Frame: Frame,
+  makeMacro: makeMacro,
+  makeKeywordArgs: makeKeywordArgs,
+  numArgs: numArgs,
+  suppressValue: suppressValue,
+  ensureDefined: ensureDefined,
+  memberLookup: memberLookup,
+  contextOrFrameLookup: contextOrFrameLookup,
+  callWrap: callWrap,
+  handleError: handleError,
+  isArray: lib.isArray,
+  keys: lib.keys,
+  SafeString: SafeString,
+  copySafeness: copySafeness,
+  markSafe: markSafe,
+  asyncEach: asyncEach,
+  asyncAll: asyncAll,
+  inOperator: lib.inOperator,
+  fromIterator: fromIterator
+};
+
+/***/ }),
+
+/***/ 4259:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+
+var SafeString = (__nccwpck_require__(9846).SafeString);
+
+/**
+ * Returns `true` if the object is a function, otherwise `false`.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function callable(value) {
+  return typeof value === 'function';
+}
+exports.callable = callable;
+
+/**
+ * Returns `true` if the object is strictly not `undefined`.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function defined(value) {
+  return value !== undefined;
+}
+exports.defined = defined;
+
+/**
+ * Returns `true` if the operand (one) is divisble by the test's argument
+ * (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function divisibleby(one, two) {
+  return one % two === 0;
+}
+exports.divisibleby = divisibleby;
+
+/**
+ * Returns true if the string has been escaped (i.e., is a SafeString).
+ * @param { any } value
+ * @returns { boolean }
+ */
+function escaped(value) {
+  return value instanceof SafeString;
+}
+exports.escaped = escaped;
+
+/**
+ * Returns `true` if the arguments are strictly equal.
+ * @param { any } one
+ * @param { any } two
+ */
+function equalto(one, two) {
+  return one === two;
+}
+exports.equalto = equalto;
+
+// Aliases
+exports.eq = exports.equalto;
+exports.sameas = exports.equalto;
+
+/**
+ * Returns `true` if the value is evenly divisible by 2.
+ * @param { number } value
+ * @returns { boolean }
+ */
+function even(value) {
+  return value % 2 === 0;
+}
+exports.even = even;
+
+/**
+ * Returns `true` if the value is falsy - if I recall correctly, '', 0, false,
+ * undefined, NaN or null. I don't know if we should stick to the default JS
+ * behavior or attempt to replicate what Python believes should be falsy (i.e.,
+ * empty arrays, empty dicts, not 0...).
+ * @param { any } value
+ * @returns { boolean }
+ */
+function falsy(value) {
+  return !value;
+}
+exports.falsy = falsy;
+
+/**
+ * Returns `true` if the operand (one) is greater or equal to the test's
+ * argument (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function ge(one, two) {
+  return one >= two;
+}
+exports.ge = ge;
+
+/**
+ * Returns `true` if the operand (one) is greater than the test's argument
+ * (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function greaterthan(one, two) {
+  return one > two;
+}
+exports.greaterthan = greaterthan;
+
+// alias
+exports.gt = exports.greaterthan;
+
+/**
+ * Returns `true` if the operand (one) is less than or equal to the test's
+ * argument (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function le(one, two) {
+  return one <= two;
+}
+exports.le = le;
+
+/**
+ * Returns `true` if the operand (one) is less than the test's passed argument
+ * (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function lessthan(one, two) {
+  return one < two;
+}
+exports.lessthan = lessthan;
+
+// alias
+exports.lt = exports.lessthan;
+
+/**
+ * Returns `true` if the string is lowercased.
+ * @param { string } value
+ * @returns { boolean }
+ */
+function lower(value) {
+  return value.toLowerCase() === value;
+}
+exports.lower = lower;
+
+/**
+ * Returns `true` if the operand (one) is less than or equal to the test's
+ * argument (two).
+ * @param { number } one
+ * @param { number } two
+ * @returns { boolean }
+ */
+function ne(one, two) {
+  return one !== two;
+}
+exports.ne = ne;
+
+/**
+ * Returns true if the value is strictly equal to `null`.
+ * @param { any }
+ * @returns { boolean }
+ */
+function nullTest(value) {
+  return value === null;
+}
+exports["null"] = nullTest;
+
+/**
+ * Returns true if value is a number.
+ * @param { any }
+ * @returns { boolean }
+ */
+function number(value) {
+  return typeof value === 'number';
+}
+exports.number = number;
+
+/**
+ * Returns `true` if the value is *not* evenly divisible by 2.
+ * @param { number } value
+ * @returns { boolean }
+ */
+function odd(value) {
+  return value % 2 === 1;
+}
+exports.odd = odd;
+
+/**
+ * Returns `true` if the value is a string, `false` if not.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function string(value) {
+  return typeof value === 'string';
+}
+exports.string = string;
+
+/**
+ * Returns `true` if the value is not in the list of things considered falsy:
+ * '', null, undefined, 0, NaN and false.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function truthy(value) {
+  return !!value;
+}
+exports.truthy = truthy;
+
+/**
+ * Returns `true` if the value is undefined.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function undefinedTest(value) {
+  return value === undefined;
+}
+exports.undefined = undefinedTest;
+
+/**
+ * Returns `true` if the string is uppercased.
+ * @param { string } value
+ * @returns { boolean }
+ */
+function upper(value) {
+  return value.toUpperCase() === value;
+}
+exports.upper = upper;
+
+/**
+ * If ES6 features are available, returns `true` if the value implements the
+ * `Symbol.iterator` method. If not, it's a string or Array.
+ *
+ * Could potentially cause issues if a browser exists that has Set and Map but
+ * not Symbol.
+ *
+ * @param { any } value
+ * @returns { boolean }
+ */
+function iterable(value) {
+  if (typeof Symbol !== 'undefined') {
+    return !!value[Symbol.iterator];
+  } else {
+    return Array.isArray(value) || typeof value === 'string';
+  }
+}
+exports.iterable = iterable;
+
+/**
+ * If ES6 features are available, returns `true` if the value is an object hash
+ * or an ES6 Map. Otherwise just return if it's an object hash.
+ * @param { any } value
+ * @returns { boolean }
+ */
+function mapping(value) {
+  // only maps and object hashes
+  var bool = value !== null && value !== undefined && typeof value === 'object' && !Array.isArray(value);
+  if (Set) {
+    return bool && !(value instanceof Set);
+  } else {
+    return bool;
+  }
+}
+exports.mapping = mapping;
+
+/***/ }),
+
+/***/ 8678:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var nodes = __nccwpck_require__(6151);
+var lib = __nccwpck_require__(7853);
+var sym = 0;
+function gensym() {
+  return 'hole_' + sym++;
+}
+
+// copy-on-write version of map
+function mapCOW(arr, func) {
+  var res = null;
+  for (var i = 0; i < arr.length; i++) {
+    var item = func(arr[i]);
+    if (item !== arr[i]) {
+      if (!res) {
+        res = arr.slice();
+      }
+      res[i] = item;
+    }
+  }
+  return res || arr;
+}
+function walk(ast, func, depthFirst) {
+  if (!(ast instanceof nodes.Node)) {
+    return ast;
+  }
+  if (!depthFirst) {
+    var astT = func(ast);
+    if (astT && astT !== ast) {
+      return astT;
+    }
+  }
+  if (ast instanceof nodes.NodeList) {
+    var children = mapCOW(ast.children, function (node) {
+      return walk(node, func, depthFirst);
+    });
+    if (children !== ast.children) {
+      ast = new nodes[ast.typename](ast.lineno, ast.colno, children);
+    }
+  } else if (ast instanceof nodes.CallExtension) {
+    var args = walk(ast.args, func, depthFirst);
+    var contentArgs = mapCOW(ast.contentArgs, function (node) {
+      return walk(node, func, depthFirst);
+    });
+    if (args !== ast.args || contentArgs !== ast.contentArgs) {
+      ast = new nodes[ast.typename](ast.extName, ast.prop, args, contentArgs);
+    }
+  } else {
+    var props = ast.fields.map(function (field) {
+      return ast[field];
+    });
+    var propsT = mapCOW(props, function (prop) {
+      return walk(prop, func, depthFirst);
+    });
+    if (propsT !== props) {
+      ast = new nodes[ast.typename](ast.lineno, ast.colno);
+      propsT.forEach(function (prop, i) {
+        ast[ast.fields[i]] = prop;
+      });
+    }
+  }
+  return depthFirst ? func(ast) || ast : ast;
+}
+function depthWalk(ast, func) {
+  return walk(ast, func, true);
+}
+function _liftFilters(node, asyncFilters, prop) {
+  var children = [];
+  var walked = depthWalk(prop ? node[prop] : node, function (descNode) {
+    var symbol;
+    if (descNode instanceof nodes.Block) {
+      return descNode;
+    } else if (descNode instanceof nodes.Filter && lib.indexOf(asyncFilters, descNode.name.value) !== -1 || descNode instanceof nodes.CallExtensionAsync) {
+      symbol = new nodes.Symbol(descNode.lineno, descNode.colno, gensym());
+      children.push(new nodes.FilterAsync(descNode.lineno, descNode.colno, descNode.name, descNode.args, symbol));
+    }
+    return symbol;
+  });
+  if (prop) {
+    node[prop] = walked;
+  } else {
+    node = walked;
+  }
+  if (children.length) {
+    children.push(node);
+    return new nodes.NodeList(node.lineno, node.colno, children);
+  } else {
+    return node;
+  }
+}
+function liftFilters(ast, asyncFilters) {
+  return depthWalk(ast, function (node) {
+    if (node instanceof nodes.Output) {
+      return _liftFilters(node, asyncFilters);
+    } else if (node instanceof nodes.Set) {
+      return _liftFilters(node, asyncFilters, 'value');
+    } else if (node instanceof nodes.For) {
+      return _liftFilters(node, asyncFilters, 'arr');
+    } else if (node instanceof nodes.If) {
+      return _liftFilters(node, asyncFilters, 'cond');
+    } else if (node instanceof nodes.CallExtension) {
+      return _liftFilters(node, asyncFilters, 'args');
+    } else {
+      return undefined;
+    }
+  });
+}
+function liftSuper(ast) {
+  return walk(ast, function (blockNode) {
+    if (!(blockNode instanceof nodes.Block)) {
+      return;
+    }
+    var hasSuper = false;
+    var symbol = gensym();
+    blockNode.body = walk(blockNode.body, function (node) {
+      // eslint-disable-line consistent-return
+      if (node instanceof nodes.FunCall && node.name.value === 'super') {
+        hasSuper = true;
+        return new nodes.Symbol(node.lineno, node.colno, symbol);
+      }
+    });
+    if (hasSuper) {
+      blockNode.body.children.unshift(new nodes.Super(0, 0, blockNode.name, new nodes.Symbol(0, 0, symbol)));
+    }
+  });
+}
+function convertStatements(ast) {
+  return depthWalk(ast, function (node) {
+    if (!(node instanceof nodes.If) && !(node instanceof nodes.For)) {
+      return undefined;
+    }
+    var async = false;
+    walk(node, function (child) {
+      if (child instanceof nodes.FilterAsync || child instanceof nodes.IfAsync || child instanceof nodes.AsyncEach || child instanceof nodes.AsyncAll || child instanceof nodes.CallExtensionAsync) {
+        async = true;
+        // Stop iterating by returning the node
+        return child;
+      }
+      return undefined;
+    });
+    if (async) {
+      if (node instanceof nodes.If) {
+        return new nodes.IfAsync(node.lineno, node.colno, node.cond, node.body, node.else_);
+      } else if (node instanceof nodes.For && !(node instanceof nodes.AsyncAll)) {
+        return new nodes.AsyncEach(node.lineno, node.colno, node.arr, node.name, node.body, node.else_);
+      }
+    }
+    return undefined;
+  });
+}
+function cps(ast, asyncFilters) {
+  return convertStatements(liftSuper(liftFilters(ast, asyncFilters)));
+}
+function transform(ast, asyncFilters) {
+  return cps(ast, asyncFilters || []);
+}
+
+// var parser = require('./parser');
+// var src = 'hello {% foo %}{% endfoo %} end';
+// var ast = transform(parser.parse(src, [new FooExtension()]), ['bar']);
+// nodes.printNodes(ast);
+
+module.exports = {
+  transform: transform
+};
 
 /***/ }),
 
@@ -55872,7 +62214,7 @@ const LOCK_HELD = 3;
  * With `observe`, the same round trip goes on, once the lock is ours, to observe the host (see observeHost).
  * With `noop` as well, the script itself decides whether nothing is to be done: every expected replica
  * (`name=spec-hash`) exists, runs and has that hash, no other container of the app exists, and the log plugin
- * (if named) is enabled. Then it appends the audit line (stdin, second line), releases the lock and prints
+ * (if named) is enabled, and behind nginx the upstream and site files are intact (see NoopCheck.nginx). Then it appends the audit line (stdin, second line), releases the lock and prints
  * `verdict noop`: a deploy that changes nothing costs one round trip. Otherwise the lock stays taken.
  */
 function lockTake(lockDir, observe, noop) {
@@ -55896,13 +62238,24 @@ function lockTake(lockDir, observe, noop) {
     const observeLines = noop
         ? [...OBSERVE_LINES.slice(0, -2), ...NOOP_LINES, ...OBSERVE_LINES.slice(-2)]
         : OBSERVE_LINES;
-    return sh([...lines, 'l="$1"', 'shift', ...observeLines].join('\n'), lockDir, ...observeArgs(observe), ...(noop ? [noop.expect.join(' '), noop.auditLog] : []));
+    return sh([...lines, 'l="$1"', 'shift', ...observeLines].join('\n'), lockDir, ...observeArgs(observe), ...(noop
+        ? [
+            noop.expect.join(' '),
+            noop.auditLog,
+            noop.nginx?.upstream ?? '',
+            noop.nginx?.site?.path ?? '',
+            noop.nginx?.site?.sha256 ?? '',
+        ]
+        : []));
 }
-// After `shift`: $2 app, $3 plugin alias, $5 expected replicas, $6 audit log; $c the container lines, $p the plugin state.
+// After `shift`: $2 app, $3 plugin alias, $5 expected replicas, $6 audit log, $7 the nginx upstream file ('' without
+// nginx), $8 the site file ('' without one), $9 its expected sha256; $c the container lines, $p the plugin state.
 const NOOP_LINES = [
-    'if [ -n "$5" ] && { [ -z "$3" ] || [ "$p" = true ]; }; then',
+    'if [ -n "$5" ] && { [ -z "$3" ] || [ "$p" = true ]; } && { [ -z "$8" ] || [ "$(sha256sum < "$8" 2>/dev/null | cut -d " " -f 1)" = "$9" ]; }; then',
+    // The ports the upstream lists (`none` when the file is missing: matches no replica).
+    '  u=; if [ -n "$7" ]; then u=none; [ -e "$7" ] && u=$(sed -n "s/^[[:space:]]*server[[:space:]][[:space:]]*[^[:space:]]*:\\([0-9][0-9]*\\).*/\\1/p" "$7" | tr "\\n" " "); fi',
     String.raw `  v=$(printf "%s
-" "$c" | awk -F "	" -v app="$2" -v want="$5" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { j = index(w[i], "="); e[substr(w[i], 1, j - 1)] = substr(w[i], j + 1) }; ok = 1 } $0 == "" { next } { if ($5 == app) { if (!($2 in e) || e[$2] != $8 || $3 != "running") ok = 0; else s[$2] = 1 } else if ($2 in e) ok = 0 } END { for (k in e) if (!(k in s)) ok = 0; print (ok ? "noop" : "work") }')`,
+" "$c" | awk -F "	" -v app="$2" -v want="$5" -v chk="$7" -v up="$u" 'BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) { j = index(w[i], "="); e[substr(w[i], 1, j - 1)] = substr(w[i], j + 1) }; ok = 1 } $0 == "" { next } { if ($5 == app) { if (!($2 in e) || e[$2] != $8 || $3 != "running") ok = 0; else { s[$2] = 1; have[$9] = 1 } } else if ($2 in e) ok = 0 } END { for (k in e) if (!(k in s)) ok = 0; if (chk != "") { m = split(up, l, " "); if (m == 0) ok = 0; for (i = 1; i <= m; i++) listed[l[i]] = 1; for (k in have) if (!(k in listed)) ok = 0; for (k in listed) if (!(k in have)) ok = 0 }; print (ok ? "noop" : "work") }')`,
     '  if [ "$v" = noop ] && printf "%s\\n" "$al" >> "$6"; then rm -rf "$l"; echo "verdict noop"; fi',
     'fi',
 ];
@@ -57131,7 +63484,7 @@ async function recordAndPrune(h, o) {
         }));
     }
     catch (error) {
-        h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${(0,errors/* errorMessage */.gJ)(error)}`);
+        h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${errorMessage(error)}`);
     }
 }
 /** Pure: the command recordAndPrune runs (the deploy's end may run it in the same round trip as the audit). */
@@ -57792,6 +64145,7 @@ function sleep(ms, signal) {
 
 
 
+
 /** A rollout that failed: `rolledBack` tells whether the previous replicas were fully restored. */
 class RolloutFailed extends errors/* UserError */.yo {
     name = 'RolloutFailed';
@@ -57857,6 +64211,18 @@ function rolloutSetup(inputs, host, app, dockerConfig) {
                 deadlineMs: inputs['health-deadline'],
             },
         },
+    };
+}
+/**
+ * Pure: what the host's own no-op check must find of nginx (see lockTake): the upstream file listing the replicas'
+ * ports and, when Dyce writes a site, the site file with exactly the rendered content (its sha256).
+ */
+function nginxNoopCheck(cfg) {
+    return {
+        upstream: upstreamPath(cfg.nginx, cfg.app),
+        ...(cfg.site === undefined
+            ? {}
+            : { site: { path: sitePath(cfg.nginx, cfg.app), sha256: (0,external_node_crypto_.createHash)('sha256').update(cfg.site).digest('hex') } }),
     };
 }
 async function applyRollout(h, cfg, rollout) {
@@ -58568,6 +64934,10 @@ async function deployHost(host, app, inputs, reporter, opts) {
                         noop: {
                             expect: expected.replicas.map((r) => `${r.name}=${r.specHash}`),
                             auditLog: auditLog(access.stateDir),
+                            // Behind nginx the files Dyce owns must be intact too, else the normal path rewrites them.
+                            ...(inputs.proxy === 'nginx'
+                                ? { nginx: nginxNoopCheck(rolloutSetup(inputs, host, app, expected.dockerConfig).config) }
+                                : {}),
                             auditLine: JSON.stringify({
                                 time: holder.since,
                                 who: holder.who,
@@ -58622,18 +64992,33 @@ async function deployHost(host, app, inputs, reporter, opts) {
             auditResult = 'dry-run';
             return outcome;
         }
-        await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
-        auditResult = plan.changed ? 'success' : 'unchanged';
+        if (auditResult === 'unchanged')
+            // The host judged the deploy a no-op (containers and, behind nginx, its files intact), audited and released
+            // the lock: nothing to apply, and nothing more to ask the host (no repair may run without the lock).
+            outcome.replicas = plan.steps.flatMap((s) => s.kind === 'keep'
+                ? [
+                    {
+                        ...replicaState(s.replica, s.container.id, 'running'),
+                        ...(s.container.port ? { port: s.container.port } : {}),
+                    },
+                ]
+                : []);
+        else
+            await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+        // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
+        auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
         // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
-        // in the same round trip as the audit and the lock's release).
-        record = {
-            stateDir: access.stateDir,
-            app: app.app,
-            image: app.image,
-            version: app.version,
-            keep: inputs['keep-versions'],
-            rollback: opts.rollback === true,
-        };
+        // in the same round trip as the audit and the lock's release). A deploy the host judged a no-op released the
+        // lock itself and deployed nothing new: it records nothing, so it stays one round trip.
+        if (lock)
+            record = {
+                stateDir: access.stateDir,
+                app: app.app,
+                image: app.image,
+                version: app.version,
+                keep: inputs['keep-versions'],
+                rollback: opts.rollback === true,
+            };
         // Secret files of earlier specs are no longer mounted by any replica: remove them.
         if (plan.changed)
             prune = {
@@ -58671,9 +65056,6 @@ async function deployHost(host, app, inputs, reporter, opts) {
             };
             await finish(exec, access, lock, entry, prune, reporter, record);
         }
-        else if (exec && access && record)
-            // The host judged the deploy a no-op and released the lock itself.
-            await recordAndPrune({ name: host.name, exec, sudo: access.sudo, reporter }, record);
         await exec?.close().catch(() => { });
     }
 }
@@ -58794,7 +65176,8 @@ async function applyProxied(ctx, plan, desired, app, inputs, outcome) {
     const report = await applyRollout({ name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal }, config, rollout);
     for (const r of report.records)
         outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
-    outcome.changed = rollout.steps.length > 0;
+    // With no container steps, any record is a repaired nginx file (upstream or site): the host changed.
+    outcome.changed = rollout.steps.length > 0 || report.records.length > 0;
     const moved = new Map(rollout.steps.flatMap((s) => (s.kind === 'start' ? [[s.name, s.port]] : [])));
     for (const s of plan.steps) {
         if (s.kind === 'remove')
@@ -59007,7 +65390,9 @@ function withGrace(signal, graceMs, work) {
 async function runDeployInputs(i, reporter, opts = {}) {
     let playbook;
     if (i.playbook?.trim()) {
-        const { runDeployPlaybook } = await Promise.all(/* import() */[__nccwpck_require__.e(177), __nccwpck_require__.e(152)]).then(__nccwpck_require__.bind(__nccwpck_require__, 6152));
+        // `eager`: ncc (webpack) keeps the module in the action's one-file bundle (evaluated only here); esbuild, which
+        // bundles the CLI, ignores the comment and splits it into a chunk of its own.
+        const { runDeployPlaybook } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 383));
         playbook = await runDeployPlaybook(i, reporter, {
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.connect ? { connect: opts.connect } : {}),
@@ -61672,6 +68057,3146 @@ function sshCredentials(i) {
 
 /***/ }),
 
+/***/ 383:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  runDeployPlaybook: () => (/* binding */ runDeployPlaybook)
+});
+
+// UNUSED EXPORTS: extraVarsSources, hostState, inlineSecretWarnings, playbookSummary
+
+// EXTERNAL MODULE: ./src/config/inventory.ts + 1 modules
+var inventory = __nccwpck_require__(8651);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+// EXTERNAL MODULE: ./src/config/ansible-yaml.ts
+var ansible_yaml = __nccwpck_require__(5204);
+// EXTERNAL MODULE: ./src/config/inventory-ini.ts
+var inventory_ini = __nccwpck_require__(9101);
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __nccwpck_require__(17);
+;// CONCATENATED MODULE: ./src/playbook/extra-vars.ts
+
+
+
+
+
+const SECRET_NAME = /pass(word|wd|phrase)?|token|secret|(^|_|-)key($|_|-)|api_?key|private/i;
+function looksSecret(name) {
+    return SECRET_NAME.test(name);
+}
+/** Pure: parses one inline `-e` value (not `@file`). */
+function parseExtraVarsText(text, where) {
+    const t = text.trim();
+    if (t === '')
+        return {};
+    if (t.startsWith('{') || t.startsWith('[')) {
+        let data;
+        try {
+            data = (0,dist/* parse */.qg)(t, (0,ansible_yaml/* ansibleYamlOptions */.E)());
+        }
+        catch (error) {
+            throw new errors/* UserError */.yo(`${where}: bad JSON/YAML in extra vars: ${error.message.split('\n')[0]}`, {
+                cause: error,
+            });
+        }
+        if (!data || typeof data !== 'object' || Array.isArray(data))
+            throw new errors/* UserError */.yo(`${where}: extra vars must be a mapping of names to values`);
+        return data;
+    }
+    const split = (0,inventory_ini/* shellSplit */.LO)(t);
+    if ('error' in split)
+        throw new errors/* UserError */.yo(`${where}: ${split.error}`);
+    const out = {};
+    for (const word of split.words) {
+        const eq = word.indexOf('=');
+        if (eq <= 0)
+            throw new errors/* UserError */.yo(`${where}: expected key=value, got ${JSON.stringify(word)}`);
+        out[word.slice(0, eq)] = word.slice(eq + 1);
+    }
+    return out;
+}
+/** Reads and merges every -e source. `@file` is read from disk; `@-` is not supported (use a file). */
+async function readExtraVars(sources) {
+    const vars = {};
+    const warnings = [];
+    const secrets = [];
+    for (const s of sources) {
+        let data;
+        const inline = !s.text.startsWith('@');
+        if (!inline) {
+            const path = s.text.slice(1);
+            let text;
+            try {
+                text = await (0,promises_.readFile)(path, 'utf8');
+            }
+            catch (error) {
+                throw new errors/* UserError */.yo(`${s.origin} @${path}: cannot read: ${error.code ?? error}`, {
+                    cause: error,
+                });
+            }
+            let parsed;
+            try {
+                parsed = (0,dist/* parse */.qg)(text, (0,ansible_yaml/* ansibleYamlOptions */.E)());
+            }
+            catch (error) {
+                throw new errors/* UserError */.yo(`${path}: bad YAML: ${error.message.split('\n')[0]}`, { cause: error });
+            }
+            if (parsed === null || parsed === undefined)
+                parsed = {};
+            if (typeof parsed !== 'object' || Array.isArray(parsed))
+                throw new errors/* UserError */.yo(`${path}: extra vars must be a mapping of names to values`);
+            data = parsed;
+        }
+        else {
+            data = parseExtraVarsText(s.text, s.origin);
+        }
+        for (const [k, v] of Object.entries(data)) {
+            if (looksSecret(k) && v !== null && v !== undefined && String(v) !== '') {
+                secrets.push(String(v));
+                if (inline && s.origin === '-e')
+                    warnings.push(`extra var ${k} looks secret and was given on the command line, where any user of this machine can read it ` +
+                        `(ps, /proc): put it in a file (-e @secrets.yml, mode 0600) or in the environment (DYCE_EXTRA_VARS='{"${k}": ...}')`);
+            }
+            vars[k] = v;
+        }
+    }
+    return { vars, warnings, secrets };
+}
+
+;// CONCATENATED MODULE: ./src/playbook/output.ts
+/**
+ * What a playbook run reports, as events; two printers: Ansible's default text output, and JSON (Ansible's json
+ * callback shape: plays -> tasks -> hosts, then stats).
+ */
+function emptyStats() {
+    return { ok: 0, changed: 0, unreachable: 0, failed: 0, skipped: 0, rescued: 0, ignored: 0 };
+}
+const WIDTH = 80;
+function banner(text) {
+    return `${text} ${'*'.repeat(Math.max(3, WIDTH - text.length - 1))}`;
+}
+/** Ansible's default callback, close enough that people who read Ansible output read this. */
+class TextPrinter {
+    write;
+    opts;
+    constructor(write, opts = {}) {
+        this.write = write;
+        this.opts = opts;
+    }
+    play(name) {
+        this.write(`\n${banner(`PLAY [${name}]`)}\n`);
+    }
+    noHosts() {
+        this.write('skipping: no hosts matched\n');
+    }
+    task(name) {
+        this.write(`\n${banner(`TASK [${name}]`)}\n`);
+    }
+    result(r, final) {
+        // Items are printed one by one; the loop's summary line adds nothing for ok/changed/skipped.
+        if (final && r.item === undefined && r.detail?.results !== undefined)
+            return;
+        const item = r.item === undefined ? '' : ` => (item=${r.item})`;
+        const word = r.status === 'failed'
+            ? r.item === undefined
+                ? 'fatal'
+                : 'failed'
+            : r.status === 'skipped'
+                ? 'skipping'
+                : r.status;
+        const showDetail = r.detail !== undefined &&
+            (r.status === 'failed' || r.status === 'unreachable' || this.opts.verbose || r.detail.__debug === true);
+        let line = r.status === 'failed' && r.item === undefined ? `${word}: [${r.host}]: FAILED!` : `${word}: [${r.host}]${item}`;
+        if (r.status === 'unreachable')
+            line = `fatal: [${r.host}]: UNREACHABLE!`;
+        if (showDetail && r.detail) {
+            const { __debug: _d, ...rest } = r.detail;
+            line += `${r.item === undefined ? ' =>' : ''} ${JSON.stringify(rest, null, r.status === 'failed' || r.status === 'unreachable' ? undefined : 4)}`;
+        }
+        this.write(`${line}\n`);
+        if (r.ignored)
+            this.write('...ignoring\n');
+    }
+    warning(message) {
+        this.write(`[WARNING]: ${message}\n`);
+    }
+    noMoreHosts() {
+        this.write(`\n${banner('NO MORE HOSTS LEFT')}\n`);
+    }
+    recap(stats) {
+        this.write(`\n${banner('PLAY RECAP')}\n`);
+        for (const [h, s] of Object.entries(stats)) {
+            const cols = [
+                ['ok', s.ok],
+                ['changed', s.changed],
+                ['unreachable', s.unreachable],
+                ['failed', s.failed],
+                ['skipped', s.skipped],
+                ['rescued', s.rescued],
+                ['ignored', s.ignored],
+            ].map(([k, n]) => `${k}=${String(n).padEnd(4)}`);
+            this.write(`${h.padEnd(26)} : ${cols.join(' ').trimEnd()}\n`);
+        }
+        this.write('\n');
+    }
+}
+/** Collects the run as Ansible's json callback would print it. */
+class JsonCollector {
+    run = { plays: [], stats: {}, warnings: [] };
+    play(name, hosts) {
+        this.run.plays.push({ play: { name, hosts }, tasks: [] });
+    }
+    noHosts() { }
+    task(name, module) {
+        this.run.plays.at(-1)?.tasks.push({ task: { name, module }, hosts: {} });
+    }
+    result(r, final) {
+        if (!final)
+            return;
+        const t = this.run.plays.at(-1)?.tasks.at(-1);
+        if (!t)
+            return;
+        const { __debug: _d, ...detail } = r.detail ?? {};
+        t.hosts[r.host] = {
+            ...detail,
+            changed: r.status === 'changed',
+            ...(r.status === 'failed' ? { failed: true } : {}),
+            ...(r.status === 'skipped' ? { skipped: true } : {}),
+            ...(r.status === 'unreachable' ? { unreachable: true } : {}),
+            ...(r.ignored ? { ignored: true } : {}),
+            status: r.status,
+        };
+    }
+    warning(message) {
+        this.run.warnings.push(message);
+    }
+    noMoreHosts() { }
+    recap(stats) {
+        this.run.stats = Object.fromEntries(Object.entries(stats).map(([h, s]) => [h, { ...s, failures: s.failed }]));
+    }
+}
+
+// EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 11 modules
+var classic_schemas = __nccwpck_require__(2857);
+// EXTERNAL MODULE: ./node_modules/nunjucks/index.js
+var nunjucks = __nccwpck_require__(8115);
+var nunjucks_default = /*#__PURE__*/__nccwpck_require__.n(nunjucks);
+// EXTERNAL MODULE: ./src/commands/quote.ts
+var quote = __nccwpck_require__(7654);
+;// CONCATENATED MODULE: ./src/template/templar.ts
+
+
+
+class TemplateError extends Error {
+    name = 'TemplateError';
+}
+/** An undefined variable; `variable` is the name as written (`foo` or `foo.bar`). */
+class UndefinedVariableError extends TemplateError {
+    variable;
+    via;
+    name = 'UndefinedVariableError';
+    constructor(variable, via = []) {
+        super(`'${variable}' is undefined${via.length ? ` (used by ${via.map((v) => `'${v}'`).join(' <- ')})` : ''}`);
+        this.variable = variable;
+        this.via = via;
+    }
+}
+const UNDEFINED = Symbol('dyce.undefined');
+/** The value of an undefined variable: any use other than `default`/`defined` throws, naming it. */
+function makeUndefined(name, record) {
+    const fail = () => {
+        const e = new UndefinedVariableError(name);
+        record(e);
+        throw e;
+    };
+    return new Proxy({}, {
+        get(_t, key) {
+            if (key === UNDEFINED)
+                return name;
+            if (key === Symbol.toPrimitive || key === 'toString' || key === 'valueOf' || key === 'toJSON')
+                return fail;
+            if (typeof key === 'symbol' || key === '__keywords' || key === 'then')
+                return undefined;
+            return makeUndefined(`${name}.${key}`, record);
+        },
+        has: () => false,
+        ownKeys: fail,
+    });
+}
+function undefinedName(v) {
+    if ((typeof v === 'function' || (typeof v === 'object' && v !== null)) && v[UNDEFINED])
+        return v[UNDEFINED];
+    return undefined;
+}
+function defined(v) {
+    return v !== undefined && undefinedName(v) === undefined;
+}
+function need(v, filter) {
+    const u = undefinedName(v);
+    if (u !== undefined)
+        throw new UndefinedVariableError(u);
+    if (v === undefined)
+        throw new TemplateError(`filter "${filter}" got an undefined value (a missing attribute?)`);
+    return v;
+}
+/** Python's str() for the values YAML can hold, so that text output reads as Ansible's. */
+function toText(v) {
+    if (v === null || v === undefined)
+        return v === null ? 'None' : '';
+    if (v === true)
+        return 'True';
+    if (v === false)
+        return 'False';
+    if (typeof v === 'string')
+        return v;
+    if (typeof v === 'number' || typeof v === 'bigint')
+        return String(v);
+    return pyRepr(v);
+}
+function pyRepr(v) {
+    if (typeof v === 'string')
+        return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    if (Array.isArray(v))
+        return `[${v.map(pyRepr).join(', ')}]`;
+    if (typeof v === 'object' && v !== null)
+        return `{${Object.entries(v)
+            .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+            .join(', ')}}`;
+    return toText(v);
+}
+const TRUE_WORDS = new Set(['yes', 'on', '1', 'true', 't', 'y']);
+/** Ansible's `bool` filter: true for True/'yes'/'on'/'1'/'true'/1, false otherwise. */
+function ansibleBool(v) {
+    if (typeof v === 'boolean')
+        return v;
+    if (typeof v === 'number')
+        return v === 1;
+    if (typeof v === 'string')
+        return TRUE_WORDS.has(v.trim().toLowerCase());
+    return false;
+}
+/** Python's int(): whole numbers from numbers and numeric strings, `default` (0) otherwise. */
+function toInt(v, def = 0, base = 10) {
+    if (typeof v === 'boolean')
+        return v ? 1 : 0;
+    if (typeof v === 'number')
+        return Number.isFinite(v) ? Math.trunc(v) : def;
+    if (typeof v === 'string') {
+        const s = v.trim();
+        if (base === 10 && /^[-+]?\d+(\.\d+)?$/.test(s))
+            return Math.trunc(Number(s));
+        const n = Number.parseInt(s, base);
+        return Number.isNaN(n) ? def : n;
+    }
+    return def;
+}
+function toPyRegex(pattern, flags) {
+    // Python named groups (?P<name>...) read as JS (?<name>...).
+    return new RegExp(pattern.replace(/\(\?P</g, '(?<'), flags);
+}
+function makeFilters() {
+    const dflt = (v, d = '', boolean = false) => !defined(v) || (boolean === true && (v === '' || v === null || v === false || v === 0)) ? d : v;
+    const length = (v) => {
+        need(v, 'length');
+        if (typeof v === 'string' || Array.isArray(v))
+            return v.length;
+        if (v && typeof v === 'object')
+            return Object.keys(v).length;
+        throw new TemplateError(`filter "length": ${toText(v)} has no length`);
+    };
+    return {
+        default: dflt,
+        d: dflt,
+        mandatory: (v, msg) => {
+            const u = undefinedName(v);
+            if (u !== undefined || v === undefined)
+                throw new TemplateError(typeof msg === 'string' ? msg : `Mandatory variable '${u ?? '?'}' not defined.`);
+            return v;
+        },
+        int: (v, d = 0, base = 10) => toInt(need(v, 'int'), Number(d), Number(base)),
+        float: (v, d = 0) => {
+            const n = Number(need(v, 'float'));
+            return Number.isNaN(n) ? d : n;
+        },
+        bool: (v) => ansibleBool(need(v, 'bool')),
+        string: (v) => toText(need(v, 'string')),
+        lower: (v) => toText(need(v, 'lower')).toLowerCase(),
+        upper: (v) => toText(need(v, 'upper')).toUpperCase(),
+        capitalize: (v) => {
+            const s = toText(need(v, 'capitalize'));
+            return s.charAt(0).toUpperCase() + s.slice(1).toLowerCase();
+        },
+        trim: (v) => toText(need(v, 'trim')).trim(),
+        join: (v, sep = '') => {
+            need(v, 'join');
+            if (!Array.isArray(v))
+                return toText(v);
+            return v.map(toText).join(toText(sep));
+        },
+        to_json: (v) => JSON.stringify(need(v, 'to_json')),
+        to_nice_json: (v, indent = 4) => JSON.stringify(need(v, 'to_nice_json'), null, Number(indent)),
+        to_yaml: (v) => (0,dist/* stringify */.As)(need(v, 'to_yaml'), { flowCollectionPadding: false }),
+        to_nice_yaml: (v, indent = 4) => (0,dist/* stringify */.As)(need(v, 'to_nice_yaml'), { indent: Number(indent) }),
+        from_json: (v) => JSON.parse(toText(need(v, 'from_json'))),
+        regex_replace: (v, pattern = '', replacement = '', ignorecase = false, multiline = false) => {
+            const flags = `g${ignorecase === true ? 'i' : ''}${multiline === true ? 'm' : ''}`;
+            // Python's \1 and \g<name> back-references read as JS $1 and $<name>.
+            const rep = toText(replacement)
+                .replace(/\$/g, '$$$$')
+                .replace(/\\g<(\w+)>/g, (_m, g) => (/^\d+$/.test(g) ? `$${g}` : `$<${g}>`))
+                .replace(/\\(\d)/g, '$$$1');
+            return toText(need(v, 'regex_replace')).replace(toPyRegex(toText(pattern), flags), rep);
+        },
+        regex_search: (v, pattern = '') => {
+            const m = toPyRegex(toText(pattern), '').exec(toText(need(v, 'regex_search')));
+            return m ? m[0] : null;
+        },
+        replace: (v, old = '', neu = '') => toText(need(v, 'replace')).split(toText(old)).join(toText(neu)),
+        b64encode: (v) => Buffer.from(toText(need(v, 'b64encode')), 'utf8').toString('base64'),
+        b64decode: (v) => Buffer.from(toText(need(v, 'b64decode')), 'base64').toString('utf8'),
+        quote: (v) => (0,quote/* quoteWord */.XW)(toText(need(v, 'quote'))),
+        length,
+        count: length,
+        first: (v) => need(v, 'first')[0],
+        last: (v) => {
+            const a = need(v, 'last');
+            return a[a.length - 1];
+        },
+        list: (v) => {
+            need(v, 'list');
+            if (Array.isArray(v))
+                return v;
+            if (typeof v === 'string')
+                return [...v];
+            if (v && typeof v === 'object')
+                return Object.keys(v);
+            return [v];
+        },
+        unique: (v) => [...new Set(need(v, 'unique'))],
+        sort: (v) => [...need(v, 'sort')].sort(),
+        min: (v) => Math.min(...need(v, 'min')),
+        max: (v) => Math.max(...need(v, 'max')),
+        abs: (v) => Math.abs(Number(need(v, 'abs'))),
+        round: (v, precision = 0) => {
+            const p = 10 ** Number(precision);
+            return Math.round(Number(need(v, 'round')) * p) / p;
+        },
+        ternary: (v, yes, no) => (need(v, 'ternary') ? yes : no),
+        dict2items: (v) => Object.entries(need(v, 'dict2items')).map(([key, value]) => ({ key, value })),
+        items2dict: (v) => Object.fromEntries(need(v, 'items2dict').map((e) => [e.key, e.value])),
+        combine: (v, ...more) => Object.assign({}, need(v, 'combine'), ...more.filter((m) => typeof m === 'object')),
+    };
+}
+/** Ansible's result tests: `result is changed`, `result is failed`, ... */
+function resultFlag(v, key) {
+    need(v, key);
+    return typeof v === 'object' && v !== null && v[key] === true;
+}
+function makeTests() {
+    return {
+        defined: (v) => defined(v),
+        undefined: (v) => !defined(v),
+        none: (v) => v === null,
+        string: (v) => typeof v === 'string',
+        number: (v) => typeof v === 'number',
+        boolean: (v) => typeof v === 'boolean',
+        mapping: (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && defined(v),
+        sequence: (v) => Array.isArray(v) || typeof v === 'string',
+        iterable: (v) => Array.isArray(v) || typeof v === 'string' || (typeof v === 'object' && v !== null),
+        truthy: (v) => Boolean(v),
+        falsy: (v) => !v,
+        equalto: (v, o) => v === o,
+        eq: (v, o) => v === o,
+        ne: (v, o) => v !== o,
+        in: (v, o) => (Array.isArray(o) || typeof o === 'string' ? o.includes(v) : false),
+        match: (v, p) => toPyRegex(toText(p), '').exec(toText(v))?.index === 0,
+        search: (v, p) => toPyRegex(toText(p), '').test(toText(v)),
+        changed: (v) => resultFlag(v, 'changed'),
+        change: (v) => resultFlag(v, 'changed'),
+        failed: (v) => resultFlag(v, 'failed'),
+        failure: (v) => resultFlag(v, 'failed'),
+        succeeded: (v) => !resultFlag(v, 'failed'),
+        success: (v) => !resultFlag(v, 'failed'),
+        skipped: (v) => resultFlag(v, 'skipped'),
+        skip: (v) => resultFlag(v, 'skipped'),
+    };
+}
+const SUPPORTED_FILTERS = Object.keys(makeFilters()).sort();
+const SUPPORTED_TESTS = Object.keys(makeTests()).sort();
+const GUARDS = new Set(['default', 'd', 'mandatory']);
+const GUARD_TESTS = new Set(['defined', 'undefined', 'none']);
+const NATIVE_FILTER = '__dyce_native';
+const TEXT_FILTER = '__dyce_text';
+/** Names that are Jinja literals or nunjucks globals rather than variables. */
+const BUILTIN_NAMES = new Set(['True', 'False', 'None', 'true', 'false', 'none', 'range', 'loop']);
+const nodes = (nunjucks_default()).nodes;
+const njParser = (nunjucks_default()).parser;
+/** True when the text holds Jinja markers at all. */
+function isTemplate(text) {
+    return text.includes('{{') || text.includes('{%') || text.includes('{#');
+}
+/**
+ * One templating engine per playbook run (no module-level state). Renders strings, deep values and conditions
+ * against a Scope. Not re-entrant across async boundaries: every render is synchronous.
+ */
+class Templar {
+    #env;
+    #compiled = new Map();
+    #scopes = [];
+    /** Variables being resolved, to report a variable defined through itself instead of recursing forever. */
+    #resolving = [];
+    #native = [];
+    /** nunjucks re-wraps errors thrown inside a render and drops them; the last one of ours is kept here. */
+    #lastError;
+    constructor() {
+        const env = new (nunjucks_default()).Environment(null, { autoescape: false, throwOnUndefined: true });
+        const record = (e) => {
+            this.#lastError = e;
+        };
+        const guard = (fn) => (...args) => {
+            try {
+                return fn(...args);
+            }
+            catch (error) {
+                if (error instanceof Error)
+                    record(error);
+                throw error;
+            }
+        };
+        for (const [name, fn] of Object.entries(makeFilters()))
+            env.addFilter(name, guard(fn));
+        for (const [name, fn] of Object.entries(makeTests()))
+            env.addTest(name, guard(fn));
+        env.addFilter(TEXT_FILTER, guard((v) => {
+            const u = undefinedName(v);
+            if (u !== undefined)
+                throw new UndefinedVariableError(u);
+            if (v === undefined)
+                throw new TemplateError('a value in the template is undefined (a missing key or attribute?)');
+            return toText(v);
+        }));
+        env.addFilter(NATIVE_FILTER, (v) => {
+            this.#native.push(v);
+            return '';
+        });
+        const builtins = { True: true, False: false, None: null };
+        const base = env.globals;
+        // nunjucks asks `name in env.globals` before its own context: answering yes for every name routes each
+        // variable lookup through the current Scope, which renders templated values lazily and marks undefined ones.
+        env.globals = new Proxy(base, {
+            has: () => true,
+            get: (t, key) => {
+                if (typeof key === 'symbol')
+                    return Reflect.get(t, key);
+                if (key in builtins)
+                    return builtins[key];
+                let found;
+                try {
+                    found = this.#lookup(key);
+                }
+                catch (error) {
+                    if (error instanceof Error)
+                        record(error);
+                    throw error;
+                }
+                if (found !== undefined)
+                    return found.value;
+                if (key in t)
+                    return t[key];
+                return makeUndefined(key, record);
+            },
+        });
+        this.#env = env;
+    }
+    #lookup(name) {
+        const scope = this.#scopes[this.#scopes.length - 1];
+        const found = scope?.lookup(name);
+        if (found === undefined)
+            return undefined;
+        if (!containsTemplate(found.value))
+            return found;
+        if (this.#resolving.includes(name))
+            throw new TemplateError(`variable '${name}' is defined through itself (${[...this.#resolving, name].join(' -> ')})`);
+        this.#resolving.push(name);
+        try {
+            return { value: this.#renderDeep(found.value) };
+        }
+        catch (error) {
+            if (error instanceof UndefinedVariableError && error.variable !== name)
+                throw new UndefinedVariableError(error.variable, [...error.via, name]);
+            throw error;
+        }
+        finally {
+            this.#resolving.pop();
+        }
+    }
+    /** Parses a template and reports what it uses; throws TemplateError on a syntax error. */
+    analyse(text) {
+        let root;
+        try {
+            root = njParser.parse(text, [], {});
+        }
+        catch (error) {
+            throw new TemplateError(cleanMessage(error), { cause: error });
+        }
+        const nameNodes = new Set();
+        const filters = [];
+        for (const f of root.findAll(nodes.Filter)) {
+            filters.push(String(f.name?.value));
+            if (f.name)
+                nameNodes.add(f.name);
+        }
+        const tests = [];
+        for (const n of root.findAll(nodes.Is)) {
+            const r = n.right;
+            if (r?.typename === 'Symbol') {
+                tests.push(String(r.value));
+                nameNodes.add(r);
+            }
+            else if (r?.typename === 'FunCall') {
+                tests.push(String(r.name?.value));
+                if (r.name)
+                    nameNodes.add(r.name);
+            }
+        }
+        const locals = new Set();
+        for (const f of root.findAll(nodes.For)) {
+            for (const s of f.name ? [f.name, ...(f.name.children ?? [])] : [])
+                if (s.typename === 'Symbol')
+                    locals.add(String(s.value));
+        }
+        for (const s of root.findAll(nodes.Set))
+            for (const t of s.targets ?? [])
+                locals.add(String(t.value));
+        const variables = [
+            ...new Set(root
+                .findAll(nodes.Symbol)
+                .filter((s) => !nameNodes.has(s))
+                .map((s) => String(s.value))
+                .filter((v) => !locals.has(v) && !BUILTIN_NAMES.has(v))),
+        ];
+        const guarded = filters.some((f) => GUARDS.has(f)) || tests.some((t) => GUARD_TESTS.has(t));
+        return { variables, filters: [...new Set(filters)], tests: [...new Set(tests)], guarded };
+    }
+    /** Renders a string as Ansible would; values that are not strings are returned as they are. */
+    render(text, scope) {
+        this.#scopes.push(scope);
+        try {
+            return this.#renderString(text);
+        }
+        finally {
+            this.#scopes.pop();
+        }
+    }
+    /** Renders every string inside a value (lists, dicts, keys included). */
+    renderDeep(value, scope) {
+        this.#scopes.push(scope);
+        try {
+            return this.#renderDeep(value);
+        }
+        finally {
+            this.#scopes.pop();
+        }
+    }
+    /** A `when`/`failed_when`/`changed_when`/`assert` expression (bare Jinja, no braces), or a boolean. */
+    evaluate(expression, scope) {
+        if (typeof expression === 'boolean')
+            return expression;
+        if (expression === null || expression === undefined)
+            return false;
+        if (typeof expression === 'number')
+            return expression !== 0;
+        const text = String(expression).trim();
+        const value = isTemplate(text) ? this.render(text, scope) : this.render(`{{ ${text} }}`, scope);
+        if (typeof value === 'string') {
+            // `when: "{{ flag }}"` gives text; Ansible reads it as a boolean.
+            const s = value.trim().toLowerCase();
+            if (s === '' || s === 'false' || s === 'no' || s === 'off' || s === '0' || s === 'none')
+                return false;
+            return true;
+        }
+        if (Array.isArray(value))
+            return value.length > 0;
+        if (value && typeof value === 'object')
+            return Object.keys(value).length > 0;
+        return Boolean(value);
+    }
+    #renderDeep(value) {
+        if (typeof value === 'string')
+            return this.#renderString(value);
+        if (Array.isArray(value))
+            return value.map((v) => this.#renderDeep(v));
+        if (value && typeof value === 'object') {
+            const out = {};
+            for (const [k, v] of Object.entries(value))
+                out[String(this.#renderString(k))] = this.#renderDeep(v);
+            return out;
+        }
+        return value;
+    }
+    #renderString(text) {
+        if (!isTemplate(text))
+            return text;
+        const single = singleExpression(text);
+        if (single !== undefined) {
+            const saved = this.#native;
+            this.#native = [];
+            try {
+                this.#template(`{{ (${single}) | ${NATIVE_FILTER} }}`).render({});
+                const v = this.#native[0];
+                if (v === undefined)
+                    throw new TemplateError(`${text.trim()}: the value is undefined (a missing key or attribute?)`);
+                const u = undefinedName(v);
+                if (u !== undefined)
+                    throw new UndefinedVariableError(u);
+                if (typeof v === 'number')
+                    return String(v);
+                if (v === null)
+                    return 'None';
+                return v;
+            }
+            catch (error) {
+                throw this.#wrap(error);
+            }
+            finally {
+                this.#native = saved;
+            }
+        }
+        try {
+            return this.#template(pythonText(text)).render({});
+        }
+        catch (error) {
+            throw this.#wrap(error);
+        }
+    }
+    #wrap(error) {
+        const ours = this.#lastError;
+        this.#lastError = undefined;
+        if (error instanceof TemplateError)
+            return error;
+        if (ours instanceof TemplateError)
+            return ours;
+        return new TemplateError(cleanMessage(error), { cause: error });
+    }
+    #template(src) {
+        let t = this.#compiled.get(src);
+        if (!t) {
+            t = new (nunjucks_default()).Template(src, this.#env, undefined, true);
+            this.#compiled.set(src, t);
+        }
+        return t;
+    }
+}
+const lexer = (nunjucks_default()).lexer;
+/**
+ * Rewrites every `{{ expr }}` of a template into `{{ (expr) | __dyce_text }}`, so that values print as Python's
+ * str() prints them (True, False, None, ['a']) as in Ansible, not as JavaScript would (true, a). Token positions
+ * come from nunjucks's own lexer, so braces inside strings are never mistaken for delimiters.
+ */
+function pythonText(src) {
+    const lineStarts = [0];
+    for (let i = 0; i < src.length; i++)
+        if (src[i] === '\n')
+            lineStarts.push(i + 1);
+    const inserts = [];
+    try {
+        const tokens = lexer.lex(src, {});
+        for (let t = tokens.nextToken(); t; t = tokens.nextToken()) {
+            const at = (lineStarts[t.lineno] ?? 0) + t.colno;
+            if (t.type === 'variable-start')
+                inserts.push({ at: at + t.value.length, text: '(' });
+            else if (t.type === 'variable-end')
+                inserts.push({ at, text: `) | ${TEXT_FILTER} ` });
+        }
+    }
+    catch {
+        return src; // a lexing error is reported by the render itself
+    }
+    let out = src;
+    for (const ins of inserts.sort((a, b) => b.at - a.at))
+        out = out.slice(0, ins.at) + ins.text + out.slice(ins.at);
+    return out;
+}
+function containsTemplate(v) {
+    if (typeof v === 'string')
+        return isTemplate(v);
+    if (Array.isArray(v))
+        return v.some(containsTemplate);
+    if (v && typeof v === 'object')
+        return Object.entries(v).some(([k, x]) => isTemplate(k) || containsTemplate(x));
+    return false;
+}
+/** `{{ expr }}` and nothing else: the expression text, else undefined. */
+function singleExpression(text) {
+    const m = /^\{\{-?([\s\S]*?)-?\}\}$/.exec(text);
+    if (!m)
+        return undefined;
+    const inner = m[1];
+    if (inner.includes('{{') || inner.includes('}}') || inner.includes('{%') || inner.includes('{#'))
+        return undefined;
+    return inner.trim();
+}
+function cleanMessage(error) {
+    const raw = error instanceof Error ? error.message : String(error);
+    return raw
+        .replace(/^\(unknown path\)\s*/, '')
+        .replace(/\s*\n\s*/g, ' ')
+        .replace(/^(Error|TemplateError|Template render error): /g, '')
+        .trim();
+}
+
+// EXTERNAL MODULE: ./node_modules/zod/v4/core/api.js
+var api = __nccwpck_require__(3759);
+;// CONCATENATED MODULE: ./node_modules/zod/v4/classic/coerce.js
+
+
+function string(params) {
+    return core._coercedString(schemas.ZodString, params);
+}
+function number(params) {
+    return api/* _coercedNumber */.qG(classic_schemas/* ZodNumber */.rSt, params);
+}
+function coerce_boolean(params) {
+    return core._coercedBoolean(schemas.ZodBoolean, params);
+}
+function bigint(params) {
+    return core._coercedBigint(schemas.ZodBigInt, params);
+}
+function date(params) {
+    return core._coercedDate(schemas.ZodDate, params);
+}
+
+;// CONCATENATED MODULE: ./src/playbook/modules/types.ts
+/** A failure the module reports (not a bug): the task fails on this host with this message. */
+class ModuleFailure extends Error {
+    extra;
+    name = 'ModuleFailure';
+    constructor(message, extra = {}) {
+        super(message);
+        this.extra = extra;
+    }
+}
+/** Runs a command and throws ModuleFailure with its stderr when it exits non-zero. */
+async function runOrFail(ctx, argv, what, opts = {}) {
+    const r = await ctx.run(argv, { label: what, ...opts });
+    if (r.code !== 0)
+        throw new ModuleFailure(`${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-5).join('\n')}`, {
+            rc: r.code,
+        });
+    return r;
+}
+
+;// CONCATENATED MODULE: ./src/playbook/modules/apt.ts
+
+
+
+/**
+ * apt: present / latest / absent, update_cache. Idempotent by asking dpkg-query first (one round trip for all
+ * names); apt-get runs only when something must change. Package names are argv words, never shell text.
+ */
+const PKG = /^[a-z0-9][a-z0-9+.\-:=~*]*$/;
+/** `dpkg-query -W` for several packages: one line per known package, `name status version`. */
+function dpkgQuery(names) {
+    return ['dpkg-query', '-W', '-f=${binary:Package} ${db:Status-Abbrev} ${Version}\\n', ...names];
+}
+function aptGet(action, names, opts = {}) {
+    return [
+        'env',
+        'DEBIAN_FRONTEND=noninteractive',
+        'apt-get',
+        '-q',
+        '-y',
+        ...(opts.simulate ? ['-s'] : []),
+        ...(action === 'install' ? ['-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold'] : []),
+        action,
+        ...names,
+    ];
+}
+/** Parses dpkg-query output into name (architecture suffix dropped) -> installed version. */
+function parseDpkgQuery(stdout) {
+    const installed = new Map();
+    for (const line of stdout.split('\n')) {
+        const [name, status, version] = line.trim().split(/\s+/);
+        if (!name || !status)
+            continue;
+        // `ii` = installed; anything else (rc: removed with config left) is not installed.
+        if (status.startsWith('ii') || status.startsWith('hi'))
+            installed.set(name.replace(/:[a-z0-9]+$/, ''), version ?? '');
+    }
+    return installed;
+}
+const aptModule = {
+    name: 'apt',
+    collection: 'ansible.builtin',
+    params: ['name', 'pkg', 'package', 'state', 'update_cache', 'update-cache', 'cache_valid_time', 'install_recommends'],
+    aliases: { pkg: 'name', package: 'name', 'update-cache': 'update_cache' },
+    schema: classic_schemas/* object */.Ikc({
+        name: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* string */.YjP())])
+            .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''))
+            .pipe(classic_schemas/* array */.YOg(classic_schemas/* string */.YjP().regex(PKG, 'is not a package name')))
+            .optional(),
+        state: classic_schemas/* enum */.k5n(['present', 'installed', 'latest', 'absent', 'removed']).default('present'),
+        update_cache: classic_schemas/* unknown */.L5J().transform(ansibleBool).optional(),
+        cache_valid_time: number().int().nonnegative().optional(),
+        install_recommends: classic_schemas/* unknown */.L5J().transform(ansibleBool).optional(),
+    }),
+    async run(args, ctx) {
+        const names = args.name ?? [];
+        const state = args.state;
+        let cacheUpdated = false;
+        if (args.update_cache === true) {
+            if (!ctx.check)
+                await runOrFail(ctx, aptGet('update', []), 'apt-get update');
+            cacheUpdated = true;
+        }
+        // With nothing to install, Ansible reports the cache update itself as the change.
+        if (names.length === 0)
+            return { changed: cacheUpdated, cache_updated: cacheUpdated };
+        // Versions pinned with `name=1.2` are compared by name.
+        const bare = names.map((n) => n.split('=')[0]);
+        const q = await ctx.run(dpkgQuery(bare), { label: 'dpkg-query' });
+        // dpkg-query exits 1 when some name is unknown: that is "not installed", not an error.
+        if (q.code !== 0 && q.code !== 1)
+            throw new ModuleFailure(`dpkg-query failed (exit ${q.code}): ${q.stderr.trim()}`);
+        const installed = parseDpkgQuery(q.stdout);
+        const extra = args.install_recommends === false ? ['--no-install-recommends'] : [];
+        if (state === 'absent' || state === 'removed') {
+            const remove = bare.filter((n) => installed.has(n));
+            if (remove.length === 0)
+                return { changed: false, cache_updated: cacheUpdated };
+            if (!ctx.check)
+                await runOrFail(ctx, aptGet('remove', remove), 'apt-get remove');
+            return { changed: true, removed: remove, cache_updated: cacheUpdated };
+        }
+        if (state === 'latest') {
+            // A simulated install lists `Inst pkg` only for what would be installed or upgraded.
+            const sim = await runOrFail(ctx, aptGet('install', [...extra, ...names], { simulate: true }), 'apt-get -s install');
+            const would = sim.stdout.split('\n').filter((l) => l.startsWith('Inst '));
+            if (would.length === 0)
+                return { changed: false, cache_updated: cacheUpdated };
+            if (!ctx.check)
+                await runOrFail(ctx, aptGet('install', [...extra, ...names]), 'apt-get install');
+            return { changed: true, cache_updated: cacheUpdated };
+        }
+        const missing = names.filter((n, i) => {
+            const have = installed.get(bare[i]);
+            const want = n.includes('=') ? n.slice(n.indexOf('=') + 1) : undefined;
+            return have === undefined || (want !== undefined && !have.startsWith(want.replace(/\*$/, '')));
+        });
+        if (missing.length === 0)
+            return { changed: false, cache_updated: cacheUpdated };
+        if (!ctx.check)
+            await runOrFail(ctx, aptGet('install', [...extra, ...missing]), 'apt-get install');
+        return { changed: true, installed: missing, cache_updated: cacheUpdated };
+    },
+};
+
+;// CONCATENATED MODULE: ./src/playbook/modules/basic.ts
+
+
+
+const boolish = classic_schemas/* unknown */.L5J().transform((v) => ansibleBool(v));
+const debugModule = {
+    name: 'debug',
+    collection: 'ansible.builtin',
+    params: ['msg', 'var', 'verbosity'],
+    schema: classic_schemas/* object */.Ikc({ msg: classic_schemas/* unknown */.L5J().optional(), var: classic_schemas/* string */.YjP().optional(), verbosity: number().int().optional() })
+        .refine((a) => !(a.msg !== undefined && a.var !== undefined), { message: 'msg and var are mutually exclusive' }),
+    async run(args, ctx) {
+        if (typeof args.var === 'string')
+            return { changed: false, [args.var]: ctx.lookup(args.var) };
+        return { changed: false, msg: args.msg === undefined ? 'Hello world!' : args.msg };
+    },
+};
+const setFactModule = {
+    name: 'set_fact',
+    collection: 'ansible.builtin',
+    params: 'any',
+    schema: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()),
+    async run(args) {
+        const facts = {};
+        for (const [k, v] of Object.entries(args))
+            if (k !== 'cacheable')
+                facts[k] = v;
+        if (Object.keys(facts).length === 0)
+            throw new ModuleFailure('set_fact needs at least one name=value');
+        for (const k of Object.keys(facts))
+            if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+                throw new ModuleFailure(`set_fact: "${k}" is not a valid variable name`);
+        return { changed: false, ansible_facts: facts };
+    },
+};
+const assertModule = {
+    name: 'assert',
+    collection: 'ansible.builtin',
+    params: ['that', 'fail_msg', 'msg', 'success_msg', 'quiet'],
+    aliases: { msg: 'fail_msg' },
+    schema: classic_schemas/* object */.Ikc({
+        that: classic_schemas/* union */.KCZ([classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()), classic_schemas/* unknown */.L5J()]).transform((v) => (Array.isArray(v) ? v : [v])),
+        fail_msg: classic_schemas/* unknown */.L5J().optional(),
+        success_msg: classic_schemas/* unknown */.L5J().optional(),
+        quiet: boolish.optional(),
+    }),
+    async run(args, ctx) {
+        for (const cond of args.that) {
+            if (!ctx.evaluate(cond)) {
+                throw new ModuleFailure(args.fail_msg === undefined ? `Assertion failed` : toText(args.fail_msg), {
+                    assertion: cond,
+                    evaluated_to: false,
+                });
+            }
+        }
+        return { changed: false, msg: args.success_msg === undefined ? 'All assertions passed' : toText(args.success_msg) };
+    },
+};
+
+// EXTERNAL MODULE: ./src/commands/docker.ts
+var docker = __nccwpck_require__(1420);
+;// CONCATENATED MODULE: ./src/playbook/modules/docker.ts
+
+
+
+
+/**
+ * community.docker's docker_login, docker_image (source: pull) and docker_container, with its semantics for the
+ * parameters deploy playbooks use. Every command comes from src/commands/docker.ts; secrets travel on stdin.
+ * The docker client config is the connection user's ~/.docker (as the Ansible modules use), named explicitly.
+ */
+const docker_boolish = classic_schemas/* unknown */.L5J().transform((v) => ansibleBool(v));
+const docker_text = classic_schemas/* unknown */.L5J().transform((v) => toText(v));
+async function configDir(ctx) {
+    return `${await ctx.home()}/.docker`;
+}
+/** Docker Hub's names for itself, as the docker CLI and docker-py store them. */
+function registryKey(url) {
+    const u = url.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    if (u === '' || u === 'docker.io' || u === 'index.docker.io' || u === 'registry-1.docker.io')
+        return 'https://index.docker.io/v1/';
+    return u;
+}
+/** True when CONFIG (config.json text) already holds exactly these credentials for REGISTRY. */
+function hasCredentials(config, registry, username, password) {
+    let parsed;
+    try {
+        parsed = JSON.parse(config);
+    }
+    catch {
+        return false;
+    }
+    const want = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+    const key = registryKey(registry);
+    const auths = parsed.auths ?? {};
+    const entry = auths[key] ?? auths[`https://${key}`] ?? auths[`http://${key}`];
+    return entry?.auth === want;
+}
+const dockerLoginModule = {
+    name: 'docker_login',
+    collection: 'community.docker',
+    params: [
+        'registry_url',
+        'registry',
+        'username',
+        'password',
+        'email',
+        'reauthorize',
+        'reauth',
+        'state',
+        'config_path',
+        'dockercfg_path',
+    ],
+    aliases: { registry: 'registry_url', reauth: 'reauthorize', dockercfg_path: 'config_path' },
+    schema: classic_schemas/* object */.Ikc({
+        registry_url: docker_text.default('https://index.docker.io/v1/'),
+        username: docker_text.optional(),
+        password: docker_text.optional(),
+        email: classic_schemas/* unknown */.L5J().optional(),
+        reauthorize: docker_boolish.default(false),
+        state: classic_schemas/* enum */.k5n(['present', 'absent']).default('present'),
+        config_path: docker_text.optional(),
+    }),
+    async run(args, ctx) {
+        const registry = registryKey(args.registry_url);
+        if (args.state === 'absent')
+            throw new ModuleFailure('docker_login state=absent is not supported by Dyce yet');
+        const username = args.username;
+        const password = args.password;
+        if (!username || password === undefined)
+            throw new ModuleFailure('docker_login needs username and password');
+        ctx.secret(password);
+        // Compare what is stored first: logging in again with the same credentials is a no-op, as for Ansible.
+        let dir;
+        let stored;
+        if (args.config_path) {
+            dir = String(args.config_path).replace(/\/config\.json$/, '');
+            const r = await ctx.run((0,docker/* dockerConfigRead */.ZH)(dir), { label: 'read docker config' });
+            stored = r.code === 0 ? r.stdout : '';
+        }
+        else {
+            // $HOME and the config in one round trip (the no-op path of a deploy is mostly round trips).
+            const r = await runOrFail(ctx, (0,docker/* dockerHomeConfigRead */.EL)(), 'read docker config');
+            const nl = r.stdout.indexOf('\n');
+            const home = r.stdout.slice(0, nl < 0 ? undefined : nl).trim() || '/root';
+            ctx.knowHome(home);
+            dir = `${home}/.docker`;
+            stored = nl < 0 ? '' : r.stdout.slice(nl + 1);
+        }
+        if (!args.reauthorize && hasCredentials(stored, registry, username, password))
+            return { changed: false, login_result: { username, serveraddress: registry } };
+        if (!ctx.check)
+            await runOrFail(ctx, (0,docker/* dockerLogin */.a1)(dir, registry, username), `docker login ${registry}`, { stdin: password });
+        return { changed: true, login_result: { username, serveraddress: registry } };
+    },
+};
+function imageRef(name, tag) {
+    if (name.includes('@'))
+        return name;
+    const last = name.split('/').pop();
+    if (last.includes(':'))
+        return name;
+    return `${name}:${tag ?? 'latest'}`;
+}
+async function imageId(ctx, ref) {
+    const r = await ctx.run((0,docker/* dockerImageInspect */.ON)(ref), { label: 'docker image inspect' });
+    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+}
+const dockerImageModule = {
+    name: 'docker_image',
+    collection: 'community.docker',
+    params: ['name', 'tag', 'source', 'force_source', 'state', 'pull'],
+    schema: classic_schemas/* object */.Ikc({
+        name: docker_text,
+        tag: docker_text.optional(),
+        source: classic_schemas/* enum */.k5n(['pull', 'local']).optional(),
+        force_source: docker_boolish.default(false),
+        state: classic_schemas/* enum */.k5n(['present']).default('present'),
+        pull: classic_schemas/* unknown */.L5J().optional(),
+    }),
+    async run(args, ctx) {
+        const ref = imageRef(args.name, args.tag);
+        const before = await imageId(ctx, ref);
+        const source = args.source ?? (before ? undefined : 'pull');
+        if (before && !args.force_source)
+            return { changed: false, image: { Id: before } };
+        if (source === 'local') {
+            if (!before)
+                throw new ModuleFailure(`Cannot find the image ${ref} locally.`);
+            return { changed: false, image: { Id: before } };
+        }
+        if (ctx.check)
+            return { changed: true, actions: [`Pulled image ${ref}`] };
+        await runOrFail(ctx, (0,docker/* dockerPull */.KD)(await configDir(ctx), ref), `docker pull ${ref}`);
+        const after = await imageId(ctx, ref);
+        return { changed: after !== before, actions: [`Pulled image ${ref}`], image: { Id: after } };
+    },
+};
+// ---------------------------------------------------------------------------------------------------------------
+// docker_container
+const stringMap = classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J())
+    .nullish()
+    .transform((v) => Object.entries(v ?? {}).map(([k, x]) => [k, toText(x)]));
+const containerSchema = classic_schemas/* object */.Ikc({
+    name: docker_text.pipe(classic_schemas/* string */.YjP().regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'is not a container name')),
+    image: docker_text.optional(),
+    state: classic_schemas/* enum */.k5n(['started', 'present', 'stopped', 'absent']).default('started'),
+    network_mode: docker_text.optional(),
+    published_ports: classic_schemas/* array */.YOg(docker_text).optional(),
+    volumes: classic_schemas/* array */.YOg(docker_text).optional(),
+    env: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()).nullish(),
+    env_file: docker_text.optional(),
+    labels: stringMap.optional(),
+    restart_policy: classic_schemas/* enum */.k5n(['no', 'on-failure', 'always', 'unless-stopped']).optional(),
+    restart_retries: number().int().nonnegative().optional(),
+    command: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J())]).optional(),
+    entrypoint: classic_schemas/* array */.YOg(docker_text).optional(),
+    working_dir: docker_text.optional(),
+    user: docker_text.optional(),
+    hostname: docker_text.optional(),
+    log_driver: docker_text.optional(),
+    log_options: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()).nullish(),
+    pull: docker_boolish.default(false),
+    recreate: docker_boolish.default(false),
+    restart: docker_boolish.default(false),
+    detach: docker_boolish.default(true),
+    stop_timeout: number().int().nonnegative().optional(),
+    force_kill: docker_boolish.default(false),
+    keep_volumes: docker_boolish.default(true),
+    container_default_behavior: classic_schemas/* enum */.k5n(['compatibility', 'no_defaults']).optional(),
+    command_handling: classic_schemas/* enum */.k5n(['compatibility', 'correct']).optional(),
+    comparisons: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* enum */.k5n(['strict', 'ignore', 'allow_more_present'])).optional(),
+});
+/** Splits a command string as Python's shlex does for the common cases (quotes, backslashes). */
+function shlexSplit(s) {
+    const out = [];
+    let cur = '';
+    let inWord = false;
+    let q;
+    for (let i = 0; i < s.length; i++) {
+        const c = s[i];
+        if (q) {
+            if (c === q)
+                q = undefined;
+            else if (c === '\\' && q === '"' && i + 1 < s.length && '"\\$`'.includes(s[i + 1]))
+                cur += s[++i];
+            else
+                cur += c;
+        }
+        else if (c === '"' || c === "'") {
+            q = c;
+            inWord = true;
+        }
+        else if (c === '\\' && i + 1 < s.length) {
+            cur += s[++i];
+            inWord = true;
+        }
+        else if (/\s/.test(c)) {
+            if (inWord)
+                out.push(cur);
+            cur = '';
+            inWord = false;
+        }
+        else {
+            cur += c;
+            inWord = true;
+        }
+    }
+    if (q)
+        throw new ModuleFailure(`command: unbalanced ${q} quote`);
+    if (inWord)
+        out.push(cur);
+    return out;
+}
+const VOLUME_MODE = /^(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy)(,(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy))*$/;
+/** `src:dst[:mode]` -> `src:dst:mode` (mode rw by default), as Ansible passes binds; bare paths stay anonymous. */
+function normaliseVolume(v) {
+    const parts = v.split(':');
+    if (parts.length === 3) {
+        if (!VOLUME_MODE.test(parts[2]))
+            throw new ModuleFailure(`Found invalid volumes mode: ${parts[2]}`);
+        return { bind: v };
+    }
+    if (parts.length === 2) {
+        if (VOLUME_MODE.test(parts[1]))
+            return { anonymous: parts[0] };
+        return { bind: `${v}:rw` };
+    }
+    if (parts.length === 1)
+        return { anonymous: v };
+    throw new ModuleFailure(`bad volume ${JSON.stringify(v)}`);
+}
+/** The desired container as docker argv data, and the values to compare with an existing container. */
+function containerSpec(a) {
+    if (!a.image)
+        throw new ModuleFailure('image is required to create a container');
+    const env = [];
+    for (const [k, v] of Object.entries(a.env ?? {})) {
+        if (typeof v !== 'string')
+            throw new ModuleFailure(`Non-string value found for env option. Ambiguous env options must be wrapped in quotes to avoid them being interpreted. Key: ${k}`);
+        env.push([k, v]);
+    }
+    const volumes = (a.volumes ?? []).map((v) => {
+        const n = normaliseVolume(v);
+        return n.bind ?? n.anonymous;
+    });
+    const restart = a.restart_policy === 'on-failure' && a.restart_retries !== undefined
+        ? `on-failure:${a.restart_retries}`
+        : a.restart_policy;
+    let command;
+    if (typeof a.command === 'string')
+        command = shlexSplit(a.command);
+    else if (Array.isArray(a.command))
+        command = a.command.map(toText);
+    return {
+        name: a.name.replace(/^\//, ''),
+        image: a.image,
+        env,
+        ...(a.env_file ? { envFile: a.env_file } : {}),
+        labels: a.labels ?? [],
+        ...(a.network_mode ? { networkMode: a.network_mode } : {}),
+        publish: a.published_ports ?? [],
+        volumes,
+        ...(restart ? { restart } : {}),
+        ...(a.log_driver ? { logDriver: a.log_driver } : {}),
+        logOptions: Object.entries(a.log_options ?? {}).map(([k, v]) => [k, toText(v)]),
+        ...(a.entrypoint ? { entrypoint: a.entrypoint } : {}),
+        ...(a.working_dir ? { workingDir: a.working_dir } : {}),
+        ...(a.user ? { user: a.user } : {}),
+        ...(a.hostname ? { hostname: a.hostname } : {}),
+        ...(command ? { command } : {}),
+    };
+}
+/**
+ * The user-set parameters that differ from the running container, with community.docker's default comparisons:
+ * lists/values strict (image, command, network_mode, restart_policy, log_driver), sets and dicts
+ * `allow_more_present` (env, volumes, labels, log_options, published_ports: what the container has beyond the
+ * parameters is fine). Parameters the user did not set are never compared.
+ */
+function containerDifferences(a, spec, c, desiredImageId, envFromFile = []) {
+    const diffs = [];
+    const cmp = (name) => a.comparisons?.[name] ?? a.comparisons?.['*'];
+    if (a.image && cmp('image') !== 'ignore' && desiredImageId !== undefined && c.Image !== desiredImageId)
+        diffs.push('image');
+    const have = new Set(c.Config.Env ?? []);
+    if (cmp('env') !== 'ignore' && [...spec.env, ...envFromFile].some(([k, v]) => !have.has(`${k}=${v}`)))
+        diffs.push('env');
+    if (spec.command &&
+        cmp('command') !== 'ignore' &&
+        JSON.stringify(c.Config.Cmd ?? []) !== JSON.stringify(spec.command))
+        diffs.push('command');
+    if (spec.entrypoint && JSON.stringify(c.Config.Entrypoint ?? []) !== JSON.stringify(spec.entrypoint))
+        diffs.push('entrypoint');
+    if (spec.networkMode && cmp('network_mode') !== 'ignore' && !sameNetwork(spec.networkMode, c.HostConfig.NetworkMode))
+        diffs.push('network_mode');
+    const binds = new Set((c.HostConfig.Binds ?? []).map((b) => (b.split(':').length === 2 ? `${b}:rw` : b)));
+    if (cmp('volumes') !== 'ignore' && spec.volumes.some((v) => v.includes(':') && !binds.has(v)))
+        diffs.push('volumes');
+    if (spec.restart && cmp('restart_policy') !== 'ignore') {
+        const rp = c.HostConfig.RestartPolicy ?? {};
+        const name = spec.restart.split(':')[0];
+        if (rp.Name !== name && !(name === 'no' && (rp.Name ?? '') === ''))
+            diffs.push('restart_policy');
+        else if (a.restart_retries !== undefined && rp.MaximumRetryCount !== a.restart_retries)
+            diffs.push('restart_retries');
+    }
+    if (spec.logDriver && cmp('log_driver') !== 'ignore' && c.HostConfig.LogConfig?.Type !== spec.logDriver)
+        diffs.push('log_driver');
+    const logCfg = c.HostConfig.LogConfig?.Config ?? {};
+    if (cmp('log_options') !== 'ignore' && spec.logOptions.some(([k, v]) => logCfg[k] !== v))
+        diffs.push('log_options');
+    const labels = c.Config.Labels ?? {};
+    if (cmp('labels') !== 'ignore' && spec.labels.some(([k, v]) => labels[k] !== v))
+        diffs.push('labels');
+    if (spec.workingDir && c.Config.WorkingDir !== spec.workingDir)
+        diffs.push('working_dir');
+    if (spec.user && c.Config.User !== spec.user)
+        diffs.push('user');
+    if (spec.hostname && c.Config.Hostname !== spec.hostname)
+        diffs.push('hostname');
+    if (cmp('published_ports') !== 'ignore' && spec.publish.length > 0) {
+        const bound = c.HostConfig.PortBindings ?? {};
+        for (const p of spec.publish) {
+            const m = /^(?:(.*):)?(\d+)?:(\d+)(?:\/(\w+))?$|^(\d+)(?:\/(\w+))?$/.exec(p);
+            if (!m)
+                continue;
+            const containerPort = `${m[3] ?? m[5]}/${m[4] ?? m[6] ?? 'tcp'}`;
+            const hostPort = m[2] ?? '';
+            const ip = (m[1] ?? '').replace(/^\[|\]$/g, '');
+            const list = bound[containerPort] ?? [];
+            if (!list.some((b) => (hostPort === '' || b.HostPort === hostPort) && (ip === '' || b.HostIp === ip))) {
+                diffs.push('published_ports');
+                break;
+            }
+        }
+    }
+    return diffs;
+}
+function sameNetwork(want, have) {
+    const norm = (s) => s === 'bridge' || s === 'default' || s === undefined || s === '' ? 'default' : s;
+    return norm(want) === norm(have);
+}
+/** Parses a docker env file (KEY=value lines; `#` comments; a bare KEY is skipped). */
+function parseEnvFile(textContent) {
+    const out = [];
+    for (const line of textContent.split(/\r?\n/)) {
+        const t = line.replace(/^\s+/, '');
+        if (t === '' || t.startsWith('#'))
+            continue;
+        const eq = t.indexOf('=');
+        if (eq <= 0)
+            continue;
+        out.push([t.slice(0, eq), t.slice(eq + 1)]);
+    }
+    return out;
+}
+const dockerContainerModule = {
+    name: 'docker_container',
+    collection: 'community.docker',
+    params: [
+        'name',
+        'image',
+        'state',
+        'network_mode',
+        'ports',
+        'published_ports',
+        'volumes',
+        'env',
+        'env_file',
+        'labels',
+        'restart_policy',
+        'restart_retries',
+        'command',
+        'entrypoint',
+        'working_dir',
+        'user',
+        'hostname',
+        'log_driver',
+        'log_options',
+        'log_opt',
+        'pull',
+        'recreate',
+        'restart',
+        'detach',
+        'stop_timeout',
+        'force_kill',
+        'keep_volumes',
+        'container_default_behavior',
+        'command_handling',
+        'comparisons',
+    ],
+    aliases: { ports: 'published_ports', log_opt: 'log_options' },
+    schema: containerSchema,
+    async run(raw, ctx) {
+        const a = raw;
+        if (!a.detach)
+            throw new ModuleFailure('detach: false is not supported by Dyce');
+        for (const [k, v] of Object.entries(a.log_options ?? {}))
+            if (typeof v !== 'string')
+                ctx.warn(`Non-string value found for log_options option '${k}'. The value is automatically converted to '${toText(v)}'. If this is not correct, or you want to avoid such warnings, please quote the value.`);
+        const name = a.name.replace(/^\//, '');
+        const obs = await runOrFail(ctx, (0,docker/* dockerObserveContainer */.m3)(name, a.image ?? ''), `observe container ${name}`);
+        const [inspectText, imageText = ''] = obs.stdout.split('--dyce--\n');
+        let list;
+        try {
+            list = JSON.parse(inspectText.trim() || '[]');
+        }
+        catch (error) {
+            throw new ModuleFailure(`cannot read docker inspect output for ${name}: ${error.message}`);
+        }
+        const current = list[0];
+        const actions = [];
+        const stopArgv = () => (0,docker/* dockerStop */.Xj)([name], a.stop_timeout);
+        if (a.state === 'absent') {
+            if (!current)
+                return { changed: false };
+            if (!ctx.check)
+                await runOrFail(ctx, (0,docker/* dockerRm */.gV)([name], { force: true }), `docker rm ${name}`);
+            return { changed: true, actions: [`Removed container ${name}`] };
+        }
+        if (!a.image) {
+            if (!current)
+                throw new ModuleFailure(`Cannot create container when image is not specified!`);
+            return stateOnly(a, current, name, ctx, stopArgv);
+        }
+        const spec = containerSpec(a);
+        let desiredImage = imageText.trim() || undefined;
+        const ref = imageRef(a.image, undefined);
+        // Ansible pulls a missing image (always with pull: true), then compares image ids.
+        if (!desiredImage || a.pull) {
+            if (ctx.check) {
+                if (!desiredImage)
+                    actions.push(`Pulled image ${ref}`);
+            }
+            else {
+                await runOrFail(ctx, (0,docker/* dockerPull */.KD)(await configDir(ctx), ref), `docker pull ${ref}`);
+                const id = await imageId(ctx, ref);
+                if (id !== desiredImage)
+                    actions.push(`Pulled image ${ref}`);
+                desiredImage = id;
+            }
+        }
+        let fromFile = [];
+        if (a.env_file) {
+            const f = await ctx.run(['cat', a.env_file], { label: 'read env_file' });
+            if (f.code !== 0)
+                throw new ModuleFailure(`env_file ${a.env_file}: cannot read it on the host: ${f.stderr.trim()}`);
+            fromFile = parseEnvFile(f.stdout);
+            for (const [, v] of fromFile)
+                ctx.secret(v);
+        }
+        const mode = a.state === 'started' ? 'run' : 'create';
+        const create = async () => {
+            // Env values (env_file's and env's, env winning) reach docker through a 0600 file written from stdin.
+            const merged = new Map([...fromFile, ...spec.env]);
+            for (const [k, v] of merged)
+                if (v.includes('\n') || v.includes('\r'))
+                    throw new ModuleFailure(`env ${k}: values with line breaks are not supported (docker env files are line based)`);
+            const { envFile: _userFile, ...rest } = spec;
+            const argv = merged.size === 0
+                ? (0,docker/* dockerContainerCreate */.kJ)(await configDir(ctx), { ...rest, env: [] }, mode)
+                : (0,docker/* dockerWithStdinEnvFile */.yR)((0,docker/* dockerContainerCreate */.kJ)(await configDir(ctx), { ...rest, env: [], envFile: docker/* ENV_FILE_PLACEHOLDER */.Zg }, mode));
+            const stdin = [...merged].map(([k, v]) => `${k}=${v}\n`).join('');
+            await runOrFail(ctx, argv, `docker ${mode} ${name}`, merged.size ? { stdin } : {});
+        };
+        if (!current) {
+            if (!ctx.check)
+                await create();
+            if (a.state === 'stopped')
+                actions.push(`Created container ${name}`);
+            return { changed: true, actions: [...actions, `${mode === 'run' ? 'Started' : 'Created'} container ${name}`] };
+        }
+        const diffs = a.recreate ? ['recreate'] : containerDifferences(a, spec, current, desiredImage, fromFile);
+        if (diffs.length > 0) {
+            // Ansible's replacement: stop, remove, create (and start). Dyce's deploy does it without downtime.
+            if (!ctx.check) {
+                if (current.State.Running)
+                    await runOrFail(ctx, stopArgv(), `docker stop ${name}`);
+                await runOrFail(ctx, (0,docker/* dockerRm */.gV)([name], { force: true }), `docker rm ${name}`);
+                await create();
+            }
+            return {
+                changed: true,
+                actions: [...actions, `Recreated container ${name} (${diffs.join(', ')} changed)`],
+                differences: diffs,
+            };
+        }
+        const r = await stateOnly(a, current, name, ctx, stopArgv);
+        return {
+            ...r,
+            changed: r.changed === true || actions.length > 0,
+            actions: [...actions, ...(r.actions ?? [])],
+        };
+    },
+};
+async function stateOnly(a, current, name, ctx, stopArgv) {
+    if (a.state === 'started') {
+        if (!current.State.Running) {
+            if (!ctx.check)
+                await runOrFail(ctx, (0,docker/* dockerStart */.ZR)([name]), `docker start ${name}`);
+            return { changed: true, actions: [`Started container ${name}`] };
+        }
+        if (a.restart) {
+            if (!ctx.check)
+                await runOrFail(ctx, (0,docker/* dockerRestart */.gX)([name], a.stop_timeout), `docker restart ${name}`);
+            return { changed: true, actions: [`Restarted container ${name}`] };
+        }
+        return { changed: false };
+    }
+    if (a.state === 'stopped' && current.State.Running) {
+        if (!ctx.check)
+            await runOrFail(ctx, a.force_kill ? ['docker', 'kill', name] : stopArgv(), `docker stop ${name}`);
+        return { changed: true, actions: [`Stopped container ${name}`] };
+    }
+    return { changed: false };
+}
+
+;// CONCATENATED MODULE: ./src/playbook/modules/index.ts
+
+
+
+/** Every module Dyce runs, under its short name, its FQCN and (for builtins) ansible.legacy.*. */
+function moduleRegistry() {
+    const all = [
+        debugModule,
+        setFactModule,
+        assertModule,
+        aptModule,
+        dockerLoginModule,
+        dockerImageModule,
+        dockerContainerModule,
+    ];
+    const map = new Map();
+    for (const m of all) {
+        map.set(m.name, m);
+        map.set(`${m.collection}.${m.name}`, m);
+        if (m.collection === 'ansible.builtin')
+            map.set(`ansible.legacy.${m.name}`, m);
+    }
+    return map;
+}
+
+;// CONCATENATED MODULE: ./src/playbook/yaml-lines.ts
+
+
+/** Parses YAML as Ansible's loader does (`yes` is a boolean, `y` is not: src/config/ansible-yaml.ts), keeping lines. Pure. */
+function parseLinedYaml(text) {
+    const lc = new dist/* LineCounter */.HN();
+    const doc = (0,dist/* parseDocument */.Tp)(text, { ...(0,ansible_yaml/* ansibleYamlOptions */.E)(), lineCounter: lc });
+    const lines = new Map();
+    const lineAt = (n) => n?.range ? lc.linePos(n.range[0]).line : undefined;
+    const errors = [...doc.errors, ...doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED')].map((e) => ({
+        line: lc.linePos(e.pos[0]).line,
+        message: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
+    }));
+    const walk = (node, path) => {
+        if ((0,dist/* isMap */.jh)(node)) {
+            for (const pair of node.items) {
+                const k = pair.key;
+                const key = (0,dist/* isScalar */.jn)(k) ? String(k.value) : String(k);
+                const p = `${path}/${key}`;
+                const l = lineAt(k) ?? lineAt(pair.value);
+                if (l !== undefined)
+                    lines.set(p, l);
+                walk(pair.value, p);
+            }
+        }
+        else if ((0,dist/* isSeq */.oP)(node)) {
+            node.items.forEach((item, i) => {
+                const p = `${path}/${i}`;
+                const l = lineAt(item);
+                if (l !== undefined)
+                    lines.set(p, l);
+                walk(item, p);
+            });
+        }
+    };
+    walk(doc.contents, '');
+    const rootLine = lineAt(doc.contents) ?? 1;
+    let value;
+    if (errors.length === 0) {
+        try {
+            value = doc.toJS({ maxAliasCount: 100 });
+        }
+        catch (error) {
+            errors.push({ line: rootLine, message: error.message.split('\n')[0] });
+        }
+    }
+    return {
+        value,
+        errors,
+        lineOf(path) {
+            for (let n = path.length; n > 0; n--) {
+                const l = lines.get(`/${path.slice(0, n).join('/')}`);
+                if (l !== undefined)
+                    return l;
+            }
+            return rootLine;
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/playbook/parse.ts
+
+
+
+
+
+
+/** Keywords of a task, their zod schemas (values before templating). */
+const stringList = classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String);
+const tagsSchema = classic_schemas/* union */.KCZ([stringList, classic_schemas/* array */.YOg(stringList)])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''));
+const conditionList = classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* boolean */.zMY(), classic_schemas/* number */.aig(), classic_schemas/* array */.YOg(classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* boolean */.zMY(), classic_schemas/* number */.aig()]))])
+    .transform((v) => (Array.isArray(v) ? v : [v]));
+const boolOrTemplate = classic_schemas/* union */.KCZ([classic_schemas/* boolean */.zMY(), classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]);
+const varName = classic_schemas/* string */.YjP().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name');
+const varsSchema = classic_schemas/* record */.g1P(varName, classic_schemas/* unknown */.L5J())
+    .nullable()
+    .transform((v) => v ?? {});
+const envSchema = classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J());
+const taskKeywords = {
+    name: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String),
+    loop: classic_schemas/* unknown */.L5J(),
+    with_items: classic_schemas/* unknown */.L5J(),
+    with_sequence: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String),
+    loop_control: classic_schemas/* object */.Ikc({ loop_var: varName.optional(), label: classic_schemas/* string */.YjP().optional(), index_var: varName.optional() })
+        .strict(),
+    when: conditionList,
+    register: varName,
+    changed_when: conditionList,
+    failed_when: conditionList,
+    ignore_errors: boolOrTemplate,
+    no_log: boolOrTemplate,
+    tags: tagsSchema,
+    environment: envSchema,
+    become: classic_schemas/* boolean */.zMY(),
+    become_user: classic_schemas/* literal */.euz('root', { message: 'only root is supported' }),
+    vars: varsSchema,
+    args: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()),
+};
+const TASK_KEYWORDS = new Set(Object.keys(taskKeywords));
+/** Ansible task keywords Dyce knows of but does not run: named precisely instead of "unknown module". */
+const UNSUPPORTED_TASK_KEYWORDS = new Set([
+    'action',
+    'local_action',
+    'delegate_to',
+    'delegate_facts',
+    'run_once',
+    'notify',
+    'until',
+    'retries',
+    'delay',
+    'async',
+    'poll',
+    'check_mode',
+    'diff',
+    'any_errors_fatal',
+    'block',
+    'rescue',
+    'always',
+    'include_tasks',
+    'import_tasks',
+    'include_role',
+    'import_role',
+    'include',
+    'import_playbook',
+    'with_dict',
+    'with_fileglob',
+    'with_together',
+    'with_nested',
+    'with_subelements',
+    'with_lines',
+    'with_first_found',
+    'with_file',
+    'with_list',
+    'with_indexed_items',
+    'with_random_choice',
+    'with_flattened',
+    'become_method',
+    'become_flags',
+    'connection',
+    'remote_user',
+    'port',
+    'throttle',
+    'timeout',
+    'debugger',
+    'collections',
+    'module_defaults',
+    'ignore_unreachable',
+]);
+const playKeywords = {
+    name: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String),
+    hosts: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* string */.YjP())]).transform((v) => (Array.isArray(v) ? v.join(',') : v)),
+    vars: varsSchema,
+    vars_files: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* string */.YjP())]).transform((v) => (Array.isArray(v) ? v : [v])),
+    gather_facts: classic_schemas/* boolean */.zMY(),
+    become: classic_schemas/* boolean */.zMY(),
+    become_user: classic_schemas/* literal */.euz('root', { message: 'only root is supported' }),
+    serial: classic_schemas/* union */.KCZ([classic_schemas/* number */.aig().int().positive(), classic_schemas/* string */.YjP()]),
+    tags: tagsSchema,
+    environment: envSchema,
+    tasks: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
+};
+const PLAY_KEYWORDS = new Set(Object.keys(playKeywords));
+const UNSUPPORTED_PLAY_KEYWORDS = new Set([
+    'roles',
+    'pre_tasks',
+    'post_tasks',
+    'handlers',
+    'vars_prompt',
+    'strategy',
+    'max_fail_percentage',
+    'remote_user',
+    'connection',
+    'port',
+    'import_playbook',
+    'include',
+    'order',
+    'force_handlers',
+    'module_defaults',
+    'collections',
+    'any_errors_fatal',
+    'ignore_errors',
+    'ignore_unreachable',
+    'no_log',
+    'check_mode',
+    'diff',
+    'become_method',
+    'fact_path',
+    'gather_subset',
+    'gather_timeout',
+    'run_once',
+    'throttle',
+    'timeout',
+    'debugger',
+    'hosts_file',
+]);
+/** Splits Ansible's `k=v k2="v 2"` free form, keeping `{{ ... }}` and quotes together. */
+function splitFreeForm(text) {
+    const words = [];
+    let cur = '';
+    let quote;
+    let depth = 0;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        const two = text.slice(i, i + 2);
+        if (!quote && (two === '{{' || two === '{%')) {
+            depth++;
+            cur += two;
+            i++;
+            continue;
+        }
+        if (!quote && depth > 0 && (two === '}}' || two === '%}')) {
+            depth--;
+            cur += two;
+            i++;
+            continue;
+        }
+        if (quote) {
+            if (c === '\\' && text[i + 1] === quote) {
+                cur += text[++i];
+                continue;
+            }
+            if (c === quote)
+                quote = undefined;
+            cur += c;
+        }
+        else if ((c === '"' || c === "'") && depth === 0) {
+            quote = c;
+            cur += c;
+        }
+        else if (/\s/.test(c) && depth === 0) {
+            if (cur !== '')
+                words.push(cur);
+            cur = '';
+        }
+        else
+            cur += c;
+    }
+    if (quote)
+        return { error: `unbalanced ${quote} quote in ${JSON.stringify(text)}` };
+    if (depth > 0)
+        return { error: `unbalanced {{ }} in ${JSON.stringify(text)}` };
+    if (cur !== '')
+        words.push(cur);
+    const args = {};
+    const raw = [];
+    for (const w of words) {
+        const m = /^([A-Za-z_][A-Za-z0-9_-]*)=([\s\S]*)$/.exec(w);
+        if (!m) {
+            raw.push(w);
+            continue;
+        }
+        let v = m[2];
+        if (v.length >= 2 && (v[0] === '"' || v[0] === "'") && v[v.length - 1] === v[0])
+            v = v.slice(1, -1);
+        args[m[1]] = v;
+    }
+    return { args, raw };
+}
+/** Parses `count=N` or `start=A end=B stride=S format=F` (after templating). */
+function parseSequence(spec) {
+    const split = splitFreeForm(spec.trim());
+    if ('error' in split)
+        return split;
+    let { args } = split;
+    if (split.raw.length > 0) {
+        // Shortcut form: `start-end/stride:format` (`1-5`, `0-10/2:host%02d`).
+        const m = /^(-?\d+)-(-?\d+)(?:\/(\d+))?(?::(.+))?$/.exec(split.raw.join(' '));
+        if (!m)
+            return { error: `with_sequence: cannot read ${JSON.stringify(spec)}` };
+        args = { start: m[1], end: m[2], ...(m[3] ? { stride: m[3] } : {}), ...(m[4] ? { format: m[4] } : {}), ...args };
+    }
+    for (const k of Object.keys(args))
+        if (!['start', 'end', 'count', 'stride', 'format'].includes(k))
+            return { error: `with_sequence: unknown option ${JSON.stringify(k)}` };
+    const num = (k) => {
+        const v = args[k];
+        if (v === undefined)
+            return undefined;
+        const n = /^-?(0x[0-9a-f]+|0o?[0-7]+|\d+)$/i.test(v.trim())
+            ? Number(v.trim().replace(/^0(?=[0-7])/, '0o'))
+            : Number.NaN;
+        if (!Number.isInteger(n))
+            throw new Error(`with_sequence: ${k} must be a whole number, got ${JSON.stringify(v)}`);
+        return n;
+    };
+    try {
+        const start = num('start') ?? 1;
+        const count = num('count');
+        let end = num('end');
+        const stride = num('stride') ?? 1;
+        if (count !== undefined && end !== undefined)
+            return { error: 'with_sequence: count and end are mutually exclusive' };
+        if (count !== undefined) {
+            if (count === 0)
+                return { items: [] };
+            end = start + (count - 1) * stride;
+        }
+        if (end === undefined)
+            return { error: 'with_sequence: give count= or end=' };
+        if (stride === 0)
+            return { error: 'with_sequence: stride must not be 0' };
+        if ((end - start) / stride < 0)
+            return { items: [] };
+        if ((end - start) / stride > 10000)
+            return { error: 'with_sequence: more than 10000 items' };
+        const format = args.format ?? '%d';
+        const items = [];
+        for (let i = start; stride > 0 ? i <= end : i >= end; i += stride)
+            items.push(printfInt(format, i));
+        return { items };
+    }
+    catch (error) {
+        return { error: error.message };
+    }
+}
+function printfInt(format, n) {
+    return format.replace(/%(0?)(\d*)([dxXo])/g, (_m, zero, width, conv) => {
+        let s = conv === 'd' ? String(Math.abs(n)) : Math.abs(n).toString(conv === 'o' ? 8 : 16);
+        if (conv === 'X')
+            s = s.toUpperCase();
+        const w = Number(width || 0) - (n < 0 ? 1 : 0);
+        s = s.padStart(w, zero ? '0' : ' ');
+        return n < 0 ? `-${s}` : s;
+    });
+}
+/** Collects issues while walking the playbook; each is `file:line: message`. */
+class Issues {
+    #list = [];
+    /** In line order (a stable sort keeps the issues of one line in the order found). */
+    get list() {
+        return [...this.#list].sort((a, b) => a.line - b.line).map((i) => i.text);
+    }
+    add(at, message) {
+        this.#list.push({ line: at.line, text: `${at.file}:${at.line}: ${message}` });
+    }
+}
+/** Pure: playbook text -> Playbook. Throws InputError naming file:line for every problem found. */
+function parsePlaybook(text, file) {
+    const doc = parseLinedYaml(text);
+    const issues = new Issues();
+    const at = (path) => ({ file, line: doc.lineOf(path) });
+    if (doc.errors.length > 0) {
+        for (const e of doc.errors)
+            issues.add({ file, line: e.line }, `invalid YAML: ${e.message}`);
+        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+    }
+    const templar = new Templar();
+    const modules = moduleRegistry();
+    const root = doc.value;
+    if (!Array.isArray(root)) {
+        issues.add(at([]), 'a playbook is a list of plays (each starting with `- hosts: ...`)');
+        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+    }
+    const checkTemplates = (value, path, what) => {
+        if (typeof value === 'string') {
+            if (!/\{\{|\{%|\{#/.test(value))
+                return;
+            checkTemplate(templar, value, at(path), what, issues);
+        }
+        else if (Array.isArray(value)) {
+            for (const [i, v] of value.entries())
+                checkTemplates(v, [...path, i], what);
+        }
+        else if (value && typeof value === 'object')
+            for (const [k, v] of Object.entries(value)) {
+                checkTemplates(k, [...path, k], what);
+                checkTemplates(v, [...path, k], what);
+            }
+    };
+    const checkConditions = (conds, path, keyword) => {
+        for (const c of conds) {
+            if (typeof c !== 'string')
+                continue;
+            if (/\{\{|\{%/.test(c)) {
+                issues.add(at(path), `${keyword} is a bare expression; write it without {{ }} (${JSON.stringify(c)})`);
+                continue;
+            }
+            try {
+                const a = templar.analyse(`{{ ${c} }}`);
+                checkNames(a, at(path), issues);
+            }
+            catch (error) {
+                issues.add(at(path), `${keyword} is not an expression: ${JSON.stringify(c)}: ${error.message}`);
+            }
+        }
+    };
+    const plays = [];
+    root.forEach((rawPlay, pi) => {
+        const pp = [pi];
+        if (!rawPlay || typeof rawPlay !== 'object' || Array.isArray(rawPlay)) {
+            issues.add(at(pp), 'each play must be a mapping (hosts:, tasks:, ...)');
+            return;
+        }
+        const rp = rawPlay;
+        const p = {};
+        for (const [k, v] of Object.entries(rp)) {
+            if (PLAY_KEYWORDS.has(k)) {
+                const r = playKeywords[k].safeParse(v);
+                if (r.success)
+                    p[k] = r.data;
+                else
+                    for (const i of r.error.issues)
+                        issues.add(at([...pp, k, ...i.path]), `${k}: ${i.message}`);
+            }
+            else if (UNSUPPORTED_PLAY_KEYWORDS.has(k))
+                issues.add(at([...pp, k]), `play keyword "${k}" is not supported by Dyce`);
+            else
+                issues.add(at([...pp, k]), `unknown play keyword "${k}"`);
+        }
+        if (rp.hosts === undefined)
+            issues.add(at(pp), 'a play needs hosts:');
+        checkTemplates(rp.vars, [...pp, 'vars'], 'play vars');
+        if (typeof p.serial === 'string')
+            checkTemplates(p.serial, [...pp, 'serial'], 'serial');
+        const tasks = [];
+        (p.tasks ?? []).forEach((rawTask, ti) => {
+            const tp = [...pp, 'tasks', ti];
+            const t = parseTask(rawTask, tp);
+            if (t)
+                tasks.push(t);
+        });
+        plays.push({
+            ...(p.name !== undefined ? { name: p.name } : {}),
+            hosts: p.hosts ?? 'all',
+            vars: p.vars ?? {},
+            varsFiles: p.vars_files ?? [],
+            gatherFacts: p.gather_facts ?? true,
+            become: p.become ?? false,
+            ...(p.serial !== undefined ? { serial: p.serial } : {}),
+            tags: p.tags ?? [],
+            ...(p.environment ? { environment: p.environment } : {}),
+            tasks,
+            at: at(pp),
+        });
+    });
+    function parseTask(rawTask, tp) {
+        if (!rawTask || typeof rawTask !== 'object' || Array.isArray(rawTask)) {
+            issues.add(at(tp), 'each task must be a mapping (name:, a module, ...)');
+            return undefined;
+        }
+        const rt = rawTask;
+        const k = {};
+        const lines = {};
+        const moduleKeys = [];
+        for (const [key, v] of Object.entries(rt)) {
+            lines[key] = doc.lineOf([...tp, key]);
+            if (TASK_KEYWORDS.has(key)) {
+                const r = taskKeywords[key].safeParse(v);
+                if (r.success)
+                    k[key] = r.data;
+                else
+                    for (const i of r.error.issues)
+                        issues.add(at([...tp, key, ...i.path]), `${key}: ${i.message}`);
+            }
+            else if (UNSUPPORTED_TASK_KEYWORDS.has(key))
+                issues.add(at([...tp, key]), `task keyword "${key}" is not supported by Dyce`);
+            else if (key.startsWith('with_'))
+                issues.add(at([...tp, key]), `loop "${key}" is not supported (use loop:, with_items: or with_sequence:)`);
+            else
+                moduleKeys.push(key);
+        }
+        if (moduleKeys.length === 0) {
+            issues.add(at(tp), 'no module in this task (expected one of: ' +
+                [...new Set([...modules.values()].map((m) => m.name))].join(', ') +
+                ')');
+            return undefined;
+        }
+        if (moduleKeys.length > 1) {
+            const unknown = moduleKeys.filter((m) => !modules.has(m));
+            for (const m of unknown.length ? unknown : moduleKeys.slice(1))
+                issues.add(at([...tp, m]), modules.has(m) ? `more than one module in a task ("${moduleKeys.join('", "')}")` : unknownModule(m, modules));
+            return undefined;
+        }
+        const moduleName = moduleKeys[0];
+        const def = modules.get(moduleName);
+        const mp = [...tp, moduleName];
+        if (!def) {
+            issues.add(at(mp), unknownModule(moduleName, modules));
+            return undefined;
+        }
+        const args = moduleArgs(def, rt[moduleName], k.args, mp);
+        if (!args)
+            return undefined;
+        checkTemplates(args, mp, def.name);
+        const loopKinds = ['loop', 'with_items', 'with_sequence'].filter((x) => k[x] !== undefined || rt[x] !== undefined);
+        if (loopKinds.length > 1)
+            issues.add(at(tp), `only one of ${loopKinds.join(', ')} per task`);
+        let loop;
+        if (rt.loop !== undefined || rt.with_items !== undefined) {
+            const key = rt.loop !== undefined ? 'loop' : 'with_items';
+            let items = rt[key];
+            // with_items flattens one level, as Ansible does.
+            if (key === 'with_items' && Array.isArray(items))
+                items = items.flatMap((x) => (Array.isArray(x) ? x : [x]));
+            checkTemplates(items, [...tp, key], key);
+            if (typeof items !== 'string' && !Array.isArray(items))
+                issues.add(at([...tp, key]), `${key} must be a list or a template that gives one`);
+            loop = { kind: 'loop', items, at: at([...tp, key]) };
+        }
+        else if (k.with_sequence !== undefined) {
+            const spec = k.with_sequence;
+            checkTemplates(spec, [...tp, 'with_sequence'], 'with_sequence');
+            if (!/\{\{/.test(spec)) {
+                const s = parseSequence(spec);
+                if ('error' in s)
+                    issues.add(at([...tp, 'with_sequence']), s.error);
+            }
+            loop = { kind: 'sequence', spec, at: at([...tp, 'with_sequence']) };
+        }
+        const lc = k.loop_control;
+        if (lc && !loop)
+            issues.add(at([...tp, 'loop_control']), 'loop_control without a loop');
+        for (const kw of ['when', 'changed_when', 'failed_when'])
+            if (k[kw])
+                checkConditions(k[kw], [...tp, kw], kw);
+        for (const kw of ['name', 'ignore_errors', 'no_log', 'environment', 'vars'])
+            if (rt[kw] !== undefined)
+                checkTemplates(rt[kw], [...tp, kw], kw);
+        if (lc?.label)
+            checkTemplates(lc.label, [...tp, 'loop_control', 'label'], 'loop_control.label');
+        return {
+            ...(k.name !== undefined ? { name: k.name } : {}),
+            module: def.name,
+            args,
+            at: at(tp),
+            ...(loop ? { loop } : {}),
+            loopVar: lc?.loop_var ?? 'item',
+            ...(lc?.label ? { loopLabel: lc.label } : {}),
+            when: k.when ?? [],
+            ...(k.register ? { register: k.register } : {}),
+            ...(k.changed_when ? { changedWhen: k.changed_when } : {}),
+            ...(k.failed_when ? { failedWhen: k.failed_when } : {}),
+            ignoreErrors: k.ignore_errors ?? false,
+            noLog: k.no_log ?? false,
+            tags: k.tags ?? [],
+            ...(k.environment ? { environment: k.environment } : {}),
+            ...(k.become !== undefined ? { become: k.become } : {}),
+            vars: k.vars ?? {},
+            lines,
+            argLines: Object.fromEntries(Object.keys(args).map((a) => [a, doc.lineOf([...mp, a])])),
+        };
+    }
+    function moduleArgs(def, value, extraArgs, mp) {
+        let args;
+        if (value === null || value === undefined)
+            args = {};
+        else if (typeof value === 'string') {
+            const split = splitFreeForm(value);
+            if ('error' in split) {
+                issues.add(at(mp), `${def.name}: ${split.error}`);
+                return undefined;
+            }
+            if (split.raw.length > 0) {
+                issues.add(at(mp), `${def.name}: free-form text ${JSON.stringify(split.raw.join(' '))} is not supported; write key=value`);
+                return undefined;
+            }
+            args = split.args;
+        }
+        else if (typeof value === 'object' && !Array.isArray(value))
+            args = { ...value };
+        else {
+            issues.add(at(mp), `${def.name}: arguments must be a mapping or key=value text`);
+            return undefined;
+        }
+        if (extraArgs)
+            args = { ...extraArgs, ...args };
+        if (def.params !== 'any') {
+            const known = new Set(def.params);
+            for (const key of Object.keys(args))
+                if (!known.has(key))
+                    issues.add(at([...mp, key]), `${def.name}: unsupported parameter "${key}" (supported: ${def.params.join(', ')})`);
+        }
+        return args;
+    }
+    if (issues.list.length > 0)
+        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+    if (plays.length === 0)
+        throw new errors/* InputError */.dz([`${file}:1: the playbook has no plays`], `invalid playbook ${file}`);
+    return { file, plays };
+}
+function unknownModule(name, modules) {
+    const short = [...new Set([...modules.values()].map((m) => m.name))];
+    return `unknown module or task keyword "${name}" (Dyce runs: ${short.join(', ')}, and their FQCNs)`;
+}
+function checkTemplate(templar, text, at, what, issues) {
+    try {
+        checkNames(templar.analyse(text), at, issues);
+    }
+    catch (error) {
+        if (error instanceof TemplateError)
+            issues.add(at, `${what}: template error in ${JSON.stringify(text)}: ${error.message}`);
+        else
+            throw error;
+    }
+}
+const FILTERS = new Set(SUPPORTED_FILTERS);
+const TESTS = new Set(SUPPORTED_TESTS);
+function checkNames(a, at, issues) {
+    for (const f of a.filters)
+        if (!FILTERS.has(f))
+            issues.add(at, `unknown filter "${f}" (supported: ${SUPPORTED_FILTERS.join(', ')})`);
+    for (const t of a.tests)
+        if (!TESTS.has(t))
+            issues.add(at, `unknown test "${t}" (supported: ${SUPPORTED_TESTS.join(', ')})`);
+}
+/** Reads and parses a playbook file. */
+async function readPlaybook(path) {
+    let text;
+    try {
+        text = await (0,promises_.readFile)(path, 'utf8');
+    }
+    catch (error) {
+        throw new errors/* UserError */.yo(`cannot read playbook ${path}: ${error.code ?? error}`, {
+            cause: error,
+        });
+    }
+    return parsePlaybook(text, path);
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/playbook/run.ts
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * The interpreter: Ansible's linear strategy (each task on every host of the batch, then the next task) over
+ * the parsed model. Before any connection, `preparePlaybook` loads vars_files, selects hosts and checks that
+ * every variable a task uses is defined (or guarded by `default`/`is defined`), so a typo touches no host.
+ */
+const EXIT = { ok: 0, error: 1, failedHosts: 2, unreachable: 4, parse: 4, options: 5 };
+/** A refusal before any host is touched; `exitCode` follows Ansible's. */
+class PlaybookRefused extends errors/* InputError */.dz {
+    exitCode;
+    constructor(issues, context, exitCode) {
+        super(issues, context);
+        this.exitCode = exitCode;
+    }
+}
+const OMIT = '__omit_place_holder__dyce';
+const MAGIC = new Set([
+    'inventory_hostname',
+    'inventory_hostname_short',
+    'hostvars',
+    'groups',
+    'group_names',
+    'ansible_check_mode',
+    'ansible_play_hosts',
+    'ansible_play_batch',
+    'ansible_play_hosts_all',
+    'play_hosts',
+    'playbook_dir',
+    'inventory_dir',
+    'ansible_version',
+    'omit',
+    'ansible_facts',
+    'ansible_loop_var',
+]);
+const FACT_NAMES = new Set([
+    'ansible_os_family',
+    'ansible_distribution',
+    'ansible_distribution_version',
+    'ansible_distribution_major_version',
+    'ansible_distribution_release',
+    'ansible_architecture',
+    'ansible_system',
+    'ansible_hostname',
+    'ansible_kernel',
+]);
+/** Pure apart from reading vars_files: everything checked before any host is touched. */
+async function preparePlaybook(pb, opts) {
+    const issues = [];
+    const templar = new Templar();
+    const extraScope = { lookup: (n) => (n in opts.extraVars ? { value: opts.extraVars[n] } : undefined) };
+    const prepared = [];
+    for (const play of pb.plays) {
+        let pattern = play.hosts;
+        try {
+            pattern = toText(templar.render(play.hosts, extraScope));
+        }
+        catch (error) {
+            issues.push(`${play.at.file}:${play.at.line}: hosts: ${error.message}`);
+            continue;
+        }
+        const selected = (0,inventory/* selectHosts */.sd)(opts.inventory, pattern, opts.limit);
+        const varsFiles = {};
+        for (const f of play.varsFiles) {
+            let path;
+            try {
+                path = toText(templar.render(f, {
+                    lookup: (n) => extraScope.lookup(n) ?? (n in play.vars ? { value: play.vars[n] } : undefined),
+                }));
+            }
+            catch (error) {
+                issues.push(`${play.at.file}:${play.at.line}: vars_files ${f}: ${error.message}`);
+                continue;
+            }
+            const full = (0,external_node_path_.isAbsolute)(path) ? path : (0,external_node_path_.resolve)((0,external_node_path_.dirname)(pb.file), path);
+            let text;
+            try {
+                text = await (0,promises_.readFile)(full, 'utf8');
+            }
+            catch (error) {
+                issues.push(`${play.at.file}:${play.at.line}: vars_files: cannot read ${full}: ${error.code}`);
+                continue;
+            }
+            const doc = parseLinedYaml(text);
+            for (const e of doc.errors)
+                issues.push(`${full}:${e.line}: invalid YAML: ${e.message}`);
+            if (doc.errors.length)
+                continue;
+            if (doc.value === null || doc.value === undefined)
+                continue;
+            if (typeof doc.value !== 'object' || Array.isArray(doc.value)) {
+                issues.push(`${full}:1: vars_files must hold a mapping of names to values`);
+                continue;
+            }
+            Object.assign(varsFiles, doc.value);
+        }
+        const gather = play.gatherFacts && usesFacts(templar, play);
+        prepared.push({ play, name: play.name ?? pattern, hosts: selected.hosts, varsFiles, gather });
+        for (const host of selected.hosts)
+            issues.push(...checkVariables(templar, play, host, varsFiles, opts.extraVars, gather));
+    }
+    if (issues.length > 0) {
+        const unique = [...new Set(issues)];
+        throw new PlaybookRefused(unique, `the playbook uses undefined variables or files; no host was touched`, EXIT.failedHosts);
+    }
+    return prepared;
+}
+function allStrings(v, out = []) {
+    if (typeof v === 'string')
+        out.push(v);
+    else if (Array.isArray(v))
+        for (const x of v)
+            allStrings(x, out);
+    else if (v && typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) {
+            out.push(k);
+            allStrings(x, out);
+        }
+    return out;
+}
+function taskTemplates(t) {
+    const out = [];
+    for (const [k, v] of Object.entries(t.args))
+        for (const s of allStrings(v))
+            out.push({ text: s, line: t.argLines[k] ?? t.at.line });
+    const kw = (key, v, condition = false) => {
+        for (const s of allStrings(v))
+            out.push({ text: s, line: t.lines[key] ?? t.at.line, condition });
+    };
+    kw('name', t.name);
+    if (t.loop)
+        kw(t.loop.kind === 'sequence' ? 'with_sequence' : t.lines.loop ? 'loop' : 'with_items', t.loop.kind === 'sequence' ? t.loop.spec : t.loop.items);
+    kw('when', t.when, true);
+    kw('changed_when', t.changedWhen, true);
+    kw('failed_when', t.failedWhen, true);
+    kw('environment', t.environment);
+    kw('ignore_errors', t.ignoreErrors);
+    kw('no_log', t.noLog);
+    return out;
+}
+function usesFacts(templar, play) {
+    for (const t of play.tasks)
+        for (const { text, condition } of taskTemplates(t)) {
+            const src = condition ? `{{ ${text} }}` : text;
+            if (!condition && !/\{\{|\{%/.test(text))
+                continue;
+            try {
+                if (templar.analyse(src).variables.some((v) => v === 'ansible_facts' || FACT_NAMES.has(v)))
+                    return true;
+            }
+            catch {
+                // parse errors were reported by parsePlaybook
+            }
+        }
+    return false;
+}
+/**
+ * The static undefined-variable check for one host. Variables set by earlier tasks (register, set_fact) count
+ * as defined from the next task on; a variable whose value is a template is followed to what it uses.
+ */
+function checkVariables(templar, play, host, varsFiles, extra, gather) {
+    const issues = [];
+    const later = new Set();
+    const layers = [extra, varsFiles, play.vars, host.vars];
+    const definedValue = (n, taskVars) => {
+        for (const l of [extra, taskVars, ...layers.slice(1)])
+            if (n in l)
+                return { value: l[n] };
+        return undefined;
+    };
+    const isKnown = (n, taskVars, loopVar) => MAGIC.has(n) ||
+        later.has(n) ||
+        n === loopVar ||
+        (gather && FACT_NAMES.has(n)) ||
+        definedValue(n, taskVars) !== undefined;
+    const follow = (text, taskVars, loopVar, chain, report) => {
+        let a;
+        try {
+            a = templar.analyse(text);
+        }
+        catch {
+            return;
+        }
+        if (a.guarded)
+            return;
+        for (const v of a.variables) {
+            if (chain.includes(v))
+                continue;
+            if (!isKnown(v, taskVars, loopVar)) {
+                report(v, chain);
+                continue;
+            }
+            const found = definedValue(v, taskVars);
+            if (found && !later.has(v))
+                for (const s of allStrings(found.value))
+                    if (/\{\{|\{%/.test(s))
+                        follow(s, taskVars, loopVar, [...chain, v], report);
+        }
+    };
+    for (const t of play.tasks) {
+        const loopVar = t.loop ? t.loopVar : undefined;
+        for (const { text, line, condition } of taskTemplates(t)) {
+            if (!condition && !/\{\{|\{%/.test(text))
+                continue;
+            follow(condition ? `{{ ${text} }}` : text, t.vars, loopVar, [], (name, chain) => {
+                const via = chain.length
+                    ? ` (used by ${[...chain]
+                        .reverse()
+                        .map((c) => `'${c}'`)
+                        .join(' <- ')})`
+                    : '';
+                issues.push(`${t.at.file}:${line}: task "${t.name ?? t.module}" on ${host.name}: '${name}' is undefined${via}`);
+            });
+        }
+        if (t.register)
+            later.add(t.register);
+        if (t.module === 'set_fact')
+            for (const k of Object.keys(t.args))
+                later.add(k);
+    }
+    return issues;
+}
+/** Runs a parsed playbook. Returns the stats and Ansible's exit code. */
+async function runPlaybook(pb, opts) {
+    const prepared = await preparePlaybook(pb, opts);
+    const modules = moduleRegistry();
+    const templar = new Templar();
+    const events = opts.events;
+    const stats = {};
+    const states = new Map();
+    const state = (h) => {
+        let s = states.get(h.name);
+        if (!s) {
+            s = { host: h, facts: {}, setFacts: {}, failed: false, unreachable: false, playBecome: false };
+            states.set(h.name, s);
+            stats[h.name] = emptyStats();
+        }
+        return s;
+    };
+    const forks = Math.max(1, opts.forks ?? 5);
+    let stop = false;
+    let cancelled;
+    const isCancelled = () => {
+        if (opts.signal?.aborted)
+            cancelled ??= String(opts.signal.reason ?? 'cancelled');
+        return cancelled !== undefined;
+    };
+    // The hard stop: a cancelled run does not wait for a hung command longer than the grace period.
+    let hardStop = () => { };
+    const stopped = new Promise((resolve) => {
+        hardStop = () => resolve(true);
+    });
+    let graceTimer;
+    let stoppedHard = false;
+    const onAbort = () => {
+        graceTimer = setTimeout(() => {
+            stoppedHard = true;
+            for (const s of states.values())
+                s.exec?.close().catch(() => { });
+            hardStop();
+        }, opts.cancelGraceMs ?? 3000);
+    };
+    if (opts.signal?.aborted)
+        onAbort();
+    else
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+    /** Runs a task on the hosts; false when the hard stop came first (the abandoned work's end is moot). */
+    const finished = (work) => Promise.race([work.then(() => true), stopped.then(() => false)]);
+    try {
+        for (const pp of prepared) {
+            if (stop)
+                break;
+            events.play(pp.name, pp.hosts.map((h) => h.name));
+            if (pp.hosts.length === 0) {
+                events.noHosts(pp.play.hosts);
+                continue;
+            }
+            for (const h of pp.hosts)
+                state(h).playBecome = pp.play.become;
+            for (const batch of batches(pp, templar, opts.extraVars)) {
+                let active = batch.filter((h) => !state(h).failed && !state(h).unreachable);
+                if (pp.gather && active.length > 0) {
+                    events.task('Gathering Facts', 'gather_facts');
+                    const done = await finished(pool(active, forks, async (h) => {
+                        const s = state(h);
+                        const out = await guardConnection(s, opts, async () => {
+                            s.facts = await gatherFacts(s.exec);
+                            return { status: 'ok', result: { changed: false } };
+                        });
+                        if (!stoppedHard)
+                            record(s, out, undefined, stats, events);
+                    }));
+                    if (!done) {
+                        isCancelled();
+                        stop = true;
+                        break;
+                    }
+                    active = active.filter((h) => !state(h).unreachable);
+                }
+                for (const task of pp.play.tasks) {
+                    if (active.length === 0)
+                        break;
+                    if (isCancelled()) {
+                        stop = true;
+                        break;
+                    }
+                    if (!tagsSelected(task, pp.play, opts))
+                        continue;
+                    const def = modules.get(task.module);
+                    events.task(taskTitle(task, templar, opts.extraVars, pp), task.module);
+                    const done = await finished(pool(active, forks, async (h) => {
+                        const s = state(h);
+                        const out = await runTaskOnHost(task, def, s, pp, batch, opts, templar, events);
+                        if (!stoppedHard)
+                            record(s, out, task, stats, events);
+                    }));
+                    if (!done) {
+                        isCancelled();
+                        stop = true;
+                        break;
+                    }
+                    active = active.filter((h) => !state(h).failed && !state(h).unreachable);
+                    if (active.length === 0) {
+                        events.noMoreHosts();
+                        stop = true;
+                        break;
+                    }
+                }
+                if (stop)
+                    break;
+            }
+        }
+    }
+    finally {
+        clearTimeout(graceTimer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        await Promise.all([...states.values()].map((s) => s.exec?.close().catch(() => { })));
+    }
+    events.recap(stats);
+    if (cancelled !== undefined)
+        return { stats, exitCode: EXIT.error, cancelled };
+    const all = Object.values(stats);
+    const exitCode = all.some((s) => s.unreachable > 0)
+        ? EXIT.unreachable
+        : all.some((s) => s.failed > 0)
+            ? EXIT.failedHosts
+            : EXIT.ok;
+    return { stats, exitCode };
+}
+function record(s, out, task, stats, events) {
+    const st = stats[s.host.name];
+    if (out.status === 'unreachable') {
+        st.unreachable++;
+        s.unreachable = true;
+    }
+    else if (out.status === 'failed' && !out.ignored) {
+        st.failed++;
+        s.failed = true;
+    }
+    else if (out.status === 'skipped')
+        st.skipped++;
+    else {
+        st.ok++;
+        if (out.status === 'changed')
+            st.changed++;
+        if (out.ignored)
+            st.ignored++;
+    }
+    const hide = task && isTrue(task.noLog);
+    const detail = hide ? { ...censored(), ...(task?.module === 'debug' ? { __debug: true } : {}) } : out.result;
+    events.result({
+        host: s.host.name,
+        status: out.status === 'failed' && out.ignored ? 'failed' : out.status,
+        ...(out.status !== 'skipped' &&
+            (out.status === 'failed' || task?.module === 'debug' || out.status === 'unreachable')
+            ? { detail: withDebug(detail, task) }
+            : { detail: summaryDetail(detail) }),
+        ...(out.ignored ? { ignored: true } : {}),
+    }, true);
+}
+function summaryDetail(d) {
+    return d;
+}
+function withDebug(d, task) {
+    if (task?.module !== 'debug')
+        return d;
+    const { changed: _c, failed: _f, ...rest } = d;
+    return { ...rest, __debug: true, ...(d.failed ? { failed: true } : {}) };
+}
+function censored() {
+    return { censored: "the output has been hidden due to the fact that 'no_log: true' was specified for this result" };
+}
+function isTrue(v) {
+    return v === true || (typeof v === 'string' && ansibleBool(v));
+}
+function tagsSelected(task, play, opts) {
+    const tags = new Set([...play.tags, ...task.tags]);
+    if (tags.has('always') && !(opts.skipTags ?? []).includes('always'))
+        return true;
+    if ((opts.skipTags ?? []).some((t) => tags.has(t)))
+        return false;
+    if (tags.has('never') && !(opts.tags ?? []).some((t) => tags.has(t)))
+        return false;
+    if (!opts.tags || opts.tags.length === 0 || opts.tags.includes('all'))
+        return true;
+    if (opts.tags.includes('tagged') && tags.size > 0)
+        return true;
+    if (opts.tags.includes('untagged') && tags.size === 0)
+        return true;
+    return opts.tags.some((t) => tags.has(t));
+}
+function taskTitle(task, templar, extra, pp) {
+    if (task.name === undefined)
+        return task.module;
+    try {
+        // Task names are templated with play-level variables only (host and loop variables are not known yet).
+        const layers = [extra, pp.varsFiles, pp.play.vars];
+        return toText(templar.render(task.name, {
+            lookup: (n) => {
+                for (const l of layers)
+                    if (n in l)
+                        return { value: l[n] };
+                return undefined;
+            },
+        }));
+    }
+    catch {
+        return task.name;
+    }
+}
+function* batches(pp, templar, extra) {
+    let size = pp.hosts.length;
+    if (pp.play.serial !== undefined) {
+        const raw = toText(templar.render(String(pp.play.serial), { lookup: (n) => (n in extra ? { value: extra[n] } : undefined) })).trim();
+        const pct = /^(\d+(?:\.\d+)?)%$/.exec(raw);
+        const n = pct ? Math.max(1, Math.floor((pp.hosts.length * Number(pct[1])) / 100)) : Number(raw);
+        if (!Number.isInteger(n) || n < 1)
+            throw new errors/* UserError */.yo(`${pp.play.at.file}:${pp.play.at.line}: serial must be a number or a percentage, got ${raw}`);
+        size = n;
+    }
+    for (let i = 0; i < pp.hosts.length; i += size)
+        yield pp.hosts.slice(i, i + size);
+}
+async function pool(items, limit, fn) {
+    let next = 0;
+    const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+        while (next < items.length) {
+            const i = next++;
+            await fn(items[i]);
+        }
+    });
+    await Promise.all(workers);
+}
+async function guardConnection(s, opts, fn) {
+    if (!s.exec) {
+        try {
+            s.exec = await opts.connect(s.host);
+        }
+        catch (error) {
+            return { status: 'unreachable', result: { unreachable: true, msg: error.message } };
+        }
+    }
+    return fn();
+}
+/** A small fact set in one round trip: os family, distribution, version, architecture. */
+async function gatherFacts(exec) {
+    const r = await exec.run([
+        'sh',
+        '-c',
+        '. /etc/os-release 2>/dev/null; printf "%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n" "$ID" "$VERSION_ID" "$(uname -m)" "$ID_LIKE" "$VERSION_CODENAME" "$(uname -s)" "$(uname -n)"',
+    ], { label: 'gather facts' });
+    const [id = '', version = '', arch = '', like = '', codename = '', system = '', hostname = ''] = r.stdout.split('\n');
+    const names = {
+        debian: 'Debian',
+        ubuntu: 'Ubuntu',
+        centos: 'CentOS',
+        rhel: 'RedHat',
+        fedora: 'Fedora',
+        alpine: 'Alpine',
+        rocky: 'Rocky',
+        almalinux: 'AlmaLinux',
+        arch: 'Archlinux',
+    };
+    const family = ['debian', 'ubuntu'].includes(id) || like.includes('debian')
+        ? 'Debian'
+        : ['rhel', 'centos', 'fedora', 'rocky', 'almalinux'].includes(id) || /rhel|fedora/.test(like)
+            ? 'RedHat'
+            : id === 'alpine'
+                ? 'Alpine'
+                : (names[id] ?? id);
+    const facts = {
+        os_family: family,
+        distribution: names[id] ?? id,
+        distribution_version: version,
+        distribution_major_version: version.split('.')[0] ?? '',
+        distribution_release: codename,
+        architecture: arch,
+        system,
+        hostname: hostname.split('.')[0] ?? hostname,
+    };
+    return { ansible_facts: facts, ...Object.fromEntries(Object.entries(facts).map(([k, v]) => [`ansible_${k}`, v])) };
+}
+function hostScope(s, task, pp, batch, opts, states) {
+    const magic = {
+        inventory_hostname: s.host.name,
+        inventory_hostname_short: s.host.name.split('.')[0],
+        group_names: s.host.groups.filter((g) => g !== 'all' && g !== 'ungrouped'),
+        groups: Object.fromEntries(Object.entries(opts.inventory.groups).map(([g, v]) => [g, v.hosts])),
+        hostvars: Object.fromEntries(opts.inventory.hosts.map((h) => [h.name, h.vars])),
+        ansible_check_mode: opts.check === true,
+        ansible_play_hosts: batch.map((h) => h.name),
+        ansible_play_batch: batch.map((h) => h.name),
+        ansible_play_hosts_all: pp.hosts.map((h) => h.name),
+        play_hosts: batch.map((h) => h.name),
+        playbook_dir: (0,external_node_path_.dirname)((0,external_node_path_.resolve)(pp.play.at.file)),
+        ansible_version: { full: '2.14.0', major: 2, minor: 14, string: '2.14.0 (dyce)' },
+        omit: OMIT,
+    };
+    const layers = [
+        opts.extraVars,
+        s.setFacts,
+        task.vars,
+        pp.varsFiles,
+        pp.play.vars,
+        s.facts,
+        s.host.vars,
+    ];
+    return {
+        lookup(n) {
+            if (states.loopVar !== undefined && n === states.loopVar)
+                return { value: states.item };
+            if (n === 'ansible_loop_var' && states.loopVar !== undefined)
+                return { value: states.loopVar };
+            if (states.result && n === states.result.name)
+                return { value: states.result.value };
+            if (n in magic && n !== 'omit')
+                return { value: magic[n] };
+            for (const l of layers)
+                if (Object.hasOwn(l, n))
+                    return { value: l[n] };
+            if (n === 'omit')
+                return { value: OMIT };
+            return undefined;
+        },
+    };
+}
+function where(task, key) {
+    const line = (key && (task.argLines[key] ?? task.lines[key])) || task.at.line;
+    return `${task.at.file}:${line}`;
+}
+function describe(error, task, key) {
+    if (error instanceof UndefinedVariableError || error instanceof TemplateError)
+        return `${where(task, key)}: task "${task.name ?? task.module}": ${error.message}`;
+    return error.message;
+}
+async function runTaskOnHost(task, def, s, pp, batch, opts, templar, events) {
+    const base = hostScope(s, task, pp, batch, opts, {});
+    // Items first: a loop over an empty list skips without connecting.
+    let items;
+    if (task.loop) {
+        try {
+            if (task.loop.kind === 'sequence') {
+                const seq = parseSequence(toText(templar.render(task.loop.spec, base)));
+                if ('error' in seq)
+                    throw new TemplateError(seq.error);
+                items = seq.items;
+            }
+            else {
+                const v = templar.renderDeep(task.loop.items, base);
+                if (!Array.isArray(v))
+                    throw new TemplateError(`the loop value must be a list, got ${JSON.stringify(v)}`);
+                items = v;
+            }
+        }
+        catch (error) {
+            const key = task.loop.kind === 'sequence' ? 'with_sequence' : task.lines.loop ? 'loop' : 'with_items';
+            return { status: 'failed', result: { failed: true, msg: describe(error, task, key) } };
+        }
+    }
+    const runOne = async (scopeState) => {
+        const scope = hostScope(s, task, pp, batch, opts, scopeState);
+        try {
+            for (const cond of task.when)
+                if (!templar.evaluate(cond, scope))
+                    return {
+                        status: 'skipped',
+                        result: {
+                            changed: false,
+                            skipped: true,
+                            skip_reason: 'Conditional result was False',
+                            false_condition: cond,
+                        },
+                    };
+        }
+        catch (error) {
+            return { status: 'failed', result: { failed: true, msg: describe(error, task, 'when') } };
+        }
+        return guardConnection(s, opts, () => invoke(task, def, s, scope, opts, templar, events));
+    };
+    let out;
+    if (items === undefined)
+        out = await runOne({});
+    else {
+        const results = [];
+        let anyChanged = false;
+        let anyFailed = false;
+        let allSkipped = items.length > 0;
+        for (const item of items) {
+            const r = await runOne({ loopVar: task.loopVar, item });
+            if (r.status === 'unreachable')
+                return r;
+            const label = itemLabel(task, item, templar, hostScope(s, task, pp, batch, opts, { loopVar: task.loopVar, item }));
+            results.push({
+                ...r.result,
+                [task.loopVar]: item,
+                ansible_loop_var: task.loopVar,
+                ...(r.status === 'changed' ? { changed: true } : {}),
+            });
+            if (r.status !== 'skipped')
+                allSkipped = false;
+            if (r.status === 'changed')
+                anyChanged = true;
+            if (r.status === 'failed' && !r.ignored)
+                anyFailed = true;
+            const hide = isTrue(task.noLog);
+            events.result({
+                host: s.host.name,
+                status: r.status,
+                item: hide ? 'None' : label,
+                ...(r.status === 'failed' || task.module === 'debug'
+                    ? { detail: hide ? censored() : withDebug(r.result, task) }
+                    : {}),
+            }, false);
+        }
+        if (items.length === 0) {
+            out = {
+                status: 'skipped',
+                result: { changed: false, skipped: true, skipped_reason: 'No items in the list', results: [] },
+            };
+        }
+        else {
+            const result = {
+                changed: anyChanged,
+                results,
+                msg: anyFailed ? 'One or more items failed' : 'All items completed',
+                ...(anyFailed ? { failed: true } : {}),
+                ...(allSkipped ? { skipped: true } : {}),
+            };
+            const ignored = anyFailed && isIgnored(task, templar, base);
+            out = {
+                status: anyFailed ? 'failed' : allSkipped ? 'skipped' : anyChanged ? 'changed' : 'ok',
+                result,
+                ...(ignored ? { ignored } : {}),
+            };
+        }
+    }
+    if (task.register)
+        s.setFacts[task.register] = {
+            ...out.result,
+            changed: out.status === 'changed',
+            ...(out.status === 'failed' ? { failed: true } : {}),
+        };
+    return out;
+}
+function itemLabel(task, item, templar, scope) {
+    try {
+        if (task.loopLabel)
+            return toText(templar.render(task.loopLabel, scope));
+    }
+    catch {
+        // fall through to the item itself
+    }
+    return typeof item === 'string' ? item : JSON.stringify(item);
+}
+function isIgnored(task, templar, scope) {
+    const v = task.ignoreErrors;
+    if (typeof v === 'boolean')
+        return v;
+    try {
+        return ansibleBool(typeof v === 'string' ? toText(templar.render(v, scope)) : v);
+    }
+    catch {
+        return false;
+    }
+}
+/** Templates the arguments, validates them with the module's schema, runs the module, applies changed_when/failed_when. */
+async function invoke(task, def, s, scope, opts, templar, events) {
+    let args;
+    let env = {};
+    try {
+        args = templar.renderDeep(task.args, scope);
+        for (const [k, v] of Object.entries(args))
+            if (v === OMIT)
+                delete args[k];
+        if (task.environment) {
+            const e = templar.renderDeep(task.environment, scope);
+            env = Object.fromEntries(Object.entries(e)
+                .filter(([, v]) => v !== OMIT)
+                .map(([k, v]) => [k, toText(v)]));
+            // `environment` reaches the host as `env K=V` words, as Ansible sends it: visible in the host's process list.
+            const secretLooking = Object.keys(env).filter(looksSecret);
+            if (secretLooking.length)
+                events.warning(`${where(task, 'environment')}: environment ${secretLooking.join(', ')} looks secret; environment values are visible in the host's process list (pass secrets in files, e.g. docker_container env_file)`);
+        }
+    }
+    catch (error) {
+        const key = error instanceof UndefinedVariableError ? findArgWith(task, error.variable) : undefined;
+        return fail(task, templar, scope, describe(error, task, key));
+    }
+    const noLog = isTrue(task.noLog);
+    if (noLog)
+        for (const v of allStrings(args))
+            if (v.length >= 4)
+                opts.reporter.secret(v);
+    for (const [alias, main] of Object.entries(def.aliases ?? {}))
+        if (alias in args) {
+            if (!(main in args))
+                args[main] = args[alias];
+            delete args[alias];
+        }
+    const parsed = def.schema.safeParse(args);
+    if (!parsed.success) {
+        const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ');
+        return fail(task, templar, scope, `${where(task, String(parsed.error.issues[0]?.path[0] ?? ''))}: ${def.name}: ${msg}`);
+    }
+    const exec = s.exec;
+    const become = task.become ?? (s.playBecome || s.host.become);
+    const ctx = {
+        host: s.host,
+        exec,
+        check: opts.check === true,
+        run: (argv, o = {}) => exec.run(Object.keys(env).length ? ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv] : argv, {
+            ...o,
+            sudo: become,
+        }),
+        secret: (v) => opts.reporter.secret(v),
+        warn: (m) => events.warning(m),
+        evaluate: (e) => templar.evaluate(e, scope),
+        lookup: (n) => templar.render(`{{ ${n} }}`, scope),
+        home: async () => {
+            if (s.home === undefined) {
+                const r = await exec.run((0,docker/* homeDir */.lw)(), { sudo: become, label: 'home directory' });
+                s.home = r.stdout.trim() || '/root';
+            }
+            return s.home;
+        },
+        knowHome: (home) => {
+            s.home = home;
+        },
+    };
+    let result;
+    try {
+        result = await def.run(parsed.data, ctx);
+    }
+    catch (error) {
+        if (error instanceof ModuleFailure)
+            result = { failed: true, changed: false, msg: error.message, ...error.extra };
+        else if (error instanceof UndefinedVariableError || error instanceof TemplateError)
+            result = { failed: true, changed: false, msg: describe(error, task) };
+        else if (error instanceof errors/* UserError */.yo)
+            return { status: 'unreachable', result: { unreachable: true, msg: error.message } };
+        else
+            throw error;
+    }
+    if (result.ansible_facts && !result.failed)
+        Object.assign(s.setFacts, result.ansible_facts);
+    let changed = result.changed === true;
+    let failed = result.failed === true;
+    const withResult = task.register ? hostScopeWith(scope, task.register, { ...result, changed, failed }) : scope;
+    try {
+        if (task.changedWhen)
+            changed = task.changedWhen.every((c) => templar.evaluate(c, withResult));
+        if (task.failedWhen)
+            failed = task.failedWhen.some((c) => templar.evaluate(c, withResult));
+    }
+    catch (error) {
+        return fail(task, templar, scope, describe(error, task, task.failedWhen ? 'failed_when' : 'changed_when'));
+    }
+    result = { ...result, changed, ...(failed ? { failed: true } : { failed: false }) };
+    if (failed) {
+        const ignored = isIgnored(task, templar, scope);
+        return { status: 'failed', result, ...(ignored ? { ignored } : {}) };
+    }
+    return { status: changed ? 'changed' : 'ok', result };
+}
+function hostScopeWith(scope, name, value) {
+    return { lookup: (n) => (n === name ? { value } : scope.lookup(n)) };
+}
+function findArgWith(task, variable) {
+    const root = variable.split('.')[0];
+    for (const [k, v] of Object.entries(task.args))
+        if (allStrings(v).some((s) => s.includes(root)))
+            return k;
+    return undefined;
+}
+function fail(task, templar, scope, msg) {
+    const ignored = isIgnored(task, templar, scope);
+    return { status: 'failed', result: { failed: true, changed: false, msg }, ...(ignored ? { ignored } : {}) };
+}
+
+// EXTERNAL MODULE: ./src/deploy/connect.ts + 5 modules
+var connect = __nccwpck_require__(3744);
+;// CONCATENATED MODULE: ./src/deploy/playbook.ts
+
+
+
+
+
+
+
+/** Pure: each `extra-vars` line is one ansible-playbook `-e` argument, in order (a later one wins). */
+function extraVarsSources(lines) {
+    return (lines ?? []).map((text, n) => ({ text, origin: `input "extra-vars" line ${n + 1}` }));
+}
+/**
+ * Pure: a warning for every variable given inline in `extra-vars` whose name looks secret. Such values sit in
+ * the workflow file or, with the CLI, in argv where every user of the machine can read them.
+ */
+function inlineSecretWarnings(lines) {
+    const names = new Set();
+    for (const line of lines ?? []) {
+        if (line.trim().startsWith('@'))
+            continue;
+        try {
+            for (const k of Object.keys(parseExtraVarsText(line, 'extra-vars')))
+                if (looksSecret(k))
+                    names.add(k);
+        }
+        catch {
+            // readExtraVars reports the bad line
+        }
+    }
+    return [...names].map((k) => `extra var ${k} looks secret and was given in extra-vars, where it can be read (workflow file, process list): give it in secret-extra-vars`);
+}
+/** A host's end as the deploy's `host-states` output says it. */
+function hostState(s) {
+    return s.failed > 0 || s.unreachable > 0 ? 'failed' : s.changed > 0 ? 'changed' : 'ok';
+}
+/** The recap as Markdown for the job summary. */
+function playbookSummary(o) {
+    const lines = [
+        `### Dyce playbook: ${o.file}${o.check ? ' (check mode: nothing changed)' : ''}`,
+        '',
+        '| host | ok | changed | unreachable | failed | skipped | ignored |',
+        '|---|---|---|---|---|---|---|',
+    ];
+    for (const [h, s] of Object.entries(o.stats))
+        lines.push(`| ${h} | ${s.ok} | ${s.changed} | ${s.unreachable} | ${s.failed} | ${s.skipped} | ${s.ignored} |`);
+    lines.push('', `${o.exitCode === EXIT.ok ? 'Succeeded' : 'Failed'} in ${(o.ms / 1000).toFixed(1)}s.`);
+    return lines.join('\n');
+}
+async function readDeployInventory(i) {
+    return i.inventory?.trim()
+        ? (0,inventory/* readInventory */.zw)(i.inventory.trim())
+        : (0,inventory/* parseInventory */.au)(i.hosts ?? '', { source: 'hosts', format: 'ini' });
+}
+/** Ansible's text output, a line at a time through the reporter (masked, and on stderr for the CLI). */
+function lineWriter(reporter) {
+    let pending = '';
+    return {
+        write(s) {
+            pending += s;
+            let nl = pending.indexOf('\n');
+            while (nl >= 0) {
+                reporter.info(pending.slice(0, nl));
+                pending = pending.slice(nl + 1);
+                nl = pending.indexOf('\n');
+            }
+        },
+        flush() {
+            if (pending)
+                reporter.info(pending);
+            pending = '';
+        },
+    };
+}
+/**
+ * Runs `playbook`. Outputs `changed` and `recap` (per host: ok, changed, unreachable, failed, skipped, ...) are
+ * written even when it fails; a failed or unreachable host, or a refused playbook, throws a UserError.
+ */
+async function runDeployPlaybook(i, reporter, opts = {}) {
+    const file = i.playbook?.trim();
+    if (!file)
+        throw new errors/* UserError */.yo('input "playbook" is empty');
+    const started = Date.now();
+    const outcome = {
+        file,
+        stats: {},
+        exitCode: EXIT.error,
+        changed: false,
+        check: i['dry-run'],
+        ms: 0,
+    };
+    const secretVars = i['secret-extra-vars'] ?? [];
+    // Each value on its own (the runner masks the whole input text, but a log line may show one value alone).
+    for (const e of secretVars)
+        reporter.secret(e.value);
+    const timeout = AbortSignal.timeout(i.timeout);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    try {
+        const extra = await readExtraVars(extraVarsSources(i['extra-vars']));
+        for (const s of extra.secrets)
+            reporter.secret(s);
+        for (const w of [...extra.warnings, ...inlineSecretWarnings(i['extra-vars'])])
+            reporter.warning(w);
+        // Secret extra vars win, like a last `-e @file`; they only ever live in this process's memory.
+        const vars = { ...extra.vars, ...Object.fromEntries(secretVars.map((e) => [e.key, e.value])) };
+        const inventory = await readDeployInventory(i);
+        for (const w of inventory.warnings)
+            reporter.warning(w);
+        const pb = await readPlaybook(file);
+        const out = lineWriter(reporter);
+        const r = await reporter.group(`playbook ${file}${outcome.check ? ' (check mode)' : ''}`, async () => {
+            try {
+                return await runPlaybook(pb, {
+                    inventory,
+                    extraVars: vars,
+                    connect: opts.connect ?? (0,connect/* connector */.M3)(i, reporter),
+                    check: outcome.check,
+                    // Hosts worked on at once, like ansible-playbook's --forks; a play's own `serial:` still batches them.
+                    forks: i.parallel,
+                    ...(i.limit?.trim() ? { limit: i.limit.trim() } : {}),
+                    reporter,
+                    events: new TextPrinter(out.write),
+                    signal,
+                });
+            }
+            finally {
+                out.flush();
+            }
+        });
+        outcome.stats = r.stats;
+        outcome.exitCode = r.exitCode;
+        outcome.changed = Object.values(r.stats).some((s) => s.changed > 0);
+        // ansible-playbook passes with a warning here; a deploy step that deployed nowhere is more likely a typo.
+        if (Object.keys(r.stats).length === 0)
+            throw new errors/* UserError */.yo(`playbook ${file} ran on no host: no host of the inventory matches its plays' hosts${i.limit?.trim() ? ` and limit "${i.limit.trim()}"` : ''}`);
+        if (r.cancelled !== undefined)
+            throw new errors/* UserError */.yo(`playbook ${file} stopped before its next task: ${timeout.aborted ? `timeout ${i.timeout / 1000}s reached` : r.cancelled}`);
+        if (r.exitCode !== EXIT.ok) {
+            const bad = Object.entries(r.stats).filter(([, s]) => s.failed > 0 || s.unreachable > 0);
+            throw new errors/* UserError */.yo(`playbook ${file} failed on ${bad.length} host${bad.length === 1 ? '' : 's'}: ${bad.map(([h]) => h).join(', ')}`, {
+                details: bad.map(([h, s]) => `${h}: ok=${s.ok} changed=${s.changed} unreachable=${s.unreachable} failed=${s.failed}`),
+            });
+        }
+        return outcome;
+    }
+    finally {
+        outcome.ms = Date.now() - started;
+        reporter.output('changed', outcome.changed);
+        reporter.output('recap', outcome.stats);
+        const states = Object.entries(outcome.stats).map(([h, s]) => [h, hostState(s)]);
+        reporter.output('failed-hosts', states
+            .filter(([, st]) => st === 'failed')
+            .map(([h]) => h)
+            .join(','));
+        reporter.output('host-states', Object.fromEntries(states.map(([h, state]) => [h, { state }])));
+        if (Object.keys(outcome.stats).length > 0)
+            reporter.summary(playbookSummary(outcome));
+    }
+}
+
+
+/***/ }),
+
 /***/ 4367:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -61797,6 +71322,14 @@ class Redactor {
         return out;
     }
 }
+
+
+/***/ }),
+
+/***/ 568:
+/***/ ((module) => {
+
+module.exports = eval("require")("chokidar");
 
 
 /***/ }),
@@ -80496,9 +90029,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	return module.exports;
 /******/ }
 /******/ 
-/******/ // expose the modules object (__webpack_modules__)
-/******/ __nccwpck_require__.m = __webpack_modules__;
-/******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
 /******/ if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = decodeURIComponent(new URL('.', import.meta.url).pathname).slice(import.meta.url.match(/^file:\/\/\/\w:/) ? 1 : 0, -1) + "/";
@@ -80596,94 +90126,9 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	};
 /******/ })();
 /******/ 
-/******/ /* webpack/runtime/ensure chunk */
-/******/ (() => {
-/******/ 	__nccwpck_require__.f = {};
-/******/ 	// This file contains only the entry chunk.
-/******/ 	// The chunk loading function for additional chunks
-/******/ 	__nccwpck_require__.e = (chunkId) => {
-/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
-/******/ 			__nccwpck_require__.f[key](chunkId, promises);
-/******/ 			return promises;
-/******/ 		}, []));
-/******/ 	};
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/get javascript chunk filename */
-/******/ (() => {
-/******/ 	// This function allow to reference async chunks
-/******/ 	__nccwpck_require__.u = (chunkId) => {
-/******/ 		// return url for filenames based on template
-/******/ 		return "" + chunkId + ".index.js";
-/******/ 	};
-/******/ })();
-/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
-/******/ })();
-/******/ 
-/******/ /* webpack/runtime/import chunk loading */
-/******/ (() => {
-/******/ 	// no baseURI
-/******/ 	
-/******/ 	// object to store loaded and loading chunks
-/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
-/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
-/******/ 	var installedChunks = {
-/******/ 		792: 0
-/******/ 	};
-/******/ 	
-/******/ 	var installChunk = (data) => {
-/******/ 		var {ids, modules, runtime} = data;
-/******/ 		// add "modules" to the modules object,
-/******/ 		// then flag all "ids" as loaded and fire callback
-/******/ 		var moduleId, chunkId, i = 0;
-/******/ 		for(moduleId in modules) {
-/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
-/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
-/******/ 			}
-/******/ 		}
-/******/ 		if(runtime) runtime(__nccwpck_require__);
-/******/ 		for(;i < ids.length; i++) {
-/******/ 			chunkId = ids[i];
-/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
-/******/ 				installedChunks[chunkId][0]();
-/******/ 			}
-/******/ 			installedChunks[ids[i]] = 0;
-/******/ 		}
-/******/ 	
-/******/ 	}
-/******/ 	
-/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
-/******/ 			// import() chunk loading for javascript
-/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
-/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
-/******/ 	
-/******/ 				// a Promise means "currently loading".
-/******/ 				if(installedChunkData) {
-/******/ 					promises.push(installedChunkData[1]);
-/******/ 				} else {
-/******/ 					if(true) { // all chunks have JS
-/******/ 						// setup Promise in chunk cache
-/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
-/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
-/******/ 							throw e;
-/******/ 						});
-/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
-/******/ 						promises.push(installedChunkData[1] = promise);
-/******/ 					}
-/******/ 				}
-/******/ 			}
-/******/ 	};
-/******/ 	
-/******/ 	// no prefetching
-/******/ 	
-/******/ 	// no preloaded
-/******/ 	
-/******/ 	// no external install chunk
-/******/ 	
-/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/
