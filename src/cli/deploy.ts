@@ -1,7 +1,7 @@
 import { deployRules, deploySpec } from '../config/actions/deploy.js';
 import { parseInputs } from '../config/input-spec.js';
-import { abortOnSignals } from '../deploy/action.js';
 import { runDeployInputs } from '../deploy/entry.js';
+import { abortOnSignals } from '../deploy/signals.js';
 import { parseFlags } from './flags.js';
 import type { CliReporter } from './reporter.js';
 

@@ -8,24 +8,9 @@ import { errorMessage } from '../util/errors.js';
 import { connector, readTargetHosts } from './connect.js';
 import type { LockRecord } from './engine.js';
 import { runDeployInputs } from './entry.js';
+import { abortOnSignals } from './signals.js';
 
 const LOCKS_STATE = 'deploy_locks';
-
-/** Aborts on SIGINT/SIGTERM (a cancelled job): the engine stops starting work and releases its locks. */
-export function abortOnSignals(): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const handlers = (['SIGINT', 'SIGTERM'] as const).map((sig) => {
-    const h = () => controller.abort(`${sig} received`);
-    process.once(sig, h);
-    return [sig, h] as const;
-  });
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      for (const [sig, h] of handlers) process.removeListener(sig, h);
-    },
-  };
-}
 
 /**
  * The action's main step: the playbook, the image deploy, or both (src/deploy/playbook.ts). Locks taken are
