@@ -58241,7 +58241,7 @@ module.exports = {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _src_util_cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4367);
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9876);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8921);
 
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
@@ -58251,7 +58251,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9876:
+/***/ 8921:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -65413,16 +65413,8 @@ async function runDeployInputs(i, reporter, opts = {}) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/deploy/action.ts
-
-
-
-
-
-
-
-
-const LOCKS_STATE = 'deploy_locks';
+;// CONCATENATED MODULE: ./src/deploy/signals.ts
+// Kept apart from action.ts, which imports @actions/core: the CLI needs this, and not the toolkit's load time.
 /** Aborts on SIGINT/SIGTERM (a cancelled job): the engine stops starting work and releases its locks. */
 function abortOnSignals() {
     const controller = new AbortController();
@@ -65439,6 +65431,18 @@ function abortOnSignals() {
         },
     };
 }
+
+;// CONCATENATED MODULE: ./src/deploy/action.ts
+
+
+
+
+
+
+
+
+
+const LOCKS_STATE = 'deploy_locks';
 /**
  * The action's main step: the playbook, the image deploy, or both (src/deploy/playbook.ts). Locks taken are
  * saved as state, so the post step can clean up after a hard kill.
