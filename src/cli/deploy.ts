@@ -24,14 +24,10 @@ export function deployCommand(mode: 'deploy' | 'plan') {
       process.stdout.write(`${DEPLOY_USAGE}\n`);
       return 0;
     }
-    const parsed = parseFlags(deploySpec, argv, { extraBooleans: ['json'] });
-    for (const [name, f] of Object.entries(deploySpec.inputs))
-      if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
+    const parsed = parseDeployFlags(argv, reporter);
     if (mode === 'plan') parsed.raw['dry-run'] = 'true';
     const inputs = parseInputs(deploySpec, parsed.raw, deployRules);
-    const { signal, dispose } = abortOnSignals();
-    let ok = false;
-    try {
+    return runDeployCommand(parsed, reporter, async (signal) => {
       const { playbook, deploy: result } = await runDeployInputs(inputs, reporter, { signal });
       if (playbook)
         reporter.info(
@@ -43,12 +39,38 @@ export function deployCommand(mode: 'deploy' | 'plan') {
             ? `plan for ${result.app} ${result.version}: ${result.hosts.some((h) => h.plan?.changed) ? 'changes' : 'no changes'}`
             : `${result.app} ${result.version}: ${result.changed ? 'deployed' : 'nothing changed'} in ${(result.ms / 1000).toFixed(1)}s`,
         );
-      ok = true;
-      return 0;
-    } finally {
-      dispose();
-      reporter.output('success', ok);
-      if (parsed.extra.json) process.stdout.write(`${JSON.stringify(reporter.outputs)}\n`);
-    }
+    });
   };
+}
+
+export type DeployFlags = ReturnType<typeof parseDeployFlags>;
+
+/** The deploy action's inputs as flags (plus --json), every secret among them registered before any output. */
+export function parseDeployFlags(argv: string[], reporter: CliReporter) {
+  const parsed = parseFlags(deploySpec, argv, { extraBooleans: ['json'] });
+  for (const [name, f] of Object.entries(deploySpec.inputs))
+    if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
+  return parsed;
+}
+
+/**
+ * Runs a deploy-like command: aborted by SIGINT/SIGTERM, `success` written whatever happens, and the outputs printed
+ * as JSON with --json. Exit code 0 when `work` returns; a throw is the caller's error.
+ */
+export async function runDeployCommand(
+  parsed: DeployFlags,
+  reporter: CliReporter,
+  work: (signal: AbortSignal) => Promise<void>,
+): Promise<number> {
+  const { signal, dispose } = abortOnSignals();
+  let ok = false;
+  try {
+    await work(signal);
+    ok = true;
+    return 0;
+  } finally {
+    dispose();
+    reporter.output('success', ok);
+    if (parsed.extra.json) process.stdout.write(`${JSON.stringify(reporter.outputs)}\n`);
+  }
 }

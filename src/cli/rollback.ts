@@ -5,9 +5,8 @@ import { resolveAccess } from '../deploy/access.js';
 import { connector, readTargetHosts } from '../deploy/connect.js';
 import { runDeploy } from '../deploy/engine.js';
 import { readAppHistory } from '../deploy/retention.js';
-import { abortOnSignals } from '../deploy/signals.js';
 import { UserError } from '../util/errors.js';
-import { parseFlags } from './flags.js';
+import { parseDeployFlags, runDeployCommand } from './deploy.js';
 import type { CliReporter } from './reporter.js';
 
 export const ROLLBACK_USAGE = `usage: dyce rollback --hosts … | --inventory FILE --name APP [the deploy's other flags]
@@ -25,9 +24,7 @@ export async function rollbackCommand(argv: string[], reporter: CliReporter): Pr
     process.stdout.write(`${ROLLBACK_USAGE}\n`);
     return 0;
   }
-  const parsed = parseFlags(deploySpec, argv, { extraBooleans: ['json'] });
-  for (const [name, f] of Object.entries(deploySpec.inputs))
-    if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
+  const parsed = parseDeployFlags(argv, reporter);
   for (const name of ['image', 'version'])
     if (parsed.raw[name] !== undefined)
       throw new UserError(
@@ -39,20 +36,12 @@ export async function rollbackCommand(argv: string[], reporter: CliReporter): Pr
   const inputs = imageDeployInputs(
     parseInputs(deploySpec, { ...parsed.raw, image: target.image, version: target.version }, deployRules),
   );
-  const { signal, dispose } = abortOnSignals();
-  let ok = false;
-  try {
+  return runDeployCommand(parsed, reporter, async (signal) => {
     const result = await runDeploy(inputs, reporter, { signal, rollback: true });
     reporter.info(
       `${result.app}: ${result.dryRun ? 'would roll back' : 'rolled back'} to ${result.version} in ${(result.ms / 1000).toFixed(1)}s`,
     );
-    ok = true;
-    return 0;
-  } finally {
-    dispose();
-    reporter.output('success', ok);
-    if (parsed.extra.json) process.stdout.write(`${JSON.stringify(reporter.outputs)}\n`);
-  }
+  });
 }
 
 /** Reads the app's history on every target host; they must agree on the version to go back to. */
