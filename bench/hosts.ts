@@ -27,7 +27,7 @@ import { parseInputs } from '../src/config/input-spec.js';
 import { runDeploy } from '../src/deploy/engine.js';
 import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
-import { DOCKER_BIN } from '../src/lab/lab.js';
+import { labDockerBin } from '../src/lab/lab.js';
 import { runLocal } from '../src/remote/local.js';
 import { ansibleInventory, ansiblePlaybook, median, ratioRow, row, run, timeIt, writeAnsibleVars } from './support.js';
 
@@ -133,7 +133,7 @@ async function clean(prefix: string): Promise<void> {
   const names = Array.from({ length: REPLICAS }, (_, i) => `${prefix}${i + 1}`);
   await Promise.all(
     hosts.map((h) =>
-      runLocal([DOCKER_BIN, 'rm', '-f', ...names], { env: { ...process.env, DOCKER_HOST: h.dockerHost } }),
+      runLocal([labDockerBin(), 'rm', '-f', ...names], { env: { ...process.env, DOCKER_HOST: h.dockerHost } }),
     ),
   );
 }

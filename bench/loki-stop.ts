@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLabEnv } from '../src/lab/env.js';
-import { DOCKER_BIN } from '../src/lab/lab.js';
+import { labDockerBin } from '../src/lab/lab.js';
 import { type DockerTarget, ensureLokiPlugin, publishLokiPlugin, removeLokiPlugin } from '../src/lab/loki/plugin.js';
 import { runLokiReceiver } from '../src/lab/loki/receiver.js';
 import { ensureBusyboxImage, formatStopTimes, measureStopTimes } from '../src/lab/loki/stop-demo.js';
@@ -23,12 +23,12 @@ const env = readLabEnv();
 const host = env.hosts.find((h) => h.name === (flag('--host') ?? 'vps2')) ?? env.hosts[0]!;
 const alias = `loki-bench-${process.pid}`;
 const ref = `${env.registry.url}/dyce/loki-docker-driver:bench`;
-const target: DockerTarget = { bin: DOCKER_BIN, host: host.dockerHost, config: env.runner.dockerConfig };
+const target: DockerTarget = { bin: labDockerBin(), host: host.dockerHost, config: env.runner.dockerConfig };
 const work = mkdtempSync(join(tmpdir(), 'dyce-loki-bench-'));
 const receiver = await runLokiReceiver({ port: 0 });
 try {
   await publishLokiPlugin({
-    docker: { bin: DOCKER_BIN, host: env.runner.dockerHost, config: env.runner.dockerConfig },
+    docker: { bin: labDockerBin(), host: env.runner.dockerHost, config: env.runner.dockerConfig },
     ref,
     workDir: join(work, 'plugin'),
   });

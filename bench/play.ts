@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { readLabEnv } from '../src/lab/env.js';
-import { DOCKER_BIN } from '../src/lab/lab.js';
+import { labDockerBin } from '../src/lab/lab.js';
 import { fmtMs, median, ratioRow, row, run, timeIt } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,15 +37,15 @@ const runnerEnv = { ...process.env, DOCKER_HOST: env.runner.dockerHost, DOCKER_C
 async function setup(): Promise<string> {
   await run(['npx', 'tsx', join(root, 'scripts/build.ts'), '--cli']);
   const src = `${env.sampleApp.image}:v1`;
-  await run([DOCKER_BIN, 'pull', '-q', src], { env: runnerEnv }).catch(() => '');
-  await run([DOCKER_BIN, 'tag', src, `${repo}:${tag}`], { env: runnerEnv });
-  await run([DOCKER_BIN, 'push', '-q', `${repo}:${tag}`], { env: runnerEnv });
+  await run([labDockerBin(), 'pull', '-q', src], { env: runnerEnv }).catch(() => '');
+  await run([labDockerBin(), 'tag', src, `${repo}:${tag}`], { env: runnerEnv });
+  await run([labDockerBin(), 'push', '-q', `${repo}:${tag}`], { env: runnerEnv });
   writeFileSync(join(dir, 'secrets.yml'), `DOCKER_PASSWORD: ${JSON.stringify(env.registry.password)}\n`, {
     mode: 0o600,
   });
   writeFileSync(join(dir, 'secret-extra-vars'), `DOCKER_PASSWORD=${env.registry.password}\n`, { mode: 0o600 });
   let playbook = join(melton, 'playbook.yml');
-  const plugins = await run([DOCKER_BIN, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}'], { env: hostEnv });
+  const plugins = await run([labDockerBin(), 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}'], { env: hostEnv });
   if (!/^loki(:\S+)? true$/m.test(plugins)) {
     const doc = parse(readFileSync(playbook, 'utf8')) as { tasks: Record<string, Record<string, unknown>>[] }[];
     const c = doc[0]!.tasks.find((t) => t.docker_container)!.docker_container!;
@@ -68,8 +68,8 @@ const vars = () => [
 ];
 
 async function reset(): Promise<void> {
-  await run([DOCKER_BIN, 'rm', '--force', `${prefix}-app1`, `${prefix}-app2`], { env: hostEnv }).catch(() => '');
-  await run([DOCKER_BIN, 'rmi', '--force', `${repo}:${tag}`], { env: hostEnv }).catch(() => '');
+  await run([labDockerBin(), 'rm', '--force', `${prefix}-app1`, `${prefix}-app2`], { env: hostEnv }).catch(() => '');
+  await run([labDockerBin(), 'rmi', '--force', `${repo}:${tag}`], { env: hostEnv }).catch(() => '');
 }
 
 function ansible(playbook: string): Promise<string> {

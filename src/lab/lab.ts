@@ -31,8 +31,20 @@ import {
   SAMPLE_APP_VARIANTS,
 } from './sample-app.js';
 
-/** The Docker client with BuildKit support here (Debian's 20.10). A 28.x client without buildx may be first on PATH. */
-export const DOCKER_BIN = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+/** Debian's docker.io client (20.10, BuildKit built in), which `lab up` installs. */
+const DEBIAN_DOCKER = '/usr/bin/docker';
+
+/**
+ * The Docker client the lab drives, chosen when it is needed, never when this module loads: on a fresh machine the
+ * module loads before `lab up` installs docker.io, and another client (a 28.x one without buildx) may be first on
+ * PATH. So this is Debian's client, which the lab's package step guarantees, and a clear error before that step ran.
+ */
+export function labDockerBin(): string {
+  if (existsSync(DEBIAN_DOCKER)) return DEBIAN_DOCKER;
+  throw new UserError(
+    `the lab's Docker client ${DEBIAN_DOCKER} (Debian's docker.io) is missing: run \`dyce lab up\` first, which installs it`,
+  );
+}
 export const REGISTRY_PORT = 5000;
 export const LOKI_PORT = 3100;
 const RUNNER_SOCKET = '/var/run/docker.sock';
@@ -103,8 +115,9 @@ async function must(argv: string[], what: string, opts: Parameters<typeof runLoc
   return r.stdout;
 }
 
-function docker(dockerHost: string, ...args: string[]): string[] {
-  return [DOCKER_BIN, '-H', dockerHost, ...args];
+/** The argv of the lab's Docker client against one daemon. */
+export function labDocker(dockerHost: string, ...args: string[]): string[] {
+  return [labDockerBin(), '-H', dockerHost, ...args];
 }
 
 function fingerprintOf(pubLine: string): string {
@@ -353,7 +366,7 @@ async function startHost(l: Layout, h: ReturnType<typeof hostPlan>): Promise<voi
 
 /** Builds the base image offline: busybox-static in a rootfs, `docker import`. */
 async function ensureBaseImage(l: Layout, dockerHost: string): Promise<void> {
-  if ((await runLocal(docker(dockerHost, 'image', 'inspect', BASE_IMAGE))).code === 0) return;
+  if ((await runLocal(labDocker(dockerHost, 'image', 'inspect', BASE_IMAGE))).code === 0) return;
   const rootfs = join(l.dir, 'base-rootfs');
   rmSync(rootfs, { recursive: true, force: true });
   for (const d of ['bin', 'tmp', 'etc', 'app']) mkdirSync(join(rootfs, d), { recursive: true });
@@ -365,7 +378,7 @@ async function ensureBaseImage(l: Layout, dockerHost: string): Promise<void> {
   const tar = join(l.dir, 'base-rootfs.tar');
   await must(['tar', '-C', rootfs, '-cf', tar, '.'], 'tar of the base rootfs');
   await must(
-    docker(dockerHost, 'import', '--change', 'ENV PATH=/bin', '--change', 'CMD ["/bin/sh"]', tar, BASE_IMAGE),
+    labDocker(dockerHost, 'import', '--change', 'ENV PATH=/bin', '--change', 'CMD ["/bin/sh"]', tar, BASE_IMAGE),
     'docker import of the base image',
   );
   rmSync(tar, { force: true });
@@ -381,7 +394,7 @@ async function ensureAppBaseImage(l: Layout, dockerHost: string): Promise<string
     .update(`${node} ${statSync(node).size} ${statSync(node).mtimeMs}`)
     .digest('hex');
   const inspect = await runLocal(
-    docker(dockerHost, 'image', 'inspect', '--format', '{{index .Config.Labels "dyce.node"}}', APP_BASE_IMAGE),
+    labDocker(dockerHost, 'image', 'inspect', '--format', '{{index .Config.Labels "dyce.node"}}', APP_BASE_IMAGE),
   );
   if (inspect.code === 0 && inspect.stdout.trim() === stamp.slice(0, 16)) return stamp;
   const ldd = await must(['ldd', node], `ldd ${node}`);
@@ -395,7 +408,7 @@ async function ensureAppBaseImage(l: Layout, dockerHost: string): Promise<string
     copyFileSync(realpathSync(lib), join(ctx, 'files', lib));
   }
   writeFileSync(join(ctx, 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY files/ /\nLABEL dyce.node=${stamp.slice(0, 16)}\n`);
-  await must(docker(dockerHost, 'build', '-q', '-t', APP_BASE_IMAGE, ctx), 'docker build of the app base image', {
+  await must(labDocker(dockerHost, 'build', '-q', '-t', APP_BASE_IMAGE, ctx), 'docker build of the app base image', {
     env: { ...process.env, DOCKER_BUILDKIT: '1' },
   });
   rmSync(ctx, { recursive: true, force: true });
@@ -454,11 +467,11 @@ async function ensureSampleApp(
     const ref = `${registry}/${SAMPLE_REPO}:${v.tag}`;
     const args = Object.entries(v.args).flatMap(([k, val]) => ['--build-arg', `${k}=${val}`]);
     await must(
-      docker(dockerHost, 'build', '-q', '-t', ref, '-t', `dyce-sample-app:${v.tag}`, ...args, ctx),
+      labDocker(dockerHost, 'build', '-q', '-t', ref, '-t', `dyce-sample-app:${v.tag}`, ...args, ctx),
       `docker build of the sample app ${v.tag}`,
       { env },
     );
-    await must(docker(dockerHost, 'push', '-q', ref), `docker push ${ref}`, { env });
+    await must(labDocker(dockerHost, 'push', '-q', ref), `docker push ${ref}`, { env });
   }
   writeFileSync(stamp, fp);
 }
@@ -468,7 +481,7 @@ async function ensureRunnerLogin(dockerConfig: string, registry: string, passwor
   const cfg = join(dockerConfig, 'config.json');
   if (existsSync(cfg) && readFileSync(cfg, 'utf8').includes(registry)) return;
   await must(
-    [DOCKER_BIN, '--config', dockerConfig, 'login', registry, '-u', REGISTRY_USER, '--password-stdin'],
+    [labDockerBin(), '--config', dockerConfig, 'login', registry, '-u', REGISTRY_USER, '--password-stdin'],
     `docker login ${registry}`,
     { stdin: password },
   );
@@ -525,6 +538,8 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   for (const d of [l.dir, l.pids, l.logs, l.ssh]) mkdirSync(d, { recursive: true });
   chmodSync(l.dir, 0o755);
   await ensurePackages(LAB_PACKAGES, log);
+  // Only now: the packages above may just have installed the client (see labDockerBin).
+  const dockerBin = labDockerBin();
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   await ensureKey(join(l.ssh, 'id_ed25519'), 'dyce-lab');
   await ensureKey(join(l.ssh, 'wrong_ed25519'), 'dyce-lab wrong key');
@@ -567,7 +582,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   await ensureLokiReceiver(l);
   await hostsReady;
   // The plugin goes on the first host only: the others lack it, as a fresh VPS would, so deploys can show installing it.
-  const runnerTarget = { bin: DOCKER_BIN, host: runnerHost, config: dockerConfig };
+  const runnerTarget = { bin: dockerBin, host: runnerHost, config: dockerConfig };
   const lokiHosts = hosts.slice(0, 1);
   const loki = await labLokiUp({
     runner: runnerTarget,
@@ -585,7 +600,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
     knownHostsFile: join(l.ssh, 'known_hosts'),
     registry: { url: registry, username: REGISTRY_USER, password, passwordFile },
     runner: { dockerHost: runnerHost, dockerConfig },
-    dockerBin: DOCKER_BIN,
+    dockerBin,
     loki: {
       url: `http://127.0.0.1:${LOKI_PORT}`,
       pushUrl: `http://127.0.0.1:${LOKI_PORT}/loki/api/v1/push`,

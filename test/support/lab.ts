@@ -3,11 +3,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LabEnv, type LabHost, readLabEnv } from '../../src/lab/env.js';
-import { DOCKER_BIN } from '../../src/lab/lab.js';
+import { labDockerBin } from '../../src/lab/lab.js';
 import type { ExecResult } from '../../src/remote/executor.js';
 import { runLocal } from '../../src/remote/local.js';
 
-export { DOCKER_BIN };
+/** The lab's Docker client. Test files load after the lab's global setup installed it. */
+export const DOCKER_BIN = labDockerBin();
 
 export function lab(): LabEnv {
   return readLabEnv();
