@@ -1,11 +1,13 @@
 import type { DocumentOptions, ParseOptions, ScalarTag, SchemaOptions, Tags } from 'yaml';
+import { unsafeText } from '../template/unsafe.js';
 
 /**
  * YAML as Ansible reads it (PyYAML, YAML 1.1), for inventories and playbooks alike:
  * - booleans are yes/no, true/false, on/off in their three spellings, and NOT `y`/`n` (PyYAML's list; the
  *   `yaml` package's 1.1 schema would turn `[x, y]` into `['x', true]`);
  * - `0644` is octal, `1:30` sexagesimal, `<<` merge keys work;
- * - dates stay strings (Ansible prints them as written).
+ * - dates stay strings (Ansible prints them as written);
+ * - `!unsafe 'text'` is a literal that is never rendered as a template.
  * Checked against ansible-inventory --list in test/lab/inventory-ansible.test.ts.
  */
 const pyBool: ScalarTag = {
@@ -14,6 +16,12 @@ const pyBool: ScalarTag = {
   identify: (v) => typeof v === 'boolean',
   test: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
   resolve: (s) => /^(?:yes|true|on)$/i.test(s),
+};
+
+const unsafeTag: ScalarTag = {
+  tag: '!unsafe',
+  identify: () => false,
+  resolve: (s) => unsafeText(s),
 };
 
 export function ansibleYamlOptions(): ParseOptions & DocumentOptions & SchemaOptions {
@@ -28,6 +36,7 @@ export function ansibleYamlOptions(): ParseOptions & DocumentOptions & SchemaOpt
           !(typeof t === 'object' && (t.tag === 'tag:yaml.org,2002:bool' || t.tag === 'tag:yaml.org,2002:timestamp')),
       ),
       pyBool,
+      unsafeTag,
     ],
   };
 }

@@ -123,8 +123,9 @@ export async function runDeployPlaybook(
     const extra = await readExtraVars(extraVarsSources(i['extra-vars']));
     for (const s of extra.secrets) reporter.secret(s);
     for (const w of [...extra.warnings, ...inlineSecretWarnings(i['extra-vars'])]) reporter.warning(w);
-    // Secret extra vars win, like a last `-e @file`; they only ever live in this process's memory.
-    const vars = { ...extra.vars, ...Object.fromEntries(secretVars.map((e) => [e.key, e.value])) };
+    // Secret extra vars win, like a last `-e @file`; they only ever live in this process's memory, and they are
+    // never rendered as templates (a password `Zq{{9}}x` arrives as it is).
+    const secrets = Object.fromEntries(secretVars.map((e) => [e.key, e.value]));
     const inventory = await readDeployInventory(i);
     for (const w of inventory.warnings) reporter.warning(w);
     const pb = await readPlaybook(file);
@@ -133,7 +134,8 @@ export async function runDeployPlaybook(
       try {
         return await runPlaybook(pb, {
           inventory,
-          extraVars: vars,
+          extraVars: extra.vars,
+          unsafeVars: secrets,
           connect: opts.connect ?? connector(i, reporter),
           check: outcome.check,
           // Hosts worked on at once, like ansible-playbook's --forks; a play's own `serial:` still batches them.

@@ -42,6 +42,8 @@ export class PlaybookRefused extends InputError {
 export interface RunOptions {
   inventory: Inventory;
   extraVars: Record<string, unknown>;
+  /** Variables above extra vars that are never rendered as templates (secret-extra-vars). */
+  unsafeVars?: Record<string, unknown>;
   /** Opens an Executor for a host (called at most once per host, when the host is first needed). */
   connect: (host: Host) => Promise<Executor>;
   check?: boolean;
@@ -110,7 +112,14 @@ interface PreparedPlay {
 export async function preparePlaybook(pb: Playbook, opts: RunOptions): Promise<PreparedPlay[]> {
   const issues: string[] = [];
   const templar = new Templar();
-  const extraScope: Scope = { lookup: (n) => (n in opts.extraVars ? { value: opts.extraVars[n] } : undefined) };
+  const extraScope: Scope = {
+    lookup: (n) =>
+      opts.unsafeVars && Object.hasOwn(opts.unsafeVars, n)
+        ? { value: opts.unsafeVars[n], unsafe: true }
+        : Object.hasOwn(opts.extraVars, n)
+          ? { value: opts.extraVars[n] }
+          : undefined,
+  };
   const prepared: PreparedPlay[] = [];
   for (const play of pb.plays) {
     let pattern = play.hosts;
@@ -127,7 +136,7 @@ export async function preparePlaybook(pb: Playbook, opts: RunOptions): Promise<P
       try {
         path = toText(
           templar.render(f, {
-            lookup: (n) => extraScope.lookup(n) ?? (n in play.vars ? { value: play.vars[n] } : undefined),
+            lookup: (n) => extraScope.lookup(n) ?? (Object.hasOwn(play.vars, n) ? { value: play.vars[n] } : undefined),
           }),
         );
       } catch (error) {
@@ -156,8 +165,12 @@ export async function preparePlaybook(pb: Playbook, opts: RunOptions): Promise<P
     }
     const gather = play.gatherFacts && usesFacts(templar, play);
     prepared.push({ play, name: play.name ?? pattern, hosts: selected.hosts, varsFiles, gather });
-    for (const host of selected.hosts)
-      issues.push(...checkVariables(templar, play, host, varsFiles, opts.extraVars, gather));
+    // Unsafe variables are defined, and never followed as templates.
+    const extra = {
+      ...opts.extraVars,
+      ...Object.fromEntries(Object.keys(opts.unsafeVars ?? {}).map((k) => [k, null])),
+    };
+    for (const host of selected.hosts) issues.push(...checkVariables(templar, play, host, varsFiles, extra, gather));
   }
   if (issues.length > 0) {
     const unique = [...new Set(issues)];
@@ -233,7 +246,7 @@ function checkVariables(
   const later = new Set<string>();
   const layers: Record<string, unknown>[] = [extra, varsFiles, play.vars, host.vars];
   const definedValue = (n: string, taskVars: Record<string, unknown>): { value: unknown } | undefined => {
-    for (const l of [extra, taskVars, ...layers.slice(1)]) if (n in l) return { value: l[n] };
+    for (const l of [extra, taskVars, ...layers.slice(1)]) if (Object.hasOwn(l, n)) return { value: l[n] };
     return undefined;
   };
   const isKnown = (n: string, taskVars: Record<string, unknown>, loopVar: string | undefined) =>
@@ -508,7 +521,7 @@ function taskTitle(task: Task, templar: Templar, extra: Record<string, unknown>,
     return toText(
       templar.render(task.name, {
         lookup: (n) => {
-          for (const l of layers) if (n in l) return { value: l[n] };
+          for (const l of layers) if (Object.hasOwn(l, n)) return { value: l[n] };
           return undefined;
         },
       }),
@@ -522,7 +535,9 @@ function* batches(pp: PreparedPlay, templar: Templar, extra: Record<string, unkn
   let size = pp.hosts.length;
   if (pp.play.serial !== undefined) {
     const raw = toText(
-      templar.render(String(pp.play.serial), { lookup: (n) => (n in extra ? { value: extra[n] } : undefined) }),
+      templar.render(String(pp.play.serial), {
+        lookup: (n) => (Object.hasOwn(extra, n) ? { value: extra[n] } : undefined),
+      }),
     ).trim();
     const pct = /^(\d+(?:\.\d+)?)%$/.exec(raw);
     const n = pct ? Math.max(1, Math.floor((pp.hosts.length * Number(pct[1])) / 100)) : Number(raw);
@@ -621,22 +636,24 @@ function hostScope(
     ansible_version: { full: '2.14.0', major: 2, minor: 14, string: '2.14.0 (dyce)' },
     omit: OMIT,
   };
-  const layers: Record<string, unknown>[] = [
-    opts.extraVars,
-    s.setFacts,
-    task.vars,
-    pp.varsFiles,
-    pp.play.vars,
-    s.facts,
-    s.host.vars,
+  // Data from hosts (facts, registered results, set_fact, loop items) and secrets are unsafe: never rendered.
+  const layers: [Record<string, unknown>, boolean][] = [
+    [opts.unsafeVars ?? {}, true],
+    [opts.extraVars, false],
+    [s.setFacts, true],
+    [task.vars, false],
+    [pp.varsFiles, false],
+    [pp.play.vars, false],
+    [s.facts, true],
+    [s.host.vars, false],
   ];
   return {
     lookup(n) {
-      if (states.loopVar !== undefined && n === states.loopVar) return { value: states.item };
+      if (states.loopVar !== undefined && n === states.loopVar) return { value: states.item, unsafe: true };
       if (n === 'ansible_loop_var' && states.loopVar !== undefined) return { value: states.loopVar };
-      if (states.result && n === states.result.name) return { value: states.result.value };
-      if (n in magic && n !== 'omit') return { value: magic[n] };
-      for (const l of layers) if (Object.hasOwn(l, n)) return { value: l[n] };
+      if (states.result && n === states.result.name) return { value: states.result.value, unsafe: true };
+      if (Object.hasOwn(magic, n) && n !== 'omit') return { value: magic[n] };
+      for (const [l, unsafe] of layers) if (Object.hasOwn(l, n)) return { value: l[n], unsafe };
       if (n === 'omit') return { value: OMIT };
       return undefined;
     },
@@ -896,7 +913,7 @@ async function invoke(
 }
 
 function hostScopeWith(scope: Scope, name: string, value: unknown): Scope {
-  return { lookup: (n) => (n === name ? { value } : scope.lookup(n)) };
+  return { lookup: (n) => (n === name ? { value, unsafe: true } : scope.lookup(n)) };
 }
 
 function findArgWith(task: Task, variable: string): string | undefined {

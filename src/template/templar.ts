@@ -1,6 +1,9 @@
 import nunjucks from 'nunjucks';
 import { stringify as yamlStringify } from 'yaml';
 import { quoteWord } from '../commands/quote.js';
+import { isTemplate } from './unsafe.js';
+
+export { isTemplate, unsafeDeep, unsafeText } from './unsafe.js';
 
 /**
  * Jinja2 as Ansible uses it, through nunjucks.
@@ -13,9 +16,21 @@ import { quoteWord } from '../commands/quote.js';
  *   text, as Ansible's templar does (`PORT: "{{ base_port + item | int }}"` is the string "8001").
  */
 
-/** Where variables come from. `undefined` means "not defined" (a defined null is `{ value: null }`). */
+/**
+ * Where variables come from. `undefined` means "not defined" (a defined null is `{ value: null }`).
+ * `unsafe` marks data that is never code (facts, registered results, set_fact, secrets): it is used as it is and
+ * never rendered as a template, as Ansible's AnsibleUnsafe values.
+ */
 export interface Scope {
-  lookup(name: string): { value: unknown } | undefined;
+  lookup(name: string): { value: unknown; unsafe?: boolean } | undefined;
+}
+
+/**
+ * Names no template may reach, by any path: `constructor` leads to Function (code), `__proto__` and
+ * `prototype` to shared prototypes, and `__x__` names are Python's way into the same (`__class__`, `__globals__`).
+ */
+export function forbiddenName(name: unknown): boolean {
+  return typeof name === 'string' && (name === 'constructor' || name === 'prototype' || name.startsWith('__'));
 }
 
 export class TemplateError extends Error {
@@ -281,14 +296,101 @@ interface NjNode {
   findAll(type: unknown, results?: NjNode[]): NjNode[];
 }
 
+/**
+ * The sandbox. nunjucks has none: `range.constructor("code")()` runs code. Every `a.b` and `a[b]` of every
+ * template goes through nunjucks's runtime.memberLookup, so that one function is replaced, process-wide, by one
+ * that reads only a value's own data (never an inherited property: no `constructor`, no prototype methods such as
+ * `__lookupGetter__` or `call`), refuses the forbidden names outright, and offers a few Python methods of its own.
+ */
+class SandboxError extends TemplateError {}
+let sandboxError: SandboxError | undefined;
+
+function refuse(name: string): never {
+  sandboxError = new SandboxError(`access to "${name}" is not allowed in a template`);
+  throw sandboxError;
+}
+
+function safeMemberLookup(obj: unknown, key: unknown): unknown {
+  if (obj === undefined || obj === null) return undefined;
+  if (forbiddenName(key)) refuse(key as string);
+  if (typeof key !== 'string' && typeof key !== 'number') return undefined;
+  if (undefinedName(obj) !== undefined) return (obj as Record<string, unknown>)[key];
+  let k: string | number = key;
+  if ((Array.isArray(obj) || typeof obj === 'string') && typeof k === 'number' && k < 0) k = obj.length + k;
+  const o = Object(obj) as Record<string | number, unknown>;
+  if (Object.hasOwn(o, k)) {
+    const v = o[k];
+    if (typeof v === 'function') return (...args: unknown[]) => (v as Filter).apply(obj, args);
+    return v;
+  }
+  if (typeof k === 'string') return pythonMethod(obj, k);
+  return undefined;
+}
+
+/** The Python methods playbooks call on strings, lists and dicts (`x.split(',')`, `d.items()`). */
+function pythonMethod(obj: unknown, name: string): Filter | undefined {
+  if (typeof obj === 'string') {
+    const strip = (chars: unknown, left: boolean, right: boolean) => {
+      const set = typeof chars === 'string' ? chars : ' \t\n\r\f\v';
+      let a = 0;
+      let b = obj.length;
+      while (left && a < b && set.includes(obj[a]!)) a++;
+      while (right && b > a && set.includes(obj[b - 1]!)) b--;
+      return obj.slice(a, b);
+    };
+    const methods: Record<string, Filter> = {
+      split: (sep, max) => {
+        const parts =
+          sep === undefined || sep === null
+            ? obj
+                .trim()
+                .split(/\s+/)
+                .filter((x) => x !== '')
+            : obj.split(String(sep));
+        if (typeof max === 'number' && max >= 0 && parts.length > max + 1)
+          return [...parts.slice(0, max), parts.slice(max).join(sep === undefined || sep === null ? ' ' : String(sep))];
+        return parts;
+      },
+      strip: (c) => strip(c, true, true),
+      lstrip: (c) => strip(c, true, false),
+      rstrip: (c) => strip(c, false, true),
+      startswith: (p) => (Array.isArray(p) ? p.some((x) => obj.startsWith(String(x))) : obj.startsWith(String(p))),
+      endswith: (p) => (Array.isArray(p) ? p.some((x) => obj.endsWith(String(x))) : obj.endsWith(String(p))),
+      lower: () => obj.toLowerCase(),
+      upper: () => obj.toUpperCase(),
+      replace: (a, b) => obj.split(String(a)).join(String(b)),
+      find: (x) => obj.indexOf(String(x)),
+      join: (xs) => (Array.isArray(xs) ? xs.map(toText).join(obj) : toText(xs)),
+      splitlines: () => obj.split(/\r?\n/).filter((x, i, a) => i < a.length - 1 || x !== ''),
+      isdigit: () => /^\d+$/.test(obj),
+    };
+    return Object.hasOwn(methods, name) ? methods[name] : undefined;
+  }
+  if (Array.isArray(obj)) {
+    const methods: Record<string, Filter> = {
+      index: (x) => obj.indexOf(x),
+      count: (x) => obj.filter((y) => y === x).length,
+    };
+    return Object.hasOwn(methods, name) ? methods[name] : undefined;
+  }
+  if (typeof obj === 'object') {
+    const o = obj as Record<string, unknown>;
+    const methods: Record<string, Filter> = {
+      items: () => Object.entries(o),
+      keys: () => Object.keys(o),
+      values: () => Object.values(o),
+      get: (k, d = null) => (typeof k === 'string' && !forbiddenName(k) && Object.hasOwn(o, k) ? o[k] : d),
+    };
+    return Object.hasOwn(methods, name) ? methods[name] : undefined;
+  }
+  return undefined;
+}
+
+(nunjucks as unknown as { runtime: { memberLookup: unknown } }).runtime.memberLookup = safeMemberLookup;
+
 const nodes = (nunjucks as unknown as { nodes: Record<string, unknown> }).nodes;
 const njParser = (nunjucks as unknown as { parser: { parse(src: string, ext?: unknown, opts?: unknown): NjNode } })
   .parser;
-
-/** True when the text holds Jinja markers at all. */
-export function isTemplate(text: string): boolean {
-  return text.includes('{{') || text.includes('{%') || text.includes('{#');
-}
 
 /**
  * One templating engine per playbook run (no module-level state). Renders strings, deep values and conditions
@@ -319,6 +421,11 @@ export class Templar {
           throw error;
         }
       };
+    // Only our filters and tests exist: nunjucks's own (groupby, selectattr, dictsort, ...) read attributes
+    // without the sandbox's member lookup.
+    const raw = env as unknown as { filters: Record<string, unknown>; tests: Record<string, unknown> };
+    raw.filters = Object.create(null);
+    raw.tests = Object.create(null);
     for (const [name, fn] of Object.entries(makeFilters())) env.addFilter(name, guard(fn));
     for (const [name, fn] of Object.entries(makeTests()))
       (env as unknown as { addTest(n: string, f: Filter): void }).addTest(name, guard(fn));
@@ -344,7 +451,8 @@ export class Templar {
       has: () => true,
       get: (t, key) => {
         if (typeof key === 'symbol') return Reflect.get(t, key);
-        if (key in builtins) return builtins[key];
+        if (forbiddenName(key)) refuse(key);
+        if (Object.hasOwn(builtins, key)) return builtins[key];
         let found: { value: unknown } | undefined;
         try {
           found = this.#lookup(key);
@@ -353,7 +461,7 @@ export class Templar {
           throw error;
         }
         if (found !== undefined) return found.value;
-        if (key in t) return t[key];
+        if (Object.hasOwn(t, key)) return t[key];
         return makeUndefined(key, record);
       },
     });
@@ -364,7 +472,7 @@ export class Templar {
     const scope = this.#scopes[this.#scopes.length - 1];
     const found = scope?.lookup(name);
     if (found === undefined) return undefined;
-    if (!containsTemplate(found.value)) return found;
+    if (found.unsafe || !containsTemplate(found.value)) return { value: found.value };
     if (this.#resolving.includes(name))
       throw new TemplateError(
         `variable '${name}' is defined through itself (${[...this.#resolving, name].join(' -> ')})`,
@@ -504,6 +612,9 @@ export class Templar {
   }
 
   #wrap(error: unknown): Error {
+    const sandbox = sandboxError;
+    sandboxError = undefined;
+    if (sandbox) return sandbox;
     const ours = this.#lastError;
     this.#lastError = undefined;
     if (error instanceof TemplateError) return error;
