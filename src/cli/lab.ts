@@ -3,7 +3,61 @@ import { labDown, labStatus, labUp } from '../lab/lab.js';
 import { InputError } from '../util/errors.js';
 import type { CliReporter } from './reporter.js';
 
-const USAGE = `usage: dyce lab up [--hosts N] | down | status | env [--json] | inventory [--user root|deploy]`;
+const USAGE = `dyce lab: a disposable lab "VPS" (or N) on this machine, for development and tests
+
+usage:
+  dyce lab up [--hosts N]            bring up, idempotently, N hosts (1 to 9; default 1): dockerd, sshd, nginx, a registry
+  dyce lab down                      stop exactly the processes the lab started (its data stays)
+  dyce lab status                    what runs
+  dyce lab env [--json]              hosts, ports, users, key path, known_hosts lines, registry (--json: everything)
+  dyce lab inventory [--user root|deploy]   an Ansible INI inventory of the lab
+
+Exit status:
+  0  success
+  1  failed
+  2  bad input or usage: nothing was touched
+  3  (status) something is not running
+`;
+
+/** Each subcommand's flags: a value flag's name, or a switch's name with a trailing "!". */
+const LAB_FLAGS: Record<string, readonly string[]> = {
+  up: ['hosts'],
+  down: [],
+  status: [],
+  env: ['json!'],
+  inventory: ['user'],
+};
+
+/** Strict: every flag known to the subcommand, no stray word; every problem in one InputError. */
+function labFlags(sub: string, argv: readonly string[]): Record<string, string | true> {
+  const allowed = LAB_FLAGS[sub] ?? [];
+  const out: Record<string, string | true> = {};
+  const issues: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') ? a.slice(2, eq < 0 ? undefined : eq) : undefined;
+    if (name === undefined) {
+      issues.push(`unexpected argument ${JSON.stringify(a)}: dyce lab ${sub} takes no arguments, only flags`);
+      continue;
+    }
+    if (allowed.includes(`${name}!`)) {
+      out[name] = true;
+      continue;
+    }
+    if (!allowed.includes(name)) {
+      issues.push(
+        `unknown flag --${name}: dyce lab ${sub} takes ${allowed.length ? allowed.map((f) => `--${f.replace('!', '')}`).join(', ') : 'no flags'}`,
+      );
+      continue;
+    }
+    const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
+    if (v === undefined || v.startsWith('--')) issues.push(`--${name} needs a value`);
+    else out[name] = v;
+  }
+  if (issues.length) throw new InputError(issues, `dyce lab ${sub}: invalid arguments (dyce lab --help)`);
+  return out;
+}
 
 function shellAssignments(env: LabEnv): string {
   const q = (v: string | number) => `'${String(v).replace(/'/g, `'\\''`)}'`;
@@ -34,10 +88,22 @@ function shellAssignments(env: LabEnv): string {
 
 export async function labCommand(argv: string[], reporter: CliReporter): Promise<number> {
   const [sub, ...rest] = argv;
-  const flag = (name: string) => {
-    const i = rest.indexOf(`--${name}`);
-    return i >= 0 ? (rest[i + 1] ?? '') : undefined;
-  };
+  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help' || rest.includes('--help')) {
+    (sub === undefined ? process.stderr : process.stdout).write(USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === 'serve-loki') {
+    // The lab's Loki-compatible receiver in the foreground; `lab up` runs it as a recorded background process.
+    reporter.uninstall();
+    const { lokiReceiverMain } = await import('../lab/loki/receiver.js');
+    return lokiReceiverMain(rest);
+  }
+  if (!(sub in LAB_FLAGS)) {
+    process.stderr.write(`dyce lab: unknown subcommand "${sub}"\n\n${USAGE}`);
+    return 2;
+  }
+  const flags = labFlags(sub, rest);
+  const flag = (name: string) => flags[name] as string | undefined;
   switch (sub) {
     case 'up': {
       const n = flag('hosts');
@@ -66,21 +132,14 @@ export async function labCommand(argv: string[], reporter: CliReporter): Promise
     }
     case 'env': {
       const env = readLabEnv();
-      process.stdout.write(rest.includes('--json') ? `${JSON.stringify(env, null, 2)}\n` : shellAssignments(env));
+      process.stdout.write(flags.json ? `${JSON.stringify(env, null, 2)}\n` : shellAssignments(env));
       return 0;
-    }
-    case 'serve-loki': {
-      // The lab's Loki-compatible receiver in the foreground; `lab up` runs it as a recorded background process.
-      reporter.uninstall();
-      const { lokiReceiverMain } = await import('../lab/loki/receiver.js');
-      return lokiReceiverMain(rest);
     }
     case 'inventory': {
       process.stdout.write(labInventory(readLabEnv(), flag('user') ?? 'root'));
       return 0;
     }
     default:
-      process.stderr.write(`${USAGE}\n`);
       return 2;
   }
 }

@@ -1,26 +1,18 @@
-import { errorMessage, isUserError } from '../util/errors.js';
+import pkg from '../../package.json' with { type: 'json' };
+import { errorMessage, InputError, isUserError } from '../util/errors.js';
+import { closest, inCliSyntax } from './flags.js';
+import { EXIT } from './help.js';
+import { type ErrorKind, type JsonError, jsonDocument } from './json.js';
 import { CliReporter } from './reporter.js';
-
-const USAGE = `dyce: deploy a release to your own VPS
-
-usage:
-  dyce lab up [--hosts N]     bring up the lab: a disposable VPS on this machine (dockerd, registry, sshd, nginx)
-  dyce lab down               stop everything the lab started, and nothing else
-  dyce lab status             what is running
-  dyce lab env [--json]       hosts, ports, users, key path, known_hosts line, registry credentials
-  dyce build [CONTEXT] --image REPO …   build and push an image like the build-push action (dyce build --help)
-  dyce deploy --hosts … --image REF --name APP [--replicas N] …   run replicas on your hosts (dyce deploy --help)
-  dyce plan …                 the same flags: print what deploy would do, change nothing
-  dyce rollback …             the same flags without --image: go back one version, from the hosts' deploy history
-  dyce probe URL... [--json]  probe URLs like the probe action (conditions, retries, TLS, alerts; dyce probe --help)
-  dyce play -i HOSTS PLAYBOOK [-e VARS]... [--check] [--json]  run an Ansible playbook on Dyce's engine (dyce play --help)
-
-Secrets are never taken as flag values: use DYCE_<NAME>, --<name>-file PATH or --<name>-file - (stdin).`;
+import { COMMANDS, type CommandName, OVERVIEW } from './usage.js';
 
 export type Command = (argv: string[], reporter: CliReporter) => Promise<number>;
 
+/** A bug, not the user's doing: the stack is printed (sysexits' EX_SOFTWARE). */
+const EXIT_INTERNAL = 70;
+
 // Each command is loaded only when it runs: a no-op `dyce deploy` should not pay for parsing the playbook engine.
-const commands: Record<string, () => Promise<Command>> = {
+const commands: Record<CommandName, () => Promise<Command>> = {
   lab: async () => (await import('./lab.js')).labCommand,
   play: async () => (await import('./play.js')).playCommand,
   build: async () => (await import('./build.js')).buildCommand,
@@ -30,31 +22,106 @@ const commands: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./probe.js')).probeCommand,
 };
 
+function isCommand(word: string): word is CommandName {
+  return (COMMANDS as readonly string[]).includes(word);
+}
+
+async function printHelp(command: string): Promise<number> {
+  if (command === 'json') {
+    const { JSON_DOCUMENT_SCHEMA } = await import('./json.js');
+    process.stdout.write(
+      `dyce <command> --json prints one JSON document on standard output, on one line, whatever happens.\nIts JSON Schema:\n${JSON.stringify(JSON_DOCUMENT_SCHEMA, null, 2)}\n`,
+    );
+    return EXIT.ok;
+  }
+  if (!isCommand(command)) {
+    process.stderr.write(`dyce help: unknown command "${command}"${didYouMean(command)}\n\n${OVERVIEW}`);
+    return EXIT.usage;
+  }
+  if (command === 'play' || command === 'lab') {
+    // Their help is their own (play's flags are ansible-playbook's, not an action's inputs).
+    const run = await commands[command]();
+    return run(['--help'], new CliReporter());
+  }
+  const [{ helpFor }, { renderHelp }] = await Promise.all([import('./usage.js'), import('./help.js')]);
+  process.stdout.write(renderHelp((await helpFor(command))!));
+  return EXIT.ok;
+}
+
+function didYouMean(word: string): string {
+  const near = closest(word, COMMANDS);
+  return near ? `; did you mean "${near}"?` : '';
+}
+
+/** The outcome of a command that threw: its exit code, and what --json says about it. */
+function classify(error: unknown, outputs: Record<string, unknown>): { code: number; error: JsonError; text: string } {
+  if (isUserError(error)) {
+    const issues = error instanceof InputError ? error.issues.map((m) => inCliSyntax(m)) : [];
+    const details = error.details.map((m) => inCliSyntax(m));
+    // An InputError's message is its head line and the issues; --json gives the issues apart.
+    const message = inCliSyntax(
+      error instanceof InputError ? error.message.split('\n')[0]!.replace(/:$/, '') : error.message,
+    );
+    const kind: ErrorKind = error instanceof InputError ? 'usage' : rolledBack(outputs) ? 'rolled-back' : 'failed';
+    const code = kind === 'usage' ? EXIT.usage : kind === 'rolled-back' ? EXIT.rolledBack : EXIT.failed;
+    const text = [inCliSyntax(error.message), ...details].join('\n');
+    return { code, error: { kind, message, issues, details }, text };
+  }
+  const message = error instanceof Error ? (error.stack ?? errorMessage(error)) : String(error);
+  return {
+    code: EXIT_INTERNAL,
+    error: { kind: 'internal', message: errorMessage(error), issues: [], details: [] },
+    text: `internal error: ${message}`,
+  };
+}
+
+/** Every host that failed was rolled back: the previous version serves everywhere. */
+function rolledBack(outputs: Record<string, unknown>): boolean {
+  if (outputs['rolled-back'] !== true) return false;
+  const states = outputs['host-states'];
+  if (!states || typeof states !== 'object') return true;
+  return Object.values(states as Record<string, { state?: string }>).every((s) => s?.state !== 'failed');
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return cmd ? 0 : 2;
+  if (cmd === undefined) {
+    process.stderr.write(OVERVIEW);
+    return EXIT.usage;
   }
-  const load = commands[cmd];
-  if (!load) {
-    process.stderr.write(`dyce: unknown command "${cmd}"\n\n${USAGE}\n`);
-    return 2;
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0] !== undefined) return printHelp(rest[0]);
+    process.stdout.write(OVERVIEW);
+    return EXIT.ok;
   }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`dyce ${pkg.version}\n`);
+    return EXIT.ok;
+  }
+  if (!isCommand(cmd)) {
+    process.stderr.write(`dyce: unknown command "${cmd}"${didYouMean(cmd)}\n\n${OVERVIEW}`);
+    return EXIT.usage;
+  }
+  const end = rest.indexOf('--');
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (flags.includes('--help') || flags.includes('-h')) return printHelp(cmd);
+  // play prints its own JSON (ansible-playbook's json callback); lab is a development tool.
+  const json = cmd !== 'play' && cmd !== 'lab' && flags.some((a) => a === '--json' || a === '--json=true');
   const reporter = new CliReporter().install();
+  let code: number;
+  let failure: JsonError | undefined;
   try {
-    const run = await load();
-    return await run(rest, reporter);
+    const run = await commands[cmd]();
+    code = await run(rest, reporter);
   } catch (error) {
-    if (isUserError(error)) {
-      reporter.error(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
-      return 1;
-    }
-    process.stderr.write(
-      `dyce: internal error: ${error instanceof Error ? (error.stack ?? errorMessage(error)) : String(error)}\n`,
-    );
-    return 70;
+    const c = classify(error, reporter.outputs);
+    code = c.code;
+    failure = c.error;
+    if (c.code === EXIT_INTERNAL) process.stderr.write(`dyce: ${c.text}\n`);
+    else reporter.error(c.text);
   }
+  if (json) process.stdout.write(`${JSON.stringify(jsonDocument(cmd, code, reporter.outputs, failure))}\n`);
+  return code;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,4 +1,4 @@
-import { outputText, type Reporter } from '../github/reporter.js';
+import type { Reporter } from '../github/reporter.js';
 import { Redactor } from '../util/secret.js';
 
 /**
@@ -8,7 +8,8 @@ import { Redactor } from '../util/secret.js';
  */
 export class CliReporter implements Reporter {
   readonly redactor = new Redactor();
-  readonly outputs: Record<string, string> = {};
+  /** The outputs as the engine gave them (booleans, numbers, objects): `--json` prints them typed. */
+  readonly outputs: Record<string, unknown> = {};
   readonly summaries: string[] = [];
   readonly #quiet: boolean;
   #restore: (() => void) | undefined;
@@ -63,7 +64,7 @@ export class CliReporter implements Reporter {
     return fn();
   }
   output(name: string, value: string | number | boolean | object): void {
-    this.outputs[name] = outputText(value);
+    this.outputs[name] = value;
   }
   summary(markdown: string): void {
     this.summaries.push(markdown);

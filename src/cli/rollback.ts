@@ -5,41 +5,37 @@ import { resolveAccess } from '../deploy/access.js';
 import { connector, readTargetHosts } from '../deploy/connect.js';
 import { runDeploy } from '../deploy/engine.js';
 import { readAppHistory } from '../deploy/retention.js';
+import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';
 import { parseDeployFlags, runDeployCommand } from './deploy.js';
+import { checkInputs } from './flags.js';
 import type { CliReporter } from './reporter.js';
-
-export const ROLLBACK_USAGE = `usage: dyce rollback --hosts … | --inventory FILE --name APP [the deploy's other flags]
-  goes back one version: redeploys the version that ran before the current one, as the hosts' deploy history
-  records it (the last keep-versions images are kept on each host), through the same rolling path as a deploy.
-  A second rollback goes one version further back. Give the same flags as \`dyce deploy\` except --image and
-  --version: they come from the history.`;
 
 /** Stands for the image while the flags are checked, before the history names the real one. */
 const PLACEHOLDER_IMAGE = 'rollback.invalid/placeholder:rollback';
 
 /** `dyce rollback`: the previous version from each host's history, then an ordinary deploy of it (marked a rollback). */
 export async function rollbackCommand(argv: string[], reporter: CliReporter): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(`${ROLLBACK_USAGE}\n`);
-    return 0;
-  }
-  const parsed = parseDeployFlags(argv, reporter);
+  const parsed = parseDeployFlags(argv, reporter, 'rollback');
   for (const name of ['image', 'version'])
     if (parsed.raw[name] !== undefined)
-      throw new UserError(
+      parsed.issues.push(
         `dyce rollback takes --${name} from the hosts' deploy history: drop it (to deploy a given version, use dyce deploy --version)`,
       );
-  const checked = imageDeployInputs(parseInputs(deploySpec, { ...parsed.raw, image: PLACEHOLDER_IMAGE }, deployRules));
+  const checked = imageDeployInputs(
+    checkInputs(deploySpec, { ...parsed, raw: { ...parsed.raw, image: PLACEHOLDER_IMAGE } }, deployRules, {
+      command: 'rollback',
+    }),
+  );
   const target = await findTarget(checked, reporter);
   reporter.info(`${checked.name}: rolling back to ${target.version} (${target.image})`);
   const inputs = imageDeployInputs(
     parseInputs(deploySpec, { ...parsed.raw, image: target.image, version: target.version }, deployRules),
   );
-  return runDeployCommand(parsed, reporter, async (signal) => {
+  return runDeployCommand(reporter, async (signal) => {
     const result = await runDeploy(inputs, reporter, { signal, rollback: true });
     reporter.info(
-      `${result.app}: ${result.dryRun ? 'would roll back' : 'rolled back'} to ${result.version} in ${(result.ms / 1000).toFixed(1)}s`,
+      `${result.app}: ${result.dryRun ? 'would roll back' : 'rolled back'} to ${result.version} in ${formatDuration(result.ms)}`,
     );
   });
 }

@@ -162,30 +162,64 @@ export function parseInputs<S extends InputSpec>(
 ): ParsedInputs<S> {
   const issues: string[] = [];
   const out: Record<string, unknown> = {};
+  const failed = new Set<string>();
   for (const [name, f] of Object.entries(spec.inputs)) {
     let value = raw[name];
     if (value === undefined || value.trim() === '') value = f.meta.default;
     if (value === undefined || (value.trim() === '' && f.kind !== 'string')) {
-      if (f.meta.required) issues.push(`input "${name}" is required`);
+      if (f.meta.required) {
+        issues.push(`input "${name}" is required`);
+        failed.add(name);
+      }
       out[name] = undefined;
       continue;
     }
     const r = f.schema.safeParse(value);
     if (r.success) out[name] = r.data;
-    else for (const i of r.error.issues) issues.push(`input "${name}" ${i.message}`);
+    else {
+      for (const i of r.error.issues) issues.push(`input "${name}" ${i.message}`);
+      failed.add(name);
+      // The rules below still run, on the default in its place, so that one run reports every problem.
+      const d = f.meta.default === undefined ? undefined : f.schema.safeParse(f.meta.default);
+      out[name] = d?.success ? d.data : undefined;
+    }
   }
   for (const key of Object.keys(raw)) {
     if (!(key in spec.inputs))
       issues.push(`unknown input "${key}" (${spec.id} takes: ${Object.keys(spec.inputs).join(', ')})`);
   }
-  if (issues.length === 0) {
-    for (const rule of rules) {
+  for (const rule of rules) {
+    if (failed.size === 0) {
       const r = rule(out as ParsedInputs<S>);
       if (r) issues.push(...(Array.isArray(r) ? r : [r]));
+      continue;
     }
+    // Best effort: a rule may trip over a value that failed; its other findings still count.
+    let found: string[] = [];
+    try {
+      const r = rule(out as ParsedInputs<S>);
+      found = r ? (Array.isArray(r) ? r : [r]) : [];
+    } catch (error) {
+      if (error instanceof InputError) found = error.issues;
+    }
+    issues.push(...found.filter((m) => ![...failed].some((name) => m.includes(`"${name}"`))));
   }
   if (issues.length) throw new InputError(issues, `${spec.id}: invalid input`);
   return out as ParsedInputs<S>;
+}
+
+/**
+ * The issues `check` throws as an InputError, as a rule's result: how a later, pure check (e.g. assembling a config
+ * from the inputs) joins the first pass, so that one run reports every problem.
+ */
+export function issuesOf(check: () => unknown): string[] | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    if (error instanceof InputError) return error.issues;
+    throw error;
+  }
 }
 
 /** The names of an action's secret inputs. */

@@ -412,7 +412,9 @@ describe('dyce build', () => {
       { GITHUB_REF: '', GITHUB_SHA: '', DYCE_REGISTRY_PASSWORD: env.registry.password, DYCE_SECRETS: `token=${token}` },
     );
     expect(r.code).toBe(0);
-    const meta = JSON.parse(r.stdout) as { digest: string; pushed: boolean; secrets: string[] };
+    const meta = (
+      JSON.parse(r.stdout) as { outputs: { metadata: { digest: string; pushed: boolean; secrets: string[] } } }
+    ).outputs.metadata;
     expect(meta).toMatchObject({ pushed: true, secrets: ['token'] });
     expect(meta.digest).toMatch(/^sha256:/);
     expect(r.stderr).toContain('| build secrets | `token` |');
@@ -422,7 +424,7 @@ describe('dyce build', () => {
 
   it('refuses a secret given as a flag value', async () => {
     const r = await dyceBuild(['.', '--image', 'a/b', '--registry-password', 'hunter2-flag']);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('--registry-password is a secret and cannot be given on the command line');
     expect(r.stderr).not.toContain('hunter2-flag');
   });

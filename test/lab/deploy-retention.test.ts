@@ -137,7 +137,7 @@ describe('retention and redeploy', { timeout: 300_000 }, () => {
   it('refuses an untagged image without a version, and a version that is no Docker tag, before any host', async () => {
     const r = await runDyce('deploy', flags({ image: repo }), secrets);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('input "image" needs a tag or digest');
+    expect(r.stderr).toContain('--image needs a tag or digest');
     const bad = await runDyce('deploy', flags({ image: repo, version: 'v1+x' }), secrets);
     expect(bad.stderr).toContain('must be a Docker tag');
     const both = await runDyce('rollback', flags({ image: `${repo}:v1` }), secrets);

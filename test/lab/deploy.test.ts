@@ -302,9 +302,10 @@ describe('deploy: bad input and faults, each a clear error that changes nothing'
     over: Record<string, string>,
     message: string | RegExp,
     secrets: Record<string, string> = {},
+    code = 1,
   ) {
     const r = await dyce(baseArgs(name, { port: '8000', 'host-port': '18650', ...over }), { secrets });
-    expect(r.code, r.stderr).toBe(1);
+    expect(r.code, r.stderr).toBe(code);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(r.stderr).toMatch(message);
     expect(r.outputs.success).toBe(r.outputs.success === undefined ? undefined : 'false');
@@ -313,22 +314,25 @@ describe('deploy: bad input and faults, each a clear error that changes nothing'
   }
 
   it.each([
-    [{ replicas: '0' }, 'input "replicas" must be at least 1, got 0'],
-    [{ replicas: '-1' }, 'input "replicas" must be at least 1, got -1'],
-    [{ name: 'Bad Name' }, 'input "name" must match [a-z0-9][a-z0-9_.-]*'],
+    [{ replicas: '0' }, '--replicas must be at least 1, got 0'],
+    [{ replicas: '-1' }, '--replicas must be at least 1, got -1'],
+    [{ name: 'Bad Name' }, '--name must match [a-z0-9][a-z0-9_.-]*'],
     [
       { 'log-driver': 'loki', 'log-options': 'loki-retires=5' },
       'loki-retires (line 1) is not an option of the loki log driver (did you mean loki-retries?)',
     ],
     [{ hosts: 'vps1 ansible_port=notaport' }, /hosts:1: .*ansible_port/],
-  ])('input %j', async (over, message) => {
-    await expectRefused(over, message);
+  ])('input %j (exit 2: bad input, nothing touched)', async (over, message) => {
+    await expectRefused(over, message, {}, 2);
   });
 
   it('a secret-env value with a newline, naming the key and not the value', async () => {
-    const r = await expectRefused({}, 'the value of API_TOKEN contains a newline', {
-      DYCE_SECRET_ENV: 'API_TOKEN<<EOF\nfirst-line-zz9\nsecond\nEOF',
-    });
+    const r = await expectRefused(
+      {},
+      'the value of API_TOKEN contains a newline',
+      { DYCE_SECRET_ENV: 'API_TOKEN<<EOF\nfirst-line-zz9\nsecond\nEOF' },
+      2,
+    );
     expect(r.stderr).not.toContain('first-line-zz9');
   });
 
@@ -382,7 +386,7 @@ describe('deploy: bad input and faults, each a clear error that changes nothing'
     if (await lokiPluginPresent()) return;
     await expectRefused(
       { 'log-driver': 'loki', 'log-options': 'loki-url=http://127.0.0.1:3100/loki/api/v1/push' },
-      /needs the Docker plugin "loki", which is not installed; nothing was changed.*install-log-plugin: true/,
+      /needs the Docker plugin "loki", which is not installed; nothing was changed.*--install-log-plugin/,
     );
   });
 
@@ -396,7 +400,7 @@ describe('deploy: bad input and faults, each a clear error that changes nothing'
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`containers are in the way of ${name}'s replicas; nothing was changed`);
       expect(r.stderr).toContain(`${squatter} (`);
-      expect(r.stderr).toContain('adopt: true');
+      expect(r.stderr).toContain('add --adopt to replace');
       expect((await inspect(squatter)).State.Running).toBe(true);
       const adopted = await dyce(baseArgs(name, { port: '8000', 'host-port': '18650', adopt: 'true' }));
       expect(adopted.code, adopted.stderr).toBe(0);
@@ -537,7 +541,7 @@ describe('deploy: the Loki plugin on a host without it', () => {
       expect(refused.stderr).toContain(
         'vps3: log-driver loki needs the Docker plugin "loki", which is not installed; nothing was changed',
       );
-      expect(refused.stderr).toContain('install-log-plugin: true');
+      expect(refused.stderr).toContain('Add --install-log-plugin');
       expect((await docker3(['ps', '-aq', '--filter', `label=dyce.app=${name}`])).stdout.trim()).toBe('');
 
       const installed = await dyce(args({ 'install-log-plugin': 'true', 'log-plugin': env.loki!.pluginRef }));

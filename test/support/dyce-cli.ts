@@ -16,7 +16,7 @@ export interface CliRun {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
-  /** The `--json` outputs (the last stdout line), when there were any. */
+  /** The `--json` document's outputs (its last stdout line) as text, as the action writes them. */
   outputs: Record<string, string>;
 }
 
@@ -56,7 +56,11 @@ export function startDyce(command: string, flags: Record<string, string> | reado
     child.on('close', (code, signal) => {
       let outputs: Record<string, string> = {};
       try {
-        outputs = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, string>;
+        // The `--json` document's outputs, as the action would write them (text; objects as JSON).
+        const doc = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { outputs: Record<string, unknown> };
+        outputs = Object.fromEntries(
+          Object.entries(doc.outputs).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
+        );
       } catch {}
       // Killed by a signal: the code a shell would report (128 + its number).
       resolve({ code: code ?? (signal ? 128 + constants.signals[signal] : 1), signal, stdout, stderr, outputs });

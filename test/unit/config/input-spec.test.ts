@@ -72,6 +72,29 @@ describe('parseInputs', () => {
     expect(() => parseInputs(spec, { nmae: 'x' })).toThrow(/input "name" is required[\s\S]*unknown input "nmae"/);
   });
 
+  it('still runs the rules when a field failed, so that one run reports every problem', () => {
+    const rule = (i: { tags?: string[]; replicas: number }) => [
+      ...(i.tags?.includes('bad') ? ['input "tags" holds "bad"'] : []),
+      ...(i.replicas === 1 ? [] : ['input "replicas" is odd']),
+    ];
+    // replicas fails its own check: the rule sees its default (1), and a finding about it would be dropped.
+    expect(() => parseInputs(spec, { name: 'a', replicas: 'x', tags: 'bad' }, [rule])).toThrow(
+      /input "replicas" must be a whole number[\s\S]*input "tags" holds "bad"/,
+    );
+    const failing = () => {
+      throw new InputError(['input "dry" cannot be used here', 'input "replicas" is odd']);
+    };
+    try {
+      parseInputs(spec, { name: 'a', replicas: 'x' }, [failing]);
+      expect.unreachable();
+    } catch (e) {
+      expect((e as InputError).issues).toEqual([
+        'input "replicas" must be a whole number, got "x"',
+        'input "dry" cannot be used here',
+      ]);
+    }
+  });
+
   it('runs cross-field rules after the fields parse', () => {
     const rule = (i: { replicas: number; dry: boolean }) =>
       i.dry && i.replicas > 1 ? 'input "dry" cannot be used with replicas > 1' : undefined;

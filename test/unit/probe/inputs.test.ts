@@ -123,17 +123,17 @@ describe('dyce probe (CLI)', () => {
     const r = await run([`${server.origin}/`, '--conditions', '[BODY].status == UP', '--json']);
     expect(r.stderr).toContain('passed (200');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)[0]).toMatchObject({ success: true, status: 200 });
+    expect(JSON.parse(r.stdout).outputs.results[0]).toMatchObject({ success: true, status: 200 });
   }, 30_000);
 
-  it('exits 1 with a clear message on bad input, and refuses secrets as flags', async () => {
+  it('exits 2 with a clear message on bad input, and refuses secrets as flags', async () => {
     const bad = await run(['--url', 'http//nope', '--valid-status-codes', '500-400']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('input "url": "http//nope" is not a URL');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--url: "http//nope" is not a URL');
     expect(bad.stderr).toContain('the range ends before it starts');
     expect(bad.stderr).not.toMatch(/\n\s+at /);
     const secret = await run([server.origin, '--bearer-token', 'planted-cli-token']);
-    expect(secret.code).toBe(1);
+    expect(secret.code).toBe(2);
     expect(secret.stderr).toContain('--bearer-token is a secret');
     expect(secret.stderr).not.toContain('planted-cli-token');
   }, 30_000);
