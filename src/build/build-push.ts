@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { Reporter } from '../github/reporter.js';
 import type { ExecResult } from '../remote/executor.js';
 import { InputError, UserError } from '../util/errors.js';
@@ -15,6 +15,7 @@ import {
   loginCommand,
   logoutCommand,
   pushCommand,
+  wantsAttestation,
 } from './commands.js';
 import { type DockerRunner, definedEnv, ExecDockerRunner } from './docker.js';
 import {
@@ -69,6 +70,8 @@ export interface BuildPushResult {
   pushMs: number;
   pushed: boolean;
   pushAttempts: number;
+  /** buildx's `--metadata-file`, where buildx ran. */
+  buildxMetadata?: Record<string, unknown> | undefined;
 }
 
 /**
@@ -121,6 +124,7 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
 
     // 2. Checks on the files, before any docker command.
     checkContext(plan);
+    const fileSecrets = readSecretFilePaths(inputs, deps.cwd ?? process.cwd());
     const missingEnv = secretEnvValues.filter((s) => s.value === undefined || s.value === '');
     if (missingEnv.length)
       throw new InputError(
@@ -150,7 +154,7 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     }
     const retry = { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter };
     const [detected, loggedIn] = await Promise.allSettled([
-      detectBuilder(runner, candidates, inputs.builder),
+      detectBuilder(runner, candidates, inputs['builder-kind']),
       username && password && candidates[0]
         ? withRetries(
             runner,
@@ -165,12 +169,19 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     for (const p of detection.probes) reporter.debug(p);
     const builder = detection.builder;
     result.builder = builder;
-    const secretIds = [...(inputs.secrets ?? []).map((s) => s.key), ...secretEnvValues.map((s) => s.id)];
+    const secretIds = [
+      ...(inputs.secrets ?? []).map((s) => s.key),
+      ...secretEnvValues.map((s) => s.id),
+      ...fileSecrets.map((s) => s.id),
+    ];
     const platforms = inputs.platforms ?? [];
     const capIssues = capabilityIssues(builder.kind, {
       secretFiles: secretIds,
       cacheTo: inputs['cache-to'] ?? [],
       platforms,
+      provenance: inputs.provenance,
+      sbom: inputs.sbom,
+      load: inputs.load,
     });
     if (capIssues.length)
       throw new UserError(
@@ -184,7 +195,13 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
     if (username && password) reporter.info(`logged in to ${plan.registry} as ${username}`);
 
     // 5. Build, with secrets in 0600 files and Melton's env file; both removed whatever the outcome.
-    const pushFromBuilder = builder.kind === 'buildx' && inputs.push && platforms.length > 1;
+    // buildx pushes itself when it cannot (several platforms) or must not (attestations, which `docker push` of a
+    // loaded image would drop) or need not (load: false) go through the local store; otherwise the image is
+    // loaded and pushed with `docker push`, which works with every builder the same way.
+    const attest = wantsAttestation(inputs.provenance) || wantsAttestation(inputs.sbom);
+    const pushFromBuilder =
+      builder.kind === 'buildx' && inputs.push && (platforms.length > 1 || attest || inputs.load === false);
+    const load = builder.kind !== 'buildx' || (inputs.load ?? !pushFromBuilder);
     let secretFiles: SecretFiles | undefined;
     let envFile: WrittenEnvFile | undefined;
     const iidDir = join(tempRoot, `dyce-build-${process.pid}-${Date.now()}`);
@@ -223,11 +240,16 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
         labels: plan.labels,
         buildArgs: (inputs['build-args'] ?? []).map((a) => ({ key: a.key, value: a.value })),
         secretBuildArgs: (inputs['secret-build-args'] ?? []).map((a) => a.key),
-        secretFiles: secretFiles?.files ?? [],
+        secretFiles: [...(secretFiles?.files ?? []), ...fileSecrets],
         cacheFrom: inputs['cache-from'] ?? [],
         cacheTo: inputs['cache-to'] ?? [],
         platforms,
         iidFile: join(iidDir, 'iid'),
+        noCache: inputs['no-cache'],
+        pull: inputs.pull,
+        provenance: inputs.provenance,
+        sbom: inputs.sbom,
+        load,
         pushFromBuilder,
         metadataFile: builder.kind === 'buildx' ? join(iidDir, 'metadata.json') : undefined,
       });
@@ -241,9 +263,11 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
           details: lastLines(r.stderr || r.stdout, 15),
         });
       result.imageId = (await readFile(join(iidDir, 'iid'), 'utf8').catch(() => '')).trim();
+      if (builder.kind === 'buildx') result.buildxMetadata = await readBuildxMetadata(join(iidDir, 'metadata.json'));
       if (pushFromBuilder) {
         result.pushed = true;
-        result.digest = await readBuildxDigest(join(iidDir, 'metadata.json'));
+        const d = result.buildxMetadata?.['containerimage.digest'];
+        result.digest = typeof d === 'string' ? d : '';
       }
     } finally {
       result.buildMs = performance.now() - started;
@@ -263,7 +287,7 @@ export async function buildPush(inputs: BuildPushOptions, deps: BuildPushDeps): 
       const ins = await runner!.run(inspectCommand(builder.docker, result.imageId || plan.refs[0]!));
       return ins.code === 0 ? (JSON.parse(ins.stdout) as InspectInfo[])[0] : undefined;
     };
-    const sized = pushFromBuilder ? Promise.resolve(undefined) : inspect();
+    const sized = load ? inspect() : Promise.resolve(undefined);
     if (inputs.push && !pushFromBuilder) {
       const pushStarted = performance.now();
       const pushOne = async (ref: string, stream: boolean) => {
@@ -335,7 +359,11 @@ function writeOutputs(reporter: Reporter, r: BuildPushResult, inputs: BuildPushO
   reporter.output('tags', r.refs.join('\n'));
   reporter.output('version', r.version);
   reporter.output('digest', r.digest);
+  reporter.output('imageid', r.imageId);
+  // buildx's own keys first (docker/build-push-action's `metadata` output is exactly that file), Dyce's beside them:
+  // buildx's are dotted (`containerimage.digest`), so the two never collide.
   reporter.output('metadata', {
+    ...(r.buildxMetadata ?? {}),
     image: r.repository,
     tags: r.tags,
     refs: r.refs,
@@ -348,7 +376,11 @@ function writeOutputs(reporter: Reporter, r: BuildPushResult, inputs: BuildPushO
     pushMs: Math.round(r.pushMs),
     pushed: r.pushed,
     pushAttempts: r.pushAttempts,
-    secrets: [...(inputs.secrets ?? []).map((s) => s.key), ...(inputs['secret-envs'] ?? []).map((s) => s.key)],
+    secrets: [
+      ...(inputs.secrets ?? []).map((s) => s.key),
+      ...(inputs['secret-envs'] ?? []).map((s) => s.key),
+      ...(inputs['secret-files'] ?? []).map((s) => s.key),
+    ],
   });
 }
 
@@ -451,14 +483,30 @@ async function mkdirPrivate(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
-async function readBuildxDigest(path: string): Promise<string> {
+async function readBuildxMetadata(path: string): Promise<Record<string, unknown> | undefined> {
   try {
-    const meta = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
-    const d = meta['containerimage.digest'];
-    return typeof d === 'string' ? d : '';
+    const meta = JSON.parse(await readFile(path, 'utf8')) as unknown;
+    return meta && typeof meta === 'object' && !Array.isArray(meta) ? (meta as Record<string, unknown>) : undefined;
   } catch {
-    return '';
+    return undefined;
   }
+}
+
+/**
+ * `secret-files` as absolute paths, checked before any docker command: each must be a readable regular file. The
+ * file goes to the builder as it is (`--secret id=..,src=..`); its content is never read here.
+ */
+function readSecretFilePaths(inputs: BuildPushOptions, cwd: string): { id: string; path: string }[] {
+  const issues: string[] = [];
+  const out: { id: string; path: string }[] = [];
+  for (const e of inputs['secret-files'] ?? []) {
+    const path = resolve(cwd, e.value.trim());
+    if (!existsSync(path) || !statSync(path).isFile())
+      issues.push(`input "secret-files" line ${e.line}: ${e.key}: no file at ${path}`);
+    else out.push({ id: e.key, path });
+  }
+  if (issues.length) throw new InputError(issues, 'build-push: invalid input');
+  return out;
 }
 
 function lastLines(text: string, n: number): string[] {

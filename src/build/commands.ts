@@ -33,23 +33,49 @@ export interface BuildRequest {
   cacheTo: string[];
   platforms: string[];
   iidFile: string;
-  /** buildx with several platforms cannot load into the local store: it pushes itself. */
+  noCache?: boolean;
+  pull?: boolean;
+  /** buildx's attestation options, passed as given (`true`, `false`, `mode=max`, ...). */
+  provenance?: string | undefined;
+  sbom?: string | undefined;
+  /** buildx only (docker build always loads): load the image into the local store. */
+  load: boolean;
+  /** buildx pushes itself (several platforms, attestations, or not loaded) instead of a `docker push` afterwards. */
   pushFromBuilder: boolean;
   metadataFile?: string | undefined;
+}
+
+/** An attestation option that asks for one (anything but empty or `false`). */
+export function wantsAttestation(value: string | undefined): boolean {
+  const v = value?.trim() ?? '';
+  return v !== '' && v !== 'false';
 }
 
 /** What the builder cannot do for this request: each a message saying what to install or change. */
 export function capabilityIssues(
   kind: BuilderKind,
-  req: { secretFiles: readonly unknown[]; cacheTo: readonly string[]; platforms: readonly string[] },
+  req: {
+    secretFiles: readonly unknown[];
+    cacheTo: readonly string[];
+    platforms: readonly string[];
+    provenance?: string | undefined;
+    sbom?: string | undefined;
+    load?: boolean | undefined;
+  },
 ): string[] {
   const issues: string[] = [];
   const install =
     'install the buildx plugin (Debian/Ubuntu: docker-buildx-plugin or docker-buildx), or point "docker-path" at a docker client with BuildKit (18.09 to 22.x have it built in)';
+  if (kind !== 'buildx') {
+    if (wantsAttestation(req.provenance)) issues.push(`"provenance" needs buildx: ${install}`);
+    if (wantsAttestation(req.sbom)) issues.push(`"sbom" needs buildx: ${install}`);
+    if (req.load === false)
+      issues.push(`"load: false" needs buildx (docker build always loads the image into the local store): ${install}`);
+  }
   if (kind === 'classic') {
     if (req.secretFiles.length)
       issues.push(
-        `"secrets"/"secret-envs" need a BuildKit builder, and only the classic builder is available: ${install}`,
+        `"secrets"/"secret-envs"/"secret-files" need a BuildKit builder, and only the classic builder is available: ${install}`,
       );
     if (req.cacheTo.length) issues.push(`"cache-to" needs buildx: ${install}`);
     if (req.platforms.length > 1) issues.push(`several "platforms" need buildx: ${install}`);
@@ -91,13 +117,18 @@ export function buildCommand(builder: Builder, req: BuildRequest): DockerCommand
   for (const name of req.secretBuildArgs) argv.push('--build-arg', name);
   for (const s of req.secretFiles) argv.push('--secret', `id=${s.id},src=${s.path}`);
   for (const c of req.cacheFrom) argv.push('--cache-from', c);
+  if (req.noCache) argv.push('--no-cache');
+  if (req.pull) argv.push('--pull');
   if (builder.kind === 'buildx') for (const c of req.cacheTo) argv.push('--cache-to', c);
   else if (req.cacheTo.some(isInlineCache)) argv.push('--build-arg', 'BUILDKIT_INLINE_CACHE=1');
   if (req.platforms.length) argv.push('--platform', req.platforms.join(','));
   argv.push('--iidfile', req.iidFile);
   if (builder.kind === 'buildx') {
     if (req.metadataFile) argv.push('--metadata-file', req.metadataFile);
-    argv.push(req.pushFromBuilder ? '--push' : '--load');
+    if (req.provenance?.trim()) argv.push(`--provenance=${req.provenance.trim()}`);
+    if (req.sbom?.trim()) argv.push(`--sbom=${req.sbom.trim()}`);
+    if (req.load) argv.push('--load');
+    if (req.pushFromBuilder) argv.push('--push');
   }
   argv.push(req.context);
   return { argv, env };

@@ -38,7 +38,12 @@ export function planBuild(
   const sha = inputs.sha?.trim() || env.GITHUB_SHA || '';
   const tags = computeTags(
     { ref, sha, eventName: env.GITHUB_EVENT_NAME },
-    { explicit: inputs.tags ?? [], semverTags: inputs['semver-tags'], latest: inputs.latest },
+    {
+      explicit: inputs.tags ?? [],
+      semverTags: inputs['semver-tags'],
+      latest: inputs.latest,
+      repository: image.ok ? image.value.repository : undefined,
+    },
   );
   issues.push(...tags.issues);
   if (issues.length || !image.ok) return { ok: false, issues };
@@ -63,7 +68,7 @@ export function planBuild(
       repository: image.value.repository,
       registry: image.value.registry,
       tags: tags.tags,
-      refs: tags.tags.map((t) => `${image.value.repository}:${t}`),
+      refs: tags.refs ?? tags.tags.map((t) => `${image.value.repository}:${t}`),
       version: tags.version,
       tagSource: tags.source,
       context,
@@ -93,7 +98,7 @@ export interface SummaryFacts {
 export function renderSummary(f: SummaryFacts): string {
   const rows: [string, string][] = [
     ['image', `\`${f.repository}\``],
-    ['tags', f.refs.map((r) => `\`${r.slice(f.repository.length + 1)}\``).join(', ')],
+    ['tags', f.refs.map((r) => `\`${r.slice(r.lastIndexOf(':') + 1)}\``).join(', ')],
     ['digest', f.digest ? `\`${f.digest}\`` : f.pushed ? '' : '(not pushed)'],
     ['size', f.sizeBytes === undefined ? '' : formatBytes(f.sizeBytes)],
     ['build time', `${(f.buildMs / 1000).toFixed(1)}s`],

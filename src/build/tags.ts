@@ -22,9 +22,12 @@ export function parseSemver(text: string): Semver | undefined {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), prerelease: m[4] };
 }
 
-/** Lower-cases, turns every character a tag cannot hold into `-`, and keeps the result a valid tag. */
+/**
+ * Turns every character a tag cannot hold into `-` and keeps the result a valid tag. Case is kept: Docker tags are
+ * case-sensitive (`v1.0.0-RC1` stays what `github.ref_name` says); only repositories must be lower-case.
+ */
 export function sanitizeTag(text: string): string {
-  let t = text.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
+  let t = text.replace(/[^A-Za-z0-9_.-]/g, '-');
   // A tag cannot start with `.` or `-`.
   t = t.replace(/^[.-]+/, '');
   t = t.slice(0, 128).replace(/[.-]+$/, '');
@@ -41,10 +44,15 @@ export interface TagEvent {
 }
 
 export interface TagOptions {
-  /** Explicit tags, pushed as given (after validation). */
+  /**
+   * The `tags` input as given: bare tags (`edge`), pushed in addition to the automatic ones, or full references
+   * (`ghcr.io/org/app:v1.0.0`, docker/metadata-action's `tags` output), pushed exactly as given and nothing else.
+   */
   explicit: readonly string[];
   semverTags: boolean;
   latest: 'never' | 'always' | 'release';
+  /** The resolved `registry/image` full references must name; undefined when `image` itself is invalid. */
+  repository?: string | undefined;
 }
 
 export interface TagPlan {
@@ -52,9 +60,11 @@ export interface TagPlan {
   tags: string[];
   version: string;
   /** Where the version came from, for the summary. */
-  source: 'tag' | 'branch' | 'pull-request' | 'sha' | 'explicit';
+  source: 'tag' | 'branch' | 'pull-request' | 'sha' | 'explicit' | 'references';
   /** Issues with explicit tags (invalid names), each naming the tag. */
   issues: string[];
+  /** With full references in `tags`: the references to push, spelled as given (same order as `tags`). */
+  refs?: string[];
 }
 
 /**
@@ -65,8 +75,13 @@ export interface TagPlan {
  * - every build with a known sha gets `sha-<7>`;
  * - `latest` only by the `latest` rule.
  * The version is the first automatic tag, else the first explicit one.
+ * When `tags` holds full references (docker/metadata-action's output), they are the whole list: no automatic tag is
+ * added (the user already chose every tag), bare tags beside them name the same repository, and the version is the
+ * first one's tag.
  */
 export function computeTags(event: TagEvent, opts: TagOptions): TagPlan {
+  const refs = opts.explicit.filter(isReference);
+  if (refs.length) return referenceTags(opts);
   const auto: string[] = [];
   const issues: string[] = [];
   let source: TagPlan['source'] = 'sha';
@@ -106,18 +121,97 @@ export function computeTags(event: TagEvent, opts: TagOptions): TagPlan {
     else issues.push(`input "sha" must be a hex commit id, got ${JSON.stringify(event.sha)}`);
   }
   if (opts.latest === 'always' || (opts.latest === 'release' && release)) auto.push('latest');
-  for (const t of opts.explicit) {
-    if (!TAG_PATTERN.test(t))
-      issues.push(
-        `input "tags": ${JSON.stringify(t)} is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128)`,
-      );
-  }
+  for (const t of opts.explicit) if (!TAG_PATTERN.test(t)) issues.push(badTag(t));
   const tags = unique([...auto, ...opts.explicit.filter((t) => TAG_PATTERN.test(t))]);
   const first = auto[0] ?? opts.explicit.find((t) => TAG_PATTERN.test(t));
   if (!auto[0] && first) source = 'explicit';
   if (tags.length === 0 && issues.length === 0)
     issues.push('no tags: give "tags", or a "ref" or "sha" (GITHUB_REF / GITHUB_SHA on a runner) to derive them from');
   return { tags, version: first ?? '', source, issues };
+}
+
+/** A `tags` entry that names a repository (`name/app:v1`, `ghcr.io/org/app:v1`) rather than a bare tag. */
+function isReference(entry: string): boolean {
+  return entry.includes('/') || entry.includes(':') || entry.includes('@');
+}
+
+function badTag(t: string): string {
+  return `input "tags": ${JSON.stringify(t)} is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128)`;
+}
+
+/** `tags` with full references: exactly those (bare entries on the same repository), in the order given. */
+function referenceTags(opts: TagOptions): TagPlan {
+  const issues: string[] = [];
+  const byTag = new Map<string, string | undefined>();
+  const want = opts.repository === undefined ? undefined : canonicalRepository(opts.repository);
+  for (const entry of opts.explicit) {
+    if (!isReference(entry)) {
+      if (TAG_PATTERN.test(entry)) {
+        if (!byTag.has(entry)) byTag.set(entry, undefined);
+      } else issues.push(badTag(entry));
+      continue;
+    }
+    const r = splitReference(entry);
+    if (!r.ok) {
+      issues.push(`input "tags": ${JSON.stringify(entry)}: ${r.error}`);
+      continue;
+    }
+    if (want !== undefined && canonicalRepository(r.repository) !== want) {
+      issues.push(
+        `input "tags": ${JSON.stringify(entry)} names the repository ${r.repository}, but "image" and "registry" resolve to ${opts.repository}; every reference must name that repository (one build-push pushes to one repository)`,
+      );
+      continue;
+    }
+    if (!byTag.get(r.tag)) byTag.set(r.tag, entry);
+  }
+  const tags = [...byTag.keys()];
+  const repository = opts.repository ?? '';
+  const refs = tags.map((t) => byTag.get(t) ?? `${repository}:${t}`);
+  return { tags, version: tags[0] ?? '', source: 'references', issues, refs };
+}
+
+/** Splits `registry/path:tag`; the repository must be lower-case, the tag keeps its case. Digests are refused. */
+export function splitReference(
+  text: string,
+): { ok: true; repository: string; tag: string } | { ok: false; error: string } {
+  if (text.includes('@'))
+    return { ok: false, error: 'a digest cannot be pushed to; give a reference with a tag (repository:tag)' };
+  const slash = text.lastIndexOf('/');
+  const colon = text.lastIndexOf(':');
+  if (colon <= slash)
+    return { ok: false, error: "a reference needs its tag (repository:tag), e.g. docker/metadata-action's output" };
+  const repository = text.slice(0, colon);
+  const tag = text.slice(colon + 1);
+  if (!TAG_PATTERN.test(tag))
+    return {
+      ok: false,
+      error: `the tag ${JSON.stringify(tag)} is not valid (letters, digits, _ . -, not starting with . or -, at most 128)`,
+    };
+  const parts = repository.split('/');
+  const hasHost = parts.length > 1 && isRegistryHost(parts[0]!);
+  const path = hasHost ? parts.slice(1) : parts;
+  if (hasHost && !HOST.test(parts[0]!))
+    return { ok: false, error: `${JSON.stringify(parts[0])} is not a valid registry host` };
+  if (path.some((c) => c !== c.toLowerCase()))
+    return { ok: false, error: `repository names must be lower-case (${repository}); only the tag may have capitals` };
+  if (path.length === 0 || path.some((c) => !PATH_COMPONENT.test(c)))
+    return { ok: false, error: `${JSON.stringify(repository)} is not a valid repository name` };
+  return { ok: true, repository, tag };
+}
+
+function isRegistryHost(first: string): boolean {
+  return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+
+/**
+ * One spelling per repository, as Docker resolves names: Docker Hub's host aliases and its `library/` namespace
+ * dropped (`docker.io/library/nginx` = `nginx`), so metadata-action's `docker.io/org/app` matches `org/app`.
+ */
+export function canonicalRepository(repository: string): string {
+  const parts = repository.split('/');
+  if (parts.length > 1 && DOCKER_HUB.has(parts[0]!)) parts.shift();
+  if (parts.length === 2 && parts[0] === 'library') parts.shift();
+  return parts.join('/');
 }
 
 function unique(xs: string[]): string[] {
@@ -149,7 +243,7 @@ export function resolveImage(
     issues.push(`input "image": give the repository without a tag or digest (${JSON.stringify(image)}); use "tags"`);
   const parts = img.split('/');
   const first = parts[0] ?? '';
-  const hasHost = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+  const hasHost = parts.length > 1 && isRegistryHost(first);
   const host = hasHost ? first : undefined;
   const path = hasHost ? parts.slice(1) : parts;
   if (host !== undefined && !HOST.test(host))

@@ -297,6 +297,11 @@ export function parseFlags(spec: ActionSpec, argv: readonly string[], opts: Flag
       }
     }
     const f = spec.inputs[name];
+    if (!f && spec.removed?.[name] !== undefined) {
+      issues.push(`--${name} ${spec.removed[name]}`);
+      if (value === undefined && argv[i + 1] && !argv[i + 1]!.startsWith('--')) i++;
+      continue;
+    }
     if (!f) {
       issues.push(`unknown flag --${name}${hint(`--${name}`)}`);
       const near = closest(name, valueFlags);

@@ -143,6 +143,11 @@ export interface ActionSpec<S extends InputSpec = InputSpec> {
   outputs: OutputSpec;
   /** Whether the action has a post step (cleanup). */
   post?: boolean;
+  /**
+   * Inputs that no longer exist, each with what to use instead: refused with that pointer (as an input and as a
+   * CLI flag) rather than as an unknown name, and never silently ignored.
+   */
+  removed?: Record<string, string>;
   branding?: { icon: string; color: string };
 }
 
@@ -185,7 +190,9 @@ export function parseInputs<S extends InputSpec>(
     }
   }
   for (const key of Object.keys(raw)) {
-    if (!(key in spec.inputs))
+    const removed = spec.removed?.[key];
+    if (removed !== undefined && !(key in spec.inputs)) issues.push(`input "${key}" ${removed}`);
+    else if (!(key in spec.inputs))
       issues.push(`unknown input "${key}" (${spec.id} takes: ${Object.keys(spec.inputs).join(', ')})`);
   }
   for (const rule of rules) {

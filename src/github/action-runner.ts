@@ -62,7 +62,8 @@ function toProps(where?: { file?: string; line?: number; title?: string }): core
 /** Reads INPUT_* variables the way the runner sets them (spaces become underscores, upper-cased, hyphens kept). */
 export function readActionInputs(spec: ActionSpec): RawInputs {
   const raw: RawInputs = {};
-  for (const name of Object.keys(spec.inputs)) {
+  // Removed inputs are read too, so that one still in a workflow is refused with its pointer, not ignored.
+  for (const name of [...Object.keys(spec.inputs), ...Object.keys(spec.removed ?? {})]) {
     const v = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
     if (v !== undefined) raw[name] = v;
   }

@@ -85,6 +85,20 @@ async function registryTags(repository: string, registry = REG): Promise<string[
   return ((await r.json()) as { tags?: string[] | null }).tags ?? [];
 }
 
+/** The manifest digest a tag names in the lab registry. */
+async function registryDigest(repository: string, tag: string): Promise<string | null> {
+  const path = repository.slice(repository.indexOf('/') + 1);
+  const auth = Buffer.from(`${env.registry.username}:${env.registry.password}`).toString('base64');
+  const r = await fetch(`http://${REG}/v2/${path}/manifests/${tag}`, {
+    method: 'HEAD',
+    headers: {
+      authorization: `Basic ${auth}`,
+      accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
+    },
+  });
+  return r.status === 200 ? r.headers.get('docker-content-digest') : null;
+}
+
 async function runnerDocker(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return runLocal([DOCKER_BIN, ...args], { env: runnerEnv });
 }
@@ -273,6 +287,99 @@ describe('BuildKit secret build', () => {
   });
 });
 
+describe('docker/* habits', () => {
+  it("metadata-action's tags output (full references, capitals in the tags) is pushed exactly, case kept", async () => {
+    const ctx = context('meta', `FROM dyce-lab/base:latest\nRUN echo ${uniqueName('n')} > /n\n`);
+    const image = `${REG}/adopt/${uniqueName('meta')}`;
+    // What docker/metadata-action writes to `tags` for `images: <image>` with type=ref,event=tag,
+    // type=semver,pattern={{version}} and type=sha on the tag v1.0.0-RC1: one full reference per line.
+    const tags = [`${image}:v1.0.0-RC1`, `${image}:1.0.0-RC1`, `${image}:sha-c0ffee0`];
+    // The action's source as the runner runs it, with the git ref of that tag (no automatic tag may join them).
+    const step = await runSource({
+      context: ctx,
+      image,
+      ...login(),
+      ref: 'refs/tags/v1.0.0-RC1',
+      sha: 'c0ffee0123456789',
+      'semver-tags': 'true',
+      tags: tags.join('\n'),
+    });
+    expect(step.errors).toEqual([]);
+    expect(step.outputs.success).toBe('true');
+    expect((await registryTags(image)).sort()).toEqual(['1.0.0-RC1', 'sha-c0ffee0', 'v1.0.0-RC1']);
+    expect(step.outputs.tags!.split('\n')).toEqual(tags);
+    expect(step.outputs.version).toBe('v1.0.0-RC1');
+    expect(step.outputs.imageid).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // Every reference names the pushed manifest, the capitalised ones too.
+    for (const t of ['v1.0.0-RC1', '1.0.0-RC1', 'sha-c0ffee0'])
+      expect(await registryDigest(image, t)).toBe(step.outputs.digest);
+  });
+
+  it('the git tag v1.0.0-RC1 alone gives the tag v1.0.0-RC1, as github.ref_name says', async () => {
+    const ctx = context('case', 'FROM dyce-lab/base:latest\n');
+    const image = `${REG}/adopt/${uniqueName('case')}`;
+    const { result, error } = await run({ context: ctx, image, ...login(), ref: 'refs/tags/v1.0.0-RC1' });
+    expect(error).toBeUndefined();
+    expect(result!.refs).toEqual([`${image}:v1.0.0-RC1`]);
+    expect(await registryTags(image)).toEqual(['v1.0.0-RC1']);
+  });
+
+  it('secret-files and no-cache with BuildKit: the build reads the file, no layer holds it', async () => {
+    const value = `file-${uniqueName('secret')}`;
+    const file = join(scratch, uniqueName('secret-file'));
+    writeFileSync(file, value, { mode: 0o600 });
+    const ctx = context(
+      'sfile',
+      'FROM dyce-lab/base:latest\nRUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d" " -f1 > /sha\nCMD ["cat", "/sha"]\n',
+    );
+    const image = `${REG}/adopt/${uniqueName('sfile')}`;
+    const { result, error, reporter } = await run({
+      context: ctx,
+      image,
+      ...login(),
+      tags: 'v1',
+      'secret-files': `tok=${file}`,
+      'no-cache': 'true',
+    });
+    expect(error).toBeUndefined();
+    // BuildKit's plain progress: `#N [2/2] RUN ...` then `#N CACHED` when the cache answered the step.
+    const runCached = (text: string) => {
+      const n = /^(#\d+) \[2\/2\] RUN/m.exec(text)?.[1];
+      expect(n).toBeDefined();
+      return text.split('\n').includes(`${n} CACHED`);
+    };
+    expect(runCached(reporter.text)).toBe(false);
+    // The same build again without no-cache is answered by the cache: the check above can fail.
+    const again = await run({ context: ctx, image, tags: 'v1', push: 'false', 'secret-files': `tok=${file}` });
+    expect(again.error).toBeUndefined();
+    expect(runCached(again.reporter.text)).toBe(true);
+    const ran = await runnerDocker(['run', '--rm', `${image}:v1`]);
+    expect(ran.stdout.trim()).toBe(createHash('sha256').update(value).digest('hex'));
+    expect(findSecret(`x${value}y`, value)).not.toEqual([]);
+    expect(findSecret(await saved(`${image}:v1`), value)).toEqual([]);
+    expect(JSON.parse(reporter.outputs.metadata!)).toMatchObject({ secrets: ['tok'], imageId: result!.imageId });
+    await runnerDocker(['rmi', `${image}:v1`]);
+  });
+
+  it('the old "builder" input is refused with a pointer to "builder-kind", and nothing is built', async () => {
+    const ctx = context('old', 'FROM dyce-lab/base:latest\n');
+    const image = `${REG}/adopt/${uniqueName('old')}`;
+    const step = await runSource({ context: ctx, image, tags: 'v1', builder: 'buildx' });
+    expect(step.outputs.success).toBe('false');
+    expect(step.errors.join('\n')).toContain('input "builder" is now "builder-kind"');
+    expect(await registryTags(image)).toEqual([]);
+  });
+
+  it('provenance with a builder that has no buildx: refused before building, saying what to install', async () => {
+    const ctx = context('prov', 'FROM dyce-lab/base:latest\n');
+    const image = `${REG}/adopt/${uniqueName('prov')}`;
+    const { error } = await run({ context: ctx, image, tags: 'v1', provenance: 'mode=max' });
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toContain('"provenance" needs buildx');
+    expect(await registryTags(image)).toEqual([]);
+  });
+});
+
 describe('bad input: a clear error and nothing pushed', () => {
   const ok = 'FROM dyce-lab/base:latest\nRUN --mount=type=secret,id=s true\n';
 
@@ -300,7 +407,7 @@ describe('bad input: a clear error and nothing pushed', () => {
     ['a malformed image', (c: string) => ({ context: c, image: `${REG}/Bad/Name` }), 'input "image"'],
     [
       'secrets with the classic builder',
-      (c: string) => ({ context: c, builder: 'classic', secrets: 's=1' }),
+      (c: string) => ({ context: c, 'builder-kind': 'classic', secrets: 's=1' }),
       'need a BuildKit builder',
     ],
     [
@@ -310,7 +417,7 @@ describe('bad input: a clear error and nothing pushed', () => {
     ],
     [
       'BuildKit asked of a client that lacks it',
-      (c: string) => ({ context: c, 'docker-path': '/usr/local/bin/docker', builder: 'buildkit' }),
+      (c: string) => ({ context: c, 'docker-path': '/usr/local/bin/docker', 'builder-kind': 'buildkit' }),
       'no docker client has it',
     ],
   ])('%s', async (_what, inputs, message) => {

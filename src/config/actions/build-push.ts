@@ -6,8 +6,10 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SECRET_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
- * build-push's inputs. Names follow docker/build-push-action where they overlap (`context`, `file`, `tags`,
- * `build-args`, `secrets`, `secret-envs`, `labels`, `push`, `cache-from`, `cache-to`, `platforms`).
+ * build-push's inputs. Names follow docker/build-push-action wherever the meaning is the same (`context`, `file`,
+ * `target`, `tags`, `build-args`, `secrets`, `secret-envs`, `secret-files`, `labels`, `push`, `load`, `pull`,
+ * `no-cache`, `cache-from`, `cache-to`, `platforms`, `provenance`, `sbom`); its `builder` (a buildx builder
+ * instance) means something else, so Dyce's choice of builder is `builder-kind`. The README has the full table.
  */
 export const buildPushInputs = {
   context: input.string({ description: 'Build context directory', default: '.' }),
@@ -26,7 +28,10 @@ export const buildPushInputs = {
     description: 'Registry password or token (sent to `docker login --password-stdin`)',
     secret: true,
   }),
-  tags: input.list({ description: 'Tags to push in addition to the automatic ones, e.g. `edge`' }),
+  tags: input.list({
+    description:
+      "Bare tags (`edge`) pushed in addition to the automatic ones, or full references (`ghcr.io/org/app:v1.0.0`, e.g. docker/metadata-action's `tags` output) on the repository of `image`: then exactly those are pushed, and no automatic tag. Case is kept",
+  }),
   'semver-tags': input.boolean({
     description: 'On a tag ref `v1.4.2`, also push `1.4.2`, `1.4` and `1` (never for pre-releases, no `0` major)',
     default: 'false',
@@ -54,6 +59,11 @@ export const buildPushInputs = {
     description: 'BuildKit secrets taken from environment variables of the step, `id=ENV_NAME`',
     keyPattern: SECRET_ID,
   }),
+  'secret-files': input.map({
+    description:
+      'BuildKit secrets read from files on the runner, `id=path` (relative to the working directory); the file goes to the builder as it is',
+    keyPattern: SECRET_ID,
+  }),
   'env-file': input.string({
     description:
       "Melton's method: write `env-file-secrets` to this path inside the context (0600) for the build, then remove it. The values are readable by anyone who can pull the image",
@@ -68,6 +78,12 @@ export const buildPushInputs = {
     keyPattern: /^[A-Za-z0-9][A-Za-z0-9._/-]*$/,
   }),
   push: input.boolean({ description: 'Push the image', default: 'true' }),
+  load: input.boolean({
+    description:
+      "Load the image into the runner's Docker image store. Unset: loaded unless buildx pushes it itself (several platforms, `provenance`/`sbom`); `false` with buildx pushes straight from the builder (docker build always loads)",
+  }),
+  pull: input.boolean({ description: 'Always pull newer versions of the base images (`--pull`)', default: 'false' }),
+  'no-cache': input.boolean({ description: 'Build without the build cache (`--no-cache`)', default: 'false' }),
   retries: input.integer({
     description: 'Push retries on transient failures (5xx, 429, timeouts, connection resets); a 401 is never retried',
     default: '3',
@@ -79,7 +95,15 @@ export const buildPushInputs = {
     description: 'Cache exports (`--cache-to`, buildx only; `type=inline` also works with BuildKit)',
   }),
   platforms: input.list({ description: 'Target platforms, e.g. `linux/amd64,linux/arm64` (several need buildx)' }),
-  builder: input.enum(['auto', 'buildx', 'buildkit', 'classic'] as const, {
+  provenance: input.string({
+    description:
+      'Provenance attestation, as buildx takes it: `true`, `false`, `mode=max`, ... (buildx only; the image is then pushed from the builder, since `docker push` drops attestations)',
+  }),
+  sbom: input.string({
+    description:
+      'SBOM attestation, as buildx takes it: `true`, `false`, `generator=...` (buildx only; pushed from the builder like `provenance`)',
+  }),
+  'builder-kind': input.enum(['auto', 'buildx', 'buildkit', 'classic'] as const, {
     description:
       'Which builder to use: auto probes `docker buildx`, then a docker client with BuildKit, then the classic builder',
     default: 'auto',
@@ -116,16 +140,27 @@ export const buildPushRules: InputRule<BuildPushInputs>[] = [
   },
   (i) => {
     const issues: string[] = [];
-    const ids = new Set((i.secrets ?? []).map((s) => s.key));
+    const ids = new Map((i.secrets ?? []).map((s) => [s.key, 'secrets']));
     for (const e of i['secret-envs'] ?? []) {
-      if (ids.has(e.key)) issues.push(`input "secret-envs" line ${e.line}: id ${e.key} is also in "secrets"`);
+      const other = ids.get(e.key);
+      if (other) issues.push(`input "secret-envs" line ${e.line}: id ${e.key} is also in "${other}"`);
+      ids.set(e.key, 'secret-envs');
       if (!ENV_NAME.test(e.value))
         issues.push(
           `input "secret-envs" line ${e.line}: ${JSON.stringify(e.value)} is not an environment variable name`,
         );
     }
+    for (const e of i['secret-files'] ?? []) {
+      const other = ids.get(e.key);
+      if (other) issues.push(`input "secret-files" line ${e.line}: id ${e.key} is also in "${other}"`);
+      if (!e.value.trim()) issues.push(`input "secret-files" line ${e.line}: ${e.key} needs a file path`);
+    }
     return issues;
   },
+  (i) =>
+    i.load === false && !i.push
+      ? 'inputs "load" and "push" are both false: the image would go nowhere (set one of them)'
+      : undefined,
 ];
 
 export const buildPushSpec: ActionSpec<BuildPushInputs> = {
@@ -140,7 +175,15 @@ export const buildPushSpec: ActionSpec<BuildPushInputs> = {
     tags: { description: 'Every pushed reference, `repository:tag`, one per line' },
     version: { description: 'The main tag: the git tag (`v1.4.2`), else the branch, else `sha-<7>`' },
     digest: { description: 'The pushed manifest digest, `sha256:…` (set whenever the image was pushed)' },
-    metadata: { description: 'JSON: image, tags, version, digest, image id, size, builder, build time, secret names' },
+    imageid: { description: 'The image ID (its config digest), `sha256:…`' },
+    metadata: {
+      description:
+        "JSON: image, tags, version, digest, image id, size, builder, build time, secret names; where buildx ran, also buildx's own build metadata keys (`containerimage.digest`, `image.name`, ...)",
+    },
+  },
+  removed: {
+    builder:
+      'is now "builder-kind" (auto, buildx, buildkit, classic): in docker/build-push-action "builder" names a buildx builder instance, which is not what it chose here',
   },
   post: true,
   branding: { icon: 'package', color: 'blue' },

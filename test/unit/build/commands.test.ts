@@ -24,6 +24,7 @@ const req: BuildRequest = {
   cacheTo: [],
   platforms: [],
   iidFile: '/tmp/b/iid',
+  load: true,
   pushFromBuilder: false,
 };
 
@@ -47,9 +48,10 @@ describe('build argv', () => {
     expect(one.argv.join(' ')).toContain('--metadata-file /m');
     const multi = buildCommand(
       { kind: 'buildx', docker: 'docker' },
-      { ...req, platforms: ['linux/amd64', 'linux/arm64'], pushFromBuilder: true },
+      { ...req, platforms: ['linux/amd64', 'linux/arm64'], load: false, pushFromBuilder: true },
     );
     expect(multi.argv).toContain('--push');
+    expect(multi.argv).not.toContain('--load');
     expect(multi.argv.join(' ')).toContain('--platform linux/amd64,linux/arm64');
     expect(multi.argv.at(-1)).toBe('/src/app');
   });
@@ -65,6 +67,33 @@ describe('build argv', () => {
   });
 
   test.each([
+    ['buildkit', false, false],
+    ['classic', false, false],
+    ['buildx', false, false],
+    ['buildkit', true, true],
+    ['classic', true, true],
+    ['buildx', true, true],
+  ] as const)('%s: no-cache=%s, pull=%s become --no-cache and --pull', (kind, noCache, pull) => {
+    const argv = buildCommand({ kind, docker: 'docker' }, { ...req, noCache, pull }).argv;
+    expect(argv.includes('--no-cache')).toBe(noCache);
+    expect(argv.includes('--pull')).toBe(pull);
+  });
+
+  it('buildx: provenance and sbom passed as given, pushed from the builder, loaded only when asked', () => {
+    const c = buildCommand(
+      { kind: 'buildx', docker: 'docker' },
+      { ...req, provenance: 'mode=max', sbom: 'true', load: false, pushFromBuilder: true },
+    );
+    expect(c.argv).toEqual(expect.arrayContaining(['--provenance=mode=max', '--sbom=true', '--push']));
+    expect(c.argv).not.toContain('--load');
+    const both = buildCommand({ kind: 'buildx', docker: 'docker' }, { ...req, load: true, pushFromBuilder: true });
+    expect(both.argv).toEqual(expect.arrayContaining(['--load', '--push']));
+    // docker build has no such flags: they are refused before (capabilityIssues), never passed.
+    const bk = buildCommand({ kind: 'buildkit', docker: 'docker' }, { ...req, provenance: 'true', sbom: 'true' });
+    expect(bk.argv.join(' ')).not.toMatch(/--provenance|--sbom|--load|--push/);
+  });
+
+  test.each([
     [
       'classic',
       { secretFiles: [{ id: 'a', path: '' }], cacheTo: [], platforms: [] },
@@ -73,6 +102,9 @@ describe('build argv', () => {
     ['classic', { secretFiles: [], cacheTo: ['type=inline'], platforms: [] }, /cache-to.*buildx/],
     ['buildkit', { secretFiles: [], cacheTo: ['type=registry,ref=x'], platforms: [] }, /type=inline/],
     ['buildkit', { secretFiles: [], cacheTo: [], platforms: ['linux/amd64', 'linux/arm64'] }, /several "platforms"/],
+    ['buildkit', { secretFiles: [], cacheTo: [], platforms: [], provenance: 'mode=max' }, /"provenance" needs buildx/],
+    ['classic', { secretFiles: [], cacheTo: [], platforms: [], sbom: 'true' }, /"sbom" needs buildx/],
+    ['buildkit', { secretFiles: [], cacheTo: [], platforms: [], load: false }, /"load: false" needs buildx/],
   ] as const)('%s builder refuses %j', (kind, request, message) => {
     expect(capabilityIssues(kind, request).join('\n')).toMatch(message);
   });
@@ -84,6 +116,8 @@ describe('build argv', () => {
       { secretFiles: [{ id: 'a', path: '' }], cacheTo: ['type=gha'], platforms: ['linux/amd64', 'linux/arm64'] },
     ],
     ['classic', { secretFiles: [], cacheTo: [], platforms: [] }],
+    ['buildkit', { secretFiles: [], cacheTo: [], platforms: [], provenance: 'false', sbom: 'false', load: true }],
+    ['buildx', { secretFiles: [], cacheTo: [], platforms: [], provenance: 'mode=max', sbom: 'true', load: false }],
   ] as const)('%s builder accepts %j', (kind, request) => {
     expect(capabilityIssues(kind, request)).toEqual([]);
   });

@@ -3,6 +3,7 @@ import { withRetries } from '../../../src/build/build-push.js';
 import type { DockerCommand } from '../../../src/build/commands.js';
 import type { DockerRunner } from '../../../src/build/docker.js';
 import { planBuild } from '../../../src/build/plan.js';
+import { parseFlags } from '../../../src/cli/flags.js';
 import { buildPushRules, buildPushSpec } from '../../../src/config/actions/build-push.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';
@@ -35,7 +36,8 @@ describe('build-push inputs', () => {
       { key: 'DJANGO_SECRET_KEY', value: 'a=b$(c)"d\\e', line: 1 },
       { key: 'DB_PASSWORD', value: 'x', line: 2 },
     ]);
-    expect(i).toMatchObject({ push: true, retries: 3, registry: 'docker.io', builder: 'auto', latest: 'never' });
+    expect(i).toMatchObject({ push: true, retries: 3, registry: 'docker.io', 'builder-kind': 'auto', latest: 'never' });
+    expect(i).toMatchObject({ pull: false, 'no-cache': false, load: undefined });
   });
 
   it('takes multi-line secrets as heredocs, byte for byte', () => {
@@ -66,7 +68,11 @@ describe('build-push inputs', () => {
     [{ image: 'a/b', 'registry-password': 'p' }, 'go together'],
     [{ image: 'a/b', retries: '-1' }, 'input "retries" must be at least 0'],
     [{ image: 'a/b', push: 'yes' }, 'input "push" must be true or false'],
-    [{ image: 'a/b', builder: 'kaniko' }, 'input "builder" must be one of auto, buildx, buildkit, classic'],
+    [{ image: 'a/b', 'builder-kind': 'kaniko' }, 'input "builder-kind" must be one of auto, buildx, buildkit, classic'],
+    [{ image: 'a/b', builder: 'buildx' }, 'input "builder" is now "builder-kind"'],
+    [{ image: 'a/b', 'secret-files': 'a=/x', secrets: 'a=1' }, 'id a is also in "secrets"'],
+    [{ image: 'a/b', 'secret-files': 'a=/x', 'secret-envs': 'a=HOME' }, 'id a is also in "secret-envs"'],
+    [{ image: 'a/b', push: 'false', load: 'false' }, 'would go nowhere'],
     [{ image: 'a/b', secrets: 'a=1', 'secret-envs': 'a=HOME' }, 'id a is also in "secrets"'],
     [{ image: 'a/b', 'secret-envs': 'a=not a name' }, 'not an environment variable name'],
     [{ image: 'a/b', secrets: 'x=1\nx=2' }, 'duplicate key'],
@@ -102,6 +108,28 @@ describe('build-push inputs', () => {
       'org.opencontainers.image.revision': 'abcdef0123456789',
       'org.opencontainers.image.version': 'v1.4.2',
       'org.opencontainers.image.title': 'Melton',
+    });
+  });
+
+  it("plans exactly metadata-action's references for the resolved repository, case kept", () => {
+    const tags = ['v1.0.0-RC1', '1.0.0-RC1', 'sha-abcdef0'].map((t) => `127.0.0.1:5000/team/app:${t}`).join('\n');
+    const i = parse({ image: 'team/app', registry: '127.0.0.1:5000', tags, 'semver-tags': 'true', latest: 'always' });
+    const r = planBuild(i, { GITHUB_REF: 'refs/tags/v1.0.0-RC1', GITHUB_SHA: 'abcdef0123' }, new Date(), '/w');
+    expect(r.ok && r.plan.refs).toEqual(tags.split('\n'));
+    expect(r.ok && r.plan.version).toBe('v1.0.0-RC1');
+    const other = planBuild(parse({ image: 'team/app', tags: 'ghcr.io/team/app:v1' }), {}, new Date(), '/w');
+    expect(other.ok).toBe(false);
+    if (!other.ok) expect(other.issues.join('\n')).toContain('"image" and "registry" resolve to team/app');
+  });
+
+  it('refuses the old "builder" as a CLI flag too, with the pointer', () => {
+    expect(() => parseFlags(buildPushSpec, ['--builder', 'buildx', '--image', 'a/b'])).toThrow(
+      /--builder is now "builder-kind"/,
+    );
+    expect(parseFlags(buildPushSpec, ['--builder-kind', 'buildx', '--no-cache', '--pull']).raw).toEqual({
+      'builder-kind': 'buildx',
+      'no-cache': 'true',
+      pull: 'true',
     });
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it, test } from 'vitest';
 import { computeTags, parseSemver, resolveImage, sanitizeTag } from '../../../src/build/tags.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
-const none = { explicit: [] as string[], semverTags: false, latest: 'never' as const };
+const none = { explicit: [] as string[], semverTags: false, latest: 'never' as const, repository: 'r/app' };
 const semver = { ...none, semverTags: true };
 
 describe('tag rules: event -> tags', () => {
@@ -29,17 +29,18 @@ describe('tag rules: event -> tags', () => {
       'v1.4.2-build.7',
     ],
     ['non-semver tag: no expansions', 'refs/tags/release-2024', '', semver, ['release-2024'], 'release-2024'],
-    ['capital tag is lower-cased', 'refs/tags/V1.4.2', '', none, ['v1.4.2'], 'v1.4.2'],
+    ['capital tag keeps its case', 'refs/tags/V1.4.2', '', none, ['V1.4.2'], 'V1.4.2'],
+    ['pre-release keeps its case', 'refs/tags/v1.0.0-RC1', SHA, semver, ['v1.0.0-RC1', 'sha-0123456'], 'v1.0.0-RC1'],
     ['branch', 'refs/heads/main', SHA, none, ['main', 'sha-0123456'], 'main'],
     [
       'branch with slashes and capitals',
       'refs/heads/Feature/Add-LOGIN_page',
       SHA,
       semver,
-      ['feature-add-login_page', 'sha-0123456'],
-      'feature-add-login_page',
+      ['Feature-Add-LOGIN_page', 'sha-0123456'],
+      'Feature-Add-LOGIN_page',
     ],
-    ['branch with characters a tag cannot hold', 'refs/heads/fix/#12 über', '', none, ['fix--12--ber'], 'fix--12--ber'],
+    ['branch with characters a tag cannot hold', 'refs/heads/fix/#12 Über', '', none, ['fix--12--ber'], 'fix--12--ber'],
     ['branch starting with a dot or dash', 'refs/heads/-.hidden', '', none, ['hidden'], 'hidden'],
     ['pull request', 'refs/pull/42/merge', SHA, none, ['pr-42', 'sha-0123456'], 'pr-42'],
     ['sha only', '', SHA, none, ['sha-0123456'], 'sha-0123456'],
@@ -85,9 +86,58 @@ describe('tag rules: event -> tags', () => {
   });
 });
 
+describe('tags with full references (docker/metadata-action output)', () => {
+  const repo = 'ghcr.io/org/app';
+  const opts = (explicit: string[], repository = repo) => ({
+    ...semver,
+    latest: 'always' as const,
+    explicit,
+    repository,
+  });
+
+  it('pushes exactly the references given, keeping case and order: no automatic tags', () => {
+    const plan = computeTags(
+      { ref: 'refs/tags/v1.0.0-RC1', sha: SHA },
+      opts(['ghcr.io/org/app:v1.0.0-RC1', 'ghcr.io/org/app:1.0.0-RC1', 'ghcr.io/org/app:sha-0123456']),
+    );
+    expect(plan).toMatchObject({
+      issues: [],
+      tags: ['v1.0.0-RC1', '1.0.0-RC1', 'sha-0123456'],
+      refs: ['ghcr.io/org/app:v1.0.0-RC1', 'ghcr.io/org/app:1.0.0-RC1', 'ghcr.io/org/app:sha-0123456'],
+      version: 'v1.0.0-RC1',
+      source: 'references',
+    });
+  });
+
+  it("matches Docker Hub's spellings of one repository, and takes bare tags beside references", () => {
+    const plan = computeTags(
+      {},
+      opts(['docker.io/org/app:v2', 'index.docker.io/org/app:v2', 'org/app:2', 'edge'], 'org/app'),
+    );
+    expect(plan.issues).toEqual([]);
+    expect(plan.tags).toEqual(['v2', '2', 'edge']);
+    expect(plan.refs).toEqual(['docker.io/org/app:v2', 'org/app:2', 'org/app:edge']);
+    expect(computeTags({}, opts(['docker.io/library/nginx:1'], 'nginx')).issues).toEqual([]);
+  });
+
+  test.each([
+    ['ghcr.io/other/app:v1', 'names the repository ghcr.io/other/app'],
+    ['docker.io/org/app:v1', 'names the repository docker.io/org/app'],
+    ['ghcr.io/Org/app:v1', 'must be lower-case'],
+    ['ghcr.io/org/app', 'needs its tag'],
+    ['ghcr.io/org/app@sha256:0123', 'digest'],
+    ['ghcr.io/org/app:-bad', 'is not valid'],
+  ])('refuses %s, naming the input', (entry, message) => {
+    const plan = computeTags({ ref: 'refs/tags/v1.0.0' }, opts([entry]));
+    expect(plan.issues.join('\n')).toContain('input "tags"');
+    expect(plan.issues.join('\n')).toContain(message);
+    expect(plan.tags).toEqual([]);
+  });
+});
+
 describe('sanitizeTag and parseSemver', () => {
   it('keeps tags valid', () => {
-    expect(sanitizeTag('Dependabot/NPM_and_yarn/x-1.2')).toBe('dependabot-npm_and_yarn-x-1.2');
+    expect(sanitizeTag('Dependabot/NPM_and_yarn/x-1.2')).toBe('Dependabot-NPM_and_yarn-x-1.2');
     expect(sanitizeTag('a'.repeat(200))).toHaveLength(128);
     expect(sanitizeTag('...')).toBe('');
   });
