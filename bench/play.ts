@@ -92,7 +92,7 @@ function dyce(playbook: string): Promise<string> {
       '-i',
       hosts,
       playbook,
-      '--known-hosts',
+      '--known-hosts-file',
       env.knownHostsFile,
       ...vars(),
     ],

@@ -1,16 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
 import { type Host, readInventory } from '../config/inventory.js';
+import { abortOnSignals } from '../deploy/signals.js';
 import { type ExtraVarsSource, readExtraVars } from '../playbook/extra-vars.js';
 import { JsonCollector, TextPrinter } from '../playbook/output.js';
 import { readPlaybook } from '../playbook/parse.js';
 import { EXIT, PlaybookRefused, runPlaybook } from '../playbook/run.js';
+import { RunConnections, sshConnector } from '../remote/connect.js';
 import type { Executor } from '../remote/executor.js';
-import { type HostKeyPolicy, parseKnownHosts } from '../remote/known-hosts.js';
-import { LocalExecutor } from '../remote/local.js';
-import { SshExecutor } from '../remote/ssh.js';
+import { cliSshCredentials, readOpenSshDefaults, withSshConfig } from '../remote/openssh-defaults.js';
 import { InputError, UserError } from '../util/errors.js';
+import { Secret } from '../util/secret.js';
 import type { CliReporter } from './reporter.js';
 
 export const PLAY_USAGE = `usage: dyce play -i INVENTORY PLAYBOOK.yml [-e VARS]... [--check] [--json] [options]
@@ -25,8 +25,13 @@ refused before any host is touched, naming the file and line.
   -t, --tags T1,T2         only tasks with these tags;  --skip-tags T1,T2
   -f, --forks N            hosts worked on at once (default 5)
   -u, --user USER          SSH user when the inventory has no ansible_user
-  --private-key FILE       SSH private key (also DYCE_SSH_PRIVATE_KEY, ansible_ssh_private_key_file, ~/.ssh/id_*)
-  --known-hosts FILE       known_hosts to verify host keys with (default ~/.ssh/known_hosts); keys are always verified
+  --private-key FILE       SSH private key (also DYCE_SSH_PRIVATE_KEY, ansible_ssh_private_key_file; default: the
+                           keys of ssh-agent (SSH_AUTH_SOCK), then ~/.ssh/id_ed25519, id_ecdsa, id_rsa);
+                           its passphrase from DYCE_SSH_PASSPHRASE
+  --known-hosts LINES      known_hosts lines to verify host keys with (as dyce deploy's --known-hosts)
+  --known-hosts-file FILE  a known_hosts file; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
+                           Host keys are always verified. ~/.ssh/config Host aliases apply (HostName, Port, User,
+                           IdentityFile, ProxyJump), as do the inventory's ansible_ssh_common_args ProxyJump
   --syntax-check           parse and check only, touch nothing
   --json                   machine-readable results on standard output
   -v                       show every result
@@ -46,6 +51,7 @@ interface PlayFlags {
   user?: string;
   privateKey?: string;
   knownHosts?: string;
+  knownHostsFile?: string;
   playbooks: string[];
 }
 
@@ -129,6 +135,9 @@ export function parsePlayFlags(argv: readonly string[]): PlayFlags {
       case '--known-hosts':
         f.knownHosts = value();
         break;
+      case '--known-hosts-file':
+        f.knownHostsFile = value();
+        break;
       default:
         if (a.startsWith('-')) throw new UserError(`unknown option ${a}`);
         f.playbooks.push(a);
@@ -149,57 +158,32 @@ async function readText(path: string, what: string): Promise<string> {
   }
 }
 
-/** One Executor per host: SSH with the host key checked against known_hosts, or this machine for local. */
-function connector(f: PlayFlags, reporter: CliReporter): (host: Host) => Promise<Executor> {
-  let policy: Promise<HostKeyPolicy> | undefined;
-  const keys = new Map<string, Promise<string>>();
-  const key = (path: string) => {
-    let k = keys.get(path);
-    if (!k) {
-      k = readText(path.replace(/^~(?=\/)/, homedir()), 'SSH private key');
-      keys.set(path, k);
-    }
-    return k;
-  };
-  return async (host) => {
-    if (host.connection === 'local') return new LocalExecutor(host.name);
-    policy ??= (async () => {
-      const file = f.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
-      return {
-        kind: 'known-hosts',
-        entries: parseKnownHosts(await readText(file, 'known_hosts file'), file),
-        source: file,
-      };
-    })();
-    const keyPath = f.privateKey ?? host.privateKeyFile;
-    let privateKey: string | undefined = process.env.DYCE_SSH_PRIVATE_KEY || undefined;
-    if (keyPath) privateKey = await key(keyPath);
-    if (!privateKey) {
-      for (const name of ['id_ed25519', 'id_ecdsa', 'id_rsa']) {
-        try {
-          privateKey = await readFile(join(homedir(), '.ssh', name), 'utf8');
-          break;
-        } catch {
-          // try the next default key
-        }
-      }
-    }
-    if (!privateKey)
-      throw new UserError(`${host.name}: no SSH private key: give --private-key FILE or DYCE_SSH_PRIVATE_KEY`);
-    const exec = new SshExecutor(
-      {
-        host: host.name,
-        address: host.address,
-        port: host.port,
-        user: host.user ?? f.user ?? userInfo().username,
-        hostKey: await policy,
-        privateKey,
-      },
-      { reporter, retry: { attempts: 2 } },
-    );
-    await exec.connect();
-    return exec;
-  };
+/**
+ * The one SSH connector (src/remote/connect.ts) with the CLI's OpenSSH defaults: known_hosts files, ssh-agent,
+ * default keys and ~/.ssh/config aliases, and the inventory's ProxyJump. Checked once, before any host.
+ */
+async function connector(f: PlayFlags, reporter: CliReporter): Promise<(host: Host) => Promise<Executor>> {
+  const defaults = await readOpenSshDefaults();
+  const keyText = f.privateKey
+    ? await readText(f.privateKey.replace(/^~(?=\/)/, homedir()), 'SSH private key')
+    : process.env.DYCE_SSH_PRIVATE_KEY || undefined;
+  const passphrase = process.env.DYCE_SSH_PASSPHRASE;
+  if (keyText) reporter.secret(keyText);
+  if (passphrase) reporter.secret(passphrase);
+  const creds = await cliSshCredentials(
+    {
+      knownHosts: f.knownHosts,
+      knownHostsFile: f.knownHostsFile,
+      ...(keyText ? { privateKey: new Secret(keyText) } : {}),
+      ...(passphrase ? { passphrase: new Secret(passphrase) } : {}),
+    },
+    defaults,
+  );
+  return sshConnector(
+    { ...creds, defaultUser: f.user ?? userInfo().username },
+    { reporter, retry: { attempts: 2 } },
+    (host) => withSshConfig(host, defaults.config),
+  );
 }
 
 export async function playCommand(argv: string[], reporter: CliReporter): Promise<number> {
@@ -220,6 +204,8 @@ export async function playCommand(argv: string[], reporter: CliReporter): Promis
   const sources: ExtraVarsSource[] = [];
   if (process.env.DYCE_EXTRA_VARS) sources.push({ text: process.env.DYCE_EXTRA_VARS, origin: 'DYCE_EXTRA_VARS' });
   sources.push(...f.extra);
+  const { signal, dispose } = abortOnSignals();
+  const connections = new RunConnections();
   try {
     const extra = await readExtraVars(sources);
     // Secrets first: nothing printed from here on may show them.
@@ -228,19 +214,26 @@ export async function playCommand(argv: string[], reporter: CliReporter): Promis
     const inventory = await readInventory(f.inventory!);
     for (const w of inventory.warnings) reporter.warning(w);
     let exit: number = EXIT.ok;
+    let connect: ((host: Host) => Promise<Executor>) | undefined;
     for (const file of f.playbooks) {
       const pb = await readPlaybook(file);
       if (f.syntaxOnly) {
         process.stdout.write(`\nplaybook: ${file}\n`);
         continue;
       }
+      if (!connect) {
+        const open = await connector(f, reporter);
+        // One connection per host for every playbook of the run.
+        connect = (host) => connections.lease(host.name, () => open(host));
+      }
       const json = f.json ? new JsonCollector() : undefined;
       const events = json ?? new TextPrinter((s) => process.stdout.write(s), { verbose: f.verbose });
       const r = await runPlaybook(pb, {
         inventory,
         extraVars: extra.vars,
-        connect: connector(f, reporter),
+        connect,
         check: f.check,
+        signal,
         ...(f.tags ? { tags: f.tags } : {}),
         ...(f.skipTags ? { skipTags: f.skipTags } : {}),
         ...(f.limit ? { limit: f.limit } : {}),
@@ -263,5 +256,8 @@ export async function playCommand(argv: string[], reporter: CliReporter): Promis
       return EXIT.parse;
     }
     throw error;
+  } finally {
+    dispose();
+    await connections.close();
   }
 }

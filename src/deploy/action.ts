@@ -27,6 +27,8 @@ export async function deployMain(inputs: DeployActionInputs, reporter: Reporter)
         core.saveState(LOCKS_STATE, JSON.stringify(locks));
       },
     });
+    // A clean main step released its locks itself: the post step has nothing to check and does not reconnect.
+    if (locks.length > 0) core.saveState(LOCKS_STATE, '[]');
   } finally {
     dispose();
   }

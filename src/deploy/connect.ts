@@ -1,11 +1,15 @@
 import type { DeployActionInputs } from '../config/actions/deploy.js';
 import { type Host, parseInventory, readInventory, selectHosts } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
-import { resolveSshTarget, type SshCredentials } from '../remote/connect.js';
+import {
+  RunConnections,
+  type SshCredentials,
+  sshConnector,
+  hostKeyPolicy as strictHostKeyPolicy,
+} from '../remote/connect.js';
 import type { Executor } from '../remote/executor.js';
-import { type HostKeyPolicy, normalizeFingerprint, parseKnownHosts } from '../remote/known-hosts.js';
+import { type HostKeyPolicy, parseKnownHosts } from '../remote/known-hosts.js';
 import { LocalExecutor } from '../remote/local.js';
-import { JumpPool, SshExecutor } from '../remote/ssh.js';
 import { UserError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 
@@ -23,44 +27,63 @@ export async function readTargetHosts(i: DeployActionInputs): Promise<Host[]> {
 }
 
 /**
- * Host keys are verified unless the user explicitly opts out. Decided before any connection, so that a
- * missing policy fails fast instead of falling back to trust-on-first-use.
+ * Host keys are verified unless the user explicitly opts out: the one policy of src/remote/connect.ts (known-hosts
+ * and host-fingerprint exclude each other, and either excludes insecure-skip-host-key-check). Decided before any
+ * connection, so that a missing policy fails fast instead of falling back to trust-on-first-use.
  */
 export function hostKeyPolicy(i: DeployActionInputs): HostKeyPolicy {
-  if (i['known-hosts']?.trim())
-    return { kind: 'known-hosts', entries: parseKnownHosts(i['known-hosts'], 'known-hosts'), source: 'known-hosts' };
-  if (i['host-fingerprint']?.length)
-    return { kind: 'fingerprint', fingerprints: i['host-fingerprint'].map(normalizeFingerprint) };
-  if (i['insecure-skip-host-key-check']) return { kind: 'insecure' };
-  throw new UserError(
-    'host keys are verified: give known-hosts (known_hosts lines, e.g. from `ssh-keyscan -p PORT HOST`) or host-fingerprint (SHA256:...), or set insecure-skip-host-key-check: true to accept any key (dangerous)',
-  );
+  return strictHostKeyPolicy({
+    knownHosts: i['known-hosts'],
+    hostFingerprints: i['host-fingerprint'],
+    insecureSkipHostKeyCheck: i['insecure-skip-host-key-check'],
+  });
 }
 
 export type Connect = (host: Host) => Promise<Executor>;
 
+/** A Connect that owns its connections: `close()` ends every one of them (the end of a run). */
+export interface RunConnect extends Connect {
+  close(): Promise<void>;
+}
+
 /**
  * Opens one Executor per host: SSH with a verified host key, or this machine for `ansible_connection=local`.
- * The SSH connection is made here (not lazily), so connection errors come before anything else.
+ * The SSH connection is made here (not lazily), so connection errors come before anything else. The SSH inputs
+ * (host keys, keys, jump host) are checked once, when the connector is made: before any host, with every issue.
  */
 export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
-  let creds: SshCredentials | undefined;
-  // Hosts behind the same bastion share one connection to it for the whole run.
-  const jumps = new JumpPool();
+  // Checked now, thrown for the first SSH host: hosts that are all `ansible_connection=local` need no SSH inputs.
+  let connect: Connect | undefined;
+  let invalid: unknown;
+  try {
+    connect = sshConnector(sshCredentials(i), { reporter });
+  } catch (error) {
+    invalid = error;
+  }
   return async (host) => {
     if (host.connection === 'local') return new LocalExecutor(host.name);
-    creds ??= sshCredentials(i);
-    // The jump host (input or the host's ProxyJump) is resolved by sshTargetFor, with its own verified key.
-    const exec = new SshExecutor(await resolveSshTarget(host, creds), { reporter, jumps });
-    try {
-      await exec.connect();
-    } catch (error) {
-      // Lets go of the bastion connection this host may hold.
-      await exec.close();
-      throw error;
-    }
-    return exec;
+    if (!connect) throw invalid;
+    return connect(host);
   };
+}
+
+/**
+ * Checks the SSH inputs (host keys, keys, jump host) once, before any host is contacted, when any of `hosts` is
+ * reached over SSH: one error with every issue, instead of the same failure once per host.
+ */
+export function checkConnectionInputs(i: DeployActionInputs, hosts: readonly Host[]): void {
+  if (hosts.some((h) => h.connection !== 'local')) sshCredentials(i);
+}
+
+/**
+ * The connector of a whole run (the playbook then the image deploy, a rollback, the post step): each host gets one
+ * executor, so one SSH login and one remote shell, however many phases use it. Executors it hands out ignore
+ * close(); the run calls `close()` at its end.
+ */
+export function runConnector(i: DeployActionInputs, reporter: Reporter): RunConnect {
+  const connect = connector(i, reporter);
+  const run = new RunConnections();
+  return Object.assign((host: Host) => run.lease(host.name, () => connect(host)), { close: () => run.close() });
 }
 
 /** The deploy inputs' SSH settings, jump host included (its key and known-hosts default to the targets'). */

@@ -38,7 +38,7 @@ import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../re
 import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { type HostAccess, resolveAccess } from './access.js';
-import { type Connect, connector, readTargetHosts } from './connect.js';
+import { type Connect, checkConnectionInputs, connector, readTargetHosts } from './connect.js';
 import { fanOut, parseSerial } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { mutableTagWarning, parsePulled } from './pull.js';
@@ -155,6 +155,7 @@ export async function runDeploy(
   };
   try {
     const hosts = await readTargetHosts(inputs);
+    checkConnectionInputs(inputs, hosts);
     const connect = opts.connect ?? connector(inputs, reporter);
     const serial = inputs.serial === undefined ? undefined : parseSerial(inputs.serial);
     const budget = inputs['max-fail-percentage'];

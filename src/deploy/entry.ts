@@ -1,5 +1,6 @@
 import { type DeployActionInputs, hasImage } from '../config/actions/deploy.js';
 import type { Reporter } from '../github/reporter.js';
+import { runConnector } from './connect.js';
 import { type DeployOptions, type DeployResult, runDeploy } from './engine.js';
 import type { PlaybookOutcome } from './playbook.js';
 
@@ -21,6 +22,17 @@ export async function runDeployInputs(
   reporter: Reporter,
   opts: DeployOptions = {},
 ): Promise<DeployRun> {
+  // One connection per host for the whole run: the playbook and the image deploy share it.
+  const own = opts.connect ? undefined : runConnector(i, reporter);
+  const shared: DeployOptions = own ? { ...opts, connect: own } : opts;
+  try {
+    return await runPhases(i, reporter, shared);
+  } finally {
+    await own?.close();
+  }
+}
+
+async function runPhases(i: DeployActionInputs, reporter: Reporter, opts: DeployOptions): Promise<DeployRun> {
   let playbook: PlaybookOutcome | undefined;
   if (i.playbook?.trim()) {
     // `eager`: ncc (webpack) keeps the module in the action's one-file bundle (evaluated only here); esbuild, which

@@ -6,7 +6,7 @@ import { type HostStats, TextPrinter } from '../playbook/output.js';
 import { readPlaybook } from '../playbook/parse.js';
 import { EXIT, runPlaybook } from '../playbook/run.js';
 import { UserError } from '../util/errors.js';
-import { type Connect, connector } from './connect.js';
+import { type Connect, checkConnectionInputs, connector } from './connect.js';
 
 /**
  * The deploy action's `playbook:` input: the playbook runs on Dyce's playbook engine with deploy's inventory
@@ -128,6 +128,7 @@ export async function runDeployPlaybook(
     const secrets = Object.fromEntries(secretVars.map((e) => [e.key, e.value]));
     const inventory = await readDeployInventory(i);
     for (const w of inventory.warnings) reporter.warning(w);
+    checkConnectionInputs(i, inventory.hosts);
     const pb = await readPlaybook(file);
     const out = lineWriter(reporter);
     const r = await reporter.group(`playbook ${file}${outcome.check ? ' (check mode)' : ''}`, async () => {

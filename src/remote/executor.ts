@@ -7,8 +7,10 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** Run through `sudo -n` when the connection user is not root (see Executor.become). */
   sudo?: boolean;
-  /** Milliseconds before the command is abandoned (the remote process is signalled). */
+  /** Milliseconds before the command is stopped (its remote process group gets TERM, then KILL); code 124. */
   timeoutMs?: number;
+  /** Cancels the command: its remote process group gets TERM, then KILL; code 130. */
+  signal?: AbortSignal;
   /** A short label for logs, e.g. "docker ps". Never includes secret values. */
   label?: string;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, connect as netConnect, type Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import ssh2, { type ClientChannel, type ConnectConfig, type ParsedKey, type Client as Ssh2Client } from 'ssh2';
+import ssh2, { type ConnectConfig, type ParsedKey, type Client as Ssh2Client } from 'ssh2';
 
 // ssh2 is CommonJS; its named exports are not all visible to Node's ESM loader, so take them from the default.
 const { Client, utils } = ssh2;
@@ -20,6 +20,7 @@ import {
   type HostKeyVerdict,
   hostKeyAlgorithms,
 } from './known-hosts.js';
+import { RemoteShell, ShellLost, ShellRefused } from './shell.js';
 
 /**
  * SSH Executor over ssh2: one connection per host, reused for every command, with keep-alive.
@@ -34,9 +35,11 @@ import {
  */
 
 export interface SshAuth {
-  /** A private key, OpenSSH or PEM text. */
-  privateKey: string | Buffer;
+  /** A private key, OpenSSH or PEM text. At least one of privateKey and agent is given. */
+  privateKey?: string | Buffer | undefined;
   passphrase?: Secret | string;
+  /** An ssh-agent socket (SSH_AUTH_SOCK): its keys are offered first (the CLI's default, as OpenSSH does). */
+  agent?: string | undefined;
 }
 
 export interface SshEndpoint extends SshAuth {
@@ -70,8 +73,6 @@ export interface SshOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   retry?: Partial<RetryPolicy>;
-  /** Concurrent commands on the one connection (sshd's MaxSessions defaults to 10). */
-  maxChannels?: number;
   /** Injected for tests of the retry schedule. */
   sleep?: (ms: number) => Promise<void>;
   /**
@@ -119,7 +120,7 @@ export class JumpPool {
 }
 
 function jumpKey(j: SshEndpoint): string {
-  const key = typeof j.privateKey === 'string' ? j.privateKey : j.privateKey.toString('utf8');
+  const key = `${j.privateKey === undefined ? '' : j.privateKey.toString()}\0${j.agent ?? ''}`;
   const pass = passphraseOf(j) ?? '';
   return JSON.stringify([
     j.user,
@@ -139,6 +140,7 @@ export type SshErrorKind =
   | 'auth'
   | 'key'
   | 'sudo'
+  | 'shell'
   | 'closed';
 
 /** A connection problem the user can act on. `kind` is for code; the message is for people. */
@@ -204,7 +206,7 @@ function passphraseOf(auth: SshAuth): string | undefined {
 }
 
 /** Parses the private key up front, so that a passphrase problem is named as such and never retried. */
-export function loadPrivateKey(auth: SshAuth, who: string): ParsedKey {
+export function loadPrivateKey(auth: SshAuth & { privateKey: string | Buffer }, who: string): ParsedKey {
   const parsed = utils.parseKey(auth.privateKey, passphraseOf(auth));
   if (parsed instanceof Error) {
     const m = parsed.message;
@@ -240,6 +242,8 @@ export function loadPrivateKey(auth: SshAuth, who: string): ParsedKey {
 interface Connection {
   client: Client;
   closed: boolean;
+  /** The one long-lived remote shell of this connection, opened by the first command. */
+  shell?: Promise<RemoteShell>;
 }
 
 export class SshExecutor implements Executor {
@@ -252,8 +256,6 @@ export class SshExecutor implements Executor {
   };
   #connecting: Promise<Connection> | undefined;
   #jump: { exec: SshExecutor; release: () => Promise<void> } | undefined;
-  #active = 0;
-  readonly #waiting: (() => void)[] = [];
   readonly #servers = new Set<Server>();
   #closing = false;
 
@@ -266,7 +268,6 @@ export class SshExecutor implements Executor {
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 20_000,
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? 15_000,
       keepaliveCountMax: options.keepaliveCountMax ?? 4,
-      maxChannels: options.maxChannels ?? 8,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
       jumps: options.jumps,
@@ -285,22 +286,17 @@ export class SshExecutor implements Executor {
 
   async run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (argv.length === 0) throw new Error('SshExecutor.run: empty argv');
-    const conn = await this.#connection();
     const sudo = opts.sudo === true && this.#target.user !== 'root';
-    // sshd ignores the SSH "signal" request for ordinary sessions, so a time limit is enforced on the host by
-    // coreutils timeout (KILL 2s after TERM); a local timer 5s later is the backstop if the host stops answering.
-    const limited = opts.timeoutMs
-      ? ['timeout', '-k', '2', `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s`, ...argv]
-      : argv;
     // `--` ends sudo's options, so a command starting with `-` can never be read as one.
-    const command = shellQuote(sudo ? ['sudo', '-n', '--', ...limited] : limited);
+    const command = shellQuote(sudo ? ['sudo', '-n', '--', ...argv] : [...argv]);
     const label = opts.label ?? argv.slice(0, 3).join(' ');
-    await this.#acquire();
+    const shell = await this.#shell();
     let result: ExecResult;
     try {
-      result = await execOnce(conn.client, command, opts, this.host, label);
-    } finally {
-      this.#release();
+      result = await shell.run(command, { ...opts, label });
+    } catch (error) {
+      if (error instanceof ShellLost) throw new SshError('closed', `${this.host}: ${error.message}`, { cause: error });
+      throw error;
     }
     if (
       sudo &&
@@ -315,6 +311,22 @@ export class SshExecutor implements Executor {
       );
     }
     return result;
+  }
+
+  /** The connection's one remote shell: opened (and probed for a POSIX sh) once, reopened if it was lost. */
+  async #shell(): Promise<RemoteShell> {
+    for (;;) {
+      const conn = await this.#connection();
+      conn.shell ??= RemoteShell.open(conn.client, this.host).catch((error: unknown) => {
+        conn.shell = undefined;
+        if (error instanceof ShellRefused) throw new SshError('shell', `${error.message}`, { cause: error });
+        throw new SshError('closed', `${this.host}: ${(error as Error).message}`, { cause: error });
+      });
+      const shell = await conn.shell;
+      if (!shell.closed) return shell;
+      if (conn.shell) conn.shell = undefined;
+      if (conn.closed) continue;
+    }
   }
 
   /**
@@ -377,6 +389,8 @@ export class SshExecutor implements Executor {
     if (pending) {
       try {
         const conn = await pending;
+        const shell = await conn.shell?.catch(() => undefined);
+        await shell?.close();
         if (!conn.closed) {
           await new Promise<void>((resolve) => {
             conn.client.once('close', () => resolve());
@@ -414,7 +428,8 @@ export class SshExecutor implements Executor {
   async #connectWithRetry(): Promise<Connection> {
     const t = this.#target;
     const who = `${t.user}@${t.address}:${t.port}`;
-    const key = loadPrivateKey(t, who);
+    const key = t.privateKey === undefined ? undefined : loadPrivateKey({ ...t, privateKey: t.privateKey }, who);
+    if (!key && !t.agent) throw new SshError('key', `no SSH key for ${who}: give a private key or an ssh-agent`);
     const delays = retryDelays(this.#opts.retry);
     for (let attempt = 1; ; attempt++) {
       try {
@@ -438,7 +453,7 @@ export class SshExecutor implements Executor {
    * On a mismatch we ask again for the types not seen yet, so that a pinned RSA key behind an ed25519 one is
    * still found; if none matches, the error lists every key the server presented.
    */
-  async #handshake(key: ParsedKey): Promise<Connection> {
+  async #handshake(key: ParsedKey | undefined): Promise<Connection> {
     const t = this.#target;
     if (t.hostKey.kind !== 'fingerprint') return this.#connectOnce(key);
     let remaining = [...ALL_HOST_KEY_ALGORITHMS];
@@ -469,7 +484,7 @@ export class SshExecutor implements Executor {
     }
   }
 
-  async #connectOnce(key: ParsedKey, offer?: readonly string[]): Promise<Connection> {
+  async #connectOnce(key: ParsedKey | undefined, offer?: readonly string[]): Promise<Connection> {
     const t = this.#target;
     const o = this.#opts;
     const sock = t.jump ? await this.#viaJump(t.jump) : await tcpConnect(t.address, t.port, o.connectTimeoutMs);
@@ -481,8 +496,9 @@ export class SshExecutor implements Executor {
       sock,
       username: t.user,
       // ssh2 only takes key text; it was parsed once above so that a passphrase problem is reported as one.
-      privateKey: t.privateKey,
+      ...(t.privateKey === undefined ? {} : { privateKey: t.privateKey }),
       ...(passphraseOf(t) === undefined ? {} : { passphrase: passphraseOf(t) }),
+      ...(t.agent ? { agent: t.agent } : {}),
       readyTimeout: o.handshakeTimeoutMs,
       keepaliveInterval: o.keepaliveIntervalMs,
       keepaliveCountMax: o.keepaliveCountMax,
@@ -548,9 +564,12 @@ export class SshExecutor implements Executor {
       ) {
         const auth = new SshError(
           'auth',
-          `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused the ` +
-            `${key.type} key ${fingerprintSha256(key.getPublicSSH() as Buffer)} (is its public key in ` +
-            `~${t.user}/.ssh/authorized_keys?)`,
+          `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused ` +
+            [
+              ...(t.agent ? [`the keys of the ssh-agent at ${t.agent}`] : []),
+              ...(key ? [`the ${key.type} key ${fingerprintSha256(key.getPublicSSH() as Buffer)}`] : []),
+            ].join(' and ') +
+            ` (is its public key in ~${t.user}/.ssh/authorized_keys?)`,
           { cause: error },
         );
         auth.localPort = localPort;
@@ -576,20 +595,6 @@ export class SshExecutor implements Executor {
     }
     const t = this.#target;
     return this.#jump.exec.forwardOut(t.port, t.address);
-  }
-
-  async #acquire(): Promise<void> {
-    if (this.#active < this.#opts.maxChannels) {
-      this.#active++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.#active++;
-  }
-
-  #release(): void {
-    this.#active--;
-    this.#waiting.shift()?.();
   }
 }
 
@@ -649,79 +654,6 @@ function forwardOut(client: Client, host: string, port: number, timeoutMs: numbe
       resolve(stream);
     });
   });
-}
-
-function execOnce(
-  client: Client,
-  command: string,
-  opts: ExecOptions,
-  host: string,
-  label: string,
-): Promise<ExecResult> {
-  return new Promise((resolve, reject) => {
-    client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
-      if (err) {
-        reject(new SshError('closed', `${host}: cannot run \`${label}\`: ${err.message}`, { cause: err }));
-        return;
-      }
-      const out: Buffer[] = [];
-      const errOut: Buffer[] = [];
-      let code: number | undefined;
-      let signal: string | undefined;
-      let timedOut = false;
-      let timer: NodeJS.Timeout | undefined;
-      const started = Date.now();
-      let settled = false;
-      if (opts.timeoutMs) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          settled = true;
-          resolve({
-            code: 124,
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: `${Buffer.concat(errOut).toString('utf8')}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs!)} and the host did not end it\n`,
-          });
-          stream.close();
-        }, opts.timeoutMs + 5000);
-      }
-      stream.on('data', (d: Buffer) => out.push(d));
-      stream.stderr.on('data', (d: Buffer) => errOut.push(d));
-      stream.on('exit', (c: number | null, s?: string) => {
-        if (typeof c === 'number') code = c;
-        if (s) signal = s;
-      });
-      stream.on('error', () => {});
-      stream.on('close', () => {
-        if (timer) clearTimeout(timer);
-        if (settled || timedOut) return;
-        const stdout = Buffer.concat(out).toString('utf8');
-        let stderr = Buffer.concat(errOut).toString('utf8');
-        // timeout(1) exits 124 (TERM worked) or 137 (needed KILL).
-        if (opts.timeoutMs && (code === 124 || code === 137) && Date.now() - started >= opts.timeoutMs) {
-          stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs)}\n`;
-          resolve({ code: 124, stdout, stderr });
-          return;
-        }
-        if (code === undefined && signal === undefined) {
-          reject(
-            new SshError(
-              'closed',
-              `${host}: the connection closed while \`${label}\` was running; its outcome is unknown`,
-            ),
-          );
-          return;
-        }
-        resolve({ code: code ?? 128 + signalNumber(signal), stdout, stderr });
-      });
-      // Always close stdin: a command that reads it must see EOF, not wait forever.
-      stream.end(opts.stdin ?? '');
-    });
-  });
-}
-
-function signalNumber(signal: string | undefined): number {
-  const table: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15 };
-  return (signal && table[signal.replace(/^SIG/, '')]) || 1;
 }
 
 function toSshError(

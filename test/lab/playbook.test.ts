@@ -67,7 +67,7 @@ function dycePlay(args: string[], file = playbook): Promise<Proc> {
       '-i',
       HOSTS,
       file,
-      '--known-hosts',
+      '--known-hosts-file',
       env.knownHostsFile,
       ...args,
     ],

@@ -170,8 +170,11 @@ describe('SshExecutor against the lab sshd', () => {
   it('reconnects for the next command when the server drops the connection', async () => {
     const { ex } = executor();
     const first = (await ex.run(['sh', '-c', 'echo "$SSH_CONNECTION"'])).stdout;
-    // Kill this session's sshd process: the connection dies under a running command, whose outcome is unknown.
-    const err = await ex.run(['sh', '-c', 'kill -9 $PPID; sleep 5']).catch((e: unknown) => e);
+    // Kill this session's sshd process (the parent of the remote shell, which is the parent of the command's
+    // job): the connection dies under a running command, whose outcome is unknown.
+    const err = await ex
+      .run(['sh', '-c', 'kill -9 $(ps -o ppid= -p $(ps -o ppid= -p $PPID)); sleep 5'])
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SshError);
     expect((err as SshError).kind).toBe('closed');
     expect((err as SshError).message).toContain('its outcome is unknown');

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ export async function startSshd(opts: {
 }): Promise<ThrowawaySshd> {
   const address = opts.listenAddress ?? '127.0.0.1';
   const dir = mkdtempSync(join(tmpdir(), 'dyce-sshd-'));
+  // sshd reads authorized_keys as the user logging in: a non-root user must be able to reach it.
+  chmodSync(dir, 0o755);
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const ak = join(dir, 'authorized_keys');
   mkdirSync(ak, { mode: 0o755 });

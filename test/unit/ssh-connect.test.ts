@@ -76,6 +76,7 @@ describe('host key policy from inputs', () => {
     expect(() => hostKeyPolicy({ knownHosts: hostLine, hostFingerprints: [`SHA256:${'a'.repeat(43)}`] })).toThrow(
       /exclude each other/,
     );
+    expect(() => hostKeyPolicy({ knownHosts: hostLine, insecureSkipHostKeyCheck: true })).toThrow(/exclude each other/);
     expect(() => hostKeyPolicy({ hostFingerprints: ['MD5:aa:bb'] })).toThrow(InputError);
     expect(() => hostKeyPolicy({ knownHosts: 'garbage' })).toThrow(/known-hosts:1/);
   });

@@ -33,11 +33,23 @@ describe('deploy targets', () => {
   });
 
   it('verifies host keys unless told not to', () => {
-    expect(() => hostKeyPolicy(parse({}))).toThrow('host keys are verified: give known-hosts');
+    expect(() => hostKeyPolicy(parse({}))).toThrow('host keys are verified: give input "known-hosts"');
     expect(hostKeyPolicy(parse({ 'insecure-skip-host-key-check': 'true' }))).toEqual({ kind: 'insecure' });
     expect(
       hostKeyPolicy(parse({ 'host-fingerprint': 'SHA256:UAP46wM0guBqLtvowcYjZqKBXja+yB6DSCbjaTlCYEg' })).kind,
     ).toBe('fingerprint');
+  });
+
+  it('never lets known-hosts and a fingerprint (or either and the insecure switch) silently win over the other', () => {
+    const kh = '[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZ/M3Hw033cYm9jjhSItADv4wXxHCmbjFemDBPTtM';
+    const fp = 'SHA256:UAP46wM0guBqLtvowcYjZqKBXja+yB6DSCbjaTlCYEg';
+    expect(() => hostKeyPolicy(parse({ 'known-hosts': kh, 'host-fingerprint': fp }))).toThrow(/exclude each other/);
+    expect(() => hostKeyPolicy(parse({ 'known-hosts': kh, 'insecure-skip-host-key-check': 'true' }))).toThrow(
+      /exclude each other/,
+    );
+    expect(() => hostKeyPolicy(parse({ 'host-fingerprint': fp, 'insecure-skip-host-key-check': 'true' }))).toThrow(
+      /exclude each other/,
+    );
   });
 });
 

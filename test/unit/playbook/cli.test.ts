@@ -56,7 +56,7 @@ function play(args: string[]): Promise<{ code: number; stdout: string; stderr: s
       join(repoRoot, 'src/cli/main.ts'),
       'play',
       ...args,
-      '--known-hosts',
+      '--known-hosts-file',
       knownHosts,
     ],
     { cwd: repoRoot, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DYCE_SSH_PRIVATE_KEY: KEY } },
