@@ -7,6 +7,7 @@ const USAGE = `dyce lab: a disposable lab "VPS" (or N) on this machine, for deve
 
 usage:
   dyce lab up [--hosts N]            bring up, idempotently, N hosts (1 to 9; default 1): dockerd, sshd, nginx, a registry
+        [--machines N]               and N machine VPSs (0 to 9): Debian 12 systems of their own (systemd, sshd, ufw, dockerd)
   dyce lab down                      stop exactly the processes the lab started (its data stays)
   dyce lab status                    what runs
   dyce lab env [--json]              hosts, ports, users, key path, known_hosts lines, registry (--json: everything)
@@ -21,7 +22,7 @@ Exit status:
 
 /** Each subcommand's flags: a value flag's name, or a switch's name with a trailing "!". */
 const LAB_FLAGS: Record<string, readonly string[]> = {
-  up: ['hosts'],
+  up: ['hosts', 'machines'],
   down: [],
   status: [],
   env: ['json!'],
@@ -110,10 +111,21 @@ export async function labCommand(argv: string[], reporter: CliReporter): Promise
       const hosts = n === undefined ? undefined : Number(n);
       if (hosts !== undefined && (!Number.isInteger(hosts) || hosts < 1 || hosts > 9))
         throw new InputError([`--hosts must be a whole number from 1 to 9, got ${JSON.stringify(n)}`], 'dyce lab up');
+      const m = flag('machines');
+      const machines = m === undefined ? undefined : Number(m);
+      if (machines !== undefined && (!Number.isInteger(machines) || machines < 0 || machines > 9))
+        throw new InputError(
+          [`--machines must be a whole number from 0 to 9, got ${JSON.stringify(m)}`],
+          'dyce lab up',
+        );
       const started = Date.now();
-      const env = await labUp({ ...(hosts ? { hosts } : {}), log: (m) => reporter.info(m) });
+      const env = await labUp({
+        ...(hosts ? { hosts } : {}),
+        ...(machines ? { machines } : {}),
+        log: (msg) => reporter.info(msg),
+      });
       reporter.info(
-        `lab is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${env.hosts.map((h) => `${h.name} ssh ${h.address}:${h.sshPort}`).join(', ')}; registry ${env.registry.url}`,
+        `lab is up in ${((Date.now() - started) / 1000).toFixed(1)}s: ${[...env.hosts, ...(env.machines ?? [])].map((h) => `${h.name} ssh ${h.address}:${h.sshPort}`).join(', ')}; registry ${env.registry.url}`,
       );
       reporter.info('`dyce lab env` prints everything a test or a user needs; `dyce lab down` stops it.');
       return 0;

@@ -29,6 +29,23 @@ export interface LabHost {
   sshdLog: string;
 }
 
+/**
+ * A lab VPS that is a machine of its own (a Debian 12 system container with systemd, sshd, ufw and its own dockerd),
+ * reached on its own address, port 22. `docker` in an SSH session there is its own engine.
+ */
+export interface LabMachine {
+  /** Inventory name, e.g. mvps1. */
+  name: string;
+  address: string;
+  sshPort: number;
+  /** root, and `deploy` (passwordless sudo). */
+  users: string[];
+  knownHosts: string;
+  fingerprint: string;
+  /** Its container in the runner's Docker engine. */
+  container: string;
+}
+
 export interface LabEnv {
   dir: string;
   /** The private key (0600) authorised for root and deploy on every lab host. */
@@ -51,6 +68,8 @@ export interface LabEnv {
   sampleApp: { image: string; tags: string[]; port: number };
   baseImage: string;
   hosts: LabHost[];
+  /** Machine VPSs (`dyce lab up --machines N`); absent or empty when none were asked for. */
+  machines?: LabMachine[];
 }
 
 export function labEnvPath(dir = labDir()): string {

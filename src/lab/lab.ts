@@ -20,6 +20,14 @@ import { runLocal } from '../remote/local.js';
 import { UserError } from '../util/errors.js';
 import { type LabEnv, type LabHost, labDir, labEnvPath } from './env.js';
 import { labLokiUp } from './loki/lab-loki.js';
+import {
+  ensureMachine,
+  ensureMachineImage,
+  ensureMachineNetwork,
+  machineName,
+  machineStatus,
+  stopMachines,
+} from './machines.js';
 import { ensurePackages, LAB_PACKAGES } from './packages.js';
 import { httpStatus, sshBanner, waitFor } from './probes.js';
 import { isRunning, readRecord, startProcess, stopProcess, tailFile } from './processes.js';
@@ -54,6 +62,10 @@ const BASE_IMAGE = 'dyce-lab/base:latest';
 
 export interface LabUpOptions {
   hosts?: number;
+  /** Machine VPSs (mvps1..N), each a Debian system of its own; kept at the largest count asked for so far. */
+  machines?: number;
+  /** Machines to recreate from the image first (fresh VPSs for a test), e.g. ['mvps1']. */
+  freshMachines?: string[];
   log?: (message: string) => void;
 }
 
@@ -580,6 +592,19 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
   const appBase = await ensureAppBaseImage(l, runnerHost);
   await ensureSampleApp(l, runnerHost, dockerConfig, registry, password, appBase, log);
   await ensureLokiReceiver(l);
+  const machineCount = Math.max(opts.machines ?? 0, previous?.machines?.length ?? 0);
+  let machines: LabEnv['machines'];
+  if (machineCount > 0) {
+    const ctx = { dir: l.dir, dockerBin, runnerHost, log };
+    const image = await ensureMachineImage(ctx);
+    await ensureMachineNetwork(ctx);
+    const labPub = readFileSync(join(l.ssh, 'id_ed25519.pub'), 'utf8');
+    machines = await Promise.all(
+      Array.from({ length: machineCount }, (_, i) =>
+        ensureMachine(ctx, i + 1, image, labPub, opts.freshMachines?.includes(machineName(i + 1)) ?? false),
+      ),
+    );
+  }
   await hostsReady;
   // The plugin goes on the first host only: the others lack it, as a fresh VPS would, so deploys can show installing it.
   const runnerTarget = { bin: dockerBin, host: runnerHost, config: dockerConfig };
@@ -612,8 +637,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
     sampleApp: { image: `${registry}/${SAMPLE_REPO}`, tags: SAMPLE_APP_VARIANTS.map((v) => v.tag), port: 8000 },
     baseImage: BASE_IMAGE,
     hosts: hosts.map(({ bridge: _b, bridgeCidr: _c, execRoot: _e, hostKey: _k, sshdConfig: _s, ...h }) => h),
+    ...(machines ? { machines } : {}),
   };
-  writeFileSync(env.knownHostsFile, `${env.hosts.map((h) => h.knownHosts).join('\n')}\n`);
+  writeFileSync(env.knownHostsFile, `${[...env.hosts, ...(machines ?? [])].map((h) => h.knownHosts).join('\n')}\n`);
   writeFileSync(labEnvPath(l.dir), `${JSON.stringify(env, null, 2)}\n`, { mode: 0o600 });
   return env;
 }
@@ -629,6 +655,17 @@ export async function labDown(log: (m: string) => void = () => {}): Promise<stri
   const order = (n: string) => (/-(nginx|sshd)$/.test(n) ? 0 : n === 'runner-dockerd' ? 2 : 1);
   const stopped: string[] = [];
   for (const stage of [0, 1, 2]) {
+    // The machine VPSs run in the runner's engine: they stop before it does.
+    if (stage === 2 && existsSync(labEnvPath(l.dir)) && existsSync(RUNNER_SOCKET)) {
+      const env = JSON.parse(readFileSync(labEnvPath(l.dir), 'utf8')) as LabEnv;
+      if (env.machines?.length) {
+        const runner = { dir: l.dir, dockerBin: env.dockerBin, runnerHost: `unix://${RUNNER_SOCKET}` };
+        for (const m of await stopMachines(runner)) {
+          stopped.push(m);
+          log(`stopped ${m}`);
+        }
+      }
+    }
     await Promise.all(
       names
         .filter((n) => order(n) === stage)
@@ -652,12 +689,19 @@ export interface LabStatusEntry {
 export function labStatus(): LabStatusEntry[] {
   const l = layout();
   if (!existsSync(l.pids)) return [];
-  return readdirSync(l.pids)
+  const processes = readdirSync(l.pids)
     .filter((f) => f.endsWith('.json'))
     .map((f) => {
       const rec = readRecord(l.pids, f.slice(0, -5));
       return { name: f.slice(0, -5), pid: rec?.pid ?? 0, running: isRunning(rec) };
     });
+  const env = existsSync(labEnvPath(l.dir))
+    ? (JSON.parse(readFileSync(labEnvPath(l.dir), 'utf8')) as LabEnv)
+    : undefined;
+  const machines = env?.machines?.length
+    ? machineStatus({ dir: l.dir, dockerBin: env.dockerBin, runnerHost: `unix://${RUNNER_SOCKET}` }, env.machines)
+    : [];
+  return [...processes, ...machines];
 }
 
 export function labTmpDir(prefix: string): string {

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LabEnv, type LabHost, readLabEnv } from '../../src/lab/env.js';
-import { labDockerBin } from '../../src/lab/lab.js';
+import { type LabEnv, type LabHost, type LabMachine, readLabEnv } from '../../src/lab/env.js';
+import { labDockerBin, labUp } from '../../src/lab/lab.js';
 import type { ExecResult } from '../../src/remote/executor.js';
 import { runLocal } from '../../src/remote/local.js';
 
@@ -29,8 +29,11 @@ export function uniqueName(prefix: string): string {
 }
 
 /** OpenSSH client options for a lab host, host keys verified against a known_hosts file. */
+/** What an SSH login needs of a lab host or machine VPS. */
+export type SshTarget = Pick<LabHost, 'address' | 'sshPort'>;
+
 export function sshArgv(
-  h: LabHost,
+  h: SshTarget,
   opts: { user?: string; key: string; knownHostsFile: string },
   remote: string,
 ): string[] {
@@ -59,7 +62,7 @@ export function sshArgv(
 
 export function ssh(
   env: LabEnv,
-  h: LabHost,
+  h: SshTarget,
   remote: string,
   opts: { user?: string; key?: string; knownHostsFile?: string; stdin?: string } = {},
 ): Promise<ExecResult> {
@@ -91,4 +94,24 @@ export function writeTemp(dir: string, name: string, content: string, mode = 0o6
   const p = join(dir, name);
   writeFileSync(p, content, { mode });
   return p;
+}
+
+/**
+ * Machine VPSs mvps1..mvpsN (each a Debian system of its own), brought up if needed; `fresh` recreates them from the
+ * cached image first, so a test starts from a new VPS. The first call on a machine builds the root filesystem.
+ */
+export async function machines(
+  n: number,
+  opts: { fresh?: boolean } = {},
+): Promise<{ env: LabEnv; vps: LabMachine[]; knownHostsFile: string }> {
+  const names = Array.from({ length: n }, (_, i) => `mvps${i + 1}`);
+  const env = await labUp({ machines: n, ...(opts.fresh ? { freshMachines: names } : {}) });
+  const vps = names.map((name) => (env.machines ?? []).find((m) => m.name === name) as LabMachine);
+  // Its own known_hosts file: a concurrent `lab up` of another checkout may rewrite the lab's shared one.
+  const knownHostsFile = writeTemp(
+    tempDir('dyce-machines-'),
+    'known_hosts',
+    `${vps.map((m) => m.knownHosts).join('\n')}\n`,
+  );
+  return { env: { ...env, knownHostsFile }, vps, knownHostsFile };
 }
