@@ -41,6 +41,9 @@ export function secretEnvName(input: string): string {
   return `DYCE_${input.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
 }
 
+/** The spec of the command line this process parsed: inCliSyntax names its secrets' flags (`--<name>-file`). */
+let parsedSpec: ActionSpec | undefined;
+
 /** The short flags of `dyce play` (those of ansible-playbook): typed at another command, each is refused with a hint. */
 const PLAY_SHORT_FLAGS: Record<string, string> = {
   '-i': 'inventory',
@@ -157,6 +160,7 @@ export function closest(word: string, names: readonly string[]): string | undefi
  * `DYCE_<NAME>`, `--<name>-file PATH`, or `--<name>-file -` for standard input.
  */
 export function parseFlags(spec: ActionSpec, argv: readonly string[], opts: FlagOptions = {}): ParsedArgs {
+  parsedSpec = spec;
   const env = opts.env ?? process.env;
   const command = opts.command ?? (spec.id === 'build-push' ? 'build' : spec.id);
   const raw: RawInputs = {};
@@ -396,17 +400,18 @@ export function usageContext(command: string): string {
  * CLI's own syntax: `--replicas`, `--insecure-skip-host-key-check`. Other quoted names are rewritten only where they
  * are known input names after a word that names a field (`required with "registry-username"`), never a quoted value.
  */
-export function inCliSyntax(message: string, names: readonly string[] = []): string {
-  const known = new Set(names);
+export function inCliSyntax(message: string, names?: readonly string[]): string {
+  const known = new Set(names ?? Object.keys(parsedSpec?.inputs ?? {}));
+  const flag = (name: string) => (parsedSpec?.inputs[name]?.meta.secret ? `--${name}-file` : `--${name}`);
   return message
-    .replace(/\binput "([a-z0-9-]+)"/g, '--$1')
+    .replace(/\binput "([a-z0-9-]+)"/g, (_, name: string) => flag(name))
     .replace(/\b([Ss])et ([a-z0-9-]+): true\b/g, (_, s: string, name: string) => `${s === 'S' ? 'A' : 'a'}dd --${name}`)
     .replace(
       /\b([Ss])et ([a-z0-9-]+): ([^\s,;)]+)/g,
       (_, s: string, name: string, v: string) => `${s === 'S' ? 'G' : 'g'}ive --${name} ${v}`,
     )
     .replace(/\b(with|than|but|and|or|needs|of) "([a-z0-9-]+)"/g, (all, word: string, name: string) =>
-      known.has(name) ? `${word} --${name}` : all,
+      known.has(name) ? `${word} ${flag(name)}` : all,
     );
 }
 

@@ -59,6 +59,72 @@ export const JSON_DOCUMENT_SCHEMA = {
   },
 } as const;
 
+const str = { type: 'string' } as const;
+const bool = { type: 'boolean' } as const;
+const int = { type: 'integer' } as const;
+const strings = { type: 'array', items: str } as const;
+
+/**
+ * The `outputs` of each command, typed (draft 2020-12). Outputs that the action writes as lists of text (`tags`,
+ * `failed-hosts`) are arrays here. A command may add outputs within v1; it never retypes one.
+ */
+export const OUTPUT_SCHEMAS = {
+  deploy: {
+    type: 'object',
+    properties: {
+      success: bool,
+      version: str,
+      changed: bool,
+      'rolled-back': bool,
+      'failed-hosts': strings,
+      'host-states': {
+        type: 'object',
+        additionalProperties: {
+          type: 'object',
+          required: ['state'],
+          properties: { state: { enum: ['ok', 'changed', 'failed', 'rolled-back', 'skipped'] }, error: str },
+        },
+      },
+      replicas: { type: 'object', additionalProperties: { type: 'array', items: { type: 'object' } } },
+      recap: { type: 'object' },
+    },
+    required: ['success'],
+  },
+  build: {
+    type: 'object',
+    properties: { success: bool, image: str, tags: strings, version: str, digest: str, metadata: { type: 'object' } },
+    required: ['success'],
+  },
+  probe: {
+    type: 'object',
+    properties: {
+      success: bool,
+      'status-code': { type: ['integer', 'string'] },
+      'duration-ms': int,
+      'dns-ms': int,
+      'connect-ms': int,
+      'tls-ms': int,
+      'processing-ms': int,
+      'transfer-ms': int,
+      'cert-expiry': str,
+      results: {
+        type: 'array',
+        items: { type: 'object', properties: { url: str, success: bool }, required: ['url', 'success'] },
+      },
+    },
+    required: ['success', 'results'],
+  },
+} as const;
+
+/** The outputs schema of a command (plan and rollback are deploys). */
+export function outputSchema(command: string): object | undefined {
+  const key = command === 'plan' || command === 'rollback' ? 'deploy' : command;
+  return (OUTPUT_SCHEMAS as Record<string, object>)[key];
+}
+
+/** Outputs that the actions write as one text, lists: comma- or newline-separated. */
+const LIST_OUTPUTS: Record<string, RegExp> = { 'failed-hosts': /,/, tags: /\n/ };
+
 /**
  * An output value as a JSON value: the action writes every output as text (booleans as `true`, objects as JSON, lists
  * one per line), the CLI keeps the engine's value. Text that an engine wrote as serialized JSON is parsed back.
@@ -83,7 +149,9 @@ export function jsonDocument(
   error?: JsonError,
 ): JsonDocument {
   const typed: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(outputs)) typed[k] = typedOutput(v);
+  for (const [k, v] of Object.entries(outputs))
+    typed[k] =
+      LIST_OUTPUTS[k] && typeof v === 'string' ? v.split(LIST_OUTPUTS[k]).filter((x) => x !== '') : typedOutput(v);
   return {
     schema: JSON_SCHEMA_ID,
     command,

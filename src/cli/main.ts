@@ -28,9 +28,9 @@ function isCommand(word: string): word is CommandName {
 
 async function printHelp(command: string): Promise<number> {
   if (command === 'json') {
-    const { JSON_DOCUMENT_SCHEMA } = await import('./json.js');
+    const { JSON_DOCUMENT_SCHEMA, OUTPUT_SCHEMAS } = await import('./json.js');
     process.stdout.write(
-      `dyce <command> --json prints one JSON document on standard output, on one line, whatever happens.\nIts JSON Schema:\n${JSON.stringify(JSON_DOCUMENT_SCHEMA, null, 2)}\n`,
+      `dyce <command> --json prints one JSON document on standard output, on one line, whatever happens.\nIts JSON Schema:\n${JSON.stringify(JSON_DOCUMENT_SCHEMA, null, 2)}\n\nThe outputs of each command (plan and rollback: as deploy):\n${JSON.stringify(OUTPUT_SCHEMAS, null, 2)}\n`,
     );
     return EXIT.ok;
   }
@@ -120,7 +120,14 @@ async function main(argv: string[]): Promise<number> {
     if (c.code === EXIT_INTERNAL) process.stderr.write(`dyce: ${c.text}\n`);
     else reporter.error(c.text);
   }
-  if (json) process.stdout.write(`${JSON.stringify(jsonDocument(cmd, code, reporter.outputs, failure))}\n`);
+  if (json) {
+    const states = reporter.outputs['host-states'];
+    // The hosts' errors as the CLI says them (`--name`), like every other message.
+    if (states && typeof states === 'object')
+      for (const s of Object.values(states as Record<string, { error?: string }>))
+        if (typeof s?.error === 'string') s.error = inCliSyntax(s.error);
+    process.stdout.write(`${JSON.stringify(jsonDocument(cmd, code, reporter.outputs, failure))}\n`);
+  }
   return code;
 }
 

@@ -4,9 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeForCli } from '../../src/cli/help.js';
+import { JSON_DOCUMENT_SCHEMA, type JsonDocument, outputSchema } from '../../src/cli/json.js';
 import { buildPushSpec } from '../../src/config/actions/build-push.js';
 import { deploySpec } from '../../src/config/actions/deploy.js';
 import { probeSpec } from '../../src/config/actions/probe.js';
@@ -479,5 +483,109 @@ describe('dyce CLI: help, version', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(`dyce ${version}\n`);
     }
+  });
+});
+
+/** Validates a `--json` document: the envelope, then the command's outputs. Returns the document. */
+function checkJson(stdout: string, command: string): JsonDocument {
+  const lines = stdout.trim().split('\n');
+  expect(lines, stdout).toHaveLength(1);
+  const doc = JSON.parse(lines[0]!) as JsonDocument;
+  const ajv = new Ajv2020({ strict: true, allowUnionTypes: true, allErrors: true });
+  const envelope = ajv.compile(JSON_DOCUMENT_SCHEMA);
+  expect(envelope(doc), JSON.stringify(envelope.errors)).toBe(true);
+  const outputs = ajv.compile(outputSchema(command)!);
+  if (Object.keys(doc.outputs).length) expect(outputs(doc.outputs), JSON.stringify(outputs.errors)).toBe(true);
+  expect(doc.command).toBe(command);
+  return doc;
+}
+
+describe('dyce --json: one typed document for every command', () => {
+  it('the schemas reject what they must (a string for a boolean, JSON in a string, a missing field)', () => {
+    const ajv = new Ajv2020({ strict: true, allowUnionTypes: true });
+    const envelope = ajv.compile(JSON_DOCUMENT_SCHEMA);
+    const deploy = ajv.compile(outputSchema('deploy')!);
+    const good = { schema: 'dyce/v1', command: 'deploy', success: false, exitCode: 1, outputs: {} };
+    expect(envelope(good)).toBe(true);
+    expect(envelope({ ...good, success: 'false' })).toBe(false);
+    expect(envelope({ ...good, schema: 'dyce/v2' })).toBe(false);
+    expect(envelope({ command: 'deploy', success: true, exitCode: 0, outputs: {} })).toBe(false);
+    expect(deploy({ success: true, 'host-states': '{"web1":{"state":"ok"}}' })).toBe(false);
+    expect(deploy({ success: true, 'failed-hosts': 'web1,web2' })).toBe(false);
+    expect(deploy({ success: true, 'failed-hosts': ['web1'], 'host-states': { web1: { state: 'failed' } } })).toBe(
+      true,
+    );
+  });
+
+  it.each([
+    ['deploy', [...B, '--replica', '3'], ['unknown flag --replica; did you mean --replicas?']],
+    ['plan', [...B, '--dry-run=maybe'], ['--dry-run must be true or false, got "maybe"']],
+    [
+      'rollback',
+      ['--hosts', 'web1 ansible_host=127.0.0.1', '--name', 'web', 'x'],
+      ['unexpected argument "x": dyce rollback takes no arguments, only flags'],
+    ],
+    ['build', [...BUILD, '--tag', 'v1'], ['unknown flag --tag; did you mean --tags?']],
+    ['probe', [URL1, '--attempts', '0'], ['--attempts must be at least 1, got 0']],
+  ])('dyce %s --json on bad input: an error object, exit 2', async (command, args, issues) => {
+    const r = await dyce(command, ...args, '--json');
+    expect(r.code).toBe(2);
+    const doc = checkJson(r.stdout, command);
+    expect(doc).toMatchObject({ success: false, exitCode: 2, outputs: {} });
+    expect(doc.error).toEqual({
+      kind: 'usage',
+      message: `dyce ${command}: invalid arguments (dyce ${command} --help lists every flag)`,
+      issues,
+      details: [],
+    });
+  });
+
+  it('dyce probe --json: native numbers, booleans and arrays; an error object when it fails', async () => {
+    const server = createServer((q, res) => {
+      res.writeHead(q.url === '/down' ? 503 : 200, { 'content-type': 'application/json' });
+      res.end('{"status":"UP"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const ok = await dyce('probe', `${origin}/`, '--json');
+      expect(ok.code, ok.stderr).toBe(0);
+      const doc = checkJson(ok.stdout, 'probe');
+      expect(doc).toMatchObject({ success: true, exitCode: 0, outputs: { success: true, 'status-code': 200 } });
+      expect(doc.error).toBeUndefined();
+      expect(doc.outputs.results).toEqual([expect.objectContaining({ url: `${origin}/`, success: true })]);
+      const down = await dyce('probe', `${origin}/down`, '--json');
+      expect(down.code).toBe(1);
+      const failed = checkJson(down.stdout, 'probe');
+      expect(failed).toMatchObject({ success: false, exitCode: 1, outputs: { success: false, 'status-code': 503 } });
+      expect(failed.error?.kind).toBe('failed');
+      expect(failed.error?.message).toBe('probe failed: 1 of 1 URL');
+      expect(failed.error?.details.join('\n')).toContain('503');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('dyce deploy --json when the host cannot be reached: failed-hosts is an array, host-states an object', async () => {
+    const r = await dyce(
+      'deploy',
+      '--hosts',
+      'web1 ansible_host=127.0.0.1 ansible_port=1\nweb2 ansible_host=127.0.0.1 ansible_port=1',
+      '--image',
+      'app:v1',
+      '--name',
+      'web',
+      '--insecure-skip-host-key-check',
+      '--json',
+    );
+    expect(r.code, r.stderr).toBe(1);
+    const doc = checkJson(r.stdout, 'deploy');
+    expect(doc.error?.kind).toBe('failed');
+    expect(doc.outputs).toMatchObject({ success: false, 'failed-hosts': ['web1', 'web2'] });
+    const states = doc.outputs['host-states'] as Record<string, { state: string; error: string }>;
+    expect(states.web1!.state).toBe('failed');
+    // In the CLI's terms: the key comes from a file (or DYCE_SSH_PRIVATE_KEY), never a flag value.
+    expect(states.web1!.error).toContain('--ssh-private-key-file');
+    expect(doc.error?.details.join('\n')).toContain('--ssh-private-key-file');
   });
 });
