@@ -95,8 +95,12 @@ describe('CLI flags', () => {
   });
 
   it("rewrite the actions' terms in the CLI's syntax, leaving quoted values alone", () => {
-    expect(inCliSyntax('input "registry-password" is required with "registry-username"', ['registry-username'])).toBe(
-      '--registry-password is required with --registry-username',
+    parseFlags(spec, [], { env: {} }); // the spec parsed last names the secrets, whose flags are --<name>-file
+    expect(inCliSyntax('input "registry-password" is required with "image"')).toBe(
+      '--registry-password-file is required with --image',
+    );
+    expect(inCliSyntax('input "replicas" is required with "registry-username"', ['replicas'])).toBe(
+      '--replicas is required with "registry-username"',
     );
     expect(inCliSyntax('or set insecure-skip-host-key-check: true to accept any key')).toBe(
       'or add --insecure-skip-host-key-check to accept any key',
