@@ -4,15 +4,17 @@ import { formatDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 import { type Condition, parseConditions } from './conditions.js';
-import type { IpProtocol } from './http.js';
+import { compileGoRegexp, type GoRegexp } from './regex.js';
 import { parseStatusCodes, type StatusRanges } from './status-codes.js';
 
 export type ProbeInputs = ParsedInputs<typeof probeInputs>;
 
 export interface HeaderRule {
+  /** Lower-case header name. */
   header: string;
-  re: RegExp;
-  text: string;
+  re: GoRegexp;
+  /** A missing header passes the rule (blackbox's allow_missing). */
+  allowMissing: boolean;
 }
 
 export interface Checks {
@@ -20,24 +22,47 @@ export interface Checks {
   httpVersions: string[];
   failIfSsl: boolean;
   failIfNotSsl: boolean;
-  bodyMatches: RegExp[];
-  bodyNotMatches: RegExp[];
+  bodyMatches: GoRegexp[];
+  bodyNotMatches: GoRegexp[];
   headerMatches: HeaderRule[];
   headerNotMatches: HeaderRule[];
   conditions: Condition[];
+}
+
+/** PEM text as given, or a path read before the first request. */
+export type PemSource = { pem: string } | { path: string };
+export type Compression = 'gzip' | 'br' | 'deflate' | 'identity';
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+export interface ProxySpec {
+  url?: URL;
+  noProxy: string[];
+  fromEnvironment: boolean;
+  connectHeaders: Array<[string, string]>;
 }
 
 export interface RequestSpec {
   method: string;
   headers: Array<[string, string]>;
   body?: string;
+  bodyFile?: string;
   followRedirects: boolean;
   timeoutMs: number;
-  /** `tls-ca` as given: PEM text, or a path read before the first request. */
-  tlsCa?: { pem: string } | { path: string };
+  tlsCa?: PemSource;
+  tlsCert?: PemSource;
+  tlsKey?: PemSource;
+  tlsKeyPassphrase?: Secret;
   insecureSkipVerify: boolean;
   serverName?: string;
-  ipProtocol: IpProtocol;
+  minVersion?: TlsVersion;
+  maxVersion?: TlsVersion;
+  preferredIpProtocol: 'ip4' | 'ip6';
+  ipProtocolFallback: boolean;
+  http2: boolean;
+  compression?: Compression;
+  /** Bytes; 0: no limit. */
+  bodySizeLimit: number;
+  proxy: ProxySpec;
 }
 
 export interface RetrySpec {
@@ -94,35 +119,107 @@ function httpUrl(name: string, text: string, issues: string[]): URL | undefined 
   return u;
 }
 
-function regexps(name: string, lines: string[] | undefined, issues: string[]): RegExp[] {
-  const out: RegExp[] = [];
+function regexps(name: string, lines: string[] | undefined, issues: string[]): GoRegexp[] {
+  const out: GoRegexp[] = [];
   for (const l of lines ?? []) {
-    try {
-      out.push(new RegExp(l));
-    } catch (e) {
-      issues.push(`input "${name}": ${JSON.stringify(l)} is not a valid regular expression (${(e as Error).message})`);
-    }
+    const r = compileGoRegexp(l);
+    if (r.ok) out.push(r.value);
+    else issues.push(`input "${name}": ${JSON.stringify(l)} is not a valid regular expression: ${r.error}`);
   }
   return out;
 }
 
-function headerRules(name: string, lines: string[] | undefined, issues: string[]): HeaderRule[] {
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+
+function headerRules(
+  name: string,
+  lines: string[] | undefined,
+  allowMissing: ReadonlySet<string>,
+  issues: string[],
+): HeaderRule[] {
   const out: HeaderRule[] = [];
   for (const l of lines ?? []) {
-    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*:\s?(.*)$/.exec(l);
+    const m = new RegExp(`^(${TOKEN})\\s*:\\s?(.*)$`).exec(l);
     if (!m) {
       issues.push(`input "${name}": ${JSON.stringify(l)} must be "Header-Name: regexp"`);
       continue;
     }
-    try {
-      out.push({ header: m[1]!.toLowerCase(), re: new RegExp(m[2]!), text: l });
-    } catch (e) {
-      issues.push(
-        `input "${name}": ${JSON.stringify(m[2])} is not a valid regular expression (${(e as Error).message})`,
-      );
+    if (m[2] === '') {
+      issues.push(`input "${name}": ${JSON.stringify(l)} has no regexp after the header name`);
+      continue;
     }
+    const r = compileGoRegexp(m[2]!);
+    if (r.ok) {
+      const header = m[1]!.toLowerCase();
+      out.push({ header, re: r.value, allowMissing: allowMissing.has(header) });
+    } else issues.push(`input "${name}": ${JSON.stringify(m[2])} is not a valid regular expression: ${r.error}`);
   }
   return out;
+}
+
+/**
+ * `Name: value` (curl, blackbox, Gatus) or `Name=value` lines; the first separator after the name decides, since a
+ * header name holds neither. Values keep inner spaces; a single space after `:` is dropped.
+ */
+export function parseHeaderLines(name: string, lines: readonly string[], issues: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const l of lines) {
+    const m = new RegExp(`^\\s*(${TOKEN})\\s*([:=])[ \\t]*(.*?)[ \\t]*$`).exec(l);
+    if (!m) {
+      issues.push(`input "${name}": ${JSON.stringify(l)} must be "Name: value"`);
+      continue;
+    }
+    if (/[\r\n\0]/.test(m[3]!)) {
+      issues.push(`input "${name}": the value of ${m[1]} holds a control character`);
+      continue;
+    }
+    out.push([m[1]!, m[3]!]);
+  }
+  return out;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  kb: 1024,
+  k: 1024,
+  mib: 1024 ** 2,
+  mb: 1024 ** 2,
+  m: 1024 ** 2,
+  gib: 1024 ** 3,
+  gb: 1024 ** 3,
+  g: 1024 ** 3,
+};
+
+/** `1MiB`, `512KiB`, `10MB` (base 2, as blackbox's units.Base2Bytes) or a number of bytes. Pure. */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+const TLS_VERSIONS: Record<string, TlsVersion> = {
+  TLS10: 'TLSv1',
+  TLS11: 'TLSv1.1',
+  TLS12: 'TLSv1.2',
+  TLS13: 'TLSv1.3',
+};
+
+function tlsVersion(name: string, text: string | undefined, issues: string[]): TlsVersion | undefined {
+  const t = text?.trim();
+  if (!t) return undefined;
+  const v = TLS_VERSIONS[t.toUpperCase().replace(/[\s._V]/g, '')];
+  if (!v) issues.push(`input "${name}": ${JSON.stringify(t)} is not one of TLS10, TLS11, TLS12, TLS13`);
+  return v;
+}
+
+function pemSource(text: string | undefined): PemSource | undefined {
+  const t = text?.trim();
+  if (!t) return undefined;
+  return t.startsWith('-----BEGIN') ? { pem: t } : { path: t };
 }
 
 /**
@@ -138,8 +235,54 @@ export function assembleProbeConfig(i: ProbeInputs): ProbeConfig {
     if (url) targets.push(url);
   }
 
-  const method = i.method.trim().toUpperCase();
-  if (!/^[A-Z]+$/.test(method)) issues.push(`input "method": ${JSON.stringify(i.method)} is not an HTTP method`);
+  const method = i.method.trim() || 'GET';
+  if (!new RegExp(`^${TOKEN}$`).test(method))
+    issues.push(`input "method": ${JSON.stringify(i.method)} is not an HTTP method`);
+  const headers = parseHeaderLines('headers', i.headers ?? [], issues);
+  if (i.body && i['body-file']) issues.push('inputs "body" and "body-file" cannot both be set');
+
+  let compression: Compression | undefined;
+  const comp = i.compression?.trim().toLowerCase();
+  if (comp) {
+    if (comp === 'gzip' || comp === 'br' || comp === 'deflate' || comp === 'identity') compression = comp;
+    else issues.push(`input "compression": ${JSON.stringify(i.compression)} is not one of gzip, br, deflate, identity`);
+    const accept = headers.find(([k]) => k.toLowerCase() === 'accept-encoding')?.[1];
+    if (compression && accept !== undefined && !acceptsEncoding(accept, compression))
+      issues.push(
+        `input "compression": ${compression} is not acceptable to the Accept-Encoding header ${JSON.stringify(accept)} in "headers"`,
+      );
+  }
+  const bodySizeLimit = parseSize(i['body-size-limit']);
+  if (bodySizeLimit === undefined)
+    issues.push(
+      `input "body-size-limit": ${JSON.stringify(i['body-size-limit'])} is not a size like 1MiB, 512KiB or a number of bytes`,
+    );
+  const minVersion = tlsVersion('tls-min-version', i['tls-min-version'], issues);
+  const maxVersion = tlsVersion('tls-max-version', i['tls-max-version'], issues);
+  if (minVersion && maxVersion && minVersion > maxVersion)
+    issues.push(
+      `input "tls-min-version" (${i['tls-min-version']}) is above "tls-max-version" (${i['tls-max-version']})`,
+    );
+  const tlsCert = pemSource(i['tls-cert']);
+  const tlsKey = pemSource(i['tls-key']);
+  if (!!tlsCert !== !!tlsKey) issues.push('inputs "tls-cert" and "tls-key" go together: set both or neither');
+
+  let proxyUrl: URL | undefined;
+  if (i['proxy-url']?.trim()) {
+    try {
+      proxyUrl = new URL(i['proxy-url'].trim());
+      if (proxyUrl.protocol !== 'http:') issues.push('input "proxy-url" must be an http:// URL');
+    } catch {
+      issues.push('input "proxy-url" is not a URL (expected http://host:port)');
+    }
+  }
+  if (proxyUrl && i['proxy-from-environment'])
+    issues.push('inputs "proxy-url" and "proxy-from-environment" cannot both be set');
+  const connectHeaders = parseHeaderLines('proxy-connect-header', i['proxy-connect-header'] ?? [], issues);
+  const allowMissing = new Set((i['allow-missing-headers'] ?? []).map((h) => h.toLowerCase()));
+  for (const h of i['allow-missing-headers'] ?? [])
+    if (!new RegExp(`^${TOKEN}$`).test(h))
+      issues.push(`input "allow-missing-headers": ${JSON.stringify(h)} is not a header name`);
 
   const status = parseStatusCodes(i['valid-status-codes']);
   if (!status.ok) issues.push(`input "valid-status-codes": ${status.error}`);
@@ -245,24 +388,45 @@ export function assembleProbeConfig(i: ProbeInputs): ProbeConfig {
     failIfNotSsl: i['fail-if-not-ssl'],
     bodyMatches: regexps('fail-if-body-matches', i['fail-if-body-matches'], issues),
     bodyNotMatches: regexps('fail-if-body-not-matches', i['fail-if-body-not-matches'], issues),
-    headerMatches: headerRules('fail-if-header-matches', i['fail-if-header-matches'], issues),
-    headerNotMatches: headerRules('fail-if-header-not-matches', i['fail-if-header-not-matches'], issues),
+    headerMatches: headerRules('fail-if-header-matches', i['fail-if-header-matches'], allowMissing, issues),
+    headerNotMatches: headerRules('fail-if-header-not-matches', i['fail-if-header-not-matches'], allowMissing, issues),
     conditions: conditions.ok ? conditions.value : [],
   };
+  const named = new Set([...checks.headerMatches, ...checks.headerNotMatches].map((r) => r.header));
+  for (const h of allowMissing)
+    if (!named.has(h))
+      issues.push(`input "allow-missing-headers": ${h} is named by no fail-if-header-matches/not-matches rule`);
 
   if (issues.length) throw new InputError(issues, 'probe: invalid input');
 
+  const proxy: ProxySpec = {
+    noProxy: i['no-proxy'] ?? [],
+    fromEnvironment: i['proxy-from-environment'],
+    connectHeaders,
+  };
+  if (proxyUrl) proxy.url = proxyUrl;
   const request: RequestSpec = {
     method,
-    headers: (i.headers ?? []).map((e) => [e.key, e.value]),
+    headers,
     followRedirects: i['follow-redirects'],
     timeoutMs: i.timeout,
     insecureSkipVerify: i['tls-insecure-skip-verify'],
-    ipProtocol: i['ip-protocol'],
+    preferredIpProtocol: i['preferred-ip-protocol'],
+    ipProtocolFallback: i['ip-protocol-fallback'],
+    http2: i['enable-http2'],
+    bodySizeLimit: bodySizeLimit ?? 0,
+    proxy,
   };
   if (i.body) request.body = i.body;
-  const ca = i['tls-ca']?.trim();
-  if (ca) request.tlsCa = ca.startsWith('-----BEGIN') ? { pem: ca } : { path: ca };
+  if (i['body-file']?.trim()) request.bodyFile = i['body-file'].trim();
+  if (compression) request.compression = compression;
+  const ca = pemSource(i['tls-ca']);
+  if (ca) request.tlsCa = ca;
+  if (tlsCert) request.tlsCert = tlsCert;
+  if (tlsKey) request.tlsKey = tlsKey;
+  if (i['tls-key-passphrase']) request.tlsKeyPassphrase = new Secret(i['tls-key-passphrase']);
+  if (minVersion) request.minVersion = minVersion;
+  if (maxVersion) request.maxVersion = maxVersion;
   if (i['tls-server-name']?.trim()) request.serverName = i['tls-server-name'].trim();
 
   const retry: RetrySpec = {
@@ -291,4 +455,14 @@ export function describeProbe(c: ProbeConfig): string {
   if (c.retry.deadlineMs !== undefined) parts.push(`deadline ${formatDuration(c.retry.deadlineMs)}`);
   if (c.auth.kind !== 'none') parts.push(`auth ${c.auth.kind}`);
   return `probe: ${parts.join(', ')}`;
+}
+
+/** Whether an Accept-Encoding value lets the server send `encoding` (blackbox refuses a configuration where not). */
+function acceptsEncoding(accept: string, encoding: string): boolean {
+  for (const part of accept.split(',')) {
+    const [name, ...params] = part.split(';').map((x) => x.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if ((name === encoding || name === '*') && !(q && Number(q.slice(2)) === 0)) return true;
+  }
+  return false;
 }

@@ -1,20 +1,18 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { createHash, X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
-import * as https from 'node:https';
-import type { LookupFunction, Socket } from 'node:net';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  type DetailedPeerCertificate,
-  type PeerCertificate,
-  rootCertificates,
-  type TLSSocket,
-  checkServerIdentity as tlsCheckServerIdentity,
-} from 'node:tls';
+import type { Readable } from 'node:stream';
+import * as tls from 'node:tls';
+import * as zlib from 'node:zlib';
 
 /**
- * One HTTP exchange over a fresh connection (no keep-alive agent), so that every phase of it can be timed the
- * way blackbox_exporter reports them: resolve, connect, tls, processing (request sent -> first byte), transfer.
- * node:http is used directly: fetch() hides the socket and therefore the phases and the peer certificate.
+ * One HTTP exchange over a fresh connection to an address resolved beforehand (as blackbox_exporter does: it resolves
+ * the name with its preferred IP protocol, then dials the IP), timed by phase the way blackbox reports them:
+ * connect, tls, processing (connection ready -> first byte), transfer (first byte -> body read).
+ * The connection is made here, so that TLS (ALPN h2 or http/1.1, client certificates, versions) and a proxy's
+ * CONNECT are in one place, and the request then runs over it with node:http or node:http2.
  */
 export interface PhaseTimings {
   dns: number;
@@ -27,45 +25,107 @@ export interface PhaseTimings {
 export interface TlsOptions {
   /** Extra CA certificates (PEM), trusted in addition to the system store. */
   ca?: string[];
+  cert?: string;
+  key?: string;
+  passphrase?: string;
   insecureSkipVerify?: boolean;
-  serverName?: string;
+  /** Name sent as SNI and checked against the certificate. */
+  serverName: string;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
 }
 
-export type IpProtocol = 'auto' | 'ip4' | 'ip6';
+export interface ProxyRoute {
+  host: string;
+  port: number;
+  /** `Proxy-Authorization` value, from the proxy URL's user info. */
+  authorization?: string;
+  connectHeaders: Array<[string, string]>;
+}
+
+export type Compression = 'gzip' | 'br' | 'deflate' | 'identity';
 
 export interface ExchangeOptions {
   method: string;
-  headers: Record<string, string>;
-  body?: string;
+  /** Header lines in order, as sent (Host included). */
+  headers: Array<[string, string]>;
+  body?: Buffer;
+  /** The address to connect to (the URL's host is only used for Host and TLS). */
+  address: string;
   tls: TlsOptions;
-  ipProtocol: IpProtocol;
+  http2: boolean;
+  proxy?: ProxyRoute;
   signal: AbortSignal;
-  /** Bytes of body kept for matching; the rest is read and counted, not kept. */
-  maxBodyBytes?: number;
+  compression?: Compression;
+  /** Bytes of decompressed body read at most; 0: no limit. */
+  bodySizeLimit: number;
+  /** Keep the body text (for regexps and conditions). */
+  keepBody: boolean;
+  /** Called with the status and headers: false leaves the body unread (a redirect that is followed or refused). */
+  wantBody(status: number, headers: HeaderValues): boolean;
+  /** Tells the caller which phase is running, for timeout messages. */
+  onPhase(phase: Phase): void;
 }
 
-export interface CertificateInfo {
-  /** Earliest notAfter in the chain the server sent. */
+export type Phase =
+  | 'resolving the host name'
+  | 'connecting'
+  | 'connecting through the proxy'
+  | 'in the TLS handshake'
+  | 'waiting for the response headers'
+  | 'reading the body';
+
+/** Header name (lower case) -> every value, one per header line, as Go's http.Header keeps them. */
+export type HeaderValues = Record<string, string[]>;
+
+export interface CertSummary {
+  subject: string;
+  issuer: string;
+  /** SHA-256 of the DER, hex. */
+  fingerprint: string;
+  /** subjectAltName DNS names. */
+  dnsNames: string[];
+  names: string;
+  validFrom: Date;
+  validTo: Date;
+}
+
+export interface TlsInfo {
+  /** `TLS 1.3`, as blackbox labels probe_tls_version_info. */
+  version: string;
+  /** Earliest notAfter among the certificates the server sent (blackbox's probe_ssl_earliest_cert_expiry). */
   earliestExpiry?: Date;
-  subject?: string;
-  /** Set when verification failed or was skipped and the certificate would not have been trusted. */
-  verifyError?: string;
+  /** Earliest notAfter in the verified chain, up to the trusted root; absent when not verified. */
+  lastChainExpiry?: Date;
+  leaf?: CertSummary;
+  alpn?: string;
 }
 
 export interface Exchange {
   connected: boolean;
   ip?: string;
   status?: number;
+  /** `HTTP/1.1`, `HTTP/2.0`, as Go's resp.Proto. */
   httpVersion?: string;
-  headers?: http.IncomingHttpHeaders;
+  headers?: HeaderValues;
+  /** The body as text (decompressed), when kept. */
   body?: string;
+  /** Whether the body was read. */
+  bodyRead: boolean;
+  /** Bytes on the wire. */
+  rawBodyBytes: number;
+  /** Bytes after decompression (blackbox's probe_http_uncompressed_body_length). */
   bodyBytes: number;
+  /** Content-Length as Go reads it: -1 when unknown. */
+  contentLength: number;
   tls: boolean;
-  cert?: CertificateInfo;
+  tlsInfo?: TlsInfo;
   timings: PhaseTimings;
   totalMs: number;
   /** Why no complete response came back. */
   error?: ExchangeError;
+  /** The response came, but its body could not be read whole (size limit, decompression, reset). */
+  bodyError?: string;
 }
 
 export interface ExchangeError {
@@ -73,205 +133,488 @@ export interface ExchangeError {
   message: string;
 }
 
-const MAX_BODY = 4 * 1024 * 1024;
-
-function lookupFor(protocol: IpProtocol): LookupFunction | undefined {
-  if (protocol === 'auto') return undefined;
-  const want = protocol === 'ip4' ? 4 : 6;
-  // A preference, as blackbox's preferred_ip_protocol with fallback: the other family is used when the
-  // name has no address of the preferred one.
-  return ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    dnsLookup(hostname, { all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err);
-      const pick = addresses.find((a) => a.family === want) ?? addresses[0];
-      if (!pick) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }));
-      if (options.all) callback(null, [pick]);
-      else callback(null, pick.address, pick.family);
-    });
-  }) as unknown as LookupFunction;
+class ProbeError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-function certInfo(socket: TLSSocket): CertificateInfo | undefined {
-  let cert: DetailedPeerCertificate | undefined;
+const TLS_NAMES: Record<string, string> = {
+  'TLSv1.3': 'TLS 1.3',
+  'TLSv1.2': 'TLS 1.2',
+  'TLSv1.1': 'TLS 1.1',
+  TLSv1: 'TLS 1.0',
+};
+
+function summarize(c: tls.DetailedPeerCertificate): CertSummary {
+  const dn = (o: Record<string, unknown> | undefined) =>
+    Object.entries(o ?? {})
+      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
+      .join(',');
+  const names = c.subjectaltname ?? '';
+  return {
+    subject: dn(c.subject as unknown as Record<string, unknown>),
+    issuer: dn(c.issuer as unknown as Record<string, unknown>),
+    fingerprint: createHash('sha256').update(c.raw).digest('hex'),
+    dnsNames: names
+      .split(', ')
+      .filter((n) => n.startsWith('DNS:'))
+      .map((n) => n.slice(4)),
+    names,
+    validFrom: new Date(c.valid_from),
+    validTo: new Date(c.valid_to),
+  };
+}
+
+/**
+ * The certificates the server sent, and the verified chain. Node completes the sent chain from the trust store;
+ * a last self-signed certificate that is in the trust store was therefore most likely not sent, and is left out of
+ * the earliest expiry, as blackbox (Go's PeerCertificates) leaves it out.
+ */
+function readTls(socket: tls.TLSSocket, trusted: ReadonlySet<string>, verified: boolean): TlsInfo {
+  const info: TlsInfo = { version: TLS_NAMES[socket.getProtocol() ?? ''] ?? String(socket.getProtocol()) };
+  if (socket.alpnProtocol) info.alpn = socket.alpnProtocol;
+  let cert: tls.DetailedPeerCertificate | undefined;
   try {
     cert = socket.getPeerCertificate(true);
-  } catch {
-    return undefined;
-  }
-  if (!cert || Object.keys(cert).length === 0) return undefined;
-  let earliest: Date | undefined;
+  } catch {}
+  if (!cert?.raw) return info;
+  const chain: tls.DetailedPeerCertificate[] = [];
   const seen = new Set<string>();
-  for (let c: DetailedPeerCertificate | undefined = cert; c?.valid_to && !seen.has(c.fingerprint256); ) {
+  for (let c: tls.DetailedPeerCertificate | undefined = cert; c?.raw && !seen.has(c.fingerprint256); ) {
     seen.add(c.fingerprint256);
-    const t = new Date(c.valid_to);
-    if (!Number.isNaN(t.getTime()) && (!earliest || t < earliest)) earliest = t;
+    chain.push(c);
     c = c.issuerCertificate;
   }
-  const info: CertificateInfo = {};
+  info.leaf = summarize(cert);
+  const sent = [...chain];
+  while (sent.length > 1) {
+    const last = sent[sent.length - 1]!;
+    const selfSigned =
+      last.issuerCertificate === last || last.fingerprint256 === last.issuerCertificate?.fingerprint256;
+    if (selfSigned && trusted.has(last.fingerprint256)) sent.pop();
+    else break;
+  }
+  const min = (cs: tls.DetailedPeerCertificate[]) =>
+    cs.map((c) => new Date(c.valid_to)).reduce<Date | undefined>((a, b) => (!a || b < a ? b : a), undefined);
+  const earliest = min(sent);
   if (earliest) info.earliestExpiry = earliest;
-  if (cert.subject?.CN) info.subject = String(cert.subject.CN);
+  if (verified) {
+    const last = min(chain);
+    if (last) info.lastChainExpiry = last;
+  }
   return info;
 }
 
-/** Performs one request/response on `url` and never throws: failures come back in `error`. */
-export function exchange(url: URL, opts: ExchangeOptions): Promise<Exchange> {
-  return new Promise((resolve) => {
-    const isTls = url.protocol === 'https:';
-    const t0 = performance.now();
-    let tDns: number | undefined;
-    let tConnect: number | undefined;
-    let tTls: number | undefined;
-    let tFirstByte: number | undefined;
-    let socket: Socket | undefined;
-    const result: Exchange = {
-      connected: false,
-      bodyBytes: 0,
-      tls: isTls,
-      timings: { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 },
-      totalMs: 0,
-    };
-    let done = false;
-    const finish = (error?: ExchangeError) => {
-      if (done) return;
-      done = true;
-      const tEnd = performance.now();
-      const dnsEnd = tDns ?? t0;
-      const connEnd = tConnect ?? dnsEnd;
-      const tlsEnd = tTls ?? connEnd;
-      result.timings = {
-        dns: tDns !== undefined ? tDns - t0 : 0,
-        connect: tConnect !== undefined ? tConnect - dnsEnd : 0,
-        tls: tTls !== undefined ? tTls - connEnd : 0,
-        processing: tFirstByte !== undefined ? tFirstByte - tlsEnd : 0,
-        transfer: tFirstByte !== undefined ? tEnd - tFirstByte : 0,
-      };
-      result.totalMs = tEnd - t0;
-      if (error) result.error = error;
-      resolve(result);
-    };
-
-    const lookup = lookupFor(opts.ipProtocol);
-    const common: http.RequestOptions = {
-      method: opts.method,
-      headers: opts.headers,
-      agent: false,
-      signal: opts.signal,
-      ...(lookup ? { lookup, autoSelectFamily: false } : {}),
-    };
-    let req: http.ClientRequest;
-    try {
-      req = isTls
-        ? https.request(url, {
-            ...common,
-            ...(opts.tls.ca ? { ca: [...rootCertificates, ...opts.tls.ca] } : {}),
-            rejectUnauthorized: !opts.tls.insecureSkipVerify,
-            ...(opts.tls.serverName ? { servername: opts.tls.serverName } : {}),
-            // With a server name set, verify the certificate against it instead of the URL's host.
-            ...(opts.tls.serverName
-              ? {
-                  checkServerIdentity: (_host: string, cert: PeerCertificate) =>
-                    tlsCheckServerIdentity(opts.tls.serverName!, cert),
-                }
-              : {}),
-          })
-        : http.request(url, common);
-    } catch (e) {
-      finish(toExchangeError(e));
-      return;
+let trustedCache: { key: string; set: Set<string> } | undefined;
+/** SHA-256 fingerprints (Node's colon form) of the trusted CAs. */
+function trustedFingerprints(extra: readonly string[] | undefined): Set<string> {
+  const key = (extra ?? []).join('\n');
+  if (trustedCache?.key === key) return trustedCache.set;
+  const set = new Set<string>();
+  for (const pem of [...tls.rootCertificates, ...(extra ?? [])])
+    for (const one of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+      try {
+        set.add(new X509Certificate(one).fingerprint256);
+      } catch {}
     }
+  trustedCache = { key, set };
+  return set;
+}
 
-    req.on('socket', (s: Socket) => {
-      socket = s;
-      s.once('lookup', () => {
-        tDns = performance.now();
-      });
-      s.once('connect', () => {
-        tConnect = performance.now();
-        result.connected = true;
-        if (s.remoteAddress) result.ip = s.remoteAddress;
-      });
-      if (isTls) {
-        s.once('secureConnect', () => {
-          tTls = performance.now();
-          const tlsSocket = s as TLSSocket;
-          const info = certInfo(tlsSocket);
-          if (info) {
-            if (!tlsSocket.authorized && tlsSocket.authorizationError)
-              info.verifyError = String(tlsSocket.authorizationError);
-            result.cert = info;
-          }
-        });
-      }
-    });
+const when = (d: Date) => d.toISOString().replace('.000Z', 'Z');
+const daysAgo = (d: Date) => {
+  const days = Math.floor((Date.now() - d.getTime()) / 86_400_000);
+  return days >= 1 ? `, ${days} day${days === 1 ? '' : 's'} ago` : '';
+};
 
-    req.on('response', (res) => {
-      tFirstByte = performance.now();
-      result.status = res.statusCode;
-      result.httpVersion = `HTTP/${res.httpVersion}`;
-      result.headers = res.headers;
-      const max = opts.maxBodyBytes ?? MAX_BODY;
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      res.on('data', (chunk: Buffer) => {
-        result.bodyBytes += chunk.length;
-        if (kept < max) {
-          const part = chunk.subarray(0, max - kept);
-          chunks.push(part);
-          kept += part.length;
-        }
-      });
-      res.on('end', () => {
-        result.body = Buffer.concat(chunks).toString('utf8');
-        finish();
-      });
-      res.on('error', (e) => finish(toExchangeError(e, opts.signal)));
-      res.on('aborted', () =>
-        finish(
-          opts.signal.aborted
-            ? toExchangeError(undefined, opts.signal)
-            : { code: 'ECONNRESET', message: 'the connection closed before the body ended' },
-        ),
+/** Verifies what rejectUnauthorized would, with messages that say when and for which names. */
+function verifyPeer(socket: tls.TLSSocket, serverName: string): void {
+  let cert: tls.DetailedPeerCertificate | undefined;
+  try {
+    cert = socket.getPeerCertificate(true);
+  } catch {}
+  if (!socket.authorized) {
+    const code = String(socket.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    const chain: tls.DetailedPeerCertificate[] = [];
+    for (let c = cert; c?.raw && !chain.includes(c); c = c.issuerCertificate) chain.push(c);
+    const who = (c: tls.DetailedPeerCertificate) =>
+      c === cert ? 'the certificate' : `the CA certificate ${String(c.subject?.CN ?? '')}`.trimEnd();
+    if (code === 'CERT_HAS_EXPIRED') {
+      const expired = chain.find((c) => new Date(c.valid_to).getTime() < Date.now()) ?? cert;
+      const d = expired ? new Date(expired.valid_to) : undefined;
+      throw new ProbeError(
+        code,
+        d
+          ? `TLS: ${who(expired!)} expired on ${when(d)}${daysAgo(d)} (${code})`
+          : `TLS: the certificate has expired (${code})`,
       );
-    });
-
-    req.on('error', (e) => {
-      // A failed verification never reaches secureConnect; keep what the certificate said (e.g. its expiry).
-      if (isTls && socket && !result.cert) {
-        const info = certInfo(socket as TLSSocket);
-        if (info) result.cert = info;
-      }
-      finish(toExchangeError(e, opts.signal, result.cert));
-    });
-
-    if (opts.body !== undefined) req.end(opts.body);
-    else req.end();
-  });
+    }
+    if (code === 'CERT_NOT_YET_VALID') {
+      const early = chain.find((c) => new Date(c.valid_from).getTime() > Date.now()) ?? cert;
+      throw new ProbeError(
+        code,
+        early
+          ? `TLS: ${who(early)} is not valid before ${when(new Date(early.valid_from))} (${code})`
+          : `TLS: the certificate is not valid yet (${code})`,
+      );
+    }
+    throw new ProbeError(code, `TLS: ${TLS_CODES[code] ?? code.toLowerCase().replace(/_/g, ' ')} (${code})`);
+  }
+  // A copy from the DER (getPeerX509Certificate's object, tied to the connection, crashed Node 20 here).
+  const x509 = cert?.raw ? new X509Certificate(cert.raw) : undefined;
+  if (!x509) throw new ProbeError('ERR_TLS_CERT', 'TLS: the server sent no certificate');
+  // Go checks the subjectAltName only (no fallback to the subject's CN since Go 1.15).
+  const ok = net.isIP(serverName)
+    ? x509.checkIP(serverName) !== undefined
+    : x509.checkHost(serverName, { subject: 'never', partialWildcards: false }) !== undefined;
+  if (!ok) {
+    const names = x509.subjectAltName ?? '';
+    const cn = /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
+    throw new ProbeError(
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      `TLS: the certificate is not valid for ${serverName}: it covers ${names ? names : 'no subjectAltName at all'}${cn ? ` (CN=${cn}, which Go and Dyce do not read as a name)` : ''} (set tls-server-name, or fix the certificate)`,
+    );
+  }
 }
 
 const TLS_CODES: Record<string, string> = {
-  CERT_HAS_EXPIRED: 'the certificate has expired',
-  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed and not trusted (set tls-ca)',
   SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed CA (set tls-ca)',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate is signed by an unknown CA (set tls-ca)',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate is signed by an unknown CA (set tls-ca)',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate does not name this host (see tls-server-name)',
+  UNABLE_TO_GET_ISSUER_CERT: 'the certificate is signed by an unknown CA (set tls-ca)',
+  CERT_REVOKED: 'the certificate is revoked',
+  CERT_SIGNATURE_FAILURE: 'the certificate signature is invalid',
 };
 
-export function toExchangeError(e: unknown, signal?: AbortSignal, cert?: CertificateInfo): ExchangeError {
+function onceEvent<T extends unknown[]>(
+  emitter: NodeJS.EventEmitter,
+  ok: string,
+  signal: AbortSignal,
+  errorEvents: string[] = ['error'],
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const cleanup = () => {
+      emitter.removeListener(ok, onOk);
+      for (const e of errorEvents) emitter.removeListener(e, onErr);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onOk = (...args: unknown[]) => {
+      cleanup();
+      resolve(args as T);
+    };
+    const onErr = (e: unknown) => {
+      cleanup();
+      reject(e ?? new ProbeError('ECONNRESET', 'the connection closed'));
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    emitter.once(ok, onOk);
+    for (const e of errorEvents) emitter.once(e, onErr);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Sends CONNECT host:port on a socket to the proxy and waits for its 2xx. */
+async function proxyConnect(socket: net.Socket, target: string, proxy: ProxyRoute, signal: AbortSignal): Promise<void> {
+  const lines = [`CONNECT ${target} HTTP/1.1`, `Host: ${target}`];
+  if (proxy.authorization) lines.push(`Proxy-Authorization: ${proxy.authorization}`);
+  for (const [k, v] of proxy.connectHeaders) lines.push(`${k}: ${v}`);
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  for (;;) {
+    const [chunk] = await onceEvent<[Buffer]>(socket, 'data', signal, ['error', 'end']);
+    buf = Buffer.concat([buf, chunk]);
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (buf.length > 65536) throw new ProbeError('EPROXY', 'the proxy answered CONNECT with an endless header');
+      continue;
+    }
+    socket.pause();
+    const rest = buf.subarray(end + 4);
+    if (rest.length) socket.unshift(rest);
+    const status = /^HTTP\/\d(?:\.\d)? (\d{3})(.*)/.exec(buf.subarray(0, end).toString('latin1'));
+    if (!status) throw new ProbeError('EPROXY', 'the proxy did not answer CONNECT with HTTP');
+    const code = Number(status[1]);
+    if (code < 200 || code > 299)
+      throw new ProbeError('EPROXY', `the proxy refused CONNECT ${target}: ${code}${status[2]!.trimEnd()}`);
+    return;
+  }
+}
+
+/** Go's resp.ContentLength: the header when valid, 0 when no body can follow, else -1. */
+function contentLength(method: string, status: number, headers: HeaderValues): number {
+  if (method !== 'HEAD' && (status === 204 || status === 304 || (status >= 100 && status < 200))) return 0;
+  if (headers['transfer-encoding']?.some((v) => /chunked/i.test(v))) return -1;
+  const v = headers['content-length']?.[0];
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v.trim()) : -1;
+}
+
+function decompressor(c: Compression | undefined): zlib.Gunzip | zlib.BrotliDecompress | zlib.InflateRaw | undefined {
+  switch (c) {
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    case 'deflate':
+      // Go's compress/flate, which blackbox uses, reads raw DEFLATE (no zlib header).
+      return zlib.createInflateRaw();
+    default:
+      return undefined;
+  }
+}
+
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+
+/** Performs one request/response on `url` and never throws: failures come back in `error` or `bodyError`. */
+export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchange> {
+  const isTls = url.protocol === 'https:';
+  const t0 = performance.now();
+  let tConnect: number | undefined;
+  let tTlsStart: number | undefined;
+  let tTls: number | undefined;
+  let tFirstByte: number | undefined;
+  let tEnd: number | undefined;
+  const result: Exchange = {
+    connected: false,
+    bodyRead: false,
+    rawBodyBytes: 0,
+    bodyBytes: 0,
+    contentLength: -1,
+    tls: isTls,
+    timings: { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 },
+    totalMs: 0,
+  };
+  const sockets: net.Socket[] = [];
+  let session: http2.ClientHttp2Session | undefined;
+  const port = Number(url.port || (isTls ? 443 : 80));
+  const hostPort = net.isIPv6(opts.address) ? `[${opts.address}]:${port}` : `${opts.address}:${port}`;
+  try {
+    // Connect: to the proxy, or to the address.
+    opts.onPhase(opts.proxy ? 'connecting through the proxy' : 'connecting');
+    const raw = opts.proxy
+      ? net.connect({ host: opts.proxy.host, port: opts.proxy.port })
+      : net.connect({ host: opts.address, port });
+    sockets.push(raw);
+    // Errors reach the caller through the awaited events; a late one (after the listener is gone) must not throw.
+    raw.on('error', () => {});
+    raw.setNoDelay(true);
+    await onceEvent(raw, 'connect', opts.signal);
+    result.connected = true;
+    if (raw.remoteAddress && !opts.proxy) result.ip = raw.remoteAddress;
+    if (opts.proxy) {
+      result.ip = opts.address;
+      if (isTls) await proxyConnect(raw, hostPort, opts.proxy, opts.signal);
+    }
+    tConnect = performance.now();
+
+    let socket: net.Socket = raw;
+    let useH2 = false;
+    if (isTls) {
+      opts.onPhase('in the TLS handshake');
+      tTlsStart = performance.now();
+      const t = opts.tls;
+      const secure = tls.connect({
+        socket: raw,
+        ...(net.isIP(t.serverName) ? {} : { servername: t.serverName }),
+        ALPNProtocols: opts.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+        ...(t.ca ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
+        ...(t.cert ? { cert: t.cert } : {}),
+        ...(t.key ? { key: t.key } : {}),
+        ...(t.passphrase ? { passphrase: t.passphrase } : {}),
+        ...(t.minVersion ? { minVersion: t.minVersion } : {}),
+        ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
+        rejectUnauthorized: false,
+        // The name is checked below, as Go does (subjectAltName only), with a message that lists the names.
+        checkServerIdentity: () => undefined,
+      });
+      sockets.push(secure);
+      secure.on('error', () => {});
+      await onceEvent(secure, 'secureConnect', opts.signal);
+      tTls = performance.now();
+      const verified = !t.insecureSkipVerify;
+      result.tlsInfo = readTls(secure, trustedFingerprints(t.ca), verified && secure.authorized);
+      if (verified) verifyPeer(secure, t.serverName);
+      useH2 = secure.alpnProtocol === 'h2';
+      socket = secure;
+    }
+
+    opts.onPhase('waiting for the response headers');
+    const tReady = performance.now();
+    const host = opts.headers.find(([k]) => k.toLowerCase() === 'host')?.[1] ?? url.host;
+    const path = `${url.pathname}${url.search}`;
+    let status: number;
+    let headers: HeaderValues;
+    let stream: Readable;
+    if (useH2) {
+      session = http2.connect(`https://${host}`, { createConnection: () => socket });
+      session.on('error', () => {});
+      const h: http2.OutgoingHttpHeaders = {
+        ':method': opts.method,
+        ':path': path || '/',
+        ':scheme': 'https',
+        ':authority': host,
+      };
+      for (const [k, v] of opts.headers) {
+        const n = k.toLowerCase();
+        if (HOP_HEADERS.has(n)) continue;
+        const prev = h[n];
+        h[n] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [String(prev)]), v];
+      }
+      const req = session.request(h, { endStream: !opts.body });
+      req.on('error', () => {});
+      if (opts.body) req.end(opts.body);
+      const [rh] = await onceEvent<[http2.IncomingHttpHeaders]>(req, 'response', opts.signal, ['error', 'close']);
+      tFirstByte = performance.now();
+      status = Number(rh[':status']);
+      headers = {};
+      for (const [k, v] of Object.entries(rh)) {
+        if (k.startsWith(':') || v === undefined) continue;
+        headers[k] = Array.isArray(v) ? v : [String(v)];
+      }
+      result.httpVersion = 'HTTP/2.0';
+      stream = req;
+    } else {
+      const lines: Array<[string, string]> = [['Host', host]];
+      for (const [k, v] of opts.headers) if (k.toLowerCase() !== 'host') lines.push([k, v]);
+      lines.push(['Connection', 'close']);
+      if (opts.body) lines.push(['Content-Length', String(opts.body.length)]);
+      if (opts.proxy?.authorization && !isTls) lines.push(['Proxy-Authorization', opts.proxy.authorization]);
+      const req = http.request({
+        method: opts.method,
+        // Through a proxy, a plain http:// request carries the absolute URL.
+        path: opts.proxy && !isTls ? `http://${hostPort}${path}` : path || '/',
+        headers: lines.flat() as unknown as http.OutgoingHttpHeaders,
+        setHost: false,
+        createConnection: () => socket,
+      });
+      req.on('error', () => {});
+      req.end(opts.body);
+      const [res] = await onceEvent<[http.IncomingMessage]>(req, 'response', opts.signal);
+      tFirstByte = performance.now();
+      status = res.statusCode ?? 0;
+      headers = {};
+      for (const [k, v] of Object.entries(res.headersDistinct)) if (v) headers[k] = v;
+      result.httpVersion = `HTTP/${res.httpVersion}`;
+      stream = res;
+    }
+    result.status = status;
+    result.headers = headers;
+    result.contentLength = contentLength(opts.method, status, headers);
+    result.timings.processing = tFirstByte - tReady;
+
+    if (!opts.wantBody(status, headers)) {
+      stream.destroy();
+      return result;
+    }
+    opts.onPhase('reading the body');
+    const bodyError = await readBody(stream, opts, result);
+    tEnd = performance.now();
+    result.bodyRead = true;
+    if (bodyError) result.bodyError = bodyError;
+    return result;
+  } catch (e) {
+    result.error = toExchangeError(e, opts.signal, sockets);
+    return result;
+  } finally {
+    const now = performance.now();
+    result.timings.connect = tConnect !== undefined ? tConnect - t0 : 0;
+    result.timings.tls = tTls !== undefined && tTlsStart !== undefined ? tTls - tTlsStart : 0;
+    if (tFirstByte === undefined) result.timings.processing = 0;
+    result.timings.transfer = tEnd !== undefined && tFirstByte !== undefined ? tEnd - tFirstByte : 0;
+    result.totalMs = now - t0;
+    session?.destroy();
+    // The TLS socket first, then the TCP one under it: the other order lets OpenSSL read freed memory (Node 20).
+    for (const s of sockets.reverse()) s.destroy();
+  }
+}
+
+/** Reads the body through the decompressor and the size limit; returns why it could not be read whole. */
+function readBody(stream: Readable, opts: ExchangeOptions, result: Exchange): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const dec = decompressor(opts.compression);
+    const limit = opts.bodySizeLimit;
+    let settled = false;
+    const finish = (why?: string) => {
+      if (settled) return;
+      settled = true;
+      opts.signal.removeEventListener('abort', onAbort);
+      if (opts.keepBody) result.body = Buffer.concat(chunks).toString('utf8');
+      resolve(why);
+    };
+    const onAbort = () => {
+      stream.destroy();
+      dec?.destroy();
+      finish(abortMessage(opts.signal));
+    };
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    if (opts.signal.aborted) return onAbort();
+    const onData = (chunk: Buffer) => {
+      if (settled) return;
+      let part = chunk;
+      if (limit > 0 && result.bodyBytes + part.length > limit) {
+        part = part.subarray(0, limit - result.bodyBytes);
+        result.bodyBytes += part.length;
+        if (opts.keepBody) chunks.push(part);
+        stream.destroy();
+        dec?.destroy();
+        return finish(`the body is larger than body-size-limit (${limit} bytes)`);
+      }
+      result.bodyBytes += part.length;
+      if (opts.keepBody) chunks.push(part);
+    };
+    stream.on('data', (c: Buffer) => {
+      result.rawBodyBytes += c.length;
+      if (dec) dec.write(c);
+      else onData(c);
+    });
+    const broken = (e?: Error) =>
+      finish(
+        opts.signal.aborted
+          ? abortMessage(opts.signal)
+          : `the connection broke while reading the body${e?.message ? ` (${e.message})` : ''}`,
+      );
+    stream.on('error', broken);
+    stream.on('aborted', () => broken());
+    if (dec) {
+      dec.on('data', onData);
+      dec.on('error', (e) =>
+        finish(
+          `cannot decompress the body as ${opts.compression}${opts.compression === 'deflate' ? ' (raw DEFLATE)' : ''}: ${e.message}${result.rawBodyBytes === 0 ? ' (the body is empty)' : ''}`,
+        ),
+      );
+      dec.on('end', () => finish());
+      stream.on('end', () => dec.end());
+    } else stream.on('end', () => finish());
+  });
+}
+
+function abortMessage(signal: AbortSignal): string {
+  const reason = signal.reason as { message?: string } | undefined;
+  return reason?.message ?? 'timed out';
+}
+
+export function toExchangeError(e: unknown, signal?: AbortSignal, sockets: net.Socket[] = []): ExchangeError {
   if (signal?.aborted) {
     const reason = signal.reason as { code?: string; message?: string } | undefined;
     return { code: reason?.code ?? 'ETIMEDOUT', message: reason?.message ?? 'timed out' };
   }
-  const err = e as NodeJS.ErrnoException & { reason?: string };
+  if (e instanceof ProbeError) return { code: e.code, message: e.message };
+  const err = e as NodeJS.ErrnoException & { reason?: string; bytesParsed?: number };
   const code = err?.code ?? 'ERROR';
-  if (code in TLS_CODES) {
-    let msg = `TLS: ${TLS_CODES[code]} (${code})`;
-    if (code === 'CERT_HAS_EXPIRED' && cert?.earliestExpiry)
-      msg = `TLS: the certificate expired on ${cert.earliestExpiry.toISOString()} (${code})`;
-    if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' && err.reason) msg += `: ${err.reason}`;
-    return { code, message: msg };
-  }
+  const received = sockets.reduce((n, s) => n + (s.bytesRead ?? 0), 0);
+  if (code.startsWith('HPE_'))
+    return { code, message: `the reply is not valid HTTP (${err.reason ?? err.message}: ${code})` };
+  if (code.startsWith('ERR_SSL') || /SSL routines|alert/i.test(err?.message ?? ''))
+    return { code, message: `TLS handshake failed: ${err.reason ?? err.message}` };
   switch (code) {
     case 'ECONNREFUSED':
       return { code, message: 'connection refused' };
@@ -279,7 +622,15 @@ export function toExchangeError(e: unknown, signal?: AbortSignal, cert?: Certifi
     case 'EAI_AGAIN':
       return { code, message: `cannot resolve the host name (${code})` };
     case 'ECONNRESET':
-      return { code, message: 'the connection was reset' };
+      if (err.message === 'socket hang up' && received === 0)
+        return { code: 'EEMPTY', message: 'the server closed the connection without replying (empty reply)' };
+      return {
+        code,
+        message:
+          err.message === 'socket hang up'
+            ? 'the server closed the connection before the response headers ended'
+            : 'the connection was reset by the server',
+      };
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return { code, message: `the host is unreachable (${code})` };

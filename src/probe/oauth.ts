@@ -1,7 +1,8 @@
 import type { Reporter } from '../github/reporter.js';
 import { UserError } from '../util/errors.js';
 import type { Secret } from '../util/secret.js';
-import { exchange, type IpProtocol, type TlsOptions } from './http.js';
+import { exchange, type TlsOptions } from './http.js';
+import { resolveHost } from './route.js';
 
 export interface ClientCredentials {
   tokenUrl: URL;
@@ -27,7 +28,12 @@ export class TokenSource {
   constructor(
     private readonly creds: ClientCredentials,
     private readonly reporter: Reporter,
-    private readonly net: { tls: TlsOptions; ipProtocol: IpProtocol; timeoutMs: number },
+    private readonly net: {
+      tls: Omit<TlsOptions, 'serverName'>;
+      preferredIpProtocol: 'ip4' | 'ip6';
+      ipProtocolFallback: boolean;
+      timeoutMs: number;
+    },
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -55,21 +61,34 @@ export class TokenSource {
     this.reporter.secret(basic);
     const signal = AbortSignal.timeout(this.net.timeoutMs);
     this.fetches++;
+    const where = `OAuth2 token endpoint ${tokenUrl.origin}${tokenUrl.pathname}`;
+    let address: string;
+    try {
+      address = (await resolveHost(tokenUrl.hostname, this.net.preferredIpProtocol, this.net.ipProtocolFallback))
+        .address;
+    } catch (e) {
+      throw new UserError(`${where}: ${(e as Error).message}`);
+    }
     const res = await exchange(tokenUrl, {
       method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
-        authorization: `Basic ${basic}`,
-        'user-agent': 'dyce-probe',
-      },
-      body: form.toString(),
-      tls: this.net.tls,
-      ipProtocol: this.net.ipProtocol,
+      headers: [
+        ['Content-Type', 'application/x-www-form-urlencoded'],
+        ['Accept', 'application/json'],
+        ['Authorization', `Basic ${basic}`],
+        ['User-Agent', 'Dyce probe'],
+      ],
+      body: Buffer.from(form.toString()),
+      address,
+      tls: { ...this.net.tls, serverName: tokenUrl.hostname },
+      http2: true,
       signal,
+      bodySizeLimit: 1024 * 1024,
+      keepBody: true,
+      wantBody: () => true,
+      onPhase: () => {},
     });
-    const where = `OAuth2 token endpoint ${tokenUrl.origin}${tokenUrl.pathname}`;
     if (res.error) throw new UserError(`${where}: ${res.error.message}`);
+    if (res.bodyError) throw new UserError(`${where}: ${res.bodyError}`);
     let json: Record<string, unknown> = {};
     try {
       json = JSON.parse(res.body ?? '') as Record<string, unknown>;

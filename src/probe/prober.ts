@@ -1,12 +1,16 @@
 import { performance } from 'node:perf_hooks';
+import { CookieJar } from 'tough-cookie';
 import type { Reporter } from '../github/reporter.js';
 import { formatDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
 import type { ConditionResult } from './conditions.js';
 import type { AuthSpec, ProbeConfig } from './config.js';
-import { type Exchange, exchange, type PhaseTimings } from './http.js';
-import { judge } from './judge.js';
+import { type Exchange, exchange, type HeaderValues, type Phase, type PhaseTimings, type TlsInfo } from './http.js';
+import { judge, type Verdict } from './judge.js';
 import type { TokenSource } from './oauth.js';
+import { ipHash, proxyFor, type Resolved, ResolveError, resolveHost } from './route.js';
+
+export const USER_AGENT = 'Dyce probe';
 
 export interface AttemptRecord {
   attempt: number;
@@ -17,12 +21,36 @@ export interface AttemptRecord {
   durationMs: number;
   timings: PhaseTimings;
   tls: boolean;
-  /** Earliest expiry in the certificate chain, ISO 8601. */
+  /** Earliest expiry among the certificates the server sent, ISO 8601. */
   certExpiry?: string;
   redirects: number;
   finalUrl: string;
   ip?: string;
   conditions: ConditionResult[];
+  /** What blackbox_exporter reports as metrics (see report.ts). */
+  metrics: AttemptMetrics;
+}
+
+export interface AttemptMetrics {
+  /** A response came (blackbox's resp != nil). */
+  responded: boolean;
+  contentLength: number;
+  bodyBytes: number;
+  /** 1 when a header or body regexp failed the attempt, 0 otherwise (blackbox's probe_failed_due_to_regex). */
+  failedDueToRegex: number;
+  tlsInfo?: TlsInfo;
+  ipProtocol?: 4 | 6;
+  ipHash?: number;
+  lastModified?: number;
+}
+
+/** One line of the attempts table in the job summary. */
+export interface AttemptSummary {
+  attempt: number;
+  ok: boolean;
+  status?: number;
+  durationMs: number;
+  failure?: string;
 }
 
 export interface UrlResult {
@@ -31,6 +59,8 @@ export interface UrlResult {
   attempts: number;
   failedAttempts: number;
   last: AttemptRecord;
+  /** Every attempt, oldest first. */
+  history: AttemptSummary[];
   /** Why the URL failed (the last attempt's reasons, or the deadline). */
   reason?: string;
 }
@@ -54,14 +84,26 @@ export interface ProbeContext {
   clock: Clock;
   /** Epoch ms after which no attempt starts. */
   deadlineAt?: number;
+  /** The request body (from body or body-file). */
+  body?: Buffer;
+  /** Client certificate and key, read from tls-cert/tls-key. */
+  clientCert?: { cert: string; key: string; passphrase?: string };
+  /** The environment (proxy-from-environment). */
+  env: NodeJS.ProcessEnv;
 }
 
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
 /** Headers that carry credentials: never sent to an origin other than the probed one. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'cookie2', 'www-authenticate']);
+const MAX_REDIRECTS = 10;
 
-type Followed = Exchange & { finalUrl: URL; redirects: number };
+export type Followed = Exchange & {
+  finalUrl: URL;
+  redirects: number;
+  /** A redirect response that was not followed (follow-redirects false, or past the limit): its body is unread. */
+  notFollowed: boolean;
+  /** The first hop's resolution (probe_ip_protocol, probe_dns_lookup_time_seconds). */
+  resolved?: Resolved;
+};
 
 async function authorization(auth: AuthSpec, ctx: ProbeContext): Promise<string | undefined> {
   switch (auth.kind) {
@@ -79,110 +121,201 @@ async function authorization(auth: AuthSpec, ctx: ProbeContext): Promise<string 
   }
 }
 
+/** Go's redirect rules: 301/302/303 always redirect (and need a Location); 307/308 only with a Location. */
+function isRedirect(status: number, headers: HeaderValues): boolean {
+  if (status === 301 || status === 302 || status === 303) return true;
+  return (status === 307 || status === 308) && !!headers.location?.[0];
+}
+
+function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** One attempt: the request and, when asked, its redirects, within one time limit. */
 async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, why: string): Promise<Followed> {
-  const { request } = ctx.config;
+  const { request, checks } = ctx.config;
   const controller = new AbortController();
+  let phase: Phase = 'resolving the host name';
   const timer = setTimeout(
-    () => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${formatDuration(timeoutMs)}` }),
+    () => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${formatDuration(timeoutMs)} ${phase}` }),
     timeoutMs,
   );
   const start = performance.now();
   const sum: PhaseTimings = { dns: 0, connect: 0, tls: 0, processing: 0, transfer: 0 };
   let url = target;
   let method = request.method;
-  let body = request.body;
+  let body = ctx.body;
   let sendCredentials = true;
   let redirects = 0;
-  const base: Record<string, string> = { 'user-agent': 'dyce-probe' };
-  for (const [k, v] of request.headers) base[k.toLowerCase()] = v;
+  let resolved: Resolved | undefined;
+  const jar = new CookieJar();
+  const keepBody =
+    checks.bodyMatches.length > 0 ||
+    checks.bodyNotMatches.length > 0 ||
+    checks.conditions.some((c) => c.placeholder.kind === 'BODY');
+  const hasHeader = (n: string) => request.headers.some(([k]) => k.toLowerCase() === n);
+  const userHost = request.headers.find(([k]) => k.toLowerCase() === 'host')?.[1];
+  const fail = (code: string, message: string, x?: Exchange): Followed => ({
+    connected: false,
+    bodyRead: false,
+    rawBodyBytes: 0,
+    bodyBytes: 0,
+    contentLength: -1,
+    tls: url.protocol === 'https:',
+    ...x,
+    timings: sum,
+    totalMs: performance.now() - start,
+    error: { code, message },
+    finalUrl: url,
+    redirects,
+    notFollowed: false,
+    ...(resolved ? { resolved } : {}),
+  });
   try {
     let auth: string | undefined;
     try {
       auth = await authorization(ctx.config.auth, ctx);
     } catch (e) {
-      return {
-        connected: false,
-        bodyBytes: 0,
-        tls: false,
-        timings: sum,
-        totalMs: performance.now() - start,
-        error: { code: 'EAUTH', message: errorMessage(e) },
-        finalUrl: url,
-        redirects,
-      };
+      return fail('EAUTH', errorMessage(e));
     }
     for (;;) {
-      const headers = { ...base };
-      if (auth) headers.authorization = auth;
-      // Credentials stay with the origin they were meant for: once a redirect leaves it, they are dropped for
-      // the rest of the chain (as curl and browsers do), whatever the user put in `headers`.
-      if (!sendCredentials) for (const h of CREDENTIAL_HEADERS) delete headers[h];
+      phase = 'resolving the host name';
+      let hop: Resolved;
+      try {
+        hop = await withAbort(
+          resolveHost(url.hostname, request.preferredIpProtocol, request.ipProtocolFallback),
+          controller.signal,
+        );
+      } catch (e) {
+        if (e instanceof ResolveError) {
+          sum.dns += e.ms;
+          return fail(e.code, e.message);
+        }
+        const r = e as { code?: string; message?: string };
+        return fail(r.code ?? 'ETIMEDOUT', r.message ?? String(e));
+      }
+      sum.dns += hop.ms;
+      resolved ??= hop;
       const sameHost = url.host === target.host;
+      const headers: Array<[string, string]> = [];
+      for (const [k, v] of request.headers) {
+        const n = k.toLowerCase();
+        if (!sendCredentials && CREDENTIAL_HEADERS.has(n)) continue;
+        if (n === 'host' && !sameHost) continue;
+        headers.push([k, v]);
+      }
+      if (!hasHeader('user-agent')) headers.push(['User-Agent', USER_AGENT]);
+      if (auth && sendCredentials && !hasHeader('authorization')) headers.push(['Authorization', auth]);
+      if (request.compression && !hasHeader('accept-encoding')) headers.push(['Accept-Encoding', request.compression]);
+      const cookies = await jar.getCookieString(url.href).catch(() => '');
+      if (cookies) {
+        const i = headers.findIndex(([k]) => k.toLowerCase() === 'cookie');
+        if (i >= 0) headers[i] = [headers[i]![0], `${headers[i]![1]}; ${cookies}`];
+        else headers.push(['Cookie', cookies]);
+      }
+      const proxy = proxyFor(url, request.proxy, ctx.env);
       const x = await exchange(url, {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
+        address: hop.address,
         tls: {
           ...(ctx.ca ? { ca: ctx.ca } : {}),
+          ...(ctx.clientCert ?? {}),
           insecureSkipVerify: request.insecureSkipVerify,
-          ...(request.serverName && sameHost ? { serverName: request.serverName } : {}),
+          serverName: sameHost ? (request.serverName ?? userHost ?? url.hostname) : url.hostname,
+          ...(request.minVersion ? { minVersion: request.minVersion } : {}),
+          ...(request.maxVersion ? { maxVersion: request.maxVersion } : {}),
         },
-        ipProtocol: request.ipProtocol,
+        http2: request.http2,
+        ...(proxy ? { proxy } : {}),
         signal: controller.signal,
+        ...(request.compression ? { compression: request.compression } : {}),
+        bodySizeLimit: request.bodySizeLimit,
+        keepBody,
+        wantBody: (status, h) => !isRedirect(status, h),
+        onPhase: (p) => {
+          phase = p;
+        },
       });
-      for (const k of Object.keys(sum) as Array<keyof PhaseTimings>) sum[k] += x.timings[k];
-      const location = x.headers?.location;
-      if (!x.error && request.followRedirects && REDIRECTS.has(x.status ?? 0) && location) {
-        const fail = (message: string): Followed => ({
-          ...x,
-          timings: sum,
-          totalMs: performance.now() - start,
-          error: { code: 'EREDIRECT', message },
-          finalUrl: url,
-          redirects,
-        });
-        if (redirects >= MAX_REDIRECTS) return fail(`more than ${MAX_REDIRECTS} redirects`);
-        let next: URL;
-        try {
-          next = new URL(location, url);
-        } catch {
-          return fail(`redirect to an invalid location ${JSON.stringify(location)}`);
-        }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:')
-          return fail(`redirect to a non-HTTP location ${next.protocol}`);
-        if (next.origin !== target.origin) sendCredentials = false;
-        if (x.status === 303 ? method !== 'HEAD' : (x.status === 301 || x.status === 302) && method === 'POST') {
-          method = 'GET';
-          body = undefined;
-        }
-        url = next;
-        redirects++;
-        continue;
+      for (const k of ['connect', 'tls', 'processing', 'transfer'] as const) sum[k] += x.timings[k];
+      for (const c of x.headers?.['set-cookie'] ?? []) await jar.setCookie(c, url.href, { ignoreError: true });
+      const done = (extra: Partial<Followed> = {}): Followed => ({
+        ...x,
+        timings: sum,
+        totalMs: performance.now() - start,
+        finalUrl: url,
+        redirects,
+        notFollowed: false,
+        ...(resolved ? { resolved } : {}),
+        ...extra,
+      });
+      if (x.error || x.status === undefined || !isRedirect(x.status, x.headers ?? {})) {
+        if (x.status === 401 && ctx.config.auth.kind === 'oauth2') ctx.tokens?.invalidate();
+        return done();
       }
-      if (x.status === 401 && ctx.config.auth.kind === 'oauth2') ctx.tokens?.invalidate();
-      return { ...x, timings: sum, totalMs: performance.now() - start, finalUrl: url, redirects };
+      const location = x.headers?.location?.[0];
+      if (!location) return fail('EREDIRECT', `the ${x.status} redirect has no Location header`, x);
+      // Go's client stops at the 11th redirect and hands back that redirect response, judged as it is.
+      if (redirects + 1 > MAX_REDIRECTS || !request.followRedirects)
+        return done({ redirects: redirects + 1, notFollowed: true });
+      let next: URL;
+      try {
+        next = new URL(location, url);
+      } catch {
+        return fail('EREDIRECT', `redirect to an invalid location ${JSON.stringify(location)}`, x);
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        return fail('EREDIRECT', `redirect to an unsupported scheme ${next.protocol} (${location})`, x);
+      if (next.origin !== target.origin) sendCredentials = false;
+      // Go: 301/302/303 turn any method other than GET and HEAD into GET without a body; 307/308 keep both.
+      if ((x.status === 301 || x.status === 302 || x.status === 303) && method !== 'GET' && method !== 'HEAD') {
+        method = 'GET';
+        body = undefined;
+      }
+      url = next;
+      redirects++;
     }
   } finally {
     clearTimeout(timer);
   }
 }
 
-function record(n: number, x: Followed, ok: boolean, failures: string[], conditions: ConditionResult[]): AttemptRecord {
+function record(n: number, x: Followed, v: Verdict): AttemptRecord {
+  const responded = !x.error;
+  const metrics: AttemptMetrics = {
+    responded,
+    contentLength: x.contentLength,
+    bodyBytes: x.bodyBytes,
+    failedDueToRegex: v.failedDueToRegex ? 1 : 0,
+  };
+  if (responded && x.tlsInfo) metrics.tlsInfo = x.tlsInfo;
+  if (x.resolved) {
+    metrics.ipProtocol = x.resolved.family;
+    metrics.ipHash = ipHash(x.resolved.address);
+  }
+  const lm = x.headers?.['last-modified']?.[0];
+  if (lm && !Number.isNaN(Date.parse(lm))) metrics.lastModified = Math.floor(Date.parse(lm) / 1000);
   const r: AttemptRecord = {
     attempt: n,
-    ok,
-    failures,
+    ok: v.ok,
+    failures: v.failures,
     durationMs: Math.round(x.totalMs * 1000) / 1000,
     timings: x.timings,
-    tls: x.finalUrl.protocol === 'https:',
+    tls: responded && x.finalUrl.protocol === 'https:',
     redirects: x.redirects,
     finalUrl: x.finalUrl.href,
-    conditions,
+    conditions: v.conditions,
+    metrics,
   };
   if (x.status !== undefined) r.status = x.status;
   if (x.httpVersion) r.httpVersion = x.httpVersion;
-  if (x.cert?.earliestExpiry) r.certExpiry = x.cert.earliestExpiry.toISOString();
+  if (x.tlsInfo?.earliestExpiry) r.certExpiry = x.tlsInfo.earliestExpiry.toISOString();
   if (x.ip) r.ip = x.ip;
   return r;
 }
@@ -199,6 +332,7 @@ export async function probeTarget(target: URL, ctx: ProbeContext): Promise<UrlRe
   let failStreak = 0;
   let last: AttemptRecord | undefined;
   let reason: string | undefined;
+  const history: AttemptSummary[] = [];
   for (let n = 1; n <= retry.attempts; n++) {
     let timeoutMs = request.timeoutMs;
     let why = 'timed out';
@@ -215,7 +349,14 @@ export async function probeTarget(target: URL, ctx: ProbeContext): Promise<UrlRe
     }
     const x = await attemptOnce(target, ctx, timeoutMs, why);
     const verdict = judge(x, ctx.config.checks, new Date(ctx.clock.now()));
-    last = record(n, x, verdict.ok, verdict.failures, verdict.conditions);
+    last = record(n, x, verdict);
+    history.push({
+      attempt: n,
+      ok: verdict.ok,
+      durationMs: last.durationMs,
+      ...(x.status !== undefined ? { status: x.status } : {}),
+      ...(verdict.ok ? {} : { failure: verdict.failures.join('; ') }),
+    });
     const of = `${n}/${retry.attempts}`;
     const ms = `${Math.round(x.totalMs)}ms`;
     if (verdict.ok) {
@@ -224,7 +365,7 @@ export async function probeTarget(target: URL, ctx: ProbeContext): Promise<UrlRe
       const streak = retry.successThreshold > 1 ? ` (${consecutive}/${retry.successThreshold} in a row)` : '';
       ctx.reporter.info(`${label}: attempt ${of} ok: ${x.status} in ${ms}${streak}`);
       if (consecutive >= retry.successThreshold) {
-        return { url: label, success: true, attempts: n, failedAttempts, last };
+        return { url: label, success: true, attempts: n, failedAttempts, last, history };
       }
     } else {
       consecutive = 0;
@@ -256,6 +397,7 @@ export async function probeTarget(target: URL, ctx: ProbeContext): Promise<UrlRe
     attempts: last?.attempt ?? 0,
     failedAttempts,
     last: last ?? emptyRecord(label),
+    history,
     reason: because,
   };
 }
@@ -271,5 +413,6 @@ function emptyRecord(url: string): AttemptRecord {
     redirects: 0,
     finalUrl: url,
     conditions: [],
+    metrics: { responded: false, contentLength: -1, bodyBytes: 0, failedDueToRegex: 0 },
   };
 }

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Reporter } from '../github/reporter.js';
 import { errorMessage, UserError } from '../util/errors.js';
-import { assembleProbeConfig, describeProbe, type ProbeConfig, type ProbeInputs } from './config.js';
+import { assembleProbeConfig, describeProbe, type PemSource, type ProbeConfig, type ProbeInputs } from './config.js';
 import { alertContextFromEnv, alertKind, alertmanagerPayload, telegramText } from './notify/message.js';
 import { sendTelegram } from './notify/telegram.js';
 import { sendWebhook } from './notify/webhook.js';
@@ -21,22 +21,32 @@ export interface ProbeRun {
   tokenFetches: number;
 }
 
-async function readCa(config: ProbeConfig): Promise<string[] | undefined> {
-  const ca = config.request.tlsCa;
-  if (!ca) return undefined;
-  if ('pem' in ca) return [ca.pem];
+/** Reads a PEM input given as text or a path; `marker` is what the PEM must hold. */
+async function readPem(name: string, src: PemSource | undefined, marker: RegExp): Promise<string | undefined> {
+  if (!src) return undefined;
+  let text: string;
+  if ('pem' in src) text = src.pem;
+  else
+    try {
+      text = await readFile(src.path, 'utf8');
+    } catch (e) {
+      throw new UserError(
+        `input "${name}": cannot read ${src.path} (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
+        { cause: e },
+      );
+    }
+  if (!marker.test(text))
+    throw new UserError(`input "${name}": ${'path' in src ? src.path : 'the value'} holds no PEM ${marker.source}`);
+  return text;
+}
+
+async function readBodyFile(path: string | undefined): Promise<Buffer | undefined> {
+  if (!path) return undefined;
   try {
-    const text = await readFile(ca.path, 'utf8');
-    if (!text.includes('-----BEGIN CERTIFICATE-----'))
-      throw new UserError(`input "tls-ca": ${ca.path} holds no PEM certificate`);
-    return [text];
+    return await readFile(path);
   } catch (e) {
-    if (e instanceof UserError) throw e;
     throw new UserError(
-      `input "tls-ca": cannot read ${ca.path} (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
-      {
-        cause: e,
-      },
+      `input "body-file": cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? errorMessage(e)})`,
     );
   }
 }
@@ -66,15 +76,28 @@ export async function runProbe(config: ProbeConfig, reporter: Reporter, opts: Ru
   if (config.alerts.telegram) reporter.secret(config.alerts.telegram.token.reveal());
   if (config.alerts.webhook) reporter.secret(config.alerts.webhook.url.reveal());
 
-  const ca = await readCa(config);
+  const r = config.request;
+  if (r.tlsKeyPassphrase) reporter.secret(r.tlsKeyPassphrase.reveal());
+  if (r.proxy.url?.password) reporter.secret(decodeURIComponent(r.proxy.url.password));
+  for (const [, v] of r.proxy.connectHeaders) reporter.secret(v);
+  const caText = await readPem('tls-ca', r.tlsCa, /-----BEGIN CERTIFICATE-----/);
+  const ca = caText ? [caText] : undefined;
+  const cert = await readPem('tls-cert', r.tlsCert, /-----BEGIN CERTIFICATE-----/);
+  const key = await readPem('tls-key', r.tlsKey, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+  if (key && 'pem' in (r.tlsKey ?? {})) reporter.secret(key);
+  const body = r.bodyFile ? await readBodyFile(r.bodyFile) : r.body !== undefined ? Buffer.from(r.body) : undefined;
   const startedAt = new Date(clock.now());
-  const ctx: ProbeContext = { config, reporter, clock };
+  const ctx: ProbeContext = { config, reporter, clock, env };
   if (ca) ctx.ca = ca;
+  if (body) ctx.body = body;
+  if (cert && key)
+    ctx.clientCert = { cert, key, ...(r.tlsKeyPassphrase ? { passphrase: r.tlsKeyPassphrase.reveal() } : {}) };
   if (config.retry.deadlineMs !== undefined) ctx.deadlineAt = clock.now() + config.retry.deadlineMs;
   if (a.kind === 'oauth2')
     ctx.tokens = new TokenSource(a, reporter, {
       tls: { ...(ca ? { ca } : {}), insecureSkipVerify: false },
-      ipProtocol: config.request.ipProtocol,
+      preferredIpProtocol: r.preferredIpProtocol,
+      ipProtocolFallback: r.ipProtocolFallback,
       timeoutMs: config.request.timeoutMs,
     });
 

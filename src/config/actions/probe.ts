@@ -7,32 +7,63 @@ import { type ActionSpec, input } from '../input-spec.js';
 export const probeInputs = {
   url: input.list({ description: 'URL(s) to probe, each probed concurrently', required: true }),
   method: input.string({ description: 'HTTP method', default: 'GET' }),
-  headers: input.map({
-    description: 'Request headers as `Name=value` lines',
-    keyPattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+  headers: input.lines({
+    description:
+      'Request headers, one per line: `Name: value` (as curl and blackbox_exporter write them; `Name=value` also works). A `Host` header also sets the TLS server name, as in blackbox_exporter',
   }),
   body: input.string({ description: 'Request body' }),
+  'body-file': input.string({ description: 'Read the request body from this file (instead of `body`)' }),
+  compression: input.string({
+    description:
+      'Decompress the response body before matching: `gzip`, `br`, `deflate` (raw DEFLATE, as blackbox_exporter reads it) or `identity`. Sends `Accept-Encoding: <compression>` unless `headers` sets one; blackbox_exporter 0.23 sends none',
+  }),
+  'body-size-limit': input.string({
+    description:
+      'Largest (decompressed) body read, e.g. `1MiB`, `512KiB`, `10MB` or bytes; a larger body fails the probe. 0: no limit',
+    default: '0',
+  }),
+  'enable-http2': input.boolean({
+    description: 'Offer HTTP/2 (ALPN `h2`) over TLS; plain http:// URLs always use HTTP/1.1, as in blackbox_exporter',
+    default: 'true',
+  }),
   'valid-status-codes': input.string({
     description: 'Status codes that pass: codes and ranges, e.g. `200-299,204`',
     default: '200-299',
   }),
   'valid-http-versions': input.list({
-    description: 'HTTP versions that pass, e.g. `HTTP/1.1` (empty: any)',
+    description: 'HTTP versions that pass: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0` (empty: any)',
   }),
-  'follow-redirects': input.boolean({ description: 'Follow redirects (up to 10)', default: 'true' }),
-  timeout: input.duration({ description: 'Timeout of one attempt, redirects and body included', default: '10s' }),
+  'follow-redirects': input.boolean({
+    description:
+      "Follow redirects, with a cookie jar and Go's method rules (301/302/303 turn other methods than GET/HEAD into GET). After 10 redirects the 11th redirect response is judged as it is. Credentials (`Authorization`, `Cookie`, auth inputs) are dropped once a redirect leaves the URL's origin: blackbox_exporter keeps sending basic auth, bearer and OAuth2 credentials there",
+    default: 'true',
+  }),
+  timeout: input.duration({
+    description: 'Timeout of one attempt: resolving, connecting, redirects and body included',
+    default: '10s',
+  }),
   'fail-if-ssl': input.boolean({ description: 'Fail when the final response came over TLS', default: 'false' }),
   'fail-if-not-ssl': input.boolean({
     description: 'Fail when the final response did not come over TLS',
     default: 'false',
   }),
-  'fail-if-body-matches': input.lines({ description: 'Fail when the body matches any of these regexps' }),
-  'fail-if-body-not-matches': input.lines({ description: 'Fail when the body does not match each of these regexps' }),
+  'fail-if-body-matches': input.lines({
+    description: "Fail when the body matches any of these regexps (Go's RE2 syntax, as blackbox_exporter)",
+  }),
+  'fail-if-body-not-matches': input.lines({
+    description: "Fail when the body does not match each of these regexps (Go's RE2 syntax)",
+  }),
   'fail-if-header-matches': input.lines({
-    description: 'Fail when a header matches: `Header-Name: regexp` lines',
+    description:
+      'Fail when any value of a header matches: `Header-Name: regexp` lines (RE2). A missing header fails too, unless named in `allow-missing-headers`',
   }),
   'fail-if-header-not-matches': input.lines({
-    description: 'Fail when a header is missing or does not match: `Header-Name: regexp` lines',
+    description:
+      'Fail when no value of a header matches: `Header-Name: regexp` lines (RE2). A missing header fails, unless named in `allow-missing-headers`',
+  }),
+  'allow-missing-headers': input.list({
+    description:
+      "Header names whose absence passes the `fail-if-header-*` rules that name them (blackbox_exporter's `allow_missing`)",
   }),
   conditions: input.lines({
     description:
@@ -46,9 +77,36 @@ export const probeInputs = {
     default: 'false',
   }),
   'tls-server-name': input.string({ description: 'Server name for SNI and certificate verification' }),
-  'ip-protocol': input.enum(['auto', 'ip4', 'ip6'] as const, {
-    description: 'IP protocol to prefer when a name resolves to both (falls back to the other)',
-    default: 'auto',
+  'tls-cert': input.string({ description: 'Client certificate (PEM text or a file path), sent when the server asks' }),
+  'tls-key': input.string({ description: 'Private key of `tls-cert`: PEM text or a file path', secret: true }),
+  'tls-key-passphrase': input.string({ description: 'Passphrase of an encrypted `tls-key`', secret: true }),
+  'tls-min-version': input.string({ description: 'Lowest TLS version accepted: `TLS10`, `TLS11`, `TLS12` or `TLS13`' }),
+  'tls-max-version': input.string({ description: 'Highest TLS version offered: `TLS10`, `TLS11`, `TLS12` or `TLS13`' }),
+  'preferred-ip-protocol': input.enum(['ip6', 'ip4'] as const, {
+    description:
+      'IP protocol used when the host name has addresses of both (blackbox_exporter resolves first, then connects)',
+    default: 'ip6',
+  }),
+  'ip-protocol-fallback': input.boolean({
+    description: 'Use the other IP protocol when the name has no address of the preferred one',
+    default: 'true',
+  }),
+  'proxy-url': input.string({
+    description:
+      'HTTP proxy for every request (`http://[user:password@]host:port`; CONNECT for https:// URLs). A secret, as it may hold a password',
+    secret: true,
+  }),
+  'no-proxy': input.list({
+    description: 'Hosts, domains (`.example.com`), IPs or CIDRs reached without the proxy',
+  }),
+  'proxy-from-environment': input.boolean({
+    description:
+      'Take the proxy from `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY` (as Go does: never for localhost or loopback addresses)',
+    default: 'false',
+  }),
+  'proxy-connect-header': input.lines({
+    description: 'Headers sent to the proxy with CONNECT, `Name: value` lines (a secret: e.g. `Proxy-Authorization`)',
+    secret: true,
   }),
   attempts: input.integer({ description: 'Attempts per URL before it fails', default: '1', min: 1, max: 10_000 }),
   interval: input.duration({ description: 'Wait between attempts', default: '5s' }),

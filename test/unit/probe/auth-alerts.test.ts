@@ -75,7 +75,7 @@ describe('OAuth2 client credentials', () => {
     const tokens = new TokenSource(
       { tokenUrl: new URL(`${idp.origin}/token`), clientId: 'c', clientSecret: new Secret('s'), scopes: [] },
       new RecordingReporter(),
-      { tls: {}, ipProtocol: 'auto', timeoutMs: 5000 },
+      { tls: {}, preferredIpProtocol: 'ip6', ipProtocolFallback: true, timeoutMs: 5000 },
       () => now,
     );
     const [a, b] = await Promise.all([tokens.token(), tokens.token()]);

@@ -77,7 +77,11 @@ describe('bad inputs are refused before any request', () => {
       { 'alert-on': 'failure,sometimes' },
       'input "alert-on": "sometimes" is not failure or recovery',
     ],
-    ['an ip-protocol typo', { 'ip-protocol': 'ipv4' }, 'input "ip-protocol" must be one of auto, ip4, ip6'],
+    [
+      'a preferred-ip-protocol typo',
+      { 'preferred-ip-protocol': 'ipv4' },
+      'input "preferred-ip-protocol" must be one of ip6, ip4',
+    ],
   ])('%s', async (_what, raw, message) => {
     const before = server.seen.length;
     const e = await inputError({ url: `${server.origin}/`, ...raw });
