@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -149,136 +149,165 @@ const TLS_NAMES: Record<string, string> = {
   TLSv1: 'TLS 1.0',
 };
 
-function summarize(c: tls.DetailedPeerCertificate): CertSummary {
-  const dn = (o: Record<string, unknown> | undefined) =>
-    Object.entries(o ?? {})
-      .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : v}`)
-      .join(',');
-  const names = c.subjectaltname ?? '';
-  return {
-    subject: dn(c.subject as unknown as Record<string, unknown>),
-    issuer: dn(c.issuer as unknown as Record<string, unknown>),
-    fingerprint: createHash('sha256').update(c.raw).digest('hex'),
-    dnsNames: names
-      .split(', ')
-      .filter((n) => n.startsWith('DNS:'))
-      .map((n) => n.slice(4)),
-    names,
-    validFrom: new Date(c.valid_from),
-    validTo: new Date(c.valid_to),
-  };
-}
-
-/**
- * The certificates the server sent, and the verified chain. Node completes the sent chain from the trust store;
- * a last self-signed certificate that is in the trust store was therefore most likely not sent, and is left out of
- * the earliest expiry, as blackbox (Go's PeerCertificates) leaves it out.
- */
-function readTls(socket: tls.TLSSocket, trusted: ReadonlySet<string>, verified: boolean): TlsInfo {
-  const info: TlsInfo = { version: TLS_NAMES[socket.getProtocol() ?? ''] ?? String(socket.getProtocol()) };
-  if (socket.alpnProtocol) info.alpn = socket.alpnProtocol;
+/** The chain as Node reports it: the certificates the server sent, completed from the context's trust store. */
+function peerChain(socket: tls.TLSSocket): X509Certificate[] {
   let cert: tls.DetailedPeerCertificate | undefined;
   try {
     cert = socket.getPeerCertificate(true);
   } catch {}
-  if (!cert?.raw) return info;
-  const chain: tls.DetailedPeerCertificate[] = [];
+  const chain: X509Certificate[] = [];
   const seen = new Set<string>();
-  for (let c: tls.DetailedPeerCertificate | undefined = cert; c?.raw && !seen.has(c.fingerprint256); ) {
+  // Copies from the DER: getPeerX509Certificate's object, tied to the connection, crashed Node 20 here.
+  for (let c = cert; c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
     seen.add(c.fingerprint256);
-    chain.push(c);
-    c = c.issuerCertificate;
+    chain.push(new X509Certificate(c.raw));
   }
-  info.leaf = summarize(cert);
-  const sent = [...chain];
-  while (sent.length > 1) {
-    const last = sent[sent.length - 1]!;
-    const selfSigned =
-      last.issuerCertificate === last || last.fingerprint256 === last.issuerCertificate?.fingerprint256;
-    if (selfSigned && trusted.has(last.fingerprint256)) sent.pop();
-    else break;
-  }
-  const min = (cs: tls.DetailedPeerCertificate[]) =>
-    cs.map((c) => new Date(c.valid_to)).reduce<Date | undefined>((a, b) => (!a || b < a ? b : a), undefined);
-  const earliest = min(sent);
-  if (earliest) info.earliestExpiry = earliest;
-  if (verified) {
-    const last = min(chain);
-    if (last) info.lastChainExpiry = last;
-  }
-  return info;
+  return chain;
 }
 
-let trustedCache: { key: string; set: Set<string> } | undefined;
-/** SHA-256 fingerprints (Node's colon form) of the trusted CAs. */
-function trustedFingerprints(extra: readonly string[] | undefined): Set<string> {
-  const key = (extra ?? []).join('\n');
-  if (trustedCache?.key === key) return trustedCache.set;
-  const set = new Set<string>();
-  for (const pem of [...tls.rootCertificates, ...(extra ?? [])])
-    for (const one of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-      try {
-        set.add(new X509Certificate(one).fingerprint256);
-      } catch {}
-    }
-  trustedCache = { key, set };
-  return set;
+let systemRoots: Set<string> | undefined;
+/** SHA-256 fingerprints (Node's colon form) of the system's trusted roots. */
+function systemRootFingerprints(): Set<string> {
+  if (systemRoots) return systemRoots;
+  systemRoots = new Set();
+  for (const pem of tls.rootCertificates)
+    try {
+      systemRoots.add(new X509Certificate(pem).fingerprint256);
+    } catch {}
+  return systemRoots;
 }
 
+export function parsePemCertificates(pems: readonly string[]): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  for (const pem of pems)
+    for (const one of pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+      out.push(new X509Certificate(one));
+  return out;
+}
+
+const selfIssued = (c: X509Certificate) => c.checkIssued(c);
+const issues = (issuer: X509Certificate, c: X509Certificate) => {
+  try {
+    return c.checkIssued(issuer) && c.verify(issuer.publicKey);
+  } catch {
+    return false;
+  }
+};
+const minExpiry = (cs: readonly X509Certificate[]) =>
+  cs.map((c) => new Date(c.validTo)).reduce<Date | undefined>((a, b) => (!a || b < a ? b : a), undefined);
 const when = (d: Date) => d.toISOString().replace('.000Z', 'Z');
 const daysAgo = (d: Date) => {
   const days = Math.floor((Date.now() - d.getTime()) / 86_400_000);
   return days >= 1 ? `, ${days} day${days === 1 ? '' : 's'} ago` : '';
 };
+const cnOf = (c: X509Certificate) => /(?:^|\n)CN=([^\n]*)/.exec(c.subject)?.[1] ?? c.subject.replace(/\n/g, ', ');
 
-/** Verifies what rejectUnauthorized would, with messages that say when and for which names. */
-function verifyPeer(socket: tls.TLSSocket, serverName: string): void {
-  let cert: tls.DetailedPeerCertificate | undefined;
+function dateError(path: readonly X509Certificate[], now: number): ProbeError | undefined {
+  for (const [i, c] of path.entries()) {
+    const who = i === 0 ? 'the certificate' : `the CA certificate "${cnOf(c)}"`;
+    const to = new Date(c.validTo);
+    const from = new Date(c.validFrom);
+    if (to.getTime() < now)
+      return new ProbeError('CERT_HAS_EXPIRED', `TLS: ${who} expired on ${when(to)}${daysAgo(to)} (CERT_HAS_EXPIRED)`);
+    if (from.getTime() > now)
+      return new ProbeError('CERT_NOT_YET_VALID', `TLS: ${who} is not valid before ${when(from)} (CERT_NOT_YET_VALID)`);
+  }
+  return undefined;
+}
+
+/**
+ * Go's verification against `tls-ca` alone (as blackbox's ca_file: the system roots are then not trusted): a path
+ * from the leaf through the certificates the server sent to one of the CAs, every certificate on it within its dates.
+ */
+function verifyAgainst(sent: readonly X509Certificate[], roots: readonly X509Certificate[]): X509Certificate[] {
+  const leaf = sent[0]!;
+  const path = [leaf];
+  let cur = leaf;
+  for (let depth = 0; depth < 10; depth++) {
+    if (roots.some((r) => r.fingerprint256 === cur.fingerprint256)) break;
+    const root = roots.find((r) => issues(r, cur));
+    if (root) {
+      path.push(root);
+      break;
+    }
+    const next = sent.find((c) => c !== cur && c.ca && !path.includes(c) && issues(c, cur));
+    if (!next) {
+      const code =
+        sent.length === 1 && selfIssued(leaf) ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'UNABLE_TO_VERIFY_LEAF_SIGNATURE';
+      const issuer = /(?:^|\n)CN=([^\n]*)/.exec(cur.issuer)?.[1] ?? cur.issuer;
+      throw new ProbeError(
+        code,
+        `TLS: ${cur === leaf ? 'the certificate' : `the CA certificate "${cnOf(cur)}"`} is issued by "${issuer}", which is not in tls-ca nor sent by the server (${code})`,
+      );
+    }
+    path.push(next);
+    cur = next;
+  }
+  const late = dateError(path, Date.now());
+  if (late) throw late;
+  return path;
+}
+
+/**
+ * Reads the TLS facts blackbox reports and verifies the peer as Go does. The earliest expiry is over the
+ * certificates the server sent (Go's PeerCertificates); Node completes the sent chain from the trust store, so a
+ * trailing self-signed system root is taken as added, not sent.
+ */
+function examinePeer(socket: tls.TLSSocket, t: TlsOptions): { info: TlsInfo; error?: ProbeError } {
+  const info: TlsInfo = { version: TLS_NAMES[socket.getProtocol() ?? ''] ?? String(socket.getProtocol()) };
+  if (socket.alpnProtocol) info.alpn = socket.alpnProtocol;
+  const chain = peerChain(socket);
+  if (chain.length === 0) return { info, error: new ProbeError('ERR_TLS_CERT', 'TLS: the server sent no certificate') };
+  const leaf = chain[0]!;
+  info.leaf = {
+    subject: leaf.subject.split('\n').join(','),
+    issuer: leaf.issuer.split('\n').join(','),
+    fingerprint: leaf.fingerprint256.replace(/:/g, '').toLowerCase(),
+    dnsNames: (leaf.subjectAltName ?? '')
+      .split(', ')
+      .filter((n) => n.startsWith('DNS:'))
+      .map((n) => n.slice(4)),
+    names: leaf.subjectAltName ?? '',
+    validFrom: new Date(leaf.validFrom),
+    validTo: new Date(leaf.validTo),
+  };
+  const sent = [...chain];
+  const roots = systemRootFingerprints();
+  while (sent.length > 1 && selfIssued(sent.at(-1)!) && roots.has(sent.at(-1)!.fingerprint256)) sent.pop();
+  const earliest = minExpiry(sent);
+  if (earliest) info.earliestExpiry = earliest;
+  if (t.insecureSkipVerify) return { info };
   try {
-    cert = socket.getPeerCertificate(true);
-  } catch {}
-  if (!socket.authorized) {
-    const code = String(socket.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
-    const chain: tls.DetailedPeerCertificate[] = [];
-    for (let c = cert; c?.raw && !chain.includes(c); c = c.issuerCertificate) chain.push(c);
-    const who = (c: tls.DetailedPeerCertificate) =>
-      c === cert ? 'the certificate' : `the CA certificate ${String(c.subject?.CN ?? '')}`.trimEnd();
-    if (code === 'CERT_HAS_EXPIRED') {
-      const expired = chain.find((c) => new Date(c.valid_to).getTime() < Date.now()) ?? cert;
-      const d = expired ? new Date(expired.valid_to) : undefined;
-      throw new ProbeError(
-        code,
-        d
-          ? `TLS: ${who(expired!)} expired on ${when(d)}${daysAgo(d)} (${code})`
-          : `TLS: the certificate has expired (${code})`,
+    let path: X509Certificate[];
+    if (t.ca) path = verifyAgainst(sent, parsePemCertificates(t.ca));
+    else if (!socket.authorized) {
+      const code = String(socket.authorizationError ?? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+      throw (
+        ((code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') && dateError(chain, Date.now())) ||
+        new ProbeError(code, `TLS: ${TLS_CODES[code] ?? code.toLowerCase().replace(/_/g, ' ')} (${code})`)
       );
-    }
-    if (code === 'CERT_NOT_YET_VALID') {
-      const early = chain.find((c) => new Date(c.valid_from).getTime() > Date.now()) ?? cert;
-      throw new ProbeError(
-        code,
-        early
-          ? `TLS: ${who(early)} is not valid before ${when(new Date(early.valid_from))} (${code})`
-          : `TLS: the certificate is not valid yet (${code})`,
-      );
-    }
-    throw new ProbeError(code, `TLS: ${TLS_CODES[code] ?? code.toLowerCase().replace(/_/g, ' ')} (${code})`);
+    } else path = chain;
+    const last = minExpiry(path);
+    if (last) info.lastChainExpiry = last;
+    checkName(leaf, t.serverName);
+    return { info };
+  } catch (e) {
+    return { info, error: e as ProbeError };
   }
-  // A copy from the DER (getPeerX509Certificate's object, tied to the connection, crashed Node 20 here).
-  const x509 = cert?.raw ? new X509Certificate(cert.raw) : undefined;
-  if (!x509) throw new ProbeError('ERR_TLS_CERT', 'TLS: the server sent no certificate');
-  // Go checks the subjectAltName only (no fallback to the subject's CN since Go 1.15).
+}
+
+/** Go checks the subjectAltName only (no fallback to the subject's CN since Go 1.15). */
+function checkName(leaf: X509Certificate, serverName: string): void {
   const ok = net.isIP(serverName)
-    ? x509.checkIP(serverName) !== undefined
-    : x509.checkHost(serverName, { subject: 'never', partialWildcards: false }) !== undefined;
-  if (!ok) {
-    const names = x509.subjectAltName ?? '';
-    const cn = /(?:^|\n)CN=([^\n]*)/.exec(x509.subject)?.[1];
-    throw new ProbeError(
-      'ERR_TLS_CERT_ALTNAME_INVALID',
-      `TLS: the certificate is not valid for ${serverName}: it covers ${names ? names : 'no subjectAltName at all'}${cn ? ` (CN=${cn}, which Go and Dyce do not read as a name)` : ''} (set tls-server-name, or fix the certificate)`,
-    );
-  }
+    ? leaf.checkIP(serverName) !== undefined
+    : leaf.checkHost(serverName, { subject: 'never', partialWildcards: false }) !== undefined;
+  if (ok) return;
+  const names = leaf.subjectAltName ?? '';
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1];
+  throw new ProbeError(
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    `TLS: the certificate is not valid for ${serverName}: it covers ${names ? names : 'no subjectAltName at all'}${cn ? ` (CN=${cn}, which Go and Dyce do not read as a name)` : ''} (set tls-server-name, or fix the certificate)`,
+  );
 }
 
 const TLS_CODES: Record<string, string> = {
@@ -425,7 +454,6 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
         socket: raw,
         ...(net.isIP(t.serverName) ? {} : { servername: t.serverName }),
         ALPNProtocols: opts.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
-        ...(t.ca ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
         ...(t.cert ? { cert: t.cert } : {}),
         ...(t.key ? { key: t.key } : {}),
         ...(t.passphrase ? { passphrase: t.passphrase } : {}),
@@ -439,9 +467,9 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
       secure.on('error', () => {});
       await onceEvent(secure, 'secureConnect', opts.signal);
       tTls = performance.now();
-      const verified = !t.insecureSkipVerify;
-      result.tlsInfo = readTls(secure, trustedFingerprints(t.ca), verified && secure.authorized);
-      if (verified) verifyPeer(secure, t.serverName);
+      const peer = examinePeer(secure, t);
+      result.tlsInfo = peer.info;
+      if (peer.error) throw peer.error;
       useH2 = secure.alpnProtocol === 'h2';
       socket = secure;
     }

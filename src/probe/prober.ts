@@ -121,10 +121,9 @@ async function authorization(auth: AuthSpec, ctx: ProbeContext): Promise<string 
   }
 }
 
-/** Go's redirect rules: 301/302/303 always redirect (and need a Location); 307/308 only with a Location. */
+/** Go's redirect rules: 301, 302, 303, 307 and 308 with a Location; without one the response is the answer. */
 function isRedirect(status: number, headers: HeaderValues): boolean {
-  if (status === 301 || status === 302 || status === 303) return true;
-  return (status === 307 || status === 308) && !!headers.location?.[0];
+  return [301, 302, 303, 307, 308].includes(status) && !!headers.location?.[0];
 }
 
 function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -259,8 +258,7 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
         if (x.status === 401 && ctx.config.auth.kind === 'oauth2') ctx.tokens?.invalidate();
         return done();
       }
-      const location = x.headers?.location?.[0];
-      if (!location) return fail('EREDIRECT', `the ${x.status} redirect has no Location header`, x);
+      const location = x.headers!.location![0]!;
       // Go's client stops at the 11th redirect and hands back that redirect response, judged as it is.
       if (redirects + 1 > MAX_REDIRECTS || !request.followRedirects)
         return done({ redirects: redirects + 1, notFollowed: true });
@@ -270,8 +268,10 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
       } catch {
         return fail('EREDIRECT', `redirect to an invalid location ${JSON.stringify(location)}`, x);
       }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        redirects++;
         return fail('EREDIRECT', `redirect to an unsupported scheme ${next.protocol} (${location})`, x);
+      }
       if (next.origin !== target.origin) sendCredentials = false;
       // Go: 301/302/303 turn any method other than GET and HEAD into GET without a body; 307/308 keep both.
       if ((x.status === 301 || x.status === 302 || x.status === 303) && method !== 'GET' && method !== 'HEAD') {
