@@ -553,7 +553,8 @@ function handle(
         const h: Record<string, string[]> = {};
         for (const line of q.getAll('h')) {
           const i = line.indexOf(':');
-          (h[line.slice(0, i).trim()] ??= []).push(line.slice(i + 1).trim());
+          const name = line.slice(0, i).trim();
+          h[name] = [...(h[name] ?? []), line.slice(i + 1).trim()];
         }
         r.writeHead(200, h);
         return r.end('headers');
