@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deployRules, deploySpec } from '../src/config/actions/deploy.js';
 import { parseInputs } from '../src/config/input-spec.js';
-import { runDeploy } from '../src/deploy/engine.js';
+import { runDeploy } from '../src/deploy/entry.js';
 import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { parseKnownHosts } from '../src/remote/known-hosts.js';

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deployRules, deploySpec } from '../src/config/actions/deploy.js';
 import { parseInputs } from '../src/config/input-spec.js';
-import { runDeploy } from '../src/deploy/engine.js';
+import { runDeploy } from '../src/deploy/entry.js';
 import { RecordingReporter } from '../src/github/reporter.js';
 import { readLabEnv } from '../src/lab/env.js';
 import { labDockerBin } from '../src/lab/lab.js';

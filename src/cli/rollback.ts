@@ -3,7 +3,7 @@ import { deployRules, deploySpec, imageDeployInputs } from '../config/actions/de
 import { parseInputs } from '../config/input-spec.js';
 import { resolveAccess } from '../deploy/access.js';
 import { connector, readTargetHosts } from '../deploy/connect.js';
-import { runDeploy } from '../deploy/engine.js';
+import { runDeploy } from '../deploy/entry.js';
 import { readAppHistory } from '../deploy/retention.js';
 import { formatDuration } from '../util/duration.js';
 import { UserError } from '../util/errors.js';

@@ -22,15 +22,9 @@ import {
   splitFirstOutput,
   writeFileFromStdin,
 } from '../commands/host-state.js';
-import {
-  type DeployActionInputs,
-  type DeployInputs,
-  imageDeployInputs,
-  imageRegistry,
-} from '../config/actions/deploy.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
-import { type AppConfig, appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
+import { appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
 import { type ObservedContainer, parsePsLines } from '../plan/observed.js';
 import { describePlan, describeStep, type Plan, planReplicas, type Step } from '../plan/plan.js';
 import { planRollout } from '../plan/rollout.js';
@@ -38,14 +32,13 @@ import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../re
 import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import { type HostAccess, resolveAccess } from './access.js';
-import { type Connect, checkConnectionInputs, connector, readTargetHosts } from './connect.js';
-import { fanOut, parseSerial } from './fanout.js';
+import type { DeployConfig, HostConfig } from './config.js';
+import type { Connect } from './connect.js';
+import { fanOut } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
-import { mutableTagWarning, parsePulled } from './pull.js';
+import { parsePulled } from './pull.js';
 import { type RecordOptions, recordArgv, reportRecord } from './retention.js';
-import { applyRollout, nginxNoopCheck, RolloutFailed, rolloutSetup } from './rollout.js';
-import { appConfigFromInputs } from './settings.js';
-import { deploySummary } from './summary.js';
+import { applyRollout, RolloutFailed } from './rollout.js';
 
 /** The alias the Loki plugin is installed under; `log-driver: loki` names it. */
 export const LOKI_ALIAS = 'loki';
@@ -93,6 +86,8 @@ export interface DeployResult {
   /** Hosts that failed or were rolled back, in inventory order. */
   failedHosts: string[];
   ms: number;
+  /** Why the step fails (a host failed, or the run was cancelled); undefined when every host converged. */
+  error?: unknown;
 }
 
 /** Where the lock of a host lives, so the post step can remove it if (and only if) it is still this run's. */
@@ -126,51 +121,45 @@ export class DeployFailed extends UserError {
 }
 
 /**
- * Deploys to every selected host, fanned out by src/deploy/fanout.ts (`parallel`, `serial`,
- * `max-fail-percentage`); each host takes its own lock. Outputs (version, changed, replicas, failed-hosts,
- * host-states) and the summary are written even when it fails.
+ * Deploys to every host of the config, fanned out by src/deploy/fanout.ts (`parallel`, `serial`,
+ * `max-fail-percentage`); each host takes its own lock. Returns the result, failed or not (`error` says why the
+ * step fails); it writes no output: src/github/deploy-report.ts does, for the action and the CLI alike.
  */
-export async function runDeploy(
-  given: DeployActionInputs,
+export async function deployFleet(
+  config: DeployConfig,
   reporter: Reporter,
-  opts: DeployOptions = {},
+  opts: DeployOptions & { connect: Connect },
 ): Promise<DeployResult> {
   const started = Date.now();
-  const inputs = imageDeployInputs(given);
-  const app = appConfigFromInputs(inputs);
-  // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
-  for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)]) reporter.secret(s.reveal());
-  const tagWarning = mutableTagWarning(app.image, inputs.pull);
-  if (tagWarning) reporter.warning(tagWarning);
-  const timeout = AbortSignal.timeout(inputs.timeout);
+  const { app } = config;
+  const timeout = AbortSignal.timeout(config.timeoutMs);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   const result: DeployResult = {
     version: app.version,
     app: app.app,
-    dryRun: inputs['dry-run'],
+    dryRun: config.dryRun,
     hosts: [],
     changed: false,
     failedHosts: [],
     ms: 0,
   };
   try {
-    const hosts = await readTargetHosts(inputs);
-    checkConnectionInputs(inputs, hosts);
-    const connect = opts.connect ?? connector(inputs, reporter);
-    const serial = inputs.serial === undefined ? undefined : parseSerial(inputs.serial);
-    const budget = inputs['max-fail-percentage'];
+    const hosts = config.hosts;
+    const budget = config.schedule.maxFailPercentage;
     const fan = await fanOut(
       hosts,
       {
-        parallel: inputs.parallel,
-        serial: Array.isArray(serial) ? serial : undefined,
+        parallel: config.schedule.parallel,
+        serial: config.schedule.serial,
         maxFailPercentage: budget,
         signal,
       },
-      async (host) => {
-        const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
+      async (target) => {
+        const outcome = await deployHost(target, config, reporter, { ...opts, signal });
         outcome.state = stateOf(outcome);
-        reporter.info(`${host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`);
+        reporter.info(
+          `${target.host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`,
+        );
         return outcome;
       },
       (o) => o.error !== undefined,
@@ -179,43 +168,23 @@ export async function runDeploy(
       r.status === 'done'
         ? r.value
         : r.status === 'error'
-          ? crashed(hosts[k]!.name, r.error)
-          : skipped(hosts[k]!.name, r.reason, budget, signal, inputs.timeout),
+          ? crashed(hosts[k]!.host.name, r.error)
+          : skipped(hosts[k]!.host.name, r.reason, budget, signal, config.timeoutMs),
     );
     result.failedHosts = result.hosts
       .filter((h) => h.state === 'failed' || h.state === 'rolled-back')
       .map((h) => h.host);
     // One host: its own error, as before there were many.
     const only = result.hosts.length === 1 ? result.hosts[0]! : undefined;
-    if (only?.error) throw only.cause ?? new UserError(only.error);
-    if (result.failedHosts.length > 0) throw deployFailed(result, fan.stopped, budget);
-    if (fan.stopped === 'cancelled') throw cancelledError(signal, inputs.timeout);
-    return result;
-  } finally {
-    result.ms = Date.now() - started;
-    result.changed = result.hosts.some((h) => h.changed);
-    reporter.output('failed-hosts', result.failedHosts.join(','));
-    reporter.output(
-      'host-states',
-      Object.fromEntries(
-        result.hosts.map((h) => [
-          h.host,
-          { state: h.state, ...(h.error || h.skipReason ? { error: (h.error ?? h.skipReason)!.split('\n')[0] } : {}) },
-        ]),
-      ),
-    );
-    reporter.output('version', app.version);
-    reporter.output('changed', result.changed);
-    reporter.output(
-      'rolled-back',
-      result.hosts.some((h) => h.rolledBack === true),
-    );
-    reporter.output(
-      'replicas',
-      Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])),
-    );
-    reporter.summary(deploySummary(result));
+    if (only?.error) result.error = only.cause ?? new UserError(only.error);
+    else if (result.failedHosts.length > 0) result.error = deployFailed(result, fan.stopped, budget);
+    else if (fan.stopped === 'cancelled') result.error = cancelledError(signal, config.timeoutMs);
+  } catch (error) {
+    result.error = error;
   }
+  result.ms = Date.now() - started;
+  result.changed = result.hosts.some((h) => h.changed);
+  return result;
 }
 
 function stateOf(o: HostOutcome): HostState {
@@ -283,6 +252,8 @@ function skipped(
 
 interface HostContext {
   host: Host;
+  target: HostConfig;
+  config: DeployConfig;
   exec: Executor;
   access: HostAccess;
   reporter: Reporter;
@@ -290,12 +261,13 @@ interface HostContext {
 }
 
 async function deployHost(
-  host: Host,
-  app: AppConfig,
-  inputs: DeployInputs,
+  target: HostConfig,
+  config: DeployConfig,
   reporter: Reporter,
   opts: DeployOptions & { signal: AbortSignal; connect: Connect },
 ): Promise<HostOutcome> {
+  const { host } = target;
+  const { app } = config;
   const started = Date.now();
   const outcome: HostOutcome = { host: host.name, state: 'failed', steps: [], replicas: [], changed: false, ms: 0 };
   let exec: Executor | undefined;
@@ -309,15 +281,15 @@ async function deployHost(
   try {
     exec = await opts.connect(host);
     access = await resolveAccess(exec, host);
-    const ctx: HostContext = { host, exec, access, reporter, signal };
+    const ctx: HostContext = { host, target, config, exec, access, reporter, signal };
     const observeOpts: ObserveOptions = {
       stateDir: access.stateDir,
       app: app.app,
       ...(app.logDriver === LOKI_ALIAS ? { pluginAlias: LOKI_ALIAS } : {}),
-      readOnly: inputs['dry-run'],
+      readOnly: config.dryRun,
     };
     let observedText: { code: number; stdout: string; stderr: string };
-    if (inputs['dry-run']) {
+    if (config.dryRun) {
       // A dry run takes no lock and creates nothing.
       observedText = await run(ctx, observeHost(observeOpts), { label: 'observe containers' });
     } else {
@@ -326,15 +298,15 @@ async function deployHost(
       const noSecrets = Object.keys(app.secretEnv).length === 0 && Object.keys(app.secretFiles).length === 0;
       // With pull: always only the pull can tell whether the tag now names another build: no verdict before it.
       const expected =
-        noSecrets && inputs.pull !== 'always'
-          ? desiredState(app, { stateDir: access.stateDir, portBase: host.portBase ?? 0, hmacKey: '0'.repeat(64) })
+        noSecrets && config.pull !== 'always'
+          ? desiredState(app, { stateDir: access.stateDir, portBase: target.portBase, hmacKey: '0'.repeat(64) })
           : undefined;
       const holder = newHolder(app.app, app.version);
       lock = await acquireLock(exec, {
         dir: lockDir(access.stateDir, app.app),
         holder,
-        waitMs: inputs['lock-wait'],
-        staleMs: inputs['lock-stale'],
+        waitMs: config.lock.waitMs,
+        staleMs: config.lock.staleMs,
         sudo: access.sudo,
         host: host.name,
         reporter,
@@ -346,9 +318,7 @@ async function deployHost(
                 expect: expected.replicas.map((r) => `${r.name}=${r.specHash}`),
                 auditLog: auditLog(access.stateDir),
                 // Behind nginx the files Dyce owns must be intact too, else the normal path rewrites them.
-                ...(inputs.proxy === 'nginx'
-                  ? { nginx: nginxNoopCheck(rolloutSetup(inputs, host, app, expected.dockerConfig).config) }
-                  : {}),
+                ...(target.nginx ? { nginx: target.nginx.noop } : {}),
                 auditLine: JSON.stringify({
                   time: holder.since,
                   who: holder.who,
@@ -374,26 +344,26 @@ async function deployHost(
         auditResult = 'unchanged';
       }
     }
-    const observed = parseObservation(ctx, observedText, inputs['dry-run']);
+    const observed = parseObservation(ctx, observedText, config.dryRun);
     const desired = desiredState(app, {
       stateDir: access.stateDir,
-      portBase: host.portBase ?? 0,
+      portBase: target.portBase,
       hmacKey: observed.key,
     });
     const imageId =
-      inputs.pull === 'always' && !inputs['dry-run']
+      config.pull === 'always' && !config.dryRun
         ? await withGrace(
             signal,
             opts.cancelGraceMs ?? 3000,
-            pullFresh(ctx, app, inputs, desired.dockerConfig, observed.containers, outcome),
+            pullFresh(ctx, desired.dockerConfig, observed.containers, outcome),
           )
         : undefined;
-    if (inputs.pull === 'always' && inputs['dry-run'])
+    if (config.pull === 'always' && config.dryRun)
       reporter.info(`${host.name}: dry run: ${app.image} was not pulled, so a rebuilt tag is not seen (pull: always)`);
     const plan = planReplicas(desired, observed.containers, {
-      adopt: inputs.adopt,
+      adopt: config.adopt,
       host: host.name,
-      strategy: inputs.proxy === 'nginx' ? 'rolling' : 'stop-then-start',
+      strategy: config.strategy,
       ...(imageId ? { imageId } : {}),
     });
     outcome.plan = plan;
@@ -402,8 +372,8 @@ async function deployHost(
         `${host.name}: the host judged the deploy a no-op but the plan has steps (a bug: nothing was changed)`,
       );
     for (const line of describePlan(plan, host.name)) reporter.info(line);
-    checkLogPlugin(ctx, app, inputs, observed.plugin);
-    if (inputs['dry-run']) {
+    checkLogPlugin(ctx, observed.plugin);
+    if (config.dryRun) {
       reporter.info(`${host.name}: dry run: nothing was changed`);
       outcome.replicas = keptReplicas(plan, desired);
       auditResult = 'dry-run';
@@ -422,7 +392,7 @@ async function deployHost(
             ]
           : [],
       );
-    else await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+    else await applyPlan(ctx, plan, desired, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
     // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
     auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
     // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
@@ -434,7 +404,7 @@ async function deployHost(
         app: app.app,
         image: app.image,
         version: app.version,
-        keep: inputs['keep-versions'],
+        keep: config.retention.keepVersions,
         rollback: opts.rollback === true,
       };
     // Secret files of earlier specs are no longer mounted by any replica: remove them.
@@ -448,7 +418,7 @@ async function deployHost(
     if (error instanceof RolloutFailed && error.rolledBack) outcome.rolledBack = true;
     outcome.error = errorMessage(error);
     outcome.cause =
-      signal.aborted && !(error instanceof DeployCancelled) ? cancelledError(signal, inputs.timeout, error) : error;
+      signal.aborted && !(error instanceof DeployCancelled) ? cancelledError(signal, config.timeoutMs, error) : error;
     if (outcome.cause instanceof DeployCancelled) auditResult = 'cancelled';
     outcome.error = errorMessage(outcome.cause);
     return outcome;
@@ -513,9 +483,10 @@ function parseObservation(
 }
 
 /** Before any container is touched: a Loki log driver needs its plugin, installed only when the user allows it. */
-function checkLogPlugin(ctx: HostContext, app: AppConfig, inputs: DeployInputs, plugin: Observation['plugin']): void {
-  if (app.logDriver !== LOKI_ALIAS || plugin === 'true' || inputs['install-log-plugin']) return;
-  const ref = inputs['log-plugin'];
+function checkLogPlugin(ctx: HostContext, plugin: Observation['plugin']): void {
+  const { app, logPlugin } = ctx.config;
+  if (app.logDriver !== LOKI_ALIAS || plugin === 'true' || logPlugin.install) return;
+  const ref = logPlugin.ref;
   if (plugin === 'false')
     throw new UserError(
       `${ctx.host.name}: the Docker plugin "${LOKI_ALIAS}" is installed but disabled; enable it (docker plugin enable ${LOKI_ALIAS}) or set install-log-plugin: true; nothing was changed`,
@@ -529,43 +500,48 @@ async function applyPlan(
   ctx: HostContext,
   plan: Plan,
   desired: DesiredState,
-  app: AppConfig,
-  inputs: DeployInputs,
   plugin: Observation['plugin'],
   outcome: HostOutcome,
   graceMs: number,
 ): Promise<void> {
+  const { app, registry, config } = { app: ctx.config.app, registry: ctx.config.registry, config: ctx.config };
   const creates = plan.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
   const needsPlugin = app.logDriver === LOKI_ALIAS && plugin !== 'true';
-  const username = inputs['registry-username'];
-  const password = inputs['registry-password'];
-  const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
+  const login_ = registry.login;
   if (needsPlugin) {
-    if (username && password) await login(ctx, desired.dockerConfig, registry, username, password);
-    await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
+    if (login_) await login(ctx, desired.dockerConfig, registry.server, login_.username, login_.password.reveal());
+    await installPlugin(ctx, desired.dockerConfig, config.logPlugin.ref, plugin);
   }
   // With pull: always the image was pulled before planning (pullFresh).
-  if (creates && inputs.pull !== 'always') {
+  if (creates && config.pull !== 'always') {
     // Login and pull in one round trip; the password on stdin.
     await withGrace(
       ctx.signal,
       graceMs,
       timed(ctx, outcome, `pull ${app.image}`, 'pull', () =>
-        username && password
-          ? loginPull(ctx, desired.dockerConfig, registry, username, password, app.image, inputs.pull)
-          : pull(ctx, desired.dockerConfig, app.image, inputs.pull),
+        login_
+          ? loginPull(
+              ctx,
+              desired.dockerConfig,
+              registry.server,
+              login_.username,
+              login_.password.reveal(),
+              app.image,
+              config.pull,
+            )
+          : pull(ctx, desired.dockerConfig, app.image, config.pull),
       ),
     );
   }
   if (creates) await writeSecrets(ctx, desired);
 
   // Behind nginx: the rolling replacement (it also takes surplus replicas out of the upstream before stopping them).
-  if (inputs.proxy === 'nginx') return applyProxied(ctx, plan, desired, app, inputs, outcome);
+  if (config.strategy === 'rolling') return applyProxied(ctx, plan, desired, outcome);
 
   // Removes are batched: one `docker stop` stops them in parallel, so stop timeouts never add up.
   const removes = plan.steps.filter((s): s is Extract<Step, { kind: 'remove' }> => s.kind === 'remove');
   if (removes.length) {
-    throwIfCancelled(ctx.signal, inputs.timeout);
+    throwIfCancelled(ctx.signal, config.timeoutMs);
     const names = removes.map((s) => s.container.name);
     await timed(ctx, outcome, removes.map(describeStep).join('; '), 'remove-batch', async () => {
       await check(ctx, dockerStop(names), `docker stop ${names.join(' ')}`);
@@ -584,7 +560,7 @@ async function applyPlan(
       creations.push(step);
       continue;
     }
-    throwIfCancelled(ctx.signal, inputs.timeout);
+    throwIfCancelled(ctx.signal, config.timeoutMs);
     // A step in flight is allowed to finish (up to graceMs after cancellation) so the host stays consistent.
     const id = await withGrace(
       ctx.signal,
@@ -596,7 +572,7 @@ async function applyPlan(
   }
   // New replicas are independent of each other: started concurrently, over the one connection.
   if (creations.length) {
-    throwIfCancelled(ctx.signal, inputs.timeout);
+    throwIfCancelled(ctx.signal, config.timeoutMs);
     const results = await withGrace(
       ctx.signal,
       graceMs,
@@ -626,19 +602,21 @@ async function applyPlan(
  * The rollout behind nginx (src/deploy/rollout.ts): new replicas on their slot's alternate port, health-gated,
  * switched in, old ones drained and stopped together; rolled back by itself on a failed gate, an error or a cancel.
  */
-async function applyProxied(
-  ctx: HostContext,
-  plan: Plan,
-  desired: DesiredState,
-  app: AppConfig,
-  inputs: DeployInputs,
-  outcome: HostOutcome,
-): Promise<void> {
-  const { settings, config } = rolloutSetup(inputs, ctx.host, app, desired.dockerConfig);
-  const rollout = planRollout(plan, settings);
+async function applyProxied(ctx: HostContext, plan: Plan, desired: DesiredState, outcome: HostOutcome): Promise<void> {
+  const nginx = ctx.target.nginx;
+  const options = ctx.config.rollout;
+  if (!nginx || !options) throw new Error(`${ctx.host.name}: a rolling deploy without its nginx settings (a bug)`);
+  const rollout = planRollout(plan, nginx.settings);
   const report = await applyRollout(
     { name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal },
-    config,
+    {
+      app: ctx.config.app.app,
+      dockerConfig: desired.dockerConfig,
+      nginx: nginx.layout,
+      address: options.address,
+      ...(options.site === undefined ? {} : { site: options.site }),
+      health: options.health,
+    },
     rollout,
   );
   for (const r of report.records) outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
@@ -731,15 +709,14 @@ async function pull(ctx: HostContext, config: string, image: string, mode: 'miss
  */
 async function pullFresh(
   ctx: HostContext,
-  app: AppConfig,
-  inputs: DeployInputs,
   config: string,
   containers: ObservedContainer[],
   outcome: HostOutcome,
 ): Promise<string> {
-  const username = inputs['registry-username'];
-  const password = inputs['registry-password'];
-  const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
+  const { app } = ctx.config;
+  const registry = ctx.config.registry.server;
+  const username = ctx.config.registry.login?.username;
+  const password = ctx.config.registry.login?.password.reveal();
   const login = username && password ? { registry, username } : undefined;
   const r = await timed(ctx, outcome, `pull ${app.image}`, 'pull', () =>
     run(

@@ -1,17 +1,13 @@
-import { createHash } from 'node:crypto';
 import { dockerRun, dockerStart, dockerStop, type RunSpec } from '../commands/docker.js';
-import type { NoopCheck } from '../commands/host-state.js';
 import {
   installFromStdin,
   NGINX_RELOAD_FAILED,
   NGINX_TEST_FAILED,
   type NginxLayout,
-  nginxLayout,
   parseAppConfigs,
   RELOAD_CONFIRMED,
   readAppConfigs,
   removeConfig,
-  renderSite,
   renderUpstream,
   sitePath,
   upstreamPath,
@@ -27,16 +23,12 @@ import {
   STOPPED,
   stopAndRemove,
 } from '../commands/replica.js';
-import type { DeployInputs } from '../config/actions/deploy.js';
-import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
-import type { AppConfig } from '../plan/desired.js';
 import {
   describeRolloutStep,
   planRollback,
   type RollbackStep,
   type Rollout,
-  type RolloutSettings,
   type RolloutStep,
   type SlotTarget,
 } from '../plan/rollout.js';
@@ -107,78 +99,6 @@ class GateFailed extends UserError {
 
 class Cancelled extends UserError {
   override readonly name = 'RolloutCancelled';
-}
-
-/**
- * Pure: the rollout's settings and nginx configuration for one host, from the deploy inputs. The host's nginx is
- * found through the inventory variable `dyce_nginx_prefix` (a private nginx), else the system nginx (/etc/nginx).
- */
-export function rolloutSetup(
-  inputs: DeployInputs,
-  host: Host,
-  app: AppConfig,
-  dockerConfig: string,
-): { settings: RolloutSettings; config: RolloutConfig } {
-  const firstPort = app.hostPort ?? app.port;
-  if (firstPort === undefined) throw new UserError('input "port" is required with proxy: nginx');
-  const prefix = host.vars.dyce_nginx_prefix;
-  if (
-    prefix !== undefined &&
-    (typeof prefix !== 'string' || !/^\/[A-Za-z0-9._/@+-]*$/.test(prefix) || prefix.includes('..'))
-  )
-    throw new UserError(`${host.name}: dyce_nginx_prefix must be an absolute path, got ${JSON.stringify(prefix)}`);
-  const nginx = nginxLayout(prefix as string | undefined);
-  const address =
-    app.hostIp === '0.0.0.0' || app.network === 'host' ? '127.0.0.1' : app.hostIp === '::' ? '::1' : app.hostIp;
-  const names = inputs['nginx-server-name'] ?? [];
-  const cert = inputs['nginx-tls-cert'];
-  const key = inputs['nginx-tls-key'];
-  const site = names.length
-    ? renderSite({
-        app: app.app,
-        serverNames: names,
-        httpListen: inputs['nginx-http-listen'],
-        httpsListen: inputs['nginx-https-listen'],
-        ...(cert && key ? { tls: { cert, key } } : {}),
-        ...(inputs['nginx-static-dir'] ? { staticDir: inputs['nginx-static-dir'] } : {}),
-      })
-    : undefined;
-  return {
-    settings: {
-      maxUnavailable: inputs['max-unavailable'],
-      drainMs: inputs['drain-timeout'],
-      firstPort,
-      replicas: app.replicas,
-      portBase: host.portBase ?? 0,
-      portEnv: app.portEnv,
-    },
-    config: {
-      app: app.app,
-      dockerConfig,
-      nginx,
-      address,
-      ...(site === undefined ? {} : { site }),
-      health: {
-        path: inputs['health-path'],
-        timeoutMs: inputs['health-timeout'],
-        intervalMs: inputs['health-interval'],
-        deadlineMs: inputs['health-deadline'],
-      },
-    },
-  };
-}
-
-/**
- * Pure: what the host's own no-op check must find of nginx (see lockTake): the upstream file listing the replicas'
- * ports and, when Dyce writes a site, the site file with exactly the rendered content (its sha256).
- */
-export function nginxNoopCheck(cfg: RolloutConfig): NonNullable<NoopCheck['nginx']> {
-  return {
-    upstream: upstreamPath(cfg.nginx, cfg.app),
-    ...(cfg.site === undefined
-      ? {}
-      : { site: { path: sitePath(cfg.nginx, cfg.app), sha256: createHash('sha256').update(cfg.site).digest('hex') } }),
-  };
 }
 
 export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: Rollout): Promise<RolloutReport> {

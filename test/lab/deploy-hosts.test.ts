@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployRules, deploySpec } from '../../src/config/actions/deploy.js';
 import { parseInputs } from '../../src/config/input-spec.js';
-import { runDeploy } from '../../src/deploy/engine.js';
+import { runDeploy } from '../../src/deploy/entry.js';
 import { RecordingReporter } from '../../src/github/reporter.js';
 import type { LabHost } from '../../src/lab/env.js';
 import { runLocal } from '../../src/remote/local.js';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
 import type { Host } from '../../../src/config/inventory.js';
-import { DeployFailed, runDeploy } from '../../../src/deploy/engine.js';
+import { DeployFailed } from '../../../src/deploy/engine.js';
+import { runDeploy } from '../../../src/deploy/entry.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';
 import { UserError } from '../../../src/util/errors.js';
 

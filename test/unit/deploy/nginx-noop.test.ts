@@ -3,7 +3,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { lockTake } from '../../../src/commands/host-state.js';
 import { nginxLayout, renderSite, renderUpstream, sitePath, upstreamPath } from '../../../src/commands/nginx.js';
-import { nginxNoopCheck, type RolloutConfig } from '../../../src/deploy/rollout.js';
+import { deployRules, deploySpec, imageDeployInputs } from '../../../src/config/actions/deploy.js';
+import { parseInputs } from '../../../src/config/input-spec.js';
+import { parseInventory } from '../../../src/config/inventory.js';
+import { assembleDeployConfig } from '../../../src/deploy/config.js';
 import { runLocal } from '../../../src/remote/local.js';
 
 // The host's own no-op verdict behind nginx: besides the containers, the upstream must list exactly the running
@@ -12,14 +15,27 @@ import { runLocal } from '../../../src/remote/local.js';
 const dir = `/tmp/dyce-unit-nginx-noop-${process.pid}-${Date.now()}`;
 const layout = nginxLayout(`${dir}/nginx`);
 const site = renderSite({ app: 'web', serverNames: ['web.test'] });
-const cfg: RolloutConfig = {
-  app: 'web',
-  dockerConfig: `${dir}/docker`,
-  nginx: layout,
-  address: '127.0.0.1',
-  site,
-  health: { path: '/', timeoutMs: 1000, intervalMs: 100, deadlineMs: 1000 },
-};
+
+/** The no-op check of the one host, as assembleDeployConfig derives it from the inputs and the inventory. */
+function noopCheck(extra: Record<string, string> = { 'nginx-server-name': 'web.test' }) {
+  const inputs = imageDeployInputs(
+    parseInputs(
+      deploySpec,
+      {
+        hosts: 'h ansible_host=127.0.0.1',
+        'insecure-skip-host-key-check': 'true',
+        image: 'img:v1',
+        name: 'web',
+        port: '8001',
+        proxy: 'nginx',
+        ...extra,
+      },
+      deployRules,
+    ),
+  );
+  const inventory = parseInventory(`h ansible_host=127.0.0.1 dyce_nginx_prefix=${dir}/nginx`, { source: 'hosts' });
+  return assembleDeployConfig(inputs, inventory).hosts[0]!.nginx!.noop;
+}
 const row = (name: string, port: string) =>
   [
     `${'a'.repeat(63)}${name.slice(-1)}`,
@@ -36,7 +52,7 @@ const lines = [row('web1', '8001'), row('web2', '8002')];
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function verdict(check = nginxNoopCheck(cfg)): Promise<{ noop: boolean; held: boolean }> {
+async function verdict(check = noopCheck()): Promise<{ noop: boolean; held: boolean }> {
   const lock = `${dir}/state/locks/web.lock`;
   const r = await runLocal(
     lockTake(
@@ -56,13 +72,12 @@ async function verdict(check = nginxNoopCheck(cfg)): Promise<{ noop: boolean; he
 }
 
 describe('the no-op verdict behind nginx', () => {
-  it('nginxNoopCheck names both files and the rendered site hash', () => {
-    expect(nginxNoopCheck(cfg)).toEqual({
+  it('the assembled config names both files and the rendered site hash', () => {
+    expect(noopCheck()).toEqual({
       upstream: upstreamPath(layout, 'web'),
       site: { path: sitePath(layout, 'web'), sha256: createHash('sha256').update(site).digest('hex') },
     });
-    const { site: _, ...noSite } = cfg;
-    expect(nginxNoopCheck(noSite)).toEqual({ upstream: upstreamPath(layout, 'web') });
+    expect(noopCheck({})).toEqual({ upstream: upstreamPath(layout, 'web') });
   });
 
   it('is noop only with the site intact and the upstream listing exactly the replicas ports', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pullAndIdentify } from '../../../src/commands/host-state.js';
 import { deployRules, deploySpec } from '../../../src/config/actions/deploy.js';
 import { parseInputs, type RawInputs } from '../../../src/config/input-spec.js';
-import { runDeploy } from '../../../src/deploy/engine.js';
+import { runDeploy } from '../../../src/deploy/entry.js';
 import { isMutableTag, mutableTagWarning, parsePulled } from '../../../src/deploy/pull.js';
 import { appConfigFromInputs } from '../../../src/deploy/settings.js';
 import { RecordingReporter } from '../../../src/github/reporter.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeployResult } from '../../../src/deploy/engine.js';
-import { deploySummary } from '../../../src/deploy/summary.js';
+import { deploySummary } from '../../../src/github/deploy-summary.js';
 import { type AppConfig, desiredState } from '../../../src/plan/desired.js';
 import type { ObservedContainer } from '../../../src/plan/observed.js';
 import { planReplicas } from '../../../src/plan/plan.js';

@@ -1,5 +1,5 @@
+import type { DeployResult, HostOutcome } from '../deploy/engine.js';
 import { formatDuration } from '../util/duration.js';
-import type { DeployResult, HostOutcome } from './engine.js';
 
 /**
  * The job summary: one table, a row per host (replicas, versions, action taken, time, result); below it, why
