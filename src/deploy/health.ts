@@ -1,4 +1,5 @@
-import { connect as netConnect } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { dockerLogsTail } from '../commands/replica.js';
@@ -78,7 +79,6 @@ export interface GateResult {
 }
 
 const BODY_EXCERPT = 200;
-const MAX_RESPONSE = 64 * 1024;
 const MIN_CHECK_MS = 250;
 
 export function isValidHealthPath(path: string): boolean {
@@ -192,81 +192,56 @@ interface Answer {
   body: string;
 }
 
-/** A minimal HTTP/1.1 GET with `Connection: close`: the status line, and the body up to Content-Length or the end. */
+/**
+ * One GET over the already-open stream, through node:http (`Connection: close`): the status, and the body up to
+ * an excerpt's worth (chunked or not: node decodes it). The response is not read further.
+ */
 function exchange(stream: Duplex, port: number, path: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    let buf = Buffer.alloc(0);
-    let done = false;
-    const finish = (fn: () => void) => {
-      if (done) return;
-      done = true;
-      stream.off('data', onData);
-      fn();
-    };
-    const parse = (atEnd: boolean): Answer | undefined => {
-      const headEnd = buf.indexOf('\r\n\r\n');
-      if (headEnd < 0) return undefined;
-      const head = buf.subarray(0, headEnd).toString('latin1');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-      if (!m) throw new Error(`not an HTTP answer: ${JSON.stringify(head.slice(0, 60))}`);
-      const status = Number(m[1]);
-      const body = buf.subarray(headEnd + 4);
-      const len = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
-      if (len && body.length >= Number(len[1]))
-        return { status, body: body.subarray(0, Number(len[1])).toString('utf8') };
-      if (atEnd || body.length >= BODY_EXCERPT * 4 || (!len && !chunked && status === 204))
-        return { status, body: (chunked ? dechunk(body) : body).toString('utf8') };
-      return undefined;
-    };
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      try {
-        const a = parse(buf.length >= MAX_RESPONSE);
-        if (a) finish(() => resolve(a));
-      } catch (e) {
-        finish(() => reject(e));
-      }
-    };
-    stream.on('data', onData);
-    stream.once('error', (e) => finish(() => reject(e)));
-    const onEnd = () =>
-      finish(() => {
-        try {
-          const a = parse(true);
-          if (a) resolve(a);
-          else
-            reject(
-              new Error(
-                buf.length
-                  ? 'the connection closed in the middle of the response headers'
-                  : 'the connection closed without an answer (accepted, then closed: is the app listening yet?)',
-              ),
-            );
-        } catch (e) {
-          reject(e);
+    const req = httpRequest({
+      createConnection: () => stream as Socket,
+      method: 'GET',
+      path,
+      headers: {
+        Host: `127.0.0.1:${port}`,
+        'User-Agent': 'dyce-health-gate',
+        Accept: '*/*',
+        Connection: 'close',
+      },
+    });
+    req.once('error', (e) => reject(httpError(e)));
+    req.once('response', (res) => {
+      const status = res.statusCode ?? 0;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const done = () => {
+        res.off('data', onData);
+        resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+      };
+      const onData = (d: Buffer) => {
+        chunks.push(d);
+        size += d.length;
+        if (size >= BODY_EXCERPT * 4) {
+          done();
+          res.destroy();
         }
-      });
-    stream.once('end', onEnd);
-    stream.once('close', onEnd);
-    stream.write(
-      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: dyce-health-gate\r\nAccept: */*\r\nConnection: close\r\n\r\n`,
-    );
+      };
+      res.on('data', onData);
+      res.once('end', done);
+      // A body cut short still shows what came (the status decides the check).
+      res.once('aborted', done);
+      res.once('error', done);
+    });
+    req.end();
   });
 }
 
-function dechunk(body: Buffer): Buffer {
-  const out: Buffer[] = [];
-  let k = 0;
-  while (k < body.length) {
-    const eol = body.indexOf('\r\n', k);
-    if (eol < 0) break;
-    const size = Number.parseInt(body.subarray(k, eol).toString('latin1'), 16);
-    if (!Number.isFinite(size) || size <= 0) break;
-    out.push(body.subarray(eol + 2, Math.min(body.length, eol + 2 + size)));
-    k = eol + 2 + size + 2;
-  }
-  return Buffer.concat(out);
+/** node:http's errors in the words of a health check. */
+function httpError(e: Error & { code?: string; reason?: string }): Error {
+  if (e.code === 'ECONNRESET' && e.message === 'socket hang up')
+    return new Error('the connection closed without an answer (accepted, then closed: is the app listening yet?)');
+  if (e.code?.startsWith('HPE_')) return new Error(`not an HTTP answer (${e.reason ?? e.message})`);
+  return e;
 }
 
 function describeError(error: unknown): string {
