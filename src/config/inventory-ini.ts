@@ -1,4 +1,5 @@
 import { expandHostEntry, GROUP_NAME, RawInventory, type SourcePos } from './inventory-raw.js';
+import { splitShellWords } from './shell-words.js';
 
 /**
  * Reads an Ansible INI inventory the way ansible's `ini` inventory plugin does:
@@ -141,63 +142,10 @@ function readHostLine(line: string, at: SourcePos, group: string, into: RawInven
   }
 }
 
-/**
- * POSIX shell word splitting (Python's shlex.split(posix=True, comments=True), which Ansible uses):
- * single quotes are literal, double quotes honour \" and \\, a backslash outside quotes escapes the next byte,
- * `#` outside quotes starts a comment.
- */
+/** An inventory line's words (`#` starts a comment), with the line in the error. */
 export function shellSplit(line: string): { words: string[] } | { error: string } {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let i = 0;
-  while (i < line.length) {
-    const c = line[i]!;
-    if (c === ' ' || c === '\t') {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-      i++;
-    } else if (c === '#') {
-      break;
-    } else if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) return { error: `unterminated single quote in ${JSON.stringify(line)}` };
-      cur += line.slice(i + 1, end);
-      inWord = true;
-      i = end + 1;
-    } else if (c === '"') {
-      i++;
-      let closed = false;
-      while (i < line.length) {
-        const d = line[i]!;
-        if (d === '"') {
-          closed = true;
-          i++;
-          break;
-        }
-        if (d === '\\' && (line[i + 1] === '"' || line[i + 1] === '\\')) {
-          cur += line[i + 1];
-          i += 2;
-          continue;
-        }
-        cur += d;
-        i++;
-      }
-      if (!closed) return { error: `unterminated double quote in ${JSON.stringify(line)}` };
-      inWord = true;
-    } else if (c === '\\') {
-      if (i + 1 < line.length) cur += line[i + 1];
-      inWord = true;
-      i += 2;
-    } else {
-      cur += c;
-      inWord = true;
-      i++;
-    }
-  }
-  if (inWord) words.push(cur);
-  return { words };
+  const r = splitShellWords(line, { comments: true });
+  return 'error' in r ? { error: `${r.error} in ${JSON.stringify(line)}` } : r;
 }
 
 /**

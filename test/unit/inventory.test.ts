@@ -122,7 +122,7 @@ describe('INI inventory', () => {
       'hosts:7: section [web:bogus] has unknown type "bogus" (expected vars or children)',
       'hosts:9: group "missing_group" is used but never defined (add a [missing_group] section)',
       'hosts:11: host "web3": ansible_port: must be a whole number from 1 to 65535, got "abc"',
-      `hosts:12: unterminated single quote in "web4 x='unterminated"`,
+      `hosts:12: unclosed single quote in "web4 x='unterminated"`,
     ]);
   });
 

@@ -5,6 +5,7 @@ import { UserError } from '../../util/errors.js';
 import type { MapEntry } from '../conventions.js';
 import { type ActionSpec, type InputRule, input, type ParsedInputs } from '../input-spec.js';
 import { parseJumpSpec } from '../inventory.js';
+import { splitShellWords } from '../shell-words.js';
 
 /** The Loki plugin Dyce installs when asked: pinned, never `latest`. */
 export const DEFAULT_LOG_PLUGIN = 'grafana/loki-docker-driver:3.3.2-amd64';
@@ -526,42 +527,9 @@ export function imageRegistry(ref: string): string | undefined {
   return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined;
 }
 
-/** Splits a command like a POSIX shell would split words (quotes and backslashes), with no expansion at all. */
+/** The `command` input's words: split like Ansible splits a command (shlex), without a shell and with no expansion. */
 export function splitCommand(text: string): { words: string[] } | { error: string } {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  for (let k = 0; k < text.length; k++) {
-    const c = text[k]!;
-    if (c === "'") {
-      const end = text.indexOf("'", k + 1);
-      if (end < 0) return { error: 'unclosed single quote' };
-      cur += text.slice(k + 1, end);
-      k = end;
-      inWord = true;
-    } else if (c === '"') {
-      let k2 = k + 1;
-      for (; k2 < text.length && text[k2] !== '"'; k2++) {
-        if (text[k2] === '\\' && k2 + 1 < text.length && '"\\$`'.includes(text[k2 + 1]!)) k2++;
-        cur += text[k2];
-      }
-      if (k2 >= text.length) return { error: 'unclosed double quote' };
-      k = k2;
-      inWord = true;
-    } else if (c === '\\') {
-      if (k + 1 < text.length) cur += text[++k];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (inWord) words.push(cur);
-  return { words };
+  return splitShellWords(text);
 }
 
 export function mapObject(entries: MapEntry[] | undefined): Record<string, string> {

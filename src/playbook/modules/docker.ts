@@ -15,6 +15,7 @@ import {
   dockerWithStdinEnvFile,
   ENV_FILE_PLACEHOLDER,
 } from '../../commands/docker.js';
+import { splitShellWords } from '../../config/shell-words.js';
 import { ansibleBool, toText } from '../../template/templar.js';
 import { type ModuleContext, type ModuleDef, ModuleFailure, runOrFail } from './types.js';
 
@@ -191,38 +192,6 @@ const containerSchema = z.object({
 
 type ContainerArgs = z.infer<typeof containerSchema>;
 
-/** Splits a command string as Python's shlex does for the common cases (quotes, backslashes). */
-export function shlexSplit(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let q: string | undefined;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (q) {
-      if (c === q) q = undefined;
-      else if (c === '\\' && q === '"' && i + 1 < s.length && '"\\$`'.includes(s[i + 1]!)) cur += s[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      q = c;
-      inWord = true;
-    } else if (c === '\\' && i + 1 < s.length) {
-      cur += s[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur);
-      cur = '';
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (q) throw new ModuleFailure(`command: unbalanced ${q} quote`);
-  if (inWord) out.push(cur);
-  return out;
-}
-
 const VOLUME_MODE =
   /^(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy)(,(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy))*$/;
 
@@ -261,8 +230,11 @@ export function containerSpec(a: ContainerArgs): ContainerSpec {
       ? `on-failure:${a.restart_retries}`
       : a.restart_policy;
   let command: string[] | undefined;
-  if (typeof a.command === 'string') command = shlexSplit(a.command);
-  else if (Array.isArray(a.command)) command = a.command.map(toText);
+  if (typeof a.command === 'string') {
+    const split = splitShellWords(a.command);
+    if ('error' in split) throw new ModuleFailure(`command: ${split.error}`);
+    command = split.words;
+  } else if (Array.isArray(a.command)) command = a.command.map(toText);
   return {
     name: a.name.replace(/^\//, ''),
     image: a.image,
