@@ -40,14 +40,6 @@ export function dockerPullMissing(config: string, image: string): Argv {
   ];
 }
 
-export function dockerPsIds(filter: string): Argv {
-  return docker(undefined, 'ps', '--all', '--quiet', '--no-trunc', '--filter', filter);
-}
-
-export function dockerInspect(ids: readonly string[]): Argv {
-  return docker(undefined, 'inspect', ...ids);
-}
-
 export interface PublishedPort {
   ip: string;
   hostPort: number;
@@ -108,14 +100,6 @@ export function dockerStop(names: readonly string[], timeoutSeconds?: number): A
 
 export function dockerRm(names: readonly string[], opts: { force?: boolean } = {}): Argv {
   return docker(undefined, 'rm', ...(opts.force ? ['--force'] : []), ...names);
-}
-
-export function dockerPluginInspect(alias: string): Argv {
-  return docker(undefined, 'plugin', 'inspect', '--format', '{{.Enabled}}', alias);
-}
-
-export function dockerPluginList(): Argv {
-  return docker(undefined, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}');
 }
 
 /** Installs a plugin from `ref` under `alias`; `config` carries the registry login (a private plugin registry). */

@@ -18,20 +18,6 @@ export function writeFileFromStdin(path: string): Argv {
   return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"', path);
 }
 
-/** Appends stdin to PATH (mode 0600 when created). */
-export function appendFromStdin(path: string): Argv {
-  return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat >> "$1"', path);
-}
-
-/** Removes every entry of DIR except KEEP (a name), e.g. secret dirs of earlier specs. */
-export function removeSiblings(dir: string, keep: string): Argv {
-  return sh(
-    'cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -e "$f" ] && [ "$f" != "$2" ] && rm -rf -- "$f"; done; exit 0',
-    dir,
-    keep,
-  );
-}
-
 /** Exit code of lockTake when another holder has the lock: stdout then holds its details. */
 export const LOCK_HELD = 3;
 

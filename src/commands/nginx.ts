@@ -1,5 +1,4 @@
 import type { Argv } from './docker.js';
-import { writeFileFromStdin } from './host-state.js';
 
 /**
  * nginx as data: the upstream file Dyce owns per app, the site config generalised from Melton's nginx block, and
@@ -174,21 +173,6 @@ function prefixArgs(layout: NginxLayout): string[] {
   return layout.prefix === undefined ? ['-c', layout.conf] : ['-p', `${layout.prefix}/`, '-c', layout.conf];
 }
 
-/** Tests the FULL configuration (the main file and everything it includes), quietly: errors only. */
-export function nginxTest(layout: NginxLayout): Argv {
-  return ['nginx', '-t', '-q', ...prefixArgs(layout)];
-}
-
-/** A graceful reload: new workers take new connections, old ones finish the requests they hold, then exit. */
-export function nginxReload(layout: NginxLayout): Argv {
-  return ['nginx', '-s', 'reload', ...prefixArgs(layout)];
-}
-
-/** Writes stdin to the candidate file next to TARGET (0600, atomic): the first half of installing a config file. */
-export function writeCandidate(target: string): Argv {
-  return writeFileFromStdin(candidatePath(target));
-}
-
 export function candidatePath(target: string): string {
   return `${target}.dyce-next`;
 }
@@ -253,16 +237,6 @@ const RELOAD_LINES = [
 ];
 
 /**
- * The second half: moves the candidate over TARGET (rename: nginx never reads half a file), runs `nginx -t` on the
- * full configuration, and only if it passes reloads nginx. When the test fails, TARGET gets its previous content
- * back (or is removed when it is new) before anything could load the bad file, and the command exits
- * NGINX_TEST_FAILED with nginx's complaint on stderr. Paths are positional arguments, never spliced into the script.
- */
-export function installConfig(layout: NginxLayout, target: string): Argv {
-  return ['sh', '-c', INSTALL_LINES.join('\n'), 'sh', target, candidatePath(target), ...prefixArgs(layout)];
-}
-
-/**
  * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
  * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout, unless `confirm` is
  * false: then the script returns once the reload signal is sent, as `nginx -s reload` does).
@@ -308,11 +282,6 @@ export function removeConfig(layout: NginxLayout, target: string): Argv {
     target,
     ...prefixArgs(layout),
   ];
-}
-
-/** Prints the upstream file (exit 1 when there is none): what nginx routes to right now. */
-export function readUpstream(layout: NginxLayout, app: string): Argv {
-  return ['cat', upstreamPath(layout, app)];
 }
 
 /** Pure: the ports an upstream file lists (to learn what serves before a rollout). */

@@ -14,8 +14,3 @@ export function quoteWord(word: string): string {
   if (SAFE.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
-
-/** Commands joined with && (a pure helper: argv arrays in, one shell string out). */
-export function andThen(...commands: readonly (readonly string[])[]): string {
-  return commands.map(shellQuote).join(' && ');
-}

@@ -3,28 +3,6 @@ import type { Reporter } from '../github/reporter.js';
 import { appDir } from '../plan/desired.js';
 import type { Executor } from '../remote/executor.js';
 import { lastLines } from '../remote/executor.js';
-import { errorMessage } from '../util/errors.js';
-
-/**
- * Retention after a successful deploy: the host's history of the app records the image (src/commands/history.ts),
- * and the images beyond `keep-versions` are removed. Never fails the deploy (the replicas already serve): a
- * problem is a warning, and the next deploy tries again.
- */
-export async function recordAndPrune(h: RecordHost, o: RecordOptions): Promise<void> {
-  try {
-    reportRecord(
-      h,
-      o,
-      await h.exec.run(recordArgv(o), {
-        sudo: h.sudo,
-        label: 'record the deploy and prune old images',
-        timeoutMs: 120_000,
-      }),
-    );
-  } catch (error) {
-    h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${errorMessage(error)}`);
-  }
-}
 
 export interface RecordHost {
   name: string;

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { LABEL } from './desired.js';
 
@@ -19,49 +18,6 @@ export interface ObservedContainer {
   version?: string;
   specHash?: string;
   port?: number;
-}
-
-const inspectSchema = z.array(
-  z.object({
-    Id: z.string(),
-    Name: z.string(),
-    State: z.object({ Status: z.string(), Running: z.boolean() }),
-    Config: z.object({
-      Image: z.string(),
-      Labels: z.record(z.string(), z.string()).nullable().optional(),
-    }),
-  }),
-);
-
-/** Pure: `docker inspect` JSON -> observed containers. */
-export function parseInspect(json: string, host: string): ObservedContainer[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(json);
-  } catch (error) {
-    throw new UserError(`${host}: docker inspect did not answer JSON`, { cause: error });
-  }
-  const r = inspectSchema.safeParse(data);
-  if (!r.success) throw new UserError(`${host}: unexpected docker inspect output: ${r.error.issues[0]?.message}`);
-  return r.data.map((c) => {
-    const labels = c.Config.Labels ?? {};
-    const o: ObservedContainer = {
-      id: c.Id,
-      name: c.Name.replace(/^\//, ''),
-      running: c.State.Running,
-      status: c.State.Status,
-      image: c.Config.Image,
-      labels,
-    };
-    if (labels[LABEL.app]) o.app = labels[LABEL.app];
-    const replica = Number(labels[LABEL.replica]);
-    if (Number.isInteger(replica) && replica > 0) o.replica = replica;
-    if (labels[LABEL.version]) o.version = labels[LABEL.version];
-    if (labels[LABEL.specHash]) o.specHash = labels[LABEL.specHash];
-    const port = Number(labels[LABEL.port]);
-    if (Number.isInteger(port) && port > 0) o.port = port;
-    return o;
-  });
 }
 
 /**

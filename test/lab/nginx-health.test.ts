@@ -4,7 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  installConfig,
+  installFromStdin,
   NGINX_TEST_FAILED,
   nginxLayout,
   RELOAD_CONFIRMED,
@@ -13,7 +13,6 @@ import {
   renderUpstream,
   sitePath,
   upstreamPath,
-  writeCandidate,
 } from '../../src/commands/nginx.js';
 import { containerLogTail, describeCheck, dialerFor, waitHealthy } from '../../src/deploy/health.js';
 import { RecordingReporter } from '../../src/github/reporter.js';
@@ -156,9 +155,7 @@ function get(
 }
 
 async function install(target: string, content: string) {
-  const w = await exec.run(writeCandidate(target), { stdin: content });
-  expect(w.code, w.stderr).toBe(0);
-  return exec.run(installConfig(layout, target));
+  return exec.run(installFromStdin(layout, target), { stdin: content });
 }
 
 describe('nginx on a lab host', () => {

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   candidatePath,
-  installConfig,
+  installFromStdin,
   NginxConfigError,
   nginxLayout,
-  nginxReload,
-  nginxTest,
   parseAppConfigs,
   parseUpstreamPorts,
   readAppConfigs,
@@ -15,9 +13,7 @@ import {
   sitePath,
   upstreamName,
   upstreamPath,
-  writeCandidate,
 } from '../../../src/commands/nginx.js';
-import { shellQuote } from '../../../src/commands/quote.js';
 
 const lab = nginxLayout('/var/lib/dyce-lab/hosts/vps1/nginx/');
 const system = nginxLayout();
@@ -34,23 +30,10 @@ describe('layout and commands', () => {
     expect(sitePath(system, 'web')).toBe('/etc/nginx/conf.d/dyce-web.site.conf');
   });
 
-  it('nginx -t runs against the full main config, quietly; reload is nginx -s reload', () => {
-    expect(shellQuote(nginxTest(lab))).toBe(
-      'nginx -t -q -p /var/lib/dyce-lab/hosts/vps1/nginx/ -c /var/lib/dyce-lab/hosts/vps1/nginx/nginx.conf',
-    );
-    expect(shellQuote(nginxReload(lab))).toBe(
-      'nginx -s reload -p /var/lib/dyce-lab/hosts/vps1/nginx/ -c /var/lib/dyce-lab/hosts/vps1/nginx/nginx.conf',
-    );
-    expect(shellQuote(nginxTest(system))).toBe('nginx -t -q -c /etc/nginx/nginx.conf');
-  });
-
-  it('the candidate is written from stdin with the shared atomic 0600 writer, then installed with its path as an argument', () => {
+  it('the candidate is written from stdin (atomic, 0600), then installed with its path as an argument', () => {
     const t = upstreamPath(lab, 'web');
-    const w = writeCandidate(t);
-    expect(w.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(w[2]).toContain('umask 077');
-    expect(w.at(-1)).toBe(`${t}.dyce-next`);
-    const i = installConfig(lab, t);
+    const i = installFromStdin(lab, t);
+    expect(i[2]).toContain('umask 077');
     expect(i.slice(3)).toEqual(['sh', t, candidatePath(t), '-p', `${lab.prefix}/`, '-c', lab.conf]);
     // The script text is constant: no path is spliced into it.
     expect(i[2]).not.toContain(t);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type AppConfig, desiredState, LABEL, LOKI_LOG_DEFAULTS, secretDigest } from '../../../src/plan/desired.js';
-import { type ObservedContainer, parseInspect, parsePsLines } from '../../../src/plan/observed.js';
+import { type ObservedContainer, parsePsLines } from '../../../src/plan/observed.js';
 import { describePlan, PlanConflict, planReplicas } from '../../../src/plan/plan.js';
 import { Secret } from '../../../src/util/secret.js';
 import { appConfig, deployedContainers, HOST_FACTS } from '../../support/deploy-fixtures.js';
@@ -201,47 +201,6 @@ describe('planReplicas', () => {
     const p = planReplicas(desiredState(app(), facts), [...running(app()), stray], opts);
     expect(kinds(p)[0]).toBe('remove:melton-app1.next');
     expect(p.steps[0]).toMatchObject({ reason: 'not a replica name' });
-  });
-});
-
-describe('parseInspect', () => {
-  it('reads the fields the planner needs', () => {
-    const json = JSON.stringify([
-      {
-        Id: 'abc',
-        Name: '/melton-app1',
-        State: { Status: 'running', Running: true },
-        Config: {
-          Image: 'reg/app:v1',
-          Labels: {
-            [LABEL.app]: 'melton-app',
-            [LABEL.replica]: '1',
-            [LABEL.port]: '8000',
-            [LABEL.specHash]: 'h',
-            [LABEL.version]: 'v1',
-          },
-        },
-      },
-      { Id: 'def', Name: '/other', State: { Status: 'exited', Running: false }, Config: { Image: 'x', Labels: null } },
-    ]);
-    expect(parseInspect(json, 'vps1')).toEqual([
-      expect.objectContaining({
-        id: 'abc',
-        name: 'melton-app1',
-        app: 'melton-app',
-        replica: 1,
-        port: 8000,
-        specHash: 'h',
-        version: 'v1',
-        running: true,
-      }),
-      expect.objectContaining({ id: 'def', name: 'other', labels: {}, running: false, status: 'exited' }),
-    ]);
-    expect(parseInspect(json, 'vps1')[1]!.app).toBeUndefined();
-  });
-
-  it('fails clearly on output that is not docker inspect JSON', () => {
-    expect(() => parseInspect('permission denied', 'vps1')).toThrow('vps1: docker inspect did not answer JSON');
   });
 });
 
