@@ -5,7 +5,6 @@ import { connector } from '../deploy/connect.js';
 import { runDeploy } from '../deploy/entry.js';
 import { findRollbackTarget } from '../deploy/rollback.js';
 import { formatDuration } from '../util/duration.js';
-import { UserError } from '../util/errors.js';
 import { parseDeployFlags, runDeployCommand } from './deploy.js';
 import { checkInputs } from './flags.js';
 import type { CliReporter } from './reporter.js';
