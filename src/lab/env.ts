@@ -93,3 +93,13 @@ export function labInventory(env: LabEnv, user = 'root'): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** An Ansible INI inventory of the lab's machine VPSs (group `machines`), for playbooks that change a host. */
+export function labMachineInventory(env: LabEnv, user = 'root', names?: string[]): string {
+  const lines = ['[machines]'];
+  for (const m of env.machines ?? []) {
+    if (names && !names.includes(m.name)) continue;
+    lines.push(`${m.name} ansible_host=${m.address} ansible_port=${m.sshPort} ansible_user=${user}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

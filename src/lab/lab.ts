@@ -24,6 +24,7 @@ import {
   ensureMachine,
   ensureMachineImage,
   ensureMachineNetwork,
+  gatewayForwarders,
   machineName,
   machineStatus,
   stopMachines,
@@ -598,6 +599,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabEnv> {
     const ctx = { dir: l.dir, dockerBin, runnerHost, log };
     const image = await ensureMachineImage(ctx);
     await ensureMachineNetwork(ctx);
+    await ensurePackages(['systemd'], log);
+    for (const f of gatewayForwarders())
+      if (!isRunning(readRecord(l.pids, f.name)))
+        startProcess(l.pids, f.name, f.argv, { log: join(l.logs, `${f.name}.log`) });
     const labPub = readFileSync(join(l.ssh, 'id_ed25519.pub'), 'utf8');
     machines = await Promise.all(
       Array.from({ length: machineCount }, (_, i) =>

@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { runLocal } from '../remote/local.js';
 import { UserError } from '../util/errors.js';
@@ -75,6 +84,14 @@ const DROPPED_CAPS = [
 
 export const MACHINE_NETWORK = 'dyce-lab-machines';
 const SUBNET_PREFIX = '172.30.0';
+/** The machine's own address on the machines' network: where the VPSs reach the lab's registry and Loki receiver. */
+export const MACHINE_GATEWAY = `${SUBNET_PREFIX}.1`;
+/**
+ * Lab services that listen on the machine's loopback (registry 5000, Loki 3100). Each machine VPS reaches them on its
+ * own 127.0.0.1 too (a socket-activated systemd-socket-proxyd to the gateway), so image references and Loki URLs are
+ * the same for every lab host.
+ */
+export const FORWARDED_PORTS = [5000, 3100];
 const LABEL = 'dyce.lab.machine';
 
 export function machineRecipeFingerprint(): string {
@@ -188,7 +205,7 @@ function fingerprintOf(pubLine: string): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** What goes into a new machine before it boots: its host key and the lab key for root and deploy. */
+/** What goes into a new machine before it boots: its host key, the lab key for root and deploy, the lab forwards. */
 async function seedTar(dir: string, name: string, labPub: string): Promise<string> {
   const seed = join(dir, 'seed');
   rmSync(seed, { recursive: true, force: true });
@@ -199,6 +216,20 @@ async function seedTar(dir: string, name: string, labPub: string): Promise<strin
   writeFileSync(join(seed, 'etc/ssh/ssh_host_ed25519_key.pub'), readFileSync(`${key}.pub`), { mode: 0o644 });
   for (const u of ['root', 'home/deploy'])
     writeFileSync(join(seed, u, '.ssh/authorized_keys'), labPub, { mode: 0o600 });
+  const units = join(seed, 'etc/systemd/system');
+  mkdirSync(join(units, 'sockets.target.wants'), { recursive: true });
+  for (const port of FORWARDED_PORTS) {
+    const unit = `dyce-lab-forward-${port}`;
+    writeFileSync(
+      join(units, `${unit}.socket`),
+      `[Unit]\nDescription=dyce lab: 127.0.0.1:${port} is the lab's port ${port}\n[Socket]\nListenStream=127.0.0.1:${port}\n[Install]\nWantedBy=sockets.target\n`,
+    );
+    writeFileSync(
+      join(units, `${unit}.service`),
+      `[Unit]\nDescription=dyce lab: forward to ${MACHINE_GATEWAY}:${port}\n[Service]\nExecStart=/lib/systemd/systemd-socket-proxyd ${MACHINE_GATEWAY}:${port}\n`,
+    );
+    symlinkSync(`../${unit}.socket`, join(units, 'sockets.target.wants', `${unit}.socket`));
+  }
   const tar = join(dir, 'seed.tar');
   // Owners as on the machine: everything root's but deploy's home.
   await must(
@@ -213,18 +244,29 @@ async function seedTar(dir: string, name: string, labPub: string): Promise<strin
   return tar;
 }
 
+/** Bumped when what seedTar writes changes: machines made with an older seed are recreated. */
+const SEED_VERSION = '3';
+
 interface Inspected {
   running: boolean;
   image: string;
+  seed: string;
 }
 
 async function inspectContainer(ctx: MachineContext, name: string): Promise<Inspected | undefined> {
   const r = await runLocal(
-    docker(ctx, 'container', 'inspect', '--format', '{{.State.Running}} {{.Config.Image}}', name),
+    docker(
+      ctx,
+      'container',
+      'inspect',
+      '--format',
+      `{{.State.Running}} {{.Config.Image}} {{index .Config.Labels "${LABEL}.seed"}}`,
+      name,
+    ),
   );
   if (r.code !== 0) return undefined;
-  const [running, image] = r.stdout.trim().split(' ');
-  return { running: running === 'true', image: image ?? '' };
+  const [running, image, seed] = r.stdout.trim().split(' ');
+  return { running: running === 'true', image: image ?? '', seed: seed ?? '' };
 }
 
 /**
@@ -245,7 +287,7 @@ export async function ensureMachine(
   mkdirSync(dir, { recursive: true });
   const volume = `${container}-docker`;
   let state = await inspectContainer(ctx, container);
-  if (state && (fresh || state.image !== image)) {
+  if (state && (fresh || state.image !== image || state.seed !== SEED_VERSION)) {
     await must(docker(ctx, 'rm', '--force', '--volumes', container), `docker rm ${container}`);
     await runLocal(docker(ctx, 'volume', 'rm', '--force', volume));
     state = undefined;
@@ -264,6 +306,8 @@ export async function ensureMachine(
         'SIGRTMIN+3',
         '--label',
         `${LABEL}=${name}`,
+        '--label',
+        `${LABEL}.seed=${SEED_VERSION}`,
         '--network',
         MACHINE_NETWORK,
         '--ip',
@@ -340,4 +384,21 @@ export function machineStatus(
     const [running, pid] = (r.status === 0 ? r.stdout : '').trim().split(' ');
     return { name: m.name, pid: Number(pid ?? 0) || 0, running: running === 'true' };
   });
+}
+
+/**
+ * On the machine: the lab's loopback services, also on the machines' gateway address (recorded processes, so that
+ * `lab down` stops them). systemd-socket-activate listens and hands the socket to systemd-socket-proxyd.
+ */
+export function gatewayForwarders(): { name: string; argv: string[] }[] {
+  return FORWARDED_PORTS.map((port) => ({
+    name: `machines-forward-${port}`,
+    argv: [
+      '/usr/bin/systemd-socket-activate',
+      '--listen',
+      `${MACHINE_GATEWAY}:${port}`,
+      '/lib/systemd/systemd-socket-proxyd',
+      `127.0.0.1:${port}`,
+    ],
+  }));
 }

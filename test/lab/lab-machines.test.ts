@@ -25,8 +25,8 @@ async function machineState(): Promise<Record<string, string>> {
   };
 }
 
-async function on(env: LabEnv, m: LabMachine, script: string, user = 'root') {
-  const r = await ssh(env, m, script, { user });
+async function on(env: LabEnv, m: LabMachine, script: string, user = 'root', stdin?: string) {
+  const r = await ssh(env, m, script, { user, ...(stdin === undefined ? {} : { stdin }) });
   return { ...r, out: r.stdout.trim() };
 }
 
@@ -106,5 +106,39 @@ describe('lab machine VPSs: machines of their own', () => {
     const after = await machineState();
     expect(after).toEqual(before);
     expect((await runLocal(['id', user])).code).not.toBe(0);
+  });
+
+  it('reaches the lab registry and Loki receiver on its own 127.0.0.1, and publishes ports on its own address', async () => {
+    const { env, vps } = await machines(2);
+    const [a, b] = vps as [LabMachine, LabMachine];
+    const name = uniqueName('machine-app');
+    const run = await on(
+      env,
+      a,
+      [
+        'set -e',
+        'export DOCKER_CONFIG=$(mktemp -d)',
+        `docker login -u ${env.registry.username} --password-stdin ${env.registry.url} >/dev/null`,
+        `docker run -d --name ${name} -p 8000:8000 ${env.sampleApp.image}:v2 >/dev/null`,
+        'rm -rf "$DOCKER_CONFIG"',
+        'curl -s -o /dev/null -w "%{http_code}\\n" 127.0.0.1:3100/ready',
+      ].join('\n'),
+      'root',
+      env.registry.password,
+    );
+    try {
+      expect(run.code).toBe(0);
+      expect(run.out).toBe('200');
+      const seen = await on(
+        env,
+        b,
+        `for i in $(seq 50); do curl -fsS -m 2 http://${a.address}:8000/version && break; sleep 0.2; done`,
+      );
+      expect(seen.out).toBe('v2');
+      // Another VPS's engine does not have it: each runs its own dockerd.
+      expect((await on(env, b, `docker ps -aq --filter name=${name}`)).out).toBe('');
+    } finally {
+      await on(env, a, `docker rm -f ${name} >/dev/null 2>&1 || true`);
+    }
   });
 });
