@@ -32,7 +32,8 @@ export interface ResultEvent {
 export interface PlayEvents {
   play(name: string, hosts: string[]): void;
   noHosts(pattern: string): void;
-  task(name: string, module: string): void;
+  /** A task starts (`handler`: a notified handler runs). */
+  task(name: string, module: string, handler?: boolean): void;
   /** One line per host (or per host and loop item). `final` marks the task's overall result for the host. */
   result(r: ResultEvent, final: boolean): void;
   warning(message: string): void;
@@ -46,11 +47,35 @@ function banner(text: string): string {
   return `${text} ${'*'.repeat(Math.max(3, WIDTH - text.length - 1))}`;
 }
 
+/** A module's `diff` (`{before, after}` or a list of them) as unified-diff-like lines, as `--diff` prints it. */
+export function formatDiff(diff: unknown): string {
+  const out: string[] = [];
+  for (const d of [diff].flat()) {
+    if (!d || typeof d !== 'object') continue;
+    const { before = '', after = '', before_header, after_header, prepared } = d as Record<string, unknown>;
+    if (typeof prepared === 'string') {
+      out.push(prepared);
+      continue;
+    }
+    const text = (v: unknown) => (typeof v === 'string' ? v : `${JSON.stringify(v, null, 4)}\n`);
+    const a = text(before).split('\n');
+    const b = text(after).split('\n');
+    if (a.join('\n') === b.join('\n')) continue;
+    out.push(
+      `--- before${before_header ? `: ${before_header}` : ''}`,
+      `+++ after${after_header ? `: ${after_header}` : ''}`,
+    );
+    for (const l of a) if (!b.includes(l) && l !== '') out.push(`-${l}`);
+    for (const l of b) if (!a.includes(l) && l !== '') out.push(`+${l}`);
+  }
+  return out.length ? `${out.join('\n')}\n\n` : '';
+}
+
 /** Ansible's default callback, close enough that people who read Ansible output read this. */
 export class TextPrinter implements PlayEvents {
   constructor(
     private readonly write: (s: string) => void,
-    private readonly opts: { verbose?: boolean } = {},
+    private readonly opts: { verbose?: boolean; diff?: boolean } = {},
   ) {}
   play(name: string): void {
     this.write(`\n${banner(`PLAY [${name}]`)}\n`);
@@ -58,8 +83,8 @@ export class TextPrinter implements PlayEvents {
   noHosts(): void {
     this.write('skipping: no hosts matched\n');
   }
-  task(name: string): void {
-    this.write(`\n${banner(`TASK [${name}]`)}\n`);
+  task(name: string, _module?: string, handler?: boolean): void {
+    this.write(`\n${banner(`${handler ? 'RUNNING HANDLER' : 'TASK'} [${name}]`)}\n`);
   }
   result(r: ResultEvent, final: boolean): void {
     // Items are printed one by one; the loop's summary line adds nothing for ok/changed/skipped.
@@ -83,6 +108,7 @@ export class TextPrinter implements PlayEvents {
       const { __debug: _d, ...rest } = r.detail;
       line += `${r.item === undefined ? ' =>' : ''} ${JSON.stringify(rest, null, r.status === 'failed' || r.status === 'unreachable' ? undefined : 4)}`;
     }
+    if (this.opts.diff && r.detail?.diff !== undefined) this.write(formatDiff(r.detail.diff));
     this.write(`${line}\n`);
     if (r.ignored) this.write('...ignoring\n');
   }

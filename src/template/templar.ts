@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import nunjucks from 'nunjucks';
-import { stringify as yamlStringify } from 'yaml';
+import { parse as yamlParse, stringify as yamlStringify } from 'yaml';
 import { quoteWord } from '../commands/quote.js';
 import { isTemplate } from './unsafe.js';
 
@@ -23,7 +25,12 @@ export { isTemplate, unsafeDeep, unsafeText } from './unsafe.js';
  */
 export interface Scope {
   lookup(name: string): { value: unknown; unsafe?: boolean } | undefined;
+  /** `lookup('env', ...)`, `query(...)`: the lookup plugins this scope offers (none when absent). */
+  plugin?(name: string, terms: unknown[], options: Record<string, unknown>): unknown[];
 }
+
+/** The lookup plugins Dyce runs (src/playbook/lookups.ts); any other is refused at parse time by name. */
+export const SUPPORTED_LOOKUPS: readonly string[] = ['env', 'file', 'first_found', 'template', 'vars'];
 
 /**
  * Names no template may reach, by any path: `constructor` leads to Function (code), `__proto__` and
@@ -140,6 +147,8 @@ function toPyRegex(pattern: string, flags: string): RegExp {
 type Filter = (...args: unknown[]) => unknown;
 
 function makeFilters(): Record<string, Filter> {
+  // biome-ignore lint/style/useConst: filters refer to the table (map) before it is complete
+  let base: Record<string, Filter>;
   const dflt: Filter = (v, d = '', boolean = false) =>
     !defined(v) || (boolean === true && (v === '' || v === null || v === false || v === 0)) ? d : v;
   const length: Filter = (v) => {
@@ -148,7 +157,7 @@ function makeFilters(): Record<string, Filter> {
     if (v && typeof v === 'object') return Object.keys(v).length;
     throw new TemplateError(`filter "length": ${toText(v)} has no length`);
   };
-  return {
+  base = {
     default: dflt,
     d: dflt,
     mandatory: (v, msg?: unknown) => {
@@ -226,8 +235,220 @@ function makeFilters(): Record<string, Filter> {
       Object.entries(need(v, 'dict2items') as Record<string, unknown>).map(([key, value]) => ({ key, value })),
     items2dict: (v) =>
       Object.fromEntries((need(v, 'items2dict') as { key: string; value: unknown }[]).map((e) => [e.key, e.value])),
-    combine: (v, ...more) => Object.assign({}, need(v, 'combine'), ...more.filter((m) => typeof m === 'object')),
+    combine: (v, ...more) => {
+      const recursive = more.some((m) => isKeywords(m) && (m as Record<string, unknown>).recursive === true);
+      const merge = (a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> => {
+        const out: Record<string, unknown> = { ...a };
+        for (const [k, x] of Object.entries(b)) {
+          if (forbiddenName(k)) continue;
+          const y = out[k];
+          out[k] = recursive && isDict(x) && isDict(y) ? merge(y, x) : x;
+        }
+        return out;
+      };
+      let out = need(v, 'combine') as Record<string, unknown>;
+      for (const m of more.flat()) if (isDict(m) && !isKeywords(m)) out = merge(out, m);
+      return out;
+    },
+    map: (v, ...args) => {
+      const list = asList(need(v, 'map'));
+      const kw = args.find(isKeywords) as Record<string, unknown> | undefined;
+      if (kw?.attribute !== undefined) return list.map((x) => attribute(x, kw.attribute, kw.default));
+      const [name, ...rest] = args.filter((a) => !isKeywords(a));
+      const f = typeof name === 'string' && Object.hasOwn(filters, name) ? filters[name]! : undefined;
+      if (!f) throw new TemplateError(`map: unknown filter ${JSON.stringify(name)}`);
+      return list.map((x) => f(x, ...rest));
+    },
+    select: (v, test, ...rest) => asList(need(v, 'select')).filter((x) => runTest(test, x, rest)),
+    reject: (v, test, ...rest) => asList(need(v, 'reject')).filter((x) => !runTest(test, x, rest)),
+    selectattr: (v, attr, test, ...rest) =>
+      asList(need(v, 'selectattr')).filter((x) => {
+        const a = attribute(x, attr);
+        return test === undefined ? Boolean(a) && defined(a) : runTest(test, a, rest);
+      }),
+    rejectattr: (v, attr, test, ...rest) =>
+      asList(need(v, 'rejectattr')).filter((x) => {
+        const a = attribute(x, attr);
+        return !(test === undefined ? Boolean(a) && defined(a) : runTest(test, a, rest));
+      }),
+    flatten: (v, levels) => {
+      const flat = (a: unknown[], depth: number): unknown[] =>
+        a.flatMap((x) => (Array.isArray(x) && depth !== 0 ? flat(x, depth - 1) : x === null ? [] : [x]));
+      return flat(asList(need(v, 'flatten')), typeof levels === 'number' ? levels : -1);
+    },
+    difference: (v, o) =>
+      asList(need(v, 'difference')).filter((x, i, a) => !asList(o).includes(x) && a.indexOf(x) === i),
+    intersect: (v, o) => asList(need(v, 'intersect')).filter((x, i, a) => asList(o).includes(x) && a.indexOf(x) === i),
+    union: (v, o) => [...new Set([...asList(need(v, 'union')), ...asList(o)])],
+    symmetric_difference: (v, o) => {
+      const a = asList(need(v, 'symmetric_difference'));
+      const b = asList(o);
+      return [...new Set([...a.filter((x) => !b.includes(x)), ...b.filter((x) => !a.includes(x))])];
+    },
+    zip: (v, ...others) => {
+      const a = asList(need(v, 'zip'));
+      const lists = others.map(asList);
+      const n = Math.min(a.length, ...lists.map((l) => l.length));
+      return a.slice(0, n).map((x, i) => [x, ...lists.map((l) => l[i])]);
+    },
+    basename: (v) => toText(need(v, 'basename')).replace(/\/+$/, '').split('/').pop() ?? '',
+    dirname: (v) => {
+      const t = toText(need(v, 'dirname'));
+      const i = t.lastIndexOf('/');
+      return i < 0 ? '' : i === 0 ? '/' : t.slice(0, i);
+    },
+    splitext: (v) => {
+      const t = toText(need(v, 'splitext'));
+      const m = /^(.*?)(\.[^./]*)?$/.exec(t)!;
+      return [m[1], m[2] ?? ''];
+    },
+    regex_findall: (v, pattern = '', ...rest) => {
+      const kw = rest.find(isKeywords) as Record<string, unknown> | undefined;
+      const flags = `g${kw?.ignorecase === true ? 'i' : ''}${kw?.multiline === true ? 'm' : ''}`;
+      return [...toText(need(v, 'regex_findall')).matchAll(toPyRegex(toText(pattern), flags))].map((m) =>
+        m.length > 2 ? m.slice(1) : (m[1] ?? m[0]),
+      );
+    },
+    split: (v, sep) => (pythonMethod(toText(need(v, 'split')), 'split') as Filter)(sep),
+    random: (v) => {
+      const x = need(v, 'random');
+      if (typeof x === 'number') return Math.floor(Math.random() * x);
+      const a = asList(x);
+      return a[Math.floor(Math.random() * a.length)];
+    },
+    shuffle: (v) => [...asList(need(v, 'shuffle'))].sort(() => Math.random() - 0.5),
+    sum: (v, ...rest) => {
+      const kw = rest.find(isKeywords) as Record<string, unknown> | undefined;
+      const start = (kw?.start ?? rest.find((r) => !isKeywords(r)) ?? 0) as unknown;
+      return asList(need(v, 'sum')).reduce<unknown>(
+        (acc, x) => (Array.isArray(acc) ? [...acc, ...asList(x)] : Number(acc) + Number(x)),
+        start,
+      );
+    },
+    reverse: (v) => {
+      const x = need(v, 'reverse');
+      return typeof x === 'string' ? [...x].reverse().join('') : [...asList(x)].reverse();
+    },
+    hash: (v, algo = 'sha1') =>
+      createHash(toText(algo))
+        .update(toText(need(v, 'hash')))
+        .digest('hex'),
+    md5: (v) =>
+      createHash('md5')
+        .update(toText(need(v, 'md5')))
+        .digest('hex'),
+    sha1: (v) =>
+      createHash('sha1')
+        .update(toText(need(v, 'sha1')))
+        .digest('hex'),
+    from_yaml: (v) => yamlParse(toText(need(v, 'from_yaml'))),
+    type_debug: (v) => pyType(need(v, 'type_debug')),
+    dict: (v) => Object.fromEntries(asList(need(v, 'dict')) as [string, unknown][]),
+    items: (v) => Object.entries(need(v, 'items') as Record<string, unknown>),
+    title: (v) =>
+      toText(need(v, 'title')).replace(/\w\S*/g, (w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()),
+    indent: (v, width = 4, first = false) => {
+      const pad = ' '.repeat(Number(width));
+      return toText(need(v, 'indent'))
+        .split('\n')
+        .map((l, i) => ((i === 0 && first !== true) || l === '' ? l : pad + l))
+        .join('\n');
+    },
+    comment: (v) =>
+      toText(need(v, 'comment'))
+        .split('\n')
+        .map((l) => `# ${l}`.trimEnd())
+        .join('\n'),
+    realpath: (v) => toText(need(v, 'realpath')),
+    expanduser: (v) => toText(need(v, 'expanduser')),
   };
+  const runTest = (test: unknown, x: unknown, rest: unknown[]): boolean => {
+    const name = test === undefined ? 'truthy' : toText(test);
+    const t = testsRef()[name === '==' ? 'eq' : name === '!=' ? 'ne' : name];
+    if (!t) throw new TemplateError(`unknown test ${JSON.stringify(name)}`);
+    return Boolean(t(x, ...rest));
+  };
+  const filters: Record<string, Filter> = base;
+  return filters;
+}
+
+let testsCache: Record<string, Filter> | undefined;
+function testsRef(): Record<string, Filter> {
+  testsCache ??= makeTests();
+  return testsCache;
+}
+
+function isKeywords(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && (v as Record<string, unknown>).__keywords === true;
+}
+
+function isDict(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && defined(v);
+}
+
+function asList(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (typeof v === 'string') return [...v];
+  if (isDict(v)) return Object.keys(v);
+  if (v === undefined || v === null) return [];
+  return [v];
+}
+
+/** `attribute='a.b'` of map/selectattr, through the sandbox's own-data lookup. */
+function attribute(x: unknown, path: unknown, dflt?: unknown): unknown {
+  let cur = x;
+  for (const part of toText(path).split('.')) {
+    cur = safeMemberLookup(cur, /^\d+$/.test(part) && Array.isArray(cur) ? Number(part) : part);
+    if (cur === undefined) return dflt;
+  }
+  return cur;
+}
+
+function pyType(v: unknown): string {
+  if (v === null) return 'NoneType';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
+  if (typeof v === 'string') return 'str';
+  if (Array.isArray(v)) return 'list';
+  return 'dict';
+}
+
+/** Python-ish version comparison of the `version` test: numeric parts compare as numbers. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.\-+]/);
+  const pb = b.split(/[.\-+]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '0';
+    const y = pb[i] ?? '0';
+    const nx = /^\d+$/.test(x) ? Number(x) : Number.NaN;
+    const ny = /^\d+$/.test(y) ? Number(y) : Number.NaN;
+    const c = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+    if (c !== 0) return c < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+function versionTest(v: unknown, other: unknown, op: unknown = 'eq'): boolean {
+  const c = compareVersions(toText(v), toText(other));
+  const o = toText(isKeywords(op) ? ((op as Record<string, unknown>).operator ?? 'eq') : op);
+  const table: Record<string, boolean> = {
+    '<': c < 0,
+    lt: c < 0,
+    '<=': c <= 0,
+    le: c <= 0,
+    '>': c > 0,
+    gt: c > 0,
+    '>=': c >= 0,
+    ge: c >= 0,
+    '==': c === 0,
+    '=': c === 0,
+    eq: c === 0,
+    '!=': c !== 0,
+    '<>': c !== 0,
+    ne: c !== 0,
+  };
+  if (!Object.hasOwn(table, o)) throw new TemplateError(`version: unknown operator ${JSON.stringify(o)}`);
+  return table[o]!;
 }
 
 /** Ansible's result tests: `result is changed`, `result is failed`, ... */
@@ -263,6 +484,40 @@ function makeTests(): Record<string, Filter> {
     success: (v) => !resultFlag(v, 'failed'),
     skipped: (v) => resultFlag(v, 'skipped'),
     skip: (v) => resultFlag(v, 'skipped'),
+    version: versionTest,
+    version_compare: versionTest,
+    contains: (v, x) =>
+      Array.isArray(v) || typeof v === 'string'
+        ? v.includes(x as never)
+        : isDict(v) && typeof x === 'string' && Object.hasOwn(v, x),
+    subset: (v, o) => asList(v).every((x) => asList(o).includes(x)),
+    superset: (v, o) => asList(o).every((x) => asList(v).includes(x)),
+    all: (v) => asList(v).every(Boolean),
+    any: (v) => asList(v).some(Boolean),
+    regex: (v, p) => toPyRegex(toText(p), '').test(toText(v)),
+    even: (v) => Number(v) % 2 === 0,
+    odd: (v) => Number(v) % 2 === 1,
+    divisibleby: (v, n) => Number(v) % Number(n) === 0,
+    lower: (v) => typeof v === 'string' && v === v.toLowerCase(),
+    upper: (v) => typeof v === 'string' && v === v.toUpperCase(),
+    float: (v) => typeof v === 'number' && !Number.isInteger(v),
+    integer: (v) => typeof v === 'number' && Number.isInteger(v),
+    list: (v) => Array.isArray(v),
+    callable: () => false,
+    sameas: (v, o) => v === o,
+    '==': (v, o) => v === o,
+    '!=': (v, o) => v !== o,
+    gt: (v, o) => (v as number) > (o as number),
+    ge: (v, o) => (v as number) >= (o as number),
+    lt: (v, o) => (v as number) < (o as number),
+    le: (v, o) => (v as number) <= (o as number),
+    abs: (v) => typeof v === 'string' && v.startsWith('/'),
+    exists: (v) => existsSync(toText(v)),
+    file: (v) => existsSync(toText(v)) && statSync(toText(v)).isFile(),
+    directory: (v) => existsSync(toText(v)) && statSync(toText(v)).isDirectory(),
+    link: (v) => existsSync(toText(v)) && lstatSync(toText(v)).isSymbolicLink(),
+    reachable: (v) => resultFlag(v, 'unreachable') === false,
+    unreachable: (v) => resultFlag(v, 'unreachable'),
   };
 }
 
@@ -273,7 +528,24 @@ const GUARD_TESTS = new Set(['defined', 'undefined', 'none']);
 const NATIVE_FILTER = '__dyce_native';
 const TEXT_FILTER = '__dyce_text';
 /** Names that are Jinja literals or nunjucks globals rather than variables. */
-const BUILTIN_NAMES = new Set(['True', 'False', 'None', 'true', 'false', 'none', 'range', 'loop']);
+const BUILTIN_NAMES = new Set([
+  'True',
+  'False',
+  'None',
+  'true',
+  'false',
+  'none',
+  'range',
+  'loop',
+  'lookup',
+  'query',
+  'q',
+  'cycler',
+  'joiner',
+  'dict',
+  'varargs',
+  'kwargs',
+]);
 
 export interface TemplateAnalysis {
   /** Top-level variable names read (locals of `for`/`set` excluded). */
@@ -282,10 +554,13 @@ export interface TemplateAnalysis {
   tests: string[];
   /** True when a `default` filter or a `defined`/`undefined` test is present: undefined names may be intended. */
   guarded: boolean;
+  /** Lookup plugins named as literals (`lookup('env', ...)`, `query('file', ...)`). */
+  lookups: string[];
 }
 
 interface NjNode {
   typename: string;
+  left?: NjNode;
   value?: unknown;
   name?: NjNode;
   right?: NjNode;
@@ -388,6 +663,30 @@ function pythonMethod(obj: unknown, name: string): Filter | undefined {
 
 (nunjucks as unknown as { runtime: { memberLookup: unknown } }).runtime.memberLookup = safeMemberLookup;
 
+/**
+ * nunjucks compiles a test's arguments without commas between them (`x is version('2.0', '>=')` is a syntax error
+ * in the generated code); this compiles them as a call's arguments.
+ */
+interface NjCompiler {
+  _emit(s: string): void;
+  compile(n: unknown, frame: unknown): void;
+}
+(
+  nunjucks as unknown as {
+    compiler: { Compiler: { prototype: { compileIs(this: NjCompiler, node: NjNode, frame: unknown): void } } };
+  }
+).compiler.Compiler.prototype.compileIs = function compileIs(node, frame) {
+  const right = node.right!;
+  const name = right.name ? right.name.value : right.value;
+  this._emit(`env.getTest(${JSON.stringify(String(name))}).call(context, `);
+  this.compile(node.left, frame);
+  for (const a of right.args?.children ?? []) {
+    this._emit(', ');
+    this.compile(a, frame);
+  }
+  this._emit(') === true');
+};
+
 const nodes = (nunjucks as unknown as { nodes: Record<string, unknown> }).nodes;
 const njParser = (nunjucks as unknown as { parser: { parse(src: string, ext?: unknown, opts?: unknown): NjNode } })
   .parser;
@@ -443,7 +742,32 @@ export class Templar {
       this.#native.push(v);
       return '';
     });
-    const builtins: Record<string, unknown> = { True: true, False: false, None: null };
+    const plugin =
+      (asList: boolean) =>
+      (name: unknown, ...args: unknown[]): unknown => {
+        const scope = this.#scopes[this.#scopes.length - 1];
+        const kw = (args.find(isKeywords) ?? {}) as Record<string, unknown>;
+        const terms = args.filter((a) => !isKeywords(a));
+        const n = toText(name);
+        if (!scope?.plugin) throw new TemplateError(`lookup plugin "${n}" is not available here`);
+        let out: unknown[];
+        try {
+          out = scope.plugin(n, terms, kw);
+        } catch (error) {
+          if (error instanceof Error) record(error);
+          throw error;
+        }
+        if (asList || kw.wantlist === true) return out;
+        return out.length === 1 ? out[0] : out.map(toText).join(',');
+      };
+    const builtins: Record<string, unknown> = {
+      True: true,
+      False: false,
+      None: null,
+      lookup: plugin(false),
+      query: plugin(true),
+      q: plugin(true),
+    };
     const base = (env as unknown as { globals: Record<string, unknown> }).globals;
     // nunjucks asks `name in env.globals` before its own context: answering yes for every name routes each
     // variable lookup through the current Scope, which renders templated values lazily and marks undefined ones.
@@ -529,8 +853,25 @@ export class Templar {
           .filter((v) => !locals.has(v) && !BUILTIN_NAMES.has(v)),
       ),
     ];
+    const lookups: string[] = [];
+    for (const c of root.findAll(nodes.FunCall)) {
+      const fn = c.name;
+      const first = c.args?.children?.[0];
+      if (
+        fn?.typename === 'Symbol' &&
+        ['lookup', 'query', 'q'].includes(String(fn.value)) &&
+        first?.typename === 'Literal'
+      )
+        lookups.push(String(first.value));
+    }
     const guarded = filters.some((f) => GUARDS.has(f)) || tests.some((t) => GUARD_TESTS.has(t));
-    return { variables, filters: [...new Set(filters)], tests: [...new Set(tests)], guarded };
+    return {
+      variables,
+      filters: [...new Set(filters)],
+      tests: [...new Set(tests)],
+      guarded,
+      lookups: [...new Set(lookups)],
+    };
   }
 
   /** Renders a string as Ansible would; values that are not strings are returned as they are. */

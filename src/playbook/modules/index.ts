@@ -1,5 +1,6 @@
 import { aptModule } from './apt.js';
 import { assertModule, debugModule, setFactModule } from './basic.js';
+import { includeVarsModule, metaModule } from './control.js';
 import { dockerContainerModule, dockerImageModule, dockerLoginModule } from './docker.js';
 import type { ModuleDef } from './types.js';
 
@@ -11,6 +12,8 @@ export function moduleRegistry(): Map<string, ModuleDef> {
     debugModule,
     setFactModule,
     assertModule,
+    metaModule,
+    includeVarsModule,
     aptModule,
     dockerLoginModule,
     dockerImageModule,

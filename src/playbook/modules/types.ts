@@ -45,6 +45,10 @@ export interface ModuleDef {
   schema: z.ZodType<Record<string, unknown>>;
   /** alias -> main name. */
   aliases?: Record<string, string>;
+  /** The parameter that free-form text goes to (`command: ls -l`, `meta: flush_handlers`). */
+  freeForm?: string;
+  /** Parse-time checks of the arguments as written (values may hold templates: check only the literals). */
+  checkArgs?(args: Record<string, unknown>): { path: (string | number)[]; message: string }[];
   run(args: Record<string, unknown>, ctx: ModuleContext): Promise<ModuleResult>;
 }
 

@@ -51,9 +51,12 @@ describe('parsePlaybook', () => {
     ]);
   });
 
-  it('refuses an unknown filter at parse time', () => {
-    expect(issuesOf(play('    - debug:\n        msg: "{{ x | shuffle }}"\n'))).toEqual([
-      expect.stringMatching(/^bad\.yml:4: unknown filter "shuffle"/),
+  it('refuses an unknown filter and lookup plugin at parse time', () => {
+    expect(issuesOf(play('    - debug:\n        msg: "{{ x | frobnicate }}"\n'))).toEqual([
+      expect.stringMatching(/^bad\.yml:4: unknown filter "frobnicate"/),
+    ]);
+    expect(issuesOf(play("    - debug:\n        msg: \"{{ lookup('password', '/tmp/x') }}\"\n"))).toEqual([
+      expect.stringMatching(/^bad\.yml:4: lookup plugin "password" is not supported/),
     ]);
   });
 
@@ -74,20 +77,20 @@ describe('parsePlaybook', () => {
     expect(issuesOf(play('    - debug: msg=x\n      when: "x = = 1"\n'))).toEqual([
       expect.stringMatching(/^bad\.yml:4: when is not an expression: "x = = 1"/),
     ]);
-    expect(issuesOf(play('    - debug: msg=x\n      when: "{{ x }}"\n'))).toEqual([
+    expect(issuesOf(play('    - debug: msg=x\n      when: "{{ x }} and y"\n'))).toEqual([
       expect.stringMatching(/^bad\.yml:4: when is a bare expression/),
     ]);
   });
 
   it('refuses unsupported keywords and parameters by name', () => {
     const issues = issuesOf(
-      `- hosts: all\n  handlers: []\n  tasks:\n    - debug: msg=x\n      delegate_to: localhost\n    - docker_container:\n        name: a\n        colour: blue\n    - debug: msg=x\n      with_dict: {a: 1}\n    - debug: msg=x\n      apt: name=x\n`,
+      `- hosts: all\n  vars_prompt: []\n  tasks:\n    - debug: msg=x\n      async: 10\n    - docker_container:\n        name: a\n        colour: blue\n    - debug: msg=x\n      with_nested: [[1]]\n    - debug: msg=x\n      apt: name=x\n`,
     );
     expect(issues).toEqual([
-      expect.stringMatching(/^bad\.yml:2: play keyword "handlers" is not supported/),
-      expect.stringMatching(/^bad\.yml:5: task keyword "delegate_to" is not supported/),
+      expect.stringMatching(/^bad\.yml:2: play keyword "vars_prompt" is not supported/),
+      expect.stringMatching(/^bad\.yml:5: task keyword "async" is not supported/),
       expect.stringMatching(/^bad\.yml:8: docker_container: unsupported parameter "colour"/),
-      expect.stringMatching(/^bad\.yml:10: task keyword "with_dict" is not supported/),
+      expect.stringMatching(/^bad\.yml:10: task keyword "with_nested" is not supported/),
       expect.stringMatching(/^bad\.yml:1[12]: more than one module in a task/),
     ]);
   });

@@ -338,7 +338,11 @@ describe('exit codes and hosts', () => {
     const r = await run(pb, {
       answer: (argv, o) =>
         String(argv[2]).includes('os-release')
-          ? { code: 0, stdout: 'debian\n12\nx86_64\n\nbookworm\nLinux\nvps1\n', stderr: '' }
+          ? {
+              code: 0,
+              stdout: 'id=debian\nversion=12\narch=x86_64\ncodename=bookworm\nsystem=Linux\nnodename=vps1\n',
+              stderr: '',
+            }
           : freshHost(argv, o),
     });
     expect(r.json.run.plays[0]!.tasks.map((t) => t.task.name)).toEqual(['Gathering Facts', 'debug']);

@@ -79,7 +79,7 @@ const PAYLOAD = `{{ range.constructor("${RUN}")() }}{{ 7 * 7 }}`;
 const hostileHost: Answer = (argv) => {
   const line = argv.join(' ');
   if (line.includes('os-release'))
-    return { code: 0, stdout: `debian\n12\nx86_64\n\n${PAYLOAD}\nLinux\nvps\n`, stderr: '' };
+    return { code: 0, stdout: `id=debian\nversion=12\narch=x86_64\ncodename=${PAYLOAD}\nnodename=vps\n`, stderr: '' };
   if (argv.includes('login')) return { code: 1, stdout: '', stderr: `Error response from daemon: ${PAYLOAD}` };
   return { code: 0, stdout: '/root\n{}', stderr: '' };
 };
