@@ -452,6 +452,20 @@ interface HostState {
   playBecome: boolean;
 }
 
+function newHostState(host: Host): HostState {
+  return {
+    host,
+    facts: {},
+    setFacts: {},
+    includedVars: {},
+    failed: false,
+    unreachable: false,
+    ended: false,
+    notified: new Set(),
+    playBecome: false,
+  };
+}
+
 interface Outcome {
   status: TaskStatus;
   result: ModuleResult;
@@ -489,17 +503,7 @@ export async function runPlaybook(pb: Playbook, opts: RunOptions): Promise<RunRe
   const state = (h: Host): HostState => {
     let s = states.get(h.name);
     if (!s) {
-      s = {
-        host: h,
-        facts: {},
-        setFacts: {},
-        includedVars: {},
-        failed: false,
-        unreachable: false,
-        ended: false,
-        notified: new Set(),
-        playBecome: false,
-      };
+      s = newHostState(h);
       states.set(h.name, s);
       stats[h.name] = emptyStats();
     }
@@ -1390,27 +1394,17 @@ function delegateState(ctx: RunContext, name: string): HostState {
     // This machine is not a host of the play: it has no stats of its own.
     let local = ctx.delegates.get(name);
     if (!local) {
-      local = {
-        host: {
-          name: 'localhost',
-          address: '127.0.0.1',
-          port: 22,
-          become: false,
-          becomeUser: 'root',
-          connection: 'local',
-          groups: ['all', 'ungrouped'],
-          vars: {},
-          source: { file: '(implicit localhost)', line: 1 },
-        },
-        facts: {},
-        setFacts: {},
-        includedVars: {},
-        failed: false,
-        unreachable: false,
-        ended: false,
-        notified: new Set(),
-        playBecome: false,
-      };
+      local = newHostState({
+        name: 'localhost',
+        address: '127.0.0.1',
+        port: 22,
+        become: false,
+        becomeUser: 'root',
+        connection: 'local',
+        groups: ['all', 'ungrouped'],
+        vars: {},
+        source: { file: '(implicit localhost)', line: 1 },
+      });
       ctx.delegates.set(name, local);
     }
     return local;
