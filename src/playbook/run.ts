@@ -23,7 +23,6 @@ import { type ModuleDef, type ModuleResult, moduleRegistry } from './modules/ind
 import { ModuleFailure } from './modules/types.js';
 import { emptyStats, type HostStats, type PlayEvents, type TaskStatus } from './output.js';
 import {
-  flattenTasks,
   type Include,
   type Node,
   type Play,
@@ -893,7 +892,7 @@ function includeStep(
   answers: Map<string, Answer | undefined>,
   stats: Record<string, HostStats>,
 ): void {
-  const { templar, events, opts, state } = ctx;
+  const { templar, events, state } = ctx;
   events.task(
     node.name ?? `${node.what === 'role' ? 'include_role' : 'include_tasks'} : ${node.target}`,
     `include_${node.what}`,
