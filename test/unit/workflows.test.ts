@@ -17,10 +17,10 @@ import { InputError } from '../../src/util/errors.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-function yamlFiles(dir: string): string[] {
+function yamlFiles(dir: string, name = /\.ya?ml$/): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? yamlFiles(join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [join(dir, e.name)] : [],
+    e.isDirectory() ? yamlFiles(join(dir, e.name), name) : name.test(e.name) ? [join(dir, e.name)] : [],
   );
 }
 
@@ -111,7 +111,7 @@ const sources = [
   ...[
     join(root, 'README.md'),
     ...readdirSync(join(root, 'actions')).map((a) => join(root, 'actions', a, 'README.md')),
-    ...yamlFiles(join(root, 'docs')).filter((f) => f.endsWith('.md')),
+    ...yamlFiles(join(root, 'docs'), /\.md$/),
   ]
     .filter(existsSync)
     .flatMap(markdownBlocks),
