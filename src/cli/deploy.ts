@@ -1,8 +1,9 @@
 import { deployRules, deploySpec } from '../config/actions/deploy.js';
+import { cliRunConnector } from '../deploy/connect.js';
 import { runDeployInputs } from '../deploy/entry.js';
 import { abortOnSignals } from '../deploy/signals.js';
 import { formatDuration } from '../util/duration.js';
-import { checkInputs, parseFlags } from './flags.js';
+import { checkInputs, type ExtraFlag, parseFlags } from './flags.js';
 import type { CliReporter } from './reporter.js';
 import { EXTRA_FLAGS } from './usage.js';
 
@@ -12,8 +13,12 @@ export function deployCommand(mode: 'deploy' | 'plan') {
     const parsed = parseDeployFlags(argv, reporter, mode);
     if (mode === 'plan') parsed.raw['dry-run'] = 'true';
     const inputs = checkInputs(deploySpec, parsed, deployRules, { command: mode });
+    // One SSH login per host for the run, with this machine's OpenSSH defaults where the flags say nothing.
+    const connect = await cliRunConnector(inputs, reporter, knownHostsFile(parsed));
     return runDeployCommand(reporter, async (signal) => {
-      const { playbook, deploy: result } = await runDeployInputs(inputs, reporter, { signal });
+      const { playbook, deploy: result } = await runDeployInputs(inputs, reporter, { signal, connect }).finally(() =>
+        connect.close(),
+      );
       if (playbook)
         reporter.info(
           `playbook ${playbook.file}${playbook.check ? ' (check mode)' : ''}: ${playbook.changed ? 'changed' : 'nothing changed'} in ${formatDuration(playbook.ms)}`,
@@ -30,9 +35,22 @@ export function deployCommand(mode: 'deploy' | 'plan') {
 
 export type DeployFlags = ReturnType<typeof parseDeployFlags>;
 
+/** `--known-hosts-file FILE`: a known_hosts file (`--known-hosts` takes the lines themselves, as in every command). */
+export const KNOWN_HOSTS_FILE_FLAG: ExtraFlag = {
+  name: 'known-hosts-file',
+  kind: 'value',
+  description:
+    'A known_hosts file (--known-hosts takes the lines). Without either, ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts',
+};
+
+export function knownHostsFile(parsed: DeployFlags): string | undefined {
+  const v = parsed.extra['known-hosts-file'];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
 /** The deploy action's inputs as flags (plus --json), every secret among them registered before any output. */
 export function parseDeployFlags(argv: string[], reporter: CliReporter, command = 'deploy') {
-  const parsed = parseFlags(deploySpec, argv, { command, extra: EXTRA_FLAGS });
+  const parsed = parseFlags(deploySpec, argv, { command, extra: [...EXTRA_FLAGS, KNOWN_HOSTS_FILE_FLAG] });
   for (const [name, f] of Object.entries(deploySpec.inputs))
     if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
   return parsed;

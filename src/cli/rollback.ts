@@ -1,11 +1,11 @@
 import { deployRules, deploySpec, imageDeployInputs } from '../config/actions/deploy.js';
 import { parseInputs } from '../config/input-spec.js';
 import { readDeployConfig } from '../deploy/config.js';
-import { connector } from '../deploy/connect.js';
+import { cliRunConnector } from '../deploy/connect.js';
 import { runDeploy } from '../deploy/entry.js';
 import { findRollbackTarget } from '../deploy/rollback.js';
 import { formatDuration } from '../util/duration.js';
-import { parseDeployFlags, runDeployCommand } from './deploy.js';
+import { knownHostsFile, parseDeployFlags, runDeployCommand } from './deploy.js';
 import { checkInputs } from './flags.js';
 import type { CliReporter } from './reporter.js';
 
@@ -25,16 +25,24 @@ export async function rollbackCommand(argv: string[], reporter: CliReporter): Pr
       command: 'rollback',
     }),
   );
-  // The whole configuration is checked (every host's values) before the first host's history is read.
-  const target = await findRollbackTarget(await readDeployConfig(checked), connector(checked, reporter));
-  reporter.info(`${checked.name}: rolling back to ${target.version} (${target.image})`);
-  const inputs = imageDeployInputs(
-    parseInputs(deploySpec, { ...parsed.raw, image: target.image, version: target.version }, deployRules),
-  );
-  return runDeployCommand(reporter, async (signal) => {
-    const result = await runDeploy(inputs, reporter, { signal, rollback: true });
-    reporter.info(
-      `${result.app}: ${result.dryRun ? 'would roll back' : 'rolled back'} to ${result.version} in ${formatDuration(result.ms)}`,
+  // One SSH login per host: the history read and the deploy share the run's connections (OpenSSH defaults apply).
+  const connect = await cliRunConnector(checked, reporter, knownHostsFile(parsed));
+  try {
+    // The whole configuration is checked (every host's values) before the first host's history is read.
+    const config = await readDeployConfig(checked);
+    connect.check(config.hosts.map((h) => h.host));
+    const target = await findRollbackTarget(config, connect);
+    reporter.info(`${checked.name}: rolling back to ${target.version} (${target.image})`);
+    const inputs = imageDeployInputs(
+      parseInputs(deploySpec, { ...parsed.raw, image: target.image, version: target.version }, deployRules),
     );
-  });
+    return await runDeployCommand(reporter, async (signal) => {
+      const result = await runDeploy(inputs, reporter, { signal, rollback: true, connect });
+      reporter.info(
+        `${result.app}: ${result.dryRun ? 'would roll back' : 'rolled back'} to ${result.version} in ${formatDuration(result.ms)}`,
+      );
+    });
+  } finally {
+    await connect.close();
+  }
 }

@@ -20,7 +20,8 @@ export const DEFAULT_STATE_DIR = '/var/lib/dyce';
  * Dyce's state under its home directory, which it can write.
  */
 export async function resolveAccess(exec: Executor, host: Host): Promise<HostAccess> {
-  const user = host.connection === 'local' ? userInfo().username : (host.user ?? 'root');
+  // The executor knows the user it logged in as (the inventory's, or ~/.ssh/config's on the CLI).
+  const user = host.connection === 'local' ? userInfo().username : (exec.user ?? host.user ?? 'root');
   if (user === 'root' && !host.become) return { user, sudo: false, stateDir: host.stateDir ?? DEFAULT_STATE_DIR };
   const r = await runChecked(exec, probeAccess(), { label: 'check docker access' });
   const [uid, home, docker, sudo] = r.stdout.trim().split('\n');

@@ -10,6 +10,12 @@ import {
 import type { Executor } from '../remote/executor.js';
 import { type HostKeyPolicy, parseKnownHosts } from '../remote/known-hosts.js';
 import { LocalExecutor } from '../remote/local.js';
+import {
+  cliSshCredentials,
+  type OpenSshDefaults,
+  readOpenSshDefaults,
+  withSshConfig,
+} from '../remote/openssh-defaults.js';
 import { UserError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 
@@ -43,6 +49,8 @@ export type Connect = (host: Host) => Promise<Executor>;
 
 /** A Connect that owns its connections: `close()` ends every one of them (the end of a run). */
 export interface RunConnect extends Connect {
+  /** Throws the SSH inputs' problem, if any of `hosts` is reached over SSH: before any host is contacted. */
+  check(hosts: readonly Host[]): void;
   close(): Promise<void>;
 }
 
@@ -71,8 +79,10 @@ export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
  * Checks the SSH inputs (host keys, keys, jump host) once, before any host is contacted, when any of `hosts` is
  * reached over SSH: one error with every issue, instead of the same failure once per host.
  */
-export function checkConnectionInputs(i: DeployActionInputs, hosts: readonly Host[]): void {
-  if (hosts.some((h) => h.connection !== 'local')) sshCredentials(i);
+export function checkConnectionInputs(i: DeployActionInputs, hosts: readonly Host[], connect?: Connect): void {
+  const own = connect as Partial<RunConnect> | undefined;
+  if (own?.check) own.check(hosts);
+  else if (hosts.some((h) => h.connection !== 'local')) sshCredentials(i);
 }
 
 /**
@@ -81,16 +91,73 @@ export function checkConnectionInputs(i: DeployActionInputs, hosts: readonly Hos
  * close(); the run calls `close()` at its end.
  */
 export function runConnector(i: DeployActionInputs, reporter: Reporter): RunConnect {
-  const connect = connector(i, reporter);
+  return withRun(connector(i, reporter), () => {
+    sshCredentials(i);
+  });
+}
+
+/**
+ * The CLI's run connector: what the flags give, else the OpenSSH defaults of this machine's user (known_hosts
+ * files, ssh-agent, default keys, ~/.ssh/config aliases); `knownHostsFile` is `--known-hosts-file`. The action
+ * never uses this: there, nothing is defaulted.
+ */
+export async function cliRunConnector(
+  i: DeployActionInputs,
+  reporter: Reporter,
+  knownHostsFile?: string,
+  defaults?: OpenSshDefaults,
+): Promise<RunConnect> {
+  let connect: Connect | undefined;
+  let invalid: unknown;
+  try {
+    const local = defaults ?? (await readOpenSshDefaults());
+    const base = sshCredentials(i, { pinning: false });
+    const creds = await cliSshCredentials(
+      {
+        knownHosts: i['known-hosts'],
+        knownHostsFile,
+        hostFingerprints: i['host-fingerprint'],
+        insecureSkipHostKeyCheck: i['insecure-skip-host-key-check'],
+        privateKey: base.privateKey,
+        passphrase: base.passphrase,
+      },
+      local,
+    );
+    connect = sshConnector({ ...base, ...creds, jump: base.jump }, { reporter }, (h) => withSshConfig(h, local.config));
+  } catch (error) {
+    invalid = error;
+  }
+  return withRun(
+    async (host) => {
+      if (host.connection === 'local') return new LocalExecutor(host.name);
+      if (!connect) throw invalid;
+      return connect(host);
+    },
+    () => {
+      if (!connect) throw invalid;
+    },
+  );
+}
+
+function withRun(connect: Connect, check: () => void): RunConnect {
   const run = new RunConnections();
-  return Object.assign((host: Host) => run.lease(host.name, () => connect(host)), { close: () => run.close() });
+  return Object.assign((host: Host) => run.lease(host.name, () => connect(host)), {
+    check: (hosts: readonly Host[]) => {
+      if (hosts.some((h) => h.connection !== 'local')) check();
+    },
+    close: () => run.close(),
+  });
 }
 
 /** The deploy inputs' SSH settings, jump host included (its key and known-hosts default to the targets'). */
-export function sshCredentials(i: Parameters<typeof hostKeyPolicy>[0]): SshCredentials {
+export function sshCredentials(
+  i: Parameters<typeof hostKeyPolicy>[0],
+  opts: { pinning: boolean } = { pinning: true },
+): SshCredentials {
   const jumpKnownHosts = i['jump-known-hosts']?.trim();
   return {
-    hostKey: hostKeyPolicy(i),
+    // Without pinning (the CLI, which fills the policy from the OpenSSH defaults), a placeholder the caller replaces.
+    hostKey: opts.pinning ? hostKeyPolicy(i) : { kind: 'known-hosts', entries: [] },
     ...(i['ssh-private-key'] ? { privateKey: new Secret(i['ssh-private-key']) } : {}),
     ...(i['ssh-passphrase'] ? { passphrase: new Secret(i['ssh-passphrase']) } : {}),
     jump: {

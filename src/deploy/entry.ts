@@ -79,6 +79,7 @@ export async function runDeploy(
     checkConnectionInputs(
       inputs,
       config.hosts.map((h) => h.host),
+      opts.connect,
     );
   } catch (error) {
     reportDeploy(

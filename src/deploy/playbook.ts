@@ -128,7 +128,7 @@ export async function runDeployPlaybook(
     const secrets = Object.fromEntries(secretVars.map((e) => [e.key, e.value]));
     const inventory = await readDeployInventory(i);
     for (const w of inventory.warnings) reporter.warning(w);
-    checkConnectionInputs(i, inventory.hosts);
+    checkConnectionInputs(i, inventory.hosts, opts.connect);
     const pb = await readPlaybook(file);
     const out = lineWriter(reporter);
     const r = await reporter.group(`playbook ${file}${outcome.check ? ' (check mode)' : ''}`, async () => {

@@ -233,6 +233,9 @@ class LeasedExecutor implements Executor {
   get host(): string {
     return this.inner.host;
   }
+  get user(): string | undefined {
+    return this.inner.user;
+  }
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
     return this.inner.run(argv, opts);
   }

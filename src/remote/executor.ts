@@ -24,6 +24,8 @@ export interface ExecResult {
 export interface Executor {
   /** A name for messages: the inventory name of the host. */
   readonly host: string;
+  /** The remote user commands run as (before sudo), when the executor knows it (SSH: after ~/.ssh/config). */
+  readonly user?: string;
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   close(): Promise<void>;
 }

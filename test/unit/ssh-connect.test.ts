@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,12 @@ import { parseInventory } from '../../src/config/inventory.js';
 import { RecordingReporter } from '../../src/github/reporter.js';
 import { executorFor, hostKeyPolicy, resolveSshTarget, sshTargetFor } from '../../src/remote/connect.js';
 import { LocalExecutor } from '../../src/remote/local.js';
+import {
+  cliSshCredentials,
+  parseSshConfig,
+  readOpenSshDefaults,
+  withSshConfig,
+} from '../../src/remote/openssh-defaults.js';
 import { DEFAULT_RETRY, loadPrivateKey, retryDelays, SshError, SshExecutor } from '../../src/remote/ssh.js';
 import { InputError } from '../../src/util/errors.js';
 import { Secret } from '../../src/util/secret.js';
@@ -132,5 +138,71 @@ describe('targets from inventory hosts', () => {
     const reporter = new RecordingReporter();
     expect(await executorFor(me, { hostKey }, { reporter })).toBeInstanceOf(LocalExecutor);
     expect(await executorFor(web1, { privateKey: plain, hostKey }, { reporter })).toBeInstanceOf(SshExecutor);
+  });
+});
+
+describe('OpenSSH defaults for the CLI', () => {
+  const config = parseSshConfig(
+    [
+      'Host web',
+      '  HostName 10.0.0.9',
+      '  Port 2200',
+      '  User ops',
+      '  IdentityFile ~/.ssh/web_key',
+      '  ProxyJump bastion',
+      'Host bastion',
+      '  HostName 192.0.2.1',
+      '  User jump',
+      '  Port 2201',
+      'Host *',
+      '  User fallback',
+    ].join('\n'),
+    'config',
+    '/home/me',
+  );
+  const inv = parseInventory(
+    ['web', 'web-pinned ansible_host=web ansible_port=22 ansible_user=deploy', 'other'].join('\n'),
+    { source: 'hosts', format: 'ini' },
+  );
+
+  it('applies Host aliases where the inventory says nothing, the first value winning, ProxyJump aliases resolved', () => {
+    expect(withSshConfig(inv.hosts[0]!, config)).toMatchObject({
+      address: '10.0.0.9',
+      port: 2200,
+      user: 'ops',
+      privateKeyFile: '/home/me/.ssh/web_key',
+      jump: { host: '192.0.2.1', port: 2201, user: 'jump' },
+    });
+    // The inventory's own port and user win.
+    expect(withSshConfig(inv.hosts[1]!, config)).toMatchObject({ address: '10.0.0.9', port: 22, user: 'deploy' });
+    expect(withSshConfig(inv.hosts[2]!, config)).toMatchObject({ address: 'other', port: 22, user: 'fallback' });
+    expect(() => parseSshConfig('Host x\n  Port nope\n', 'cfg')).toThrow(/invalid cfg/);
+  });
+
+  it('takes known_hosts files, the agent and the first default key from HOME; pins nothing when there is none', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'dyce-home-'));
+    try {
+      const empty = await readOpenSshDefaults(home, {}, join(home, 'no-system-file'));
+      await expect(cliSshCredentials({}, empty)).rejects.toThrow(/neither ~\/\.ssh\/known_hosts/);
+      execFileSync('mkdir', ['-p', join(home, '.ssh')]);
+      writeFileSync(join(home, '.ssh', 'known_hosts'), `${hostLine}\n`);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(home, '.ssh', 'id_ecdsa')]);
+      const d = await readOpenSshDefaults(home, { SSH_AUTH_SOCK: '/run/agent.sock' }, join(home, 'no-system-file'));
+      expect(d.knownHosts.sources).toEqual([join(home, '.ssh', 'known_hosts')]);
+      expect(d.key?.path).toBe(join(home, '.ssh', 'id_ecdsa'));
+      const creds = await cliSshCredentials({}, d);
+      expect(creds.hostKey.kind).toBe('known-hosts');
+      expect(creds.agent).toBe('/run/agent.sock');
+      expect(creds.privateKey).toContain('PRIVATE KEY');
+      // Given lines win over the defaults; a path given as lines gets a hint.
+      const kh = join(home, '.ssh', 'known_hosts');
+      await expect(cliSshCredentials({ knownHosts: kh }, d)).rejects.toThrow(`use --known-hosts-file ${kh}`);
+      expect((await cliSshCredentials({ knownHostsFile: kh }, d)).hostKey).toMatchObject({ source: kh });
+      await expect(cliSshCredentials({ knownHostsFile: kh, insecureSkipHostKeyCheck: true }, d)).rejects.toThrow(
+        /exclude each other/,
+      );
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
