@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as https from 'node:https';
@@ -490,6 +490,25 @@ export const CASES: Case[] = [
     inputs: { ...CA, 'proxy-url': '$PROXY', 'valid-http-versions': 'HTTP/2.0' },
   },
   { name: 'proxy that refuses', on: 'https', path: '/ok', inputs: { ...CA, 'proxy-url': '$PROXY_REFUSE' } },
+  // Documented differences (see DIFFERENCES): each is checked to differ exactly as documented.
+  {
+    name: 'basic auth after a redirect to another origin',
+    on: 'http',
+    path: '/redirect?n=1&to=$HTTPS/auth',
+    inputs: { ...CA, 'basic-auth-username': 'u', 'basic-auth-password': 'p' },
+  },
+  {
+    name: 'bearer token after a redirect to another origin',
+    on: 'http',
+    path: '/redirect?n=1&to=$HTTPS/auth',
+    inputs: { ...CA, 'bearer-token': 'tok' },
+  },
+  {
+    name: 'compression without an Accept-Encoding header',
+    on: 'http',
+    path: '/compressed?enc=gzip',
+    inputs: { compression: 'gzip', 'fail-if-body-not-matches': 'compressed world' },
+  },
 ];
 
 /** Metrics compared where both report them. */
@@ -514,7 +533,11 @@ const COMPARED = [
  * Where Dyce differs from blackbox_exporter 0.23 on purpose, with the reason (also written next to the input in the
  * docs). Each has its own test below.
  */
-const DIFFERENCES: Record<string, string> = {};
+const DIFFERENCES: Record<string, { inputs: string; blackbox: boolean; dyce: boolean }> = {
+  'basic auth after a redirect to another origin': { inputs: 'follow-redirects', blackbox: true, dyce: false },
+  'bearer token after a redirect to another origin': { inputs: 'follow-redirects', blackbox: true, dyce: false },
+  'compression without an Accept-Encoding header': { inputs: 'compression', blackbox: false, dyce: true },
+};
 
 let pki: Pki;
 let dir: string;
@@ -781,4 +804,25 @@ describe.skipIf(!haveBlackbox)('Dyce probe vs blackbox_exporter 0.23, case by ca
     },
     20_000,
   );
+});
+
+describe.skipIf(!haveBlackbox)('documented differences from blackbox_exporter 0.23', () => {
+  it.each(Object.entries(DIFFERENCES))(
+    '%s (documented at the input)',
+    async (name, d) => {
+      const c = CASES.find((x) => x.name === name)!;
+      const [b, y] = await Promise.all([bb.probe(moduleName(c), target(c)), dyce(c)]);
+      expect({ blackbox: b.get('probe_success'), dyce: y.metrics.get('probe_success') }).toEqual({
+        blackbox: d.blackbox ? 1 : 0,
+        dyce: d.dyce ? 1 : 0,
+      });
+    },
+    20_000,
+  );
+
+  it('every documented difference is written next to its input in action.yml', () => {
+    const yml = readFileSync(join(import.meta.dirname, '../../../actions/probe/action.yml'), 'utf8');
+    expect(yml).toContain('blackbox_exporter keeps sending basic auth, bearer and OAuth2 credentials there');
+    expect(yml).toContain('blackbox_exporter 0.23 sends none');
+  });
 });
