@@ -393,8 +393,8 @@ export function assembleProbeConfig(i: ProbeInputs): ProbeConfig {
     conditions: conditions.ok ? conditions.value : [],
   };
   const named = new Set([...checks.headerMatches, ...checks.headerNotMatches].map((r) => r.header));
-  for (const h of allowMissing)
-    if (!named.has(h))
+  for (const h of i['allow-missing-headers'] ?? [])
+    if (!named.has(h.toLowerCase()))
       issues.push(`input "allow-missing-headers": ${h} is named by no fail-if-header-matches/not-matches rule`);
 
   if (issues.length) throw new InputError(issues, 'probe: invalid input');
