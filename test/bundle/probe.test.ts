@@ -74,4 +74,15 @@ describe('probe bundle under Node 24 with the runner protocol', () => {
     expect(main.errors.join('\n')).toContain('input "valid-status-codes"');
     expect(seen.length).toBe(before);
   }, 60_000);
+
+  it("bundles Go's regexp dialect (re2js): (?i) works and a lookahead is refused, naming the construct", async () => {
+    const ok = await runAction(action, {
+      inputs: { url: `${origin}/health`, 'fail-if-body-not-matches': '(?i)"STATUS":\\s*"up"' },
+    });
+    expect(ok.main.code).toBe(0);
+    const bad = await runAction(action, { inputs: { url: `${origin}/health`, 'fail-if-body-matches': 'a(?=b)' } });
+    expect(bad.main.code).toBe(1);
+    expect(bad.main.errors.join('\n')).toContain('input "fail-if-body-matches"');
+    expect(bad.main.errors.join('\n')).toContain('lookaheads do not exist in RE2');
+  }, 60_000);
 });
