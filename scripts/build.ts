@@ -19,13 +19,22 @@ const args = process.argv.slice(2);
 const outIdx = args.indexOf('--out');
 const outRoot = outIdx >= 0 ? resolve(args[outIdx + 1]!) : root;
 
+/**
+ * The CLI: the product (build/cli.js and its chunks) and, apart, the lab (build/lab.js and lab-chunks/), which
+ * src/cli/main.ts loads only when `dyce lab` runs. The product holds no lab code (test/unit/product-bundles.test.ts).
+ */
 async function buildCli(): Promise<void> {
   rmSync(join(root, 'build'), { recursive: true, force: true });
+  await bundleCli('src/cli/main.ts', 'cli', 'chunks');
+  await bundleCli('src/cli/lab.ts', 'lab', 'lab-chunks');
+}
+
+async function bundleCli(entry: string, name: string, chunks: string): Promise<void> {
   await build({
-    entryPoints: [join(root, 'src/cli/main.ts')],
+    entryPoints: [join(root, entry)],
     outdir: join(root, 'build'),
-    entryNames: 'cli',
-    chunkNames: 'chunks/[name]-[hash]',
+    entryNames: name,
+    chunkNames: `${chunks}/[name]-[hash]`,
     splitting: true,
     bundle: true,
     platform: 'node',

@@ -1,5 +1,5 @@
 import pkg from '../../package.json' with { type: 'json' };
-import { errorMessage, InputError, isUserError } from '../util/errors.js';
+import { errorMessage, InputError, isUserError, UserError } from '../util/errors.js';
 import { closest, inCliSyntax } from './flags.js';
 import { EXIT } from './help.js';
 import { type ErrorKind, type JsonError, jsonDocument } from './json.js';
@@ -11,9 +11,27 @@ export type Command = (argv: string[], reporter: CliReporter) => Promise<number>
 /** A bug, not the user's doing: the stack is printed (sysexits' EX_SOFTWARE). */
 const EXIT_INTERNAL = 70;
 
+/**
+ * `dyce lab` is a development tool of the repository, not part of the product: the build bundles it apart
+ * (build/lab.js, next to build/cli.js), and it is loaded from there only when `dyce lab` runs. The specifier is
+ * computed so that the bundler leaves it out; from the source (tsx), it is src/cli/lab.ts.
+ */
+async function loadLab(): Promise<Command> {
+  const here = import.meta.url;
+  const entry = new URL(here.endsWith('.ts') ? './lab.ts' : './lab.js', here).href;
+  try {
+    return ((await import(entry)) as { labCommand: Command }).labCommand;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new UserError(
+      'dyce lab is a development tool of the Dyce repository and is not part of this build: run it from a checkout (npm install builds it)',
+    );
+  }
+}
+
 // Each command is loaded only when it runs: a no-op `dyce deploy` should not pay for parsing the playbook engine.
 const commands: Record<CommandName, () => Promise<Command>> = {
-  lab: async () => (await import('./lab.js')).labCommand,
+  lab: loadLab,
   play: async () => (await import('./play.js')).playCommand,
   build: async () => (await import('./build.js')).buildCommand,
   deploy: async () => (await import('./deploy.js')).deployCommand('deploy'),
