@@ -3,12 +3,18 @@
  *  (a) 100 local URLs probed concurrently by one `runProbe`, against the slowest of them probed alone. Goal <= 1.2x.
  *  (b) the probe's in-process time for one request (the engine's own measure, fresh connection, body read) against
  *      curl's own %{time_total} on the same URL (also a fresh connection). Goal <= 1.2x.
+ *  (c) against blackbox_exporter's /probe on the same target (Debian's prometheus-blackbox-exporter, started here):
+ *      each prober's own duration (Dyce's in-process measure vs blackbox's probe_duration_seconds), and the
+ *      `dyce probe URL` CLI as a process vs `curl` asking blackbox's /probe, the two things a user would run.
  * Each also prints a floor: the same requests made with a bare `http.get` (fresh connection, body drained), so the
  * share of the gap that belongs to Node's HTTP stack rather than to the engine is visible.
  * Run: npx tsx bench/probe.ts
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { probeSpec } from '../src/config/actions/probe.js';
 import { parseInputs } from '../src/config/input-spec.js';
 import { RecordingReporter } from '../src/github/reporter.js';
@@ -126,6 +132,67 @@ try {
     console.log(row(`${label}: curl %{time_total}`, curl));
     console.log(ratioRow(`${label}: probe / curl`, ratios, '<= 1.2x'));
     console.log(ratioRow(`${label}: floor: bare http.get / curl`, floorB));
+  }
+
+  // (c) against blackbox_exporter's /probe.
+  const bin = '/usr/bin/prometheus-blackbox-exporter';
+  if (!existsSync(bin)) console.log('(c) skipped: prometheus-blackbox-exporter is not installed');
+  else {
+    const dir = mkdtempSync(join(tmpdir(), 'dyce-bench-bb-'));
+    writeFileSync(join(dir, 'bb.yml'), 'modules:\n  http_2xx:\n    prober: http\n    timeout: 10s\n');
+    const bbPort = 19000 + Math.floor(Math.random() * 1000);
+    const bb = spawn(bin, [`--config.file=${join(dir, 'bb.yml')}`, `--web.listen-address=127.0.0.1:${bbPort}`], {
+      stdio: 'ignore',
+    });
+    try {
+      for (let i = 0; i < 100; i++) {
+        if (
+          await fetch(`http://127.0.0.1:${bbPort}/-/healthy`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const url = `http://127.0.0.1:${ports[2]}/d/20`;
+      const probeUrl = `http://127.0.0.1:${bbPort}/probe?module=http_2xx&target=${encodeURIComponent(url)}`;
+      const bbDuration = async () => {
+        const text = await (await fetch(probeUrl)).text();
+        return Number(/^probe_duration_seconds (\S+)/m.exec(text)?.[1]) * 1000;
+      };
+      const mine: number[] = [];
+      const theirs: number[] = [];
+      const ratios: number[] = [];
+      const cli: number[] = [];
+      const curlBb: number[] = [];
+      const cliRatios: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await probeOnce([url]);
+        await bbDuration();
+      }
+      for (let i = 0; i < 20; i++) {
+        const p = (await probeOnce([url])).durations[0]!;
+        const b = await bbDuration();
+        mine.push(p);
+        theirs.push(b);
+        ratios.push(p / b);
+        const c = await wallOf(() => run([process.execPath, 'bin/dyce.js', 'probe', url]));
+        const k = await wallOf(() => run(['curl', '-s', '-o', '/dev/null', probeUrl]));
+        cli.push(c);
+        curlBb.push(k);
+        cliRatios.push(c / k);
+      }
+      console.log(row('(c) /d/20: probe in-process', mine));
+      console.log(row('(c) /d/20: blackbox probe_duration_seconds', theirs));
+      console.log(ratioRow('(c) /d/20: probe / blackbox (each its own measure)', ratios, '<= 1.2x'));
+      console.log(row('(c) `dyce probe URL` as a process', cli));
+      console.log(row('(c) `curl` of blackbox /probe (exporter already running)', curlBb));
+      console.log(ratioRow('(c) dyce CLI process / curl of a running blackbox', cliRatios));
+    } finally {
+      bb.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 } finally {
   child.kill();

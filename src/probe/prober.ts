@@ -152,7 +152,8 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
   let sendCredentials = true;
   let redirects = 0;
   let resolved: Resolved | undefined;
-  const jar = new CookieJar();
+  // Made at the first Set-Cookie: most probes never see one.
+  let jar: CookieJar | undefined;
   const keepBody =
     checks.bodyMatches.length > 0 ||
     checks.bodyNotMatches.length > 0 ||
@@ -211,7 +212,7 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
       if (!hasHeader('user-agent')) headers.push(['User-Agent', USER_AGENT]);
       if (auth && sendCredentials && !hasHeader('authorization')) headers.push(['Authorization', auth]);
       if (request.compression && !hasHeader('accept-encoding')) headers.push(['Accept-Encoding', request.compression]);
-      const cookies = await jar.getCookieString(url.href).catch(() => '');
+      const cookies = jar ? await jar.getCookieString(url.href).catch(() => '') : '';
       if (cookies) {
         const i = headers.findIndex(([k]) => k.toLowerCase() === 'cookie');
         if (i >= 0) headers[i] = [headers[i]![0], `${headers[i]![1]}; ${cookies}`];
@@ -243,7 +244,10 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
         },
       });
       for (const k of ['connect', 'tls', 'processing', 'transfer'] as const) sum[k] += x.timings[k];
-      for (const c of x.headers?.['set-cookie'] ?? []) await jar.setCookie(c, url.href, { ignoreError: true });
+      for (const c of x.headers?.['set-cookie'] ?? []) {
+        jar ??= new CookieJar();
+        await jar.setCookie(c, url.href, { ignoreError: true });
+      }
       const done = (extra: Partial<Followed> = {}): Followed => ({
         ...x,
         timings: sum,
