@@ -228,10 +228,3 @@ export function issuesOf(check: () => unknown): string[] | undefined {
     throw error;
   }
 }
-
-/** The names of an action's secret inputs. */
-export function secretInputs(spec: ActionSpec): string[] {
-  return Object.entries(spec.inputs)
-    .filter(([, f]) => f.meta.secret)
-    .map(([n]) => n);
-}
