@@ -8,6 +8,7 @@ import {
   type RawInputs,
 } from '../config/input-spec.js';
 import { errorMessage, isUserError } from '../util/errors.js';
+import { annotateInputError } from './annotations.js';
 import { outputText, type Reporter } from './reporter.js';
 
 /** The runner's reporter: @actions/core, which masks registered secrets in the log. */
@@ -101,6 +102,8 @@ export async function runAction<S extends InputSpec>(spec: ActionSpec<S>, handle
     if (!reporter.hasOutput('success')) reporter.output('success', true);
   } catch (error) {
     reporter.output('success', false);
+    // Inventory, playbook and YAML issues point at a file and line: annotations there, then the whole error.
+    annotateInputError(error, reporter);
     if (isUserError(error)) {
       core.setFailed(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
     } else {
