@@ -126,6 +126,8 @@ export interface Exchange {
   error?: ExchangeError;
   /** The response came, but its body could not be read whole (size limit, decompression, reset). */
   bodyError?: string;
+  /** The body failed before any of it could be read: a gzip header that is not one (Go's gzip.NewReader). */
+  bodyErrorAtStart?: boolean;
 }
 
 export interface ExchangeError {
@@ -499,14 +501,26 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
       const req = session.request(h, { endStream: !opts.body });
       req.on('error', () => {});
       if (opts.body) req.end(opts.body);
-      const [rh] = await onceEvent<[http2.IncomingHttpHeaders]>(req, 'response', opts.signal, ['error', 'close']);
+      const [rh, , raw] = await onceEvent<[http2.IncomingHttpHeaders, number, string[] | undefined]>(
+        req,
+        'response',
+        opts.signal,
+        ['error', 'close'],
+      );
       tFirstByte = performance.now();
       status = Number(rh[':status']);
       headers = {};
-      for (const [k, v] of Object.entries(rh)) {
-        if (k.startsWith(':') || v === undefined) continue;
-        headers[k] = Array.isArray(v) ? v : [String(v)];
-      }
+      if (raw) {
+        // One value per header field, as Go keeps them (the headers object joins repeated fields with ", ").
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const k = raw[i]!.toLowerCase();
+          if (!k.startsWith(':')) headers[k] = [...(headers[k] ?? []), raw[i + 1]!];
+        }
+      } else
+        for (const [k, v] of Object.entries(rh)) {
+          if (k.startsWith(':') || v === undefined) continue;
+          headers[k] = Array.isArray(v) ? v : [String(v)];
+        }
       result.httpVersion = 'HTTP/2.0';
       stream = req;
     } else {
@@ -521,6 +535,8 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
         path: opts.proxy && !isTls ? `http://${hostPort}${path}` : path || '/',
         headers: lines.flat() as unknown as http.OutgoingHttpHeaders,
         setHost: false,
+        // Go reads up to 10 MiB of response headers; Node's default is 16 KiB.
+        maxHeaderSize: 10 * 1024 * 1024,
         createConnection: () => socket,
       });
       req.on('error', () => {});
@@ -614,11 +630,13 @@ function readBody(stream: Readable, opts: ExchangeOptions, result: Exchange): Pr
     stream.on('aborted', () => broken());
     if (dec) {
       dec.on('data', onData);
-      dec.on('error', (e) =>
+      dec.on('error', (e) => {
+        if (opts.compression === 'gzip' && (result.rawBodyBytes < 10 || /header/i.test(e.message)))
+          result.bodyErrorAtStart = true;
         finish(
           `cannot decompress the body as ${opts.compression}${opts.compression === 'deflate' ? ' (raw DEFLATE)' : ''}: ${e.message}${result.rawBodyBytes === 0 ? ' (the body is empty)' : ''}`,
-        ),
-      );
+        );
+      });
       dec.on('end', () => finish());
       stream.on('end', () => dec.end());
     } else stream.on('end', () => finish());

@@ -245,7 +245,8 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
       });
       for (const k of ['connect', 'tls', 'processing', 'transfer'] as const) sum[k] += x.timings[k];
       for (const c of x.headers?.['set-cookie'] ?? []) {
-        jar ??= new CookieJar();
+        // Secure cookies go over https only, loopback included, as in Go's jar (tough-cookie's default trusts loopback).
+        jar ??= new CookieJar(undefined, { allowSecureOnLocal: false });
         await jar.setCookie(c, url.href, { ignoreError: true });
       }
       const done = (extra: Partial<Followed> = {}): Followed => ({

@@ -30,7 +30,7 @@ import { probe } from './servers.js';
  * Dyce probe inputs. `$CA`, `$CERT`, `$KEY`, `$PROXY`, `$HTTP`, `$HTTPS` in inputs and paths are replaced with the
  * test's CA file, client certificate, key, proxy URL and server origins. Add a line to add a case.
  */
-type Server = 'http' | 'https' | 'h2' | 'expired' | 'mtls' | 'chain' | 'tls12' | 'short';
+type Server = 'http' | 'http6' | 'https' | 'h2' | 'expired' | 'mtls' | 'chain' | 'tls12' | 'short';
 
 interface Case {
   name: string;
@@ -460,6 +460,40 @@ export const CASES: Case[] = [
   { name: 'body slower than the timeout', on: 'http', path: '/slowbody?ms=3000', inputs: { timeout: '1s' } },
   { name: 'within the timeout', on: 'http', path: '/slow?ms=200', inputs: { timeout: '2s' } },
   { name: 'Last-Modified metric', on: 'http', path: '/lastmod' },
+  { name: 'truncated body', on: 'http', path: '/truncated' },
+  {
+    name: 'truncated body, body regexp',
+    on: 'http',
+    path: '/truncated',
+    inputs: { 'fail-if-body-not-matches': 'part' },
+  },
+  { name: 'HTTP/1.0 response', on: 'http', path: '/http10', inputs: { 'valid-http-versions': 'HTTP/1.0' } },
+  {
+    name: '103 Early Hints then 200',
+    on: 'http',
+    path: '/early-hints',
+    inputs: { 'fail-if-body-not-matches': 'after' },
+  },
+  { name: 'a 20 kB header', on: 'http', path: '/bigheader' },
+  { name: 'HEAD content length', on: 'http', path: '/size?n=300', inputs: { method: 'HEAD' } },
+  { name: 'Secure cookie not sent over http', on: 'http', path: '/secure-cookie' },
+  { name: 'cookie with Domain=IP', on: 'http', path: '/domain-cookie' },
+  { name: 'cookie for another path', on: 'http', path: '/path-cookie' },
+  { name: 'relative Location', on: 'http', path: '/relative' },
+  { name: 'IPv6 literal target', on: 'http6', path: '/ok' },
+  {
+    name: 'h2 repeated header',
+    on: 'h2',
+    path: '/headers?h=X-A:%20one&h=X-A:%20two',
+    inputs: { ...CA, 'fail-if-header-matches': 'X-A: ^two$' },
+  },
+  {
+    name: 'h2 missing header allowed',
+    on: 'h2',
+    path: '/ok',
+    inputs: { ...CA, 'fail-if-header-not-matches': 'X-B: x', 'allow-missing-headers': 'X-B' },
+  },
+  { name: 'https HEAD', on: 'https', path: '/ok', inputs: { ...CA, method: 'HEAD' } },
   // IP protocol
   {
     name: 'localhost ip4 preferred',
@@ -632,6 +666,30 @@ function handle(
         const ok = a === `Basic ${Buffer.from('u:p').toString('base64')}` || a === 'Bearer tok';
         return text(ok ? 200 : 401, ok ? 'in' : 'out');
       }
+      case '/truncated':
+        r.writeHead(200, { 'content-length': '100' });
+        r.write('only a part');
+        return void setTimeout(() => (req.socket as Socket).destroy(), 50);
+      case '/http10':
+        (req.socket as Socket).write('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold school');
+        return (req.socket as Socket).end();
+      case '/early-hints':
+        (req.socket as Socket).write('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n');
+        return text(200, 'after hints');
+      case '/bigheader':
+        return text(200, 'big', { 'x-big': 'b'.repeat(20000) });
+      case '/secure-cookie':
+        r.writeHead(302, { location: '/private', 'set-cookie': 'session=abc; Path=/; Secure' });
+        return r.end();
+      case '/domain-cookie':
+        r.writeHead(302, { location: '/private', 'set-cookie': 'session=abc; Path=/; Domain=127.0.0.1' });
+        return r.end();
+      case '/path-cookie':
+        r.writeHead(302, { location: '/private', 'set-cookie': 'session=abc; Path=/elsewhere' });
+        return r.end();
+      case '/relative':
+        r.writeHead(302, { location: 'ok' });
+        return r.end();
       case '/lastmod':
         return text(200, 'x', { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
       case '/empty':
@@ -756,6 +814,13 @@ beforeAll(async () => {
   const key = pki.good.key;
   const cert = pki.good.cert;
   await listen(http.createServer(handle), 'http', 'http');
+  const six = http.createServer(handle);
+  await new Promise<void>((r) => six.listen(0, '::1', r));
+  origins.http6 = `http://[::1]:${(six.address() as AddressInfo).port}`;
+  closers.push(() => {
+    six.closeAllConnections();
+    six.close();
+  });
   await listen(https.createServer({ key, cert }, handle), 'https', 'https');
   await listen(
     http2.createSecureServer({ key, cert, allowHTTP1: true }, handle) as unknown as net.Server,
