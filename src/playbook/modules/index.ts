@@ -2,6 +2,7 @@ import { aptModule } from './apt.js';
 import { assertModule, debugModule, setFactModule } from './basic.js';
 import { includeVarsModule, metaModule } from './control.js';
 import { dockerContainerModule, dockerImageModule, dockerLoginModule } from './docker.js';
+import { copyModule, fileModule, lineinfileModule, statModule } from './files.js';
 import type { ModuleDef } from './types.js';
 
 export type { ModuleContext, ModuleDef, ModuleResult } from './types.js';
@@ -18,6 +19,10 @@ export function moduleRegistry(): Map<string, ModuleDef> {
     dockerLoginModule,
     dockerImageModule,
     dockerContainerModule,
+    fileModule,
+    statModule,
+    copyModule,
+    lineinfileModule,
   ];
   const map = new Map<string, ModuleDef>();
   for (const m of all) {
