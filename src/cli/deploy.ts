@@ -2,10 +2,11 @@ import { deployRules, deploySpec } from '../config/actions/deploy.js';
 import { cliRunConnector } from '../deploy/connect.js';
 import { runDeployInputs } from '../deploy/entry.js';
 import { abortOnSignals } from '../deploy/signals.js';
+import { describeStep, type Plan } from '../plan/plan.js';
 import { formatDuration } from '../util/duration.js';
-import { checkInputs, type ExtraFlag, parseFlags } from './flags.js';
+import { checkInputs, parseFlags } from './flags.js';
 import type { CliReporter } from './reporter.js';
-import { EXTRA_FLAGS } from './usage.js';
+import { DEPLOY_EXTRA_FLAGS } from './usage.js';
 
 /** `dyce deploy` and `dyce plan` (a dry run): the action's engine, with the action's inputs as flags. */
 export function deployCommand(mode: 'deploy' | 'plan') {
@@ -23,6 +24,7 @@ export function deployCommand(mode: 'deploy' | 'plan') {
         reporter.info(
           `playbook ${playbook.file}${playbook.check ? ' (check mode)' : ''}: ${playbook.changed ? 'changed' : 'nothing changed'} in ${formatDuration(playbook.ms)}`,
         );
+      if (result?.dryRun) reporter.output('plan', planOutput(result.hosts));
       if (result)
         reporter.info(
           result.dryRun
@@ -35,13 +37,24 @@ export function deployCommand(mode: 'deploy' | 'plan') {
 
 export type DeployFlags = ReturnType<typeof parseDeployFlags>;
 
-/** `--known-hosts-file FILE`: a known_hosts file (`--known-hosts` takes the lines themselves, as in every command). */
-export const KNOWN_HOSTS_FILE_FLAG: ExtraFlag = {
-  name: 'known-hosts-file',
-  kind: 'value',
-  description:
-    'A known_hosts file (--known-hosts takes the lines). Without either, ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts',
-};
+/**
+ * `plan --json`: each host's steps as data (kind, replica, container, why, how, and the line `dyce plan` prints), not
+ * the engine's internal objects (which change as the plan does).
+ */
+function planOutput(hosts: readonly { host: string; plan?: Plan }[]) {
+  return hosts.map(({ host, plan }) => ({
+    host,
+    changed: plan?.changed ?? false,
+    steps: (plan?.steps ?? []).map((s) => ({
+      kind: s.kind,
+      ...('replica' in s ? { replica: s.replica.name, version: s.replica.version } : {}),
+      ...('container' in s ? { container: s.container.name } : 'old' in s ? { container: s.old.name } : {}),
+      ...('reason' in s ? { reason: s.reason } : {}),
+      ...('strategy' in s ? { strategy: s.strategy } : {}),
+      description: describeStep(s),
+    })),
+  }));
+}
 
 export function knownHostsFile(parsed: DeployFlags): string | undefined {
   const v = parsed.extra['known-hosts-file'];
@@ -50,7 +63,7 @@ export function knownHostsFile(parsed: DeployFlags): string | undefined {
 
 /** The deploy action's inputs as flags (plus --json), every secret among them registered before any output. */
 export function parseDeployFlags(argv: string[], reporter: CliReporter, command = 'deploy') {
-  const parsed = parseFlags(deploySpec, argv, { command, extra: [...EXTRA_FLAGS, KNOWN_HOSTS_FILE_FLAG] });
+  const parsed = parseFlags(deploySpec, argv, { command, extra: DEPLOY_EXTRA_FLAGS });
   for (const [name, f] of Object.entries(deploySpec.inputs))
     if (f.meta.secret && parsed.raw[name]) reporter.secret(parsed.raw[name]!);
   return parsed;

@@ -15,6 +15,8 @@ export interface ExtraFlag {
   /** A switch (`--json`, `--json=false`) or a flag with a value. */
   kind: 'boolean' | 'value';
   description: string;
+  /** What --help shows for the value (default VALUE). */
+  placeholder?: string;
 }
 
 export interface FlagOptions {

@@ -117,14 +117,18 @@ export function renderHelp(h: CommandHelp): string {
     }
   }
   const extra = [...(h.extra ?? []), { name: 'help', kind: 'boolean', description: 'Print this help' } as const];
-  lines.push('', 'Output:');
+  lines.push('', 'Command-line flags:');
   for (const f of extra)
-    lines.push(`  --${f.name}${f.kind === 'value' ? ' VALUE' : ''}`, ...wrap(f.description, '      '));
+    lines.push(
+      `  --${f.name}${f.kind === 'value' ? ` ${f.placeholder ?? 'VALUE'}` : ''}`,
+      ...wrap(f.description, '      '),
+    );
   if (h.spec)
     lines.push(
       '',
-      `Every flag is an input of the ${h.spec.id} action, with the same name and value syntax. Secrets are never`,
-      'taken as flag values: give DYCE_<NAME> in the environment, --<name>-file PATH, or --<name>-file - (stdin).',
+      `The flags in the groups above are the inputs of the ${h.spec.id} action, with the same names and value syntax.`,
+      'Secrets are never taken as flag values: give DYCE_<NAME> in the environment, --<name>-file PATH, or',
+      '--<name>-file - (standard input).',
     );
   lines.push('', 'Exit status:');
   for (const [code, text] of h.exits) lines.push(`  ${code}  ${text}`);

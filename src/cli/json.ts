@@ -87,6 +87,33 @@ export const OUTPUT_SCHEMAS = {
       },
       replicas: { type: 'object', additionalProperties: { type: 'array', items: { type: 'object' } } },
       recap: { type: 'object' },
+      plan: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['host', 'changed', 'steps'],
+          properties: {
+            host: str,
+            changed: bool,
+            steps: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['kind', 'description'],
+                properties: {
+                  kind: { enum: ['create', 'replace', 'start', 'remove', 'keep'] },
+                  replica: str,
+                  version: str,
+                  container: str,
+                  reason: str,
+                  strategy: str,
+                  description: str,
+                },
+              },
+            },
+          },
+        },
+      },
     },
     required: ['success'],
   },

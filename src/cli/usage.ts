@@ -1,4 +1,5 @@
 import type { ActionSpec } from '../config/input-spec.js';
+import type { ExtraFlag } from './flags.js';
 import { type CommandHelp, DEPLOY_EXIT_CODES, EXIT_CODES, JSON_FLAG } from './help.js';
 
 /** The commands `dyce` knows, in the order the overview lists them. */
@@ -57,6 +58,18 @@ const PROBE_GROUPS = [
 /** The flags each command takes besides its action's inputs. */
 export const EXTRA_FLAGS = [JSON_FLAG] as const;
 
+/** `--known-hosts-file FILE`: a known_hosts file (`--known-hosts` takes the lines themselves, as in every command). */
+const KNOWN_HOSTS_FILE_FLAG: ExtraFlag = {
+  name: 'known-hosts-file',
+  kind: 'value',
+  placeholder: 'FILE',
+  description:
+    'A known_hosts file (--known-hosts takes the lines). Without either, ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts',
+};
+
+/** deploy, plan and rollback. */
+export const DEPLOY_EXTRA_FLAGS = [KNOWN_HOSTS_FILE_FLAG, JSON_FLAG] as const;
+
 async function deploySpec(): Promise<ActionSpec> {
   return (await import('../config/actions/deploy.js')).deploySpec as ActionSpec;
 }
@@ -78,7 +91,7 @@ export async function helpFor(command: CommandName): Promise<CommandHelp | undef
           'prints what would change and changes nothing.',
         ],
         spec: await deploySpec(),
-        extra: EXTRA_FLAGS,
+        extra: DEPLOY_EXTRA_FLAGS,
         groups: DEPLOY_GROUPS,
         exits: DEPLOY_EXIT_CODES,
       };
@@ -89,7 +102,7 @@ export async function helpFor(command: CommandName): Promise<CommandHelp | undef
         synopsis: ['dyce plan --inventory FILE --image REF --name APP [the flags of dyce deploy]'],
         notes: ['dyce plan is dyce deploy --dry-run: the same flags, and 0 when nothing would change.'],
         spec: await deploySpec(),
-        extra: EXTRA_FLAGS,
+        extra: DEPLOY_EXTRA_FLAGS,
         groups: DEPLOY_GROUPS,
         exits: EXIT_CODES,
       };
@@ -103,7 +116,7 @@ export async function helpFor(command: CommandName): Promise<CommandHelp | undef
           'keep-versions images are kept on each host). A second rollback goes one version further back.',
         ],
         spec: await deploySpec(),
-        extra: EXTRA_FLAGS,
+        extra: DEPLOY_EXTRA_FLAGS,
         groups: DEPLOY_GROUPS,
         exits: DEPLOY_EXIT_CODES,
       };
