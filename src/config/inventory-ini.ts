@@ -113,7 +113,11 @@ function readHostLine(line: string, at: SourcePos, group: string, into: RawInven
     return;
   }
   if (tokens.words.length === 0) return;
-  const [pattern, ...assignments] = tokens.words as [string, ...string[]];
+  const [given, ...assignments] = tokens.words as [string, ...string[]];
+  // `user@host[:port]`, as ssh and appleboy/ssh-action users write it: the user becomes ansible_user (a later
+  // ansible_user= on the line wins), the rest is the host entry, Ansible's `host:port` included.
+  const login = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)@(.+)$/.exec(given);
+  const pattern = login ? login[2]! : given;
   const expanded = expandHostEntry(pattern);
   if ('error' in expanded) {
     into.issue(at, expanded.error);
@@ -137,6 +141,7 @@ function readHostLine(line: string, at: SourcePos, group: string, into: RawInven
   for (const name of expanded.names) {
     const h = into.host(name, at);
     if (expanded.port !== undefined) h.vars.set('ansible_port', { value: expanded.port, at });
+    if (login) h.vars.set('ansible_user', { value: login[1]!, at });
     for (const [k, v] of vars) h.vars.set(k, { value: v, at });
     into.addHostToGroup(g, name);
   }

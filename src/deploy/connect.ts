@@ -8,7 +8,7 @@ import {
   hostKeyPolicy as strictHostKeyPolicy,
 } from '../remote/connect.js';
 import type { Executor } from '../remote/executor.js';
-import { type HostKeyPolicy, parseKnownHosts } from '../remote/known-hosts.js';
+import type { HostKeyPolicy } from '../remote/known-hosts.js';
 import { LocalExecutor } from '../remote/local.js';
 import {
   cliSshCredentials,
@@ -16,6 +16,7 @@ import {
   readOpenSshDefaults,
   withSshConfig,
 } from '../remote/openssh-defaults.js';
+import type { SshOptions } from '../remote/ssh.js';
 import { UserError } from '../util/errors.js';
 import { Secret } from '../util/secret.js';
 
@@ -64,7 +65,7 @@ export function connector(i: DeployActionInputs, reporter: Reporter): Connect {
   let connect: Connect | undefined;
   let invalid: unknown;
   try {
-    connect = sshConnector(sshCredentials(i), { reporter });
+    connect = sshConnector(sshCredentials(i), connectOptions(i, reporter));
   } catch (error) {
     invalid = error;
   }
@@ -123,7 +124,9 @@ export async function cliRunConnector(
       },
       local,
     );
-    connect = sshConnector({ ...base, ...creds, jump: base.jump }, { reporter }, (h) => withSshConfig(h, local.config));
+    connect = sshConnector({ ...base, ...creds, jump: base.jump }, connectOptions(i, reporter), (h) =>
+      withSshConfig(h, local.config),
+    );
   } catch (error) {
     invalid = error;
   }
@@ -137,6 +140,12 @@ export async function cliRunConnector(
       if (!connect) throw invalid;
     },
   );
+}
+
+/** The `connect-timeout` input: the TCP connect and the SSH handshake each get that long, per attempt. */
+function connectOptions(i: DeployActionInputs, reporter: Reporter): { reporter: Reporter } & Partial<SshOptions> {
+  const ms = i['connect-timeout'];
+  return { reporter, ...(ms ? { connectTimeoutMs: ms, handshakeTimeoutMs: ms } : {}) };
 }
 
 function withRun(connect: Connect, check: () => void): RunConnect {
@@ -164,13 +173,17 @@ export function sshCredentials(
       ...(i['jump-host']?.trim() ? { spec: i['jump-host'].trim() } : {}),
       ...(i['jump-private-key'] ? { privateKey: new Secret(i['jump-private-key']) } : {}),
       ...(i['jump-passphrase'] ? { passphrase: new Secret(i['jump-passphrase']) } : {}),
-      ...(jumpKnownHosts
+      // The jump host's own pin: jump-known-hosts or jump-host-fingerprint (one policy: never both).
+      ...(jumpKnownHosts || i['jump-host-fingerprint']?.length
         ? {
-            hostKey: {
-              kind: 'known-hosts',
-              entries: parseKnownHosts(jumpKnownHosts, 'jump-known-hosts'),
-              source: 'jump-known-hosts',
-            },
+            hostKey: strictHostKeyPolicy(
+              { knownHosts: jumpKnownHosts, hostFingerprints: i['jump-host-fingerprint'] },
+              {
+                knownHosts: 'jump-known-hosts',
+                fingerprint: 'jump-host-fingerprint',
+                insecure: 'insecure-skip-host-key-check',
+              },
+            ),
           }
         : {}),
     },

@@ -118,7 +118,7 @@ export function sshTargetFor(host: Host, creds: SshCredentials, keyFromFile?: st
     const jumpKeyPolicy = creds.jump?.hostKey ?? (creds.hostKey.kind === 'fingerprint' ? undefined : creds.hostKey);
     if (!jumpKeyPolicy)
       throw new InputError([
-        `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give input "jump-known-hosts" ` +
+        `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give input "jump-known-hosts" or "jump-host-fingerprint" ` +
           '(known_hosts lines for it; a host-fingerprint pins the target hosts only)',
       ]);
     const jumpKey = reveal(creds.jump?.privateKey) ?? keyText;

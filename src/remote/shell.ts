@@ -119,7 +119,8 @@ interface Pending {
   dispose?: () => void;
 }
 
-const HELLO_TIMEOUT_MS = 15_000;
+// Only a guard against a login shell that never starts `sh` (waiting for input): a loaded host can be slow.
+const HELLO_TIMEOUT_MS = 60_000;
 /** After TERM, the command's process group gets KILL this much later. */
 const KILL_AFTER_MS = 2_000;
 /** If the host does not even answer the KILL, the command is given up on this much after its limit. */

@@ -29,6 +29,22 @@ const names = (inv: Inventory, pattern: string, limit?: string) =>
   selectHosts(inv, pattern, limit).hosts.map((h) => h.name);
 
 describe('INI inventory', () => {
+  it('takes ssh-style user@host:port lines, as appleboy/ssh-action users write hosts', () => {
+    const inv = parseInventory(
+      'deploy@203.0.113.7:2222\nops@web2\nweb3:2200 ansible_user=x\nme@web4 ansible_user=root',
+      {
+        source: 'hosts',
+        format: 'ini',
+      },
+    );
+    expect(inv.hosts.map((h) => [h.name, h.address, h.port, h.user])).toEqual([
+      ['203.0.113.7', '203.0.113.7', 2222, 'deploy'],
+      ['web2', 'web2', 22, 'ops'],
+      ['web3', 'web3', 2200, 'x'],
+      ['web4', 'web4', 22, 'root'],
+    ]);
+  });
+
   it("reads Melton's hosts file: ansible_host, ansible_port and [all:vars] user", async () => {
     const inv = await readInventory(join(here, '../fixtures/inventory/melton-hosts'));
     expect(inv.hosts).toHaveLength(1);

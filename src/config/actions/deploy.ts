@@ -43,6 +43,14 @@ export const deployInputs = {
     description:
       'known_hosts lines that vouch for the jump host (default: `known-hosts`); its host key is verified too',
   }),
+  'jump-host-fingerprint': input.list({
+    description: 'Accepted host key fingerprints (`SHA256:…`) of the jump host, instead of `jump-known-hosts`',
+  }),
+  'connect-timeout': input.duration({
+    description: 'Time limit for each SSH connection to be set up (TCP connect, then the SSH handshake), per attempt',
+    default: '20s',
+    min: 100,
+  }),
   'insecure-skip-host-key-check': input.boolean({
     description: 'Accept any host key. Dangerous: anyone on the path can impersonate the host',
     default: 'false',

@@ -81,6 +81,28 @@ describe('jump host credentials', () => {
     const [host] = await readTargetHosts(i);
     expect(() => sshTargetFor(host!, sshCredentials(i))).toThrow(/give input "jump-known-hosts"/);
   });
+
+  it('jump-host-fingerprint pins the bastion (never together with jump-known-hosts); connect-timeout is a duration', async () => {
+    const fp = 'SHA256:UAP46wM0guBqLtvowcYjZqKBXja+yB6DSCbjaTlCYEg';
+    const i = parse({
+      'host-fingerprint': fp,
+      'known-hosts': '',
+      'jump-host': '10.0.0.2',
+      'jump-host-fingerprint': fp,
+    });
+    const [host] = await readTargetHosts(i);
+    expect(sshTargetFor(host!, sshCredentials(i)).jump?.hostKey).toEqual({ kind: 'fingerprint', fingerprints: [fp] });
+    expect(() => sshCredentials(parse({ 'jump-known-hosts': BASTION, 'jump-host-fingerprint': fp }))).toThrow(
+      /"jump-known-hosts" and input "jump-host-fingerprint" exclude each other/,
+    );
+    expect(parse({})['connect-timeout']).toBe(20_000);
+    expect(parse({ 'connect-timeout': '5s' })['connect-timeout']).toBe(5000);
+  });
+
+  it('hosts takes user@host:port lines', async () => {
+    const [host] = await readTargetHosts(parse({ hosts: 'deploy@203.0.113.7:2201' }));
+    expect(host).toMatchObject({ name: '203.0.113.7', address: '203.0.113.7', port: 2201, user: 'deploy' });
+  });
 });
 
 describe('JumpPool', () => {
