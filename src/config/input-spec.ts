@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../util/duration.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
 import { InputError } from '../util/errors.js';
 import { type MapEntry, parseBoolean, parseLines, parseList, parseMap } from './conventions.js';
 
@@ -88,7 +88,7 @@ export const input = {
           return 0;
         }
         if (meta.min !== undefined && ms < meta.min)
-          ctx.addIssue({ code: 'custom', message: `must be at least ${meta.min}ms` });
+          ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(meta.min)}` });
         return ms;
       }),
     );

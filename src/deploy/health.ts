@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { dockerLogsTail } from '../commands/replica.js';
 import type { Executor } from '../remote/executor.js';
+import { formatDuration } from '../util/duration.js';
 import { errorMessage } from '../util/errors.js';
 
 /**
@@ -105,7 +106,7 @@ export async function checkOnce(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       expired = true;
-      reject(new Error(`no answer within ${timeoutMs}ms`));
+      reject(new Error(`no answer within ${formatDuration(timeoutMs)}`));
     }, timeoutMs);
   });
   try {

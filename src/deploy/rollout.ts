@@ -33,6 +33,7 @@ import {
   type SlotTarget,
 } from '../plan/rollout.js';
 import { type Executor, lastLines } from '../remote/executor.js';
+import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
 import {
   containerLogTail,
@@ -301,7 +302,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
 }
 
 function gateMessage(host: string, cfg: RolloutConfig, t: SlotTarget, r: GateResult): string {
-  return `${host}: ${t.name} did not become healthy within ${cfg.health.deadlineMs}ms (GET ${cfg.health.path} on port ${t.port}, ${r.checks} checks): the last check saw ${describeCheck(r.last)}`;
+  return `${host}: ${t.name} did not become healthy within ${formatDuration(cfg.health.deadlineMs)} (GET ${cfg.health.path} on port ${t.port}, ${r.checks} checks): the last check saw ${describeCheck(r.last)}`;
 }
 
 /** Undoes what the rollout did up to step `failedAt`; returns the problems met (none: fully restored). */
@@ -423,7 +424,7 @@ async function drain(
   if (signal?.aborted) return 'cancelled';
   if (open > 0)
     h.reporter.warning(
-      `${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${maxMs}ms); stopping anyway`,
+      `${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${formatDuration(maxMs)}); stopping anyway`,
     );
   return 'done';
 }

@@ -1,4 +1,5 @@
 import type { RunSpec } from '../commands/docker.js';
+import { formatDuration } from '../util/duration.js';
 import { LABEL } from './desired.js';
 import type { Plan, Step } from './plan.js';
 
@@ -272,7 +273,7 @@ export function describeRolloutStep(s: RolloutStep | RollbackStep): string {
     case 'switch':
       return `upstream -> ${s.ports.join(', ') || '(none)'} (${s.reason})`;
     case 'drain':
-      return `drain ${s.ports.length ? `port${s.ports.length > 1 ? 's' : ''} ${s.ports.join(', ')}` : ''} (until no request is in flight, at most ${s.ms}ms)`;
+      return `drain ${s.ports.length ? `port${s.ports.length > 1 ? 's' : ''} ${s.ports.join(', ')}` : ''} (until no request is in flight, at most ${formatDuration(s.ms)})`;
     case 'stop-old':
       return `stop and remove ${s.names.join(', ')} (one docker stop: in parallel)`;
     case 'remove-new':

@@ -123,7 +123,7 @@ describe('rolling replacement behind nginx', () => {
     const late = await deploy('slow-start', { 'health-deadline': '3s' });
     expect(late.code).not.toBe(0);
     expect(late.outputs['rolled-back']).toBe('true');
-    expect(late.stderr).toContain('did not become healthy within 3000ms');
+    expect(late.stderr).toContain('did not become healthy within 3s');
     expect((await containers()).map((c) => c.version)).toEqual(['v2', 'v2', 'v2', 'v2']);
 
     // All four in one batch, so the 8 s start delays overlap instead of adding up.

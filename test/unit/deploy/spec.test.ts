@@ -64,7 +64,7 @@ describe('deploy inputs', () => {
     // The real Loki driver's validateDriverOpt lets json-file's `tag`, `labels-regex` and `compress` through: no.
     [{ 'log-driver': 'loki', 'log-options': 'tag={{.Name}}' }, 'tag (line 1) is not an option of the loki log driver'],
     [{ command: 'gunicorn "app' }, 'input "command": unclosed double quote'],
-    [{ 'lock-stale': '1s' }, 'input "lock-stale" must be at least 3000ms'],
+    [{ 'lock-stale': '1s' }, 'input "lock-stale" must be at least 3s'],
     [{ version: 'v1 beta' }, 'input "version" must be letters, digits'],
   ])('refuses %j', (extra, message) => {
     expect(issues(extra).join('\n')).toContain(message);
