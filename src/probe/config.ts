@@ -6,6 +6,7 @@ import { Secret } from '../util/secret.js';
 import { type Condition, parseConditions } from './conditions.js';
 import { compileGoRegexp, type GoRegexp } from './regex.js';
 import { parseStatusCodes, type StatusRanges } from './status-codes.js';
+import type { QueryStep } from './tcp.js';
 
 export type ProbeInputs = ParsedInputs<typeof probeInputs>;
 
@@ -18,6 +19,8 @@ export interface HeaderRule {
 }
 
 export interface Checks {
+  /** tcp:// URLs: blackbox's tcp query_response steps. */
+  queryResponse: QueryStep[];
   statusRanges: StatusRanges;
   httpVersions: string[];
   failIfSsl: boolean;
@@ -62,6 +65,8 @@ export interface RequestSpec {
   compression?: Compression;
   /** Bytes; 0: no limit. */
   bodySizeLimit: number;
+  /** tcp:// URLs: TLS right after connecting. */
+  tcpTls: boolean;
   proxy: ProxySpec;
 }
 
@@ -108,8 +113,15 @@ function httpUrl(name: string, text: string, issues: string[]): URL | undefined 
     );
     return undefined;
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    issues.push(`input "${name}": ${JSON.stringify(text)} must start with http:// or https://`);
+  const tcpOk = name === 'url';
+  if (u.protocol !== 'http:' && u.protocol !== 'https:' && !(tcpOk && u.protocol === 'tcp:')) {
+    issues.push(
+      `input "${name}": ${JSON.stringify(text)} must start with http:// or https://${tcpOk ? ' (or tcp://host:port)' : ''}`,
+    );
+    return undefined;
+  }
+  if (u.protocol === 'tcp:' && (!u.port || (u.pathname !== '' && u.pathname !== '/'))) {
+    issues.push(`input "${name}": ${JSON.stringify(text)} must be tcp://host:port, with a port and no path`);
     return undefined;
   }
   if (u.hostname === '') {
@@ -391,6 +403,7 @@ export function assembleProbeConfig(i: ProbeInputs): ProbeConfig {
     headerMatches: headerRules('fail-if-header-matches', i['fail-if-header-matches'], allowMissing, issues),
     headerNotMatches: headerRules('fail-if-header-not-matches', i['fail-if-header-not-matches'], allowMissing, issues),
     conditions: conditions.ok ? conditions.value : [],
+    queryResponse: queryResponse(i['query-response'] ?? [], issues),
   };
   const named = new Set([...checks.headerMatches, ...checks.headerNotMatches].map((r) => r.header));
   for (const h of i['allow-missing-headers'] ?? [])
@@ -415,6 +428,7 @@ export function assembleProbeConfig(i: ProbeInputs): ProbeConfig {
     ipProtocolFallback: i['ip-protocol-fallback'],
     http2: i['enable-http2'],
     bodySizeLimit: bodySizeLimit ?? 0,
+    tcpTls: i.tls,
     proxy,
   };
   if (i.body) request.body = i.body;
@@ -465,4 +479,24 @@ function acceptsEncoding(accept: string, encoding: string): boolean {
     if ((name === encoding || name === '*') && !(q && Number(q.slice(2)) === 0)) return true;
   }
   return false;
+}
+
+/** `expect: regexp`, `send: text` and `starttls` lines (blackbox's tcp query_response, one step a line). */
+function queryResponse(lines: readonly string[], issues: string[]): QueryStep[] {
+  const out: QueryStep[] = [];
+  for (const l of lines) {
+    const m = /^\s*(expect|send|starttls)\s*(?::\s?(.*))?$/.exec(l);
+    if (!m || (m[1] !== 'starttls' && m[2] === undefined)) {
+      issues.push(`input "query-response": ${JSON.stringify(l)} must be "expect: regexp", "send: text" or "starttls"`);
+      continue;
+    }
+    if (m[1] === 'starttls') out.push({ starttls: true });
+    else if (m[1] === 'send') out.push({ send: m[2]! });
+    else {
+      const r = compileGoRegexp(m[2]!);
+      if (r.ok) out.push({ expect: r.value });
+      else issues.push(`input "query-response": ${JSON.stringify(m[2])} is not a valid regular expression: ${r.error}`);
+    }
+  }
+  return out;
 }

@@ -135,7 +135,7 @@ export interface ExchangeError {
   message: string;
 }
 
-class ProbeError extends Error {
+export class ProbeError extends Error {
   constructor(
     readonly code: string,
     message: string,
@@ -255,7 +255,7 @@ function verifyAgainst(sent: readonly X509Certificate[], roots: readonly X509Cer
  * certificates the server sent (Go's PeerCertificates); Node completes the sent chain from the trust store, so a
  * trailing self-signed system root is taken as added, not sent.
  */
-function examinePeer(socket: tls.TLSSocket, t: TlsOptions): { info: TlsInfo; error?: ProbeError } {
+export function examinePeer(socket: tls.TLSSocket, t: TlsOptions): { info: TlsInfo; error?: ProbeError } {
   const info: TlsInfo = { version: TLS_NAMES[socket.getProtocol() ?? ''] ?? String(socket.getProtocol()) };
   if (socket.alpnProtocol) info.alpn = socket.alpnProtocol;
   const chain = peerChain(socket);
@@ -322,7 +322,7 @@ const TLS_CODES: Record<string, string> = {
   CERT_SIGNATURE_FAILURE: 'the certificate signature is invalid',
 };
 
-function onceEvent<T extends unknown[]>(
+export function onceEvent<T extends unknown[]>(
   emitter: NodeJS.EventEmitter,
   ok: string,
   signal: AbortSignal,

@@ -13,7 +13,7 @@ export interface Verdict {
 }
 
 /** What judge needs beyond the exchange: a redirect that was not followed has no body to match. */
-export type Judged = Exchange & { notFollowed?: boolean };
+export type Judged = Exchange & { notFollowed?: boolean; protocol?: 'tcp'; regexFailed?: boolean };
 
 const show = (v: string) => JSON.stringify(v.length > 120 ? `${v.slice(0, 117)}...` : v);
 const showAll = (vs: string[]) => vs.map(show).join(', ');
@@ -41,7 +41,8 @@ export function judge(x: Judged, checks: Checks, now: Date): Verdict {
   const failures: string[] = [];
   let regexFailed = false;
   if (x.error) failures.push(x.error.message);
-  else {
+  if (x.protocol === 'tcp') regexFailed = !!x.regexFailed;
+  else if (!x.error) {
     const status = x.status ?? 0;
     const statusOk = statusAllowed(checks.statusRanges, status);
     if (!statusOk) failures.push(`status ${status} is not in ${formatStatusRanges(checks.statusRanges)}`);

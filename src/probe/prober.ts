@@ -9,6 +9,7 @@ import { type Exchange, exchange, type HeaderValues, type Phase, type PhaseTimin
 import { judge, type Verdict } from './judge.js';
 import type { TokenSource } from './oauth.js';
 import { ipHash, proxyFor, type Resolved, ResolveError, resolveHost } from './route.js';
+import { tcpExchange } from './tcp.js';
 
 export const USER_AGENT = 'Dyce probe';
 
@@ -32,6 +33,7 @@ export interface AttemptRecord {
 }
 
 export interface AttemptMetrics {
+  protocol: 'http' | 'tcp';
   /** A response came (blackbox's resp != nil). */
   responded: boolean;
   contentLength: number;
@@ -103,6 +105,10 @@ export type Followed = Exchange & {
   notFollowed: boolean;
   /** The first hop's resolution (probe_ip_protocol, probe_dns_lookup_time_seconds). */
   resolved?: Resolved;
+  /** tcp:// attempts; http otherwise. */
+  protocol?: 'tcp';
+  /** tcp: an `expect` step saw no matching line. */
+  regexFailed?: boolean;
 };
 
 async function authorization(auth: AuthSpec, ctx: ProbeContext): Promise<string | undefined> {
@@ -135,8 +141,76 @@ function withAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
+/** One tcp:// attempt: resolve, connect (and TLS), then the query/response steps, within one time limit. */
+async function attemptTcp(target: URL, ctx: ProbeContext, timeoutMs: number, why: string): Promise<Followed> {
+  const { request, checks } = ctx.config;
+  const controller = new AbortController();
+  let phase = 'resolving the host name';
+  const timer = setTimeout(
+    () => controller.abort({ code: 'ETIMEDOUT', message: `${why} after ${formatDuration(timeoutMs)} ${phase}` }),
+    timeoutMs,
+  );
+  const start = performance.now();
+  try {
+    let hop: Resolved;
+    try {
+      hop = await withAbort(
+        resolveHost(target.hostname, request.preferredIpProtocol, request.ipProtocolFallback),
+        controller.signal,
+      );
+    } catch (e) {
+      const r = e as { code?: string; message?: string; ms?: number };
+      return {
+        connected: false,
+        bodyRead: false,
+        rawBodyBytes: 0,
+        bodyBytes: 0,
+        contentLength: -1,
+        tls: false,
+        timings: { dns: r.ms ?? 0, connect: 0, tls: 0, processing: 0, transfer: 0 },
+        totalMs: performance.now() - start,
+        error: { code: r.code ?? 'ERROR', message: r.message ?? String(e) },
+        finalUrl: target,
+        redirects: 0,
+        notFollowed: false,
+        protocol: 'tcp',
+      };
+    }
+    const x = await tcpExchange(target, {
+      address: hop.address,
+      tls: {
+        ...(ctx.ca ? { ca: ctx.ca } : {}),
+        ...(ctx.clientCert ?? {}),
+        insecureSkipVerify: request.insecureSkipVerify,
+        serverName: request.serverName ?? target.hostname.replace(/^\[|\]$/g, ''),
+        ...(request.minVersion ? { minVersion: request.minVersion } : {}),
+        ...(request.maxVersion ? { maxVersion: request.maxVersion } : {}),
+      },
+      tlsAtStart: request.tcpTls,
+      steps: checks.queryResponse,
+      signal: controller.signal,
+      onPhase: (p) => {
+        phase = p;
+      },
+    });
+    return {
+      ...x,
+      timings: { ...x.timings, dns: hop.ms },
+      totalMs: performance.now() - start,
+      finalUrl: target,
+      redirects: 0,
+      notFollowed: false,
+      resolved: hop,
+      protocol: 'tcp',
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One attempt: the request and, when asked, its redirects, within one time limit. */
 async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, why: string): Promise<Followed> {
+  if (target.protocol === 'tcp:') return attemptTcp(target, ctx, timeoutMs, why);
   const { request, checks } = ctx.config;
   const controller = new AbortController();
   let phase: Phase = 'resolving the host name';
@@ -294,12 +368,13 @@ async function attemptOnce(target: URL, ctx: ProbeContext, timeoutMs: number, wh
 function record(n: number, x: Followed, v: Verdict): AttemptRecord {
   const responded = !x.error;
   const metrics: AttemptMetrics = {
+    protocol: x.protocol ?? 'http',
     responded,
     contentLength: x.contentLength,
     bodyBytes: x.bodyBytes,
     failedDueToRegex: v.failedDueToRegex ? 1 : 0,
   };
-  if (responded && x.tlsInfo) metrics.tlsInfo = x.tlsInfo;
+  if ((responded || x.protocol === 'tcp') && x.tlsInfo) metrics.tlsInfo = x.tlsInfo;
   if (x.resolved) {
     metrics.ipProtocol = x.resolved.family;
     metrics.ipHash = ipHash(x.resolved.address);
@@ -312,7 +387,7 @@ function record(n: number, x: Followed, v: Verdict): AttemptRecord {
     failures: v.failures,
     durationMs: Math.round(x.totalMs * 1000) / 1000,
     timings: x.timings,
-    tls: responded && x.finalUrl.protocol === 'https:',
+    tls: x.protocol === 'tcp' ? x.tls : responded && x.finalUrl.protocol === 'https:',
     redirects: x.redirects,
     finalUrl: x.finalUrl.href,
     conditions: v.conditions,
@@ -418,6 +493,6 @@ function emptyRecord(url: string): AttemptRecord {
     redirects: 0,
     finalUrl: url,
     conditions: [],
-    metrics: { responded: false, contentLength: -1, bodyBytes: 0, failedDueToRegex: 0 },
+    metrics: { protocol: 'http', responded: false, contentLength: -1, bodyBytes: 0, failedDueToRegex: 0 },
   };
 }

@@ -132,6 +132,9 @@ export function prometheusText(results: readonly UrlResult[]): string {
       return v === undefined ? [] : [[inst(r), v]];
     });
   const m = (r: UrlResult) => r.last.metrics;
+  // The probe_http_* metrics, for http(s) URLs only (blackbox's tcp prober has none of them).
+  const eachHttp = (f: (r: UrlResult) => number | undefined) =>
+    each((r) => (m(r).protocol === 'http' ? f(r) : undefined));
   metric(
     'probe_success',
     'Displays whether or not the probe was a success',
@@ -160,6 +163,7 @@ export function prometheusText(results: readonly UrlResult[]): string {
   const phases: Array<[string, number]> = [];
   for (const r of results) {
     const t = r.last.timings;
+    if (m(r).protocol !== 'http') continue;
     for (const [phase, v] of [
       ['resolve', t.dns],
       ['connect', t.connect],
@@ -173,32 +177,32 @@ export function prometheusText(results: readonly UrlResult[]): string {
   metric(
     'probe_http_content_length',
     'Length of http content response',
-    each((r) => (m(r).responded ? m(r).contentLength : 0)),
+    eachHttp((r) => (m(r).responded ? m(r).contentLength : 0)),
   );
   metric(
     'probe_http_uncompressed_body_length',
     'Length of uncompressed response body',
-    each((r) => m(r).bodyBytes),
+    eachHttp((r) => m(r).bodyBytes),
   );
   metric(
     'probe_http_redirects',
     'The number of redirects',
-    each((r) => r.last.redirects),
+    eachHttp((r) => r.last.redirects),
   );
   metric(
     'probe_http_ssl',
     'Indicates if SSL was used for the final redirect',
-    each((r) => (r.last.tls ? 1 : 0)),
+    eachHttp((r) => (r.last.tls ? 1 : 0)),
   );
   metric(
     'probe_http_status_code',
     'Response HTTP status code',
-    each((r) => (m(r).responded ? (r.last.status ?? 0) : 0)),
+    eachHttp((r) => (m(r).responded ? (r.last.status ?? 0) : 0)),
   );
   metric(
     'probe_http_version',
     'Returns the version of HTTP of the probe response',
-    each((r) => (m(r).responded && r.last.httpVersion ? Number(r.last.httpVersion.slice(5)) : 0)),
+    eachHttp((r) => (m(r).responded && r.last.httpVersion ? Number(r.last.httpVersion.slice(5)) : 0)),
   );
   metric(
     'probe_failed_due_to_regex',
@@ -208,7 +212,7 @@ export function prometheusText(results: readonly UrlResult[]): string {
   metric(
     'probe_http_last_modified_timestamp_seconds',
     'Returns the Last-Modified HTTP response header in unixtime',
-    each((r) => m(r).lastModified),
+    eachHttp((r) => m(r).lastModified),
   );
   const tlsOf = (r: UrlResult) => (r.last.tls ? m(r).tlsInfo : undefined);
   metric(

@@ -5,7 +5,11 @@ import { type ActionSpec, input } from '../input-spec.js';
  * (`valid-status-codes`, `fail-if-body-matches`, ...), in the project's kebab-case.
  */
 export const probeInputs = {
-  url: input.list({ description: 'URL(s) to probe, each probed concurrently', required: true }),
+  url: input.list({
+    description:
+      'URL(s) to probe, each probed concurrently: http:// or https://, or tcp://host:port for a TCP check (blackbox\'s tcp prober: connect, `tls`, `query-response`)',
+    required: true,
+  }),
   method: input.string({ description: 'HTTP method', default: 'GET' }),
   headers: input.lines({
     description:
@@ -64,6 +68,14 @@ export const probeInputs = {
   'allow-missing-headers': input.list({
     description:
       "Header names whose absence passes the `fail-if-header-*` rules that name them (blackbox_exporter's `allow_missing`)",
+  }),
+  tls: input.boolean({
+    description: 'For tcp:// URLs: start TLS right after connecting (the tls-* inputs apply), as blackbox tcp `tls`',
+    default: 'false',
+  }),
+  'query-response': input.lines({
+    description:
+      'For tcp:// URLs: steps, one a line: `expect: regexp` (wait for a line that matches, RE2), `send: text` (a line), `starttls`',
   }),
   conditions: input.lines({
     description:

@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as tls from 'node:tls';
 import * as zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prometheusText } from '../../../src/probe/report.js';
@@ -30,7 +31,19 @@ import { probe } from './servers.js';
  * Dyce probe inputs. `$CA`, `$CERT`, `$KEY`, `$PROXY`, `$HTTP`, `$HTTPS` in inputs and paths are replaced with the
  * test's CA file, client certificate, key, proxy URL and server origins. Add a line to add a case.
  */
-type Server = 'http' | 'http6' | 'https' | 'h2' | 'expired' | 'mtls' | 'chain' | 'tls12' | 'short';
+type Server =
+  | 'tcp'
+  | 'tcptls'
+  | 'tcpclosed'
+  | 'http'
+  | 'http6'
+  | 'https'
+  | 'h2'
+  | 'expired'
+  | 'mtls'
+  | 'chain'
+  | 'tls12'
+  | 'short';
 
 interface Case {
   name: string;
@@ -524,6 +537,46 @@ export const CASES: Case[] = [
     inputs: { ...CA, 'proxy-url': '$PROXY', 'valid-http-versions': 'HTTP/2.0' },
   },
   { name: 'proxy that refuses', on: 'https', path: '/ok', inputs: { ...CA, 'proxy-url': '$PROXY_REFUSE' } },
+  // TCP (blackbox's tcp prober; URLs tcp://host:port)
+  { name: 'tcp connect', on: 'tcp', path: '' },
+  { name: 'tcp connect refused', on: 'tcpclosed', path: '' },
+  { name: 'tcp banner expected', on: 'tcp', path: '', inputs: { 'query-response': 'expect: ^220 ' } },
+  { name: 'tcp banner not matching', on: 'tcp', path: '', inputs: { 'query-response': 'expect: ^500 ' } },
+  {
+    name: 'tcp send and expect',
+    on: 'tcp',
+    path: '',
+    inputs: { 'query-response': 'expect: ^220\nsend: PING\nexpect: ^PONG$' },
+  },
+  { name: 'tcp expect (?i)', on: 'tcp', path: '', inputs: { 'query-response': 'send: PING\nexpect: (?i)^pong' } },
+  { name: 'tcp expect after close', on: 'tcp', path: '', inputs: { 'query-response': 'send: QUIT\nexpect: ^never' } },
+  { name: 'tcp expect times out', on: 'tcp', path: '', inputs: { 'query-response': 'expect: ^never', timeout: '1s' } },
+  {
+    name: 'tcp STARTTLS',
+    on: 'tcp',
+    path: '',
+    inputs: {
+      ...CA,
+      'tls-server-name': 'localhost',
+      'query-response': 'expect: ^220\nsend: STARTTLS\nexpect: ^220 go ahead\nstarttls\nsend: PING\nexpect: ^PONG',
+    },
+  },
+  {
+    name: 'tcp STARTTLS untrusted',
+    on: 'tcp',
+    path: '',
+    inputs: { 'query-response': 'send: STARTTLS\nexpect: ^220 go ahead\nstarttls' },
+  },
+  { name: 'tcp TLS', on: 'tcptls', path: '', inputs: { ...CA, tls: 'true', 'query-response': 'expect: ^220' } },
+  { name: 'tcp TLS without CA', on: 'tcptls', path: '', inputs: { tls: 'true' } },
+  { name: 'tcp TLS insecure', on: 'tcptls', path: '', inputs: { tls: 'true', 'tls-insecure-skip-verify': 'true' } },
+  {
+    name: 'tcp TLS wrong name',
+    on: 'tcptls',
+    path: '',
+    inputs: { ...CA, tls: 'true', 'tls-server-name': 'other.test' },
+  },
+  { name: 'tcp localhost ip6 preferred', on: 'tcp', path: '?host=localhost' },
   // Documented differences (see DIFFERENCES): each is checked to differ exactly as documented.
   {
     name: 'basic auth after a redirect to another origin',
@@ -779,7 +832,50 @@ function target(c: Case): string {
     u.searchParams.delete('host');
     u.hostname = host;
   }
-  return u.href;
+  return u.protocol === 'tcp:' ? `tcp://${u.host}` : u.href;
+}
+
+/** blackbox's target: host:port for its tcp prober. */
+const bbTarget = (c: Case) => target(c).replace(/^tcp:\/\//, '');
+const proberOf = (c: Case) => (origins[c.on]!.startsWith('tcp:') ? 'tcp' : 'http');
+
+/** A line server: a 220 banner, PING -> PONG, STARTTLS -> TLS, QUIT -> close. */
+function lineServer(tlsAtStart: boolean): net.Server {
+  const serve = (sock: net.Socket) => {
+    sock.on('error', () => {});
+    sock.write('220 hello dyce\r\n');
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === 'PING') sock.write('PONG\r\n');
+        else if (line === 'QUIT') sock.end('221 bye\r\n');
+        else if (line === 'STARTTLS') {
+          sock.removeListener('data', onData);
+          sock.write('220 go ahead\r\n', () => {
+            const secure = new tls.TLSSocket(sock, { isServer: true, ...pki.good });
+            secure.on('error', () => {});
+            serveLines(secure);
+          });
+        }
+      }
+    };
+    sock.on('data', onData);
+  };
+  const serveLines = (sock: net.Socket) => {
+    let buf = '';
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === 'PING') sock.write('PONG\r\n');
+      }
+    });
+  };
+  return tlsAtStart ? tls.createServer({ ...pki.good }, serve) : net.createServer(serve);
 }
 
 const moduleName = (c: Case) => `m${CASES.indexOf(c)}`;
@@ -836,11 +932,17 @@ beforeAll(async () => {
     'mtls',
     'https',
   );
+  await listen(lineServer(false), 'tcp', 'tcp');
+  await listen(lineServer(true), 'tcptls', 'tcp');
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  origins.tcpclosed = `tcp://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => closed.close(() => r()));
   await listen(proxyServer(false), 'proxy', 'http');
   await listen(proxyServer(true), 'proxyRefuse', 'http');
   if (!haveBlackbox) return;
   const modules: Record<string, unknown> = {};
-  for (const c of CASES) modules[moduleName(c)] = blackboxModule(filled(c), { dir, name: moduleName(c) });
+  for (const c of CASES) modules[moduleName(c)] = blackboxModule(filled(c), { dir, name: moduleName(c) }, proberOf(c));
   bb = await startBlackbox(dir, modules);
 }, 60_000);
 
@@ -855,7 +957,7 @@ describe.skipIf(!haveBlackbox)('Dyce probe vs blackbox_exporter 0.23, case by ca
   it.each(same.map((c) => [c.name, c] as const))(
     '%s',
     async (_name, c) => {
-      const [b, d] = await Promise.all([bb.probe(moduleName(c), target(c)), dyce(c)]);
+      const [b, d] = await Promise.all([bb.probe(moduleName(c), bbTarget(c)), dyce(c)]);
       const diffs = compare(b, d.metrics);
       expect(
         diffs,
@@ -876,7 +978,7 @@ describe.skipIf(!haveBlackbox)('documented differences from blackbox_exporter 0.
     '%s (documented at the input)',
     async (name, d) => {
       const c = CASES.find((x) => x.name === name)!;
-      const [b, y] = await Promise.all([bb.probe(moduleName(c), target(c)), dyce(c)]);
+      const [b, y] = await Promise.all([bb.probe(moduleName(c), bbTarget(c)), dyce(c)]);
       expect({ blackbox: b.get('probe_success'), dyce: y.metrics.get('probe_success') }).toEqual({
         blackbox: d.blackbox ? 1 : 0,
         dyce: d.dyce ? 1 : 0,

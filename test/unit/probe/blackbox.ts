@@ -55,6 +55,8 @@ function headerRules(v: string | undefined, allow: Set<string>) {
 
 /** Inputs that blackbox_exporter 0.23 has no setting for: cases using them are not differential. */
 export const NOT_IN_BLACKBOX = [
+  'tls',
+  'query-response',
   'no-proxy',
   'proxy-from-environment',
   'proxy-connect-header',
@@ -65,7 +67,11 @@ export const NOT_IN_BLACKBOX = [
 ];
 
 /** The blackbox http module that means what these Dyce probe inputs mean. */
-export function blackboxModule(inputs: Inputs, files: { dir: string; name: string }): Record<string, unknown> {
+export function blackboxModule(
+  inputs: Inputs,
+  files: { dir: string; name: string },
+  prober: 'http' | 'tcp' = 'http',
+): Record<string, unknown> {
   const http: Record<string, unknown> = {};
   const tls: Record<string, unknown> = {};
   const file = (suffix: string, content: string) => {
@@ -117,6 +123,19 @@ export function blackboxModule(inputs: Inputs, files: { dir: string; name: strin
   if (inputs['tls-server-name']) tls.server_name = inputs['tls-server-name'];
   if (inputs['tls-min-version']) tls.min_version = inputs['tls-min-version'];
   if (Object.keys(tls).length) http.tls_config = tls;
+  if (prober === 'tcp') {
+    const tcp: Record<string, unknown> = {};
+    for (const k of ['preferred_ip_protocol', 'ip_protocol_fallback', 'tls_config'])
+      if (http[k] !== undefined) tcp[k] = http[k];
+    if (inputs.tls) tcp.tls = inputs.tls === 'true';
+    if (inputs['query-response'])
+      tcp.query_response = lines(inputs['query-response']).map((l) => {
+        const m = /^(expect|send|starttls)\s*(?::\s?(.*))?$/.exec(l)!;
+        return m[1] === 'starttls' ? { starttls: true } : { [m[1]!]: m[2] };
+      });
+    const timeout = inputs.timeout ?? '5s';
+    return { prober: 'tcp', timeout: /^\d+$/.test(timeout) ? `${timeout}s` : timeout, tcp };
+  }
   for (const k of Object.keys(inputs))
     if (NOT_IN_BLACKBOX.includes(k)) throw new Error(`blackbox_exporter 0.23 has no setting for ${k}`);
   const timeout = inputs.timeout ?? '5s';
