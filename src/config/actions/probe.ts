@@ -7,7 +7,7 @@ import { type ActionSpec, input } from '../input-spec.js';
 export const probeInputs = {
   url: input.list({
     description:
-      'URL(s) to probe, each probed concurrently: http:// or https://, or tcp://host:port for a TCP check (blackbox\'s tcp prober: connect, `tls`, `query-response`)',
+      "URL(s) to probe, each probed concurrently: http:// or https://, or tcp://host:port for a TCP check (blackbox's tcp prober: connect, `tls`, `query-response`)",
     required: true,
   }),
   method: input.string({ description: 'HTTP method', default: 'GET' }),
