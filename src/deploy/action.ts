@@ -20,18 +20,38 @@ export async function deployMain(inputs: DeployActionInputs, reporter: Reporter)
   const { signal, dispose } = abortOnSignals();
   const locks: LockRecord[] = [];
   try {
-    await runDeployInputs(inputs, reporter, {
-      signal,
-      onLock: (l) => {
-        locks.push(l);
-        core.saveState(LOCKS_STATE, JSON.stringify(locks));
-      },
-    });
+    await withGitHubDeployment(inputs, reporter, (reporter) =>
+      runDeployInputs(inputs, reporter, {
+        signal,
+        onLock: (l) => {
+          locks.push(l);
+          core.saveState(LOCKS_STATE, JSON.stringify(locks));
+        },
+      }),
+    );
     // A clean main step released its locks itself: the post step has nothing to check and does not reconnect.
     if (locks.length > 0) core.saveState(LOCKS_STATE, '[]');
   } finally {
     dispose();
   }
+}
+
+/**
+ * With `github-token` and `environment`, the deploy is recorded as a GitHub deployment (src/github/deployments.ts);
+ * otherwise it just runs. The module (and @actions/github) loads only when asked for.
+ */
+async function withGitHubDeployment<T>(
+  inputs: DeployActionInputs,
+  reporter: Reporter,
+  deploy: (reporter: Reporter) => Promise<T>,
+): Promise<T> {
+  if (!inputs['github-token'] || !inputs.environment?.trim()) return deploy(reporter);
+  const { assembleDeploymentSettings, withDeployment } = await import(
+    /* webpackMode: "eager" */ '../github/deployments.js'
+  );
+  const what = [inputs.name, inputs.version ?? inputs.image].filter(Boolean).join(' ');
+  const settings = assembleDeploymentSettings(inputs, process.env, what || undefined);
+  return settings ? withDeployment(settings, reporter, deploy) : deploy(reporter);
 }
 
 /**

@@ -219,6 +219,16 @@ export const deployInputs = {
     default: '80',
   }),
   'nginx-https-listen': input.string({ description: 'The site’s TLS `listen` (port or address:port)', default: '443' }),
+  'github-token': input.string({
+    description:
+      'With `environment`: a token that may write deployments (`${{ github.token }}` with `permissions: deployments: write`), to show the deploy in GitHub’s Deployments',
+    secret: true,
+  }),
+  environment: input.string({
+    description:
+      'GitHub environment to record the deploy in (with `github-token`): a deployment for the commit, `in_progress`, then `success`, `failure`, or `inactive` when it was rolled back',
+  }),
+  'environment-url': input.string({ description: 'URL shown for the environment’s deployment, e.g. the site' }),
 };
 
 /** The inputs as parsed: `image` and `name` are absent when only a playbook runs. */
@@ -502,7 +512,19 @@ export const deployRules: InputRule<typeof deployInputs>[] = [
   proxyRule,
   serialRule,
   jumpHostRule,
+  githubDeploymentRule,
 ];
+
+/** GitHub deployments need both a token and an environment; a URL needs the environment. */
+export function githubDeploymentRule(
+  i: Pick<DeployActionInputs, 'github-token' | 'environment' | 'environment-url'>,
+): string | undefined {
+  if (i.environment?.trim() && !i['github-token'])
+    return 'input "environment" needs input "github-token" (e.g. ${{ github.token }}, with permissions: deployments: write)';
+  if (i['environment-url']?.trim() && !i.environment?.trim())
+    return 'input "environment-url" needs input "environment"';
+  return undefined;
+}
 
 export function serialRule(i: Pick<DeployInputs, 'serial'>): string | undefined {
   if (i.serial === undefined) return undefined;
