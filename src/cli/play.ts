@@ -21,6 +21,7 @@ refused before any host is touched, naming the file and line.
   -e, --extra-vars VARS    k=v pairs, JSON/YAML ({...}), or @FILE; repeatable, later wins. Secrets belong in
                            @FILE (mode 0600) or DYCE_EXTRA_VARS, never on the command line
   -C, --check              dry run: observe and report what would change, change nothing
+  -D, --diff               show what changes (with --check: what would change)
   -l, --limit PATTERN      only hosts matching PATTERN
   -t, --tags T1,T2         only tasks with these tags;  --skip-tags T1,T2
   -f, --forks N            hosts worked on at once (default 5)
@@ -32,7 +33,7 @@ refused before any host is touched, naming the file and line.
   --known-hosts-file FILE  a known_hosts file; default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts.
                            Host keys are always verified. ~/.ssh/config Host aliases apply (HostName, Port, User,
                            IdentityFile, ProxyJump), as do the inventory's ansible_ssh_common_args ProxyJump
-  --syntax-check           parse and check only, touch nothing
+  --syntax-check           parse and check every file only (no -i needed), touch nothing
   --json                   machine-readable results on standard output
   -v                       show every result
 Exit status as ansible-playbook: 0 ok, 2 a host failed, 4 unreachable host or a playbook error, 5 bad options.`;
@@ -44,6 +45,7 @@ interface PlayFlags {
   json: boolean;
   verbose: boolean;
   syntaxOnly: boolean;
+  diff: boolean;
   limit?: string;
   tags?: string[];
   skipTags?: string[];
@@ -57,7 +59,15 @@ interface PlayFlags {
 
 /** Pure: argv -> flags. Throws UserError (exit 5) on anything unknown. */
 export function parsePlayFlags(argv: readonly string[]): PlayFlags {
-  const f: PlayFlags = { extra: [], check: false, json: false, verbose: false, syntaxOnly: false, playbooks: [] };
+  const f: PlayFlags = {
+    extra: [],
+    check: false,
+    json: false,
+    verbose: false,
+    syntaxOnly: false,
+    diff: false,
+    playbooks: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.startsWith('--') ? a.indexOf('=') : -1;
@@ -90,6 +100,10 @@ export function parsePlayFlags(argv: readonly string[]): PlayFlags {
       case '-vvv':
       case '--verbose':
         f.verbose = true;
+        break;
+      case '-D':
+      case '--diff':
+        f.diff = true;
         break;
       case '--syntax-check':
         f.syntaxOnly = true;
@@ -144,7 +158,7 @@ export function parsePlayFlags(argv: readonly string[]): PlayFlags {
     }
   }
   if (f.playbooks.length === 0) throw new UserError('give a playbook file');
-  if (!f.inventory) throw new UserError('give an inventory with -i FILE');
+  if (!f.inventory && !f.syntaxOnly) throw new UserError('give an inventory with -i FILE');
   return f;
 }
 
@@ -186,6 +200,24 @@ async function connector(f: PlayFlags, reporter: CliReporter): Promise<(host: Ho
   );
 }
 
+/** --syntax-check: every playbook parsed (and every file it brings in), all problems in one run; no inventory needed. */
+async function syntaxCheck(files: readonly string[], reporter: CliReporter): Promise<number> {
+  const issues: string[] = [];
+  for (const file of files) {
+    try {
+      await readPlaybook(file);
+      process.stdout.write(`\nplaybook: ${file}\n`);
+    } catch (error) {
+      if (error instanceof InputError) issues.push(...error.issues);
+      else if (error instanceof UserError) issues.push(error.message);
+      else throw error;
+    }
+  }
+  if (issues.length === 0) return EXIT.ok;
+  reporter.error(new InputError(issues, 'syntax check failed').message);
+  return EXIT.parse;
+}
+
 export async function playCommand(argv: string[], reporter: CliReporter): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${PLAY_USAGE}\n`);
@@ -211,28 +243,26 @@ export async function playCommand(argv: string[], reporter: CliReporter): Promis
     // Secrets first: nothing printed from here on may show them.
     for (const s of extra.secrets) reporter.secret(s);
     for (const w of extra.warnings) reporter.warning(w);
+    if (f.syntaxOnly) return await syntaxCheck(f.playbooks, reporter);
     const inventory = await readInventory(f.inventory!);
     for (const w of inventory.warnings) reporter.warning(w);
     let exit: number = EXIT.ok;
     let connect: ((host: Host) => Promise<Executor>) | undefined;
     for (const file of f.playbooks) {
       const pb = await readPlaybook(file);
-      if (f.syntaxOnly) {
-        process.stdout.write(`\nplaybook: ${file}\n`);
-        continue;
-      }
       if (!connect) {
         const open = await connector(f, reporter);
         // One connection per host for every playbook of the run.
         connect = (host) => connections.lease(host.name, () => open(host));
       }
       const json = f.json ? new JsonCollector() : undefined;
-      const events = json ?? new TextPrinter((s) => process.stdout.write(s), { verbose: f.verbose });
+      const events = json ?? new TextPrinter((s) => process.stdout.write(s), { verbose: f.verbose, diff: f.diff });
       const r = await runPlaybook(pb, {
         inventory,
         extraVars: extra.vars,
         connect,
         check: f.check,
+        diff: f.diff,
         signal,
         ...(f.tags ? { tags: f.tags } : {}),
         ...(f.skipTags ? { skipTags: f.skipTags } : {}),
