@@ -493,6 +493,8 @@ export class PlaybookParser {
   #rolesPath: string[] | undefined;
   /** Handlers of roles met while parsing the current play. */
   #roleHandlers: Task[] = [];
+  /** Roles (directory and parameters) already in the current play: a dependency met again does not run again. */
+  #rolesSeen = new Set<string>();
 
   constructor(
     readonly file: string,
@@ -574,6 +576,7 @@ export class PlaybookParser {
     this.checkTemplates(src, rp.vars, [...pp, 'vars'], 'play vars');
     if (p.serial !== undefined) this.checkTemplates(src, p.serial, [...pp, 'serial'], 'serial');
     this.#roleHandlers = [];
+    this.#rolesSeen = new Set();
     const seen = new Set<string>();
     const sectionOf = (k: string, n: number): Node[] =>
       ((p[k] as unknown[] | null | undefined) ?? []).flatMap((raw, i) => {
@@ -774,6 +777,10 @@ export class PlaybookParser {
               return;
             }
             depKw = depKw as Record<string, unknown>;
+            const depDir = this.findRole(depName);
+            const depId = `${depDir}${JSON.stringify(depParams)}`;
+            if (depDir && this.#rolesSeen.has(depId)) return;
+            if (depDir) this.#rolesSeen.add(depId);
             const dInh = this.inherit(meta, depKw, ['dependencies', i], inh);
             const dep = this.role(meta, depName, ['dependencies', i], dInh, depParams, [...key, 0, i], {}, [
               ...chain,
@@ -1194,6 +1201,10 @@ export class PlaybookParser {
         return undefined;
       }
       args = split.args;
+      // set_fact k=v reads true/false/yes/no as booleans (Ansible's set_fact does, for this form only).
+      if (def.name === 'set_fact')
+        for (const [k, v] of Object.entries(args))
+          if (/^(true|false|yes|no)$/i.test(String(v))) args[k] = /^(true|yes)$/i.test(String(v));
       if (split.raw.length > 0) {
         if (def.freeForm) args[def.freeForm] = split.raw.join(' ');
         else {

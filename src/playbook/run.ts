@@ -327,6 +327,7 @@ function checkVariables(
   const isKnown = (n: string, t: Task) =>
     MAGIC.has(n) ||
     later.has(n) ||
+    n === t.register ||
     (t.loop && (n === t.loopVar || n === t.indexVar)) ||
     t.loopVars.includes(n) ||
     (gather && FACT_NAMES.has(n)) ||
@@ -738,14 +739,9 @@ function* walkNodes(
       if (end === 'failed' && node.rescue.length > 0) {
         // Rescued: the failure no longer counts against the host (Ansible's recap: failed=0 rescued=1).
         rescue(s, ctx);
-        end = yield* walkNodes(
-          node.rescue,
-          s,
-          { params: env.params, ...(inner.failed ? { failed: inner.failed } : {}) },
-          pp,
-          ctx,
-        );
-        if (end === 'failed') env.failed = inner.failed;
+        const rescueEnv: WalkEnv = { params: env.params, ...(inner.failed ? { failed: inner.failed } : {}) };
+        end = yield* walkNodes(node.rescue, s, rescueEnv, pp, ctx);
+        if (end === 'failed') env.failed = rescueEnv.failed;
       } else if (end === 'failed') env.failed = inner.failed;
       if (node.always.length > 0 && end !== 'stopped') {
         const wasFailed = s.failed;
@@ -894,7 +890,7 @@ function includeStep(
 ): void {
   const { templar, events, state } = ctx;
   events.task(
-    node.name ?? `${node.what === 'role' ? 'include_role' : 'include_tasks'} : ${node.target}`,
+    node.name ?? (node.what === 'role' ? `include_role : ${node.target}` : 'include_tasks'),
     `include_${node.what}`,
   );
   for (const w of group) {
@@ -919,9 +915,14 @@ function includeStep(
         const target = toText(templar.render(node.target, hostScopeWith(scope, node.loopVar, item)));
         const nodes = node.tasks ?? loadInclude(ctx, node, target);
         expansions.push({ nodes, params: itemParams });
-        // Ansible counts each included file as ok on the host.
-        st.ok++;
-        events.result({ host: s.host.name, status: 'ok', item: items ? `${target}: ${toText(item)}` : target }, false);
+        // Ansible counts each included tasks file as ok on the host (an included role: nothing).
+        if (node.what === 'tasks') {
+          st.ok++;
+          events.result(
+            { host: s.host.name, status: 'ok', item: items ? `${target}: ${toText(item)}` : target },
+            false,
+          );
+        }
       }
       answers.set(w.host.name, { expansions });
     } catch (error) {

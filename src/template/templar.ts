@@ -185,7 +185,7 @@ function makeFilters(): Record<string, Filter> {
       if (!Array.isArray(v)) return toText(v);
       return v.map(toText).join(toText(sep));
     },
-    to_json: (v) => JSON.stringify(need(v, 'to_json')),
+    to_json: (v) => pyJson(need(v, 'to_json')),
     to_nice_json: (v, indent = 4) => JSON.stringify(need(v, 'to_nice_json'), null, Number(indent)),
     to_yaml: (v) => yamlStringify(need(v, 'to_yaml'), { flowCollectionPadding: false }),
     to_nice_yaml: (v, indent = 4) => yamlStringify(need(v, 'to_nice_yaml'), { indent: Number(indent) }),
@@ -402,6 +402,16 @@ function attribute(x: unknown, path: unknown, dflt?: unknown): unknown {
     if (cur === undefined) return dflt;
   }
   return cur;
+}
+
+/** Python's json.dumps with its default separators (`, ` and `: `), as Ansible's to_json prints. */
+function pyJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(pyJson).join(', ')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${pyJson(x)}`)
+      .join(', ')}}`;
+  return JSON.stringify(v) ?? 'null';
 }
 
 function pyType(v: unknown): string {
@@ -838,6 +848,10 @@ export class Templar {
         if (r.name) nameNodes.add(r.name);
       }
     }
+    // `f(attribute='x')`: keyword names are not variables.
+    for (const kw of root.findAll(nodes.KeywordArgs))
+      for (const pair of kw.children ?? [])
+        if ((pair as NjNode & { key?: NjNode }).key) nameNodes.add((pair as NjNode & { key: NjNode }).key);
     const locals = new Set<string>();
     for (const f of root.findAll(nodes.For)) {
       for (const s of f.name ? [f.name, ...(f.name.children ?? [])] : [])
@@ -936,6 +950,9 @@ export class Templar {
           throw new TemplateError(`${text.trim()}: the value is undefined (a missing key or attribute?)`);
         const u = undefinedName(v);
         if (u !== undefined) throw new UndefinedVariableError(u);
+        // Ansible's templar: `{{ name }}` alone gives the variable's own value; any other expression's number or
+        // None becomes text.
+        if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(single)) return v;
         if (typeof v === 'number') return String(v);
         if (v === null) return 'None';
         return v;

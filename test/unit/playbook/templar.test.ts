@@ -66,7 +66,7 @@ describe('Templar', () => {
     expect(r('{{ 5 | string }}')).toBe('5');
     expect(r('{{ "Ab" | lower }}{{ "Ab" | upper }}')).toBe('abAB');
     expect(r('{{ list | join(",") }}')).toBe('a,b');
-    expect(r('{{ d | to_json }}')).toBe('{"a":1}');
+    expect(r('{{ d | to_json }}')).toBe('{"a": 1}');
     expect(r('{{ d | to_yaml }}')).toBe('a: 1\n');
     expect(r('{{ "a-b" | regex_replace("-(b)", "_\\\\1") }}')).toBe('a_b');
     expect(r('{{ "a" | b64encode }}')).toBe('YQ==');
