@@ -6,6 +6,10 @@
  * The deploy action's `playbook:` path (`dyce deploy --playbook`, the same engine behind deploy's inputs) is timed
  * on the no-op run too.
  *
+ * A second row times a playbook that uses the language around modules (roles with dependencies, defaults, vars,
+ * handlers and a template lookup; block/rescue/always; include_tasks with a loop; include_vars; flush_handlers;
+ * run_once; delegate_to: test/fixtures/playbooks/language) on vps1, under both tools.
+ *
  *   npm run bench -- play            (DYCE_BENCH_ROUNDS=3 by default)
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -124,6 +128,40 @@ function dyceDeploy(playbook: string): Promise<string> {
   );
 }
 
+const language = join(root, 'test/fixtures/playbooks/language/playbook.yml');
+const languageHosts = join(dir, 'language-hosts');
+writeFileSync(
+  languageHosts,
+  'h1 ansible_host=127.0.0.1 ansible_port=2222 ansible_user=root ansible_python_interpreter=/usr/bin/python3\n',
+);
+
+function ansibleLanguage(): Promise<string> {
+  return run(['ansible-playbook', '-i', languageHosts, language, '--private-key', env.sshKey], {
+    env: {
+      ...process.env,
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_RETRY_FILES_ENABLED: '0',
+      ANSIBLE_SSH_ARGS: `-o UserKnownHostsFile=${env.knownHostsFile} -o StrictHostKeyChecking=yes -o ControlMaster=auto -o ControlPersist=60s`,
+    },
+  });
+}
+
+function dyceLanguage(): Promise<string> {
+  return run(
+    [
+      process.execPath,
+      join(root, 'build/cli.js'),
+      'play',
+      '-i',
+      languageHosts,
+      language,
+      '--known-hosts-file',
+      env.knownHostsFile,
+    ],
+    { env: { ...process.env, DYCE_SSH_PRIVATE_KEY: readFileSync(env.sshKey, 'utf8') } },
+  );
+}
+
 const playbook = await setup();
 const t = {
   aFirst: [] as number[],
@@ -131,6 +169,8 @@ const t = {
   dFirst: [] as number[],
   dNoop: [] as number[],
   deployNoop: [] as number[],
+  aLang: [] as number[],
+  dLang: [] as number[],
 };
 try {
   for (let i = 0; i < rounds; i++) {
@@ -143,6 +183,8 @@ try {
     if (!/changed=0\s/.test(out)) throw new Error(`the dyce no-op run changed something:\n${out}`);
     t.dNoop.push(await timeIt(() => dyce(playbook)));
     t.deployNoop.push(await timeIt(() => dyceDeploy(playbook)));
+    t.aLang.push(await timeIt(() => ansibleLanguage()));
+    t.dLang.push(await timeIt(() => dyceLanguage()));
     console.log(
       `round ${i + 1}: ansible ${fmtMs(t.aFirst[i]!)} / ${fmtMs(t.aNoop[i]!)}, dyce ${fmtMs(t.dFirst[i]!)} / ${fmtMs(t.dNoop[i]!)}, dyce deploy --playbook no-op ${fmtMs(t.deployNoop[i]!)}`,
     );
@@ -155,8 +197,11 @@ console.log(row('dyce play, first run', t.dFirst));
 console.log(row('ansible-playbook, no-op run', t.aNoop));
 console.log(row('dyce play, no-op run', t.dNoop));
 console.log(row('dyce deploy --playbook, no-op run', t.deployNoop));
+console.log(row('ansible-playbook, blocks + handlers + role', t.aLang));
+console.log(row('dyce play, blocks + handlers + role', t.dLang));
 const ratios = (a: number[], b: number[]) => a.map((x, i) => x / b[i]!);
 console.log(ratioRow('first run: ansible / dyce', ratios(t.aFirst, t.dFirst)));
 console.log(ratioRow('no-op run: ansible / dyce', ratios(t.aNoop, t.dNoop), '≥ 10×'));
 console.log(ratioRow('no-op run: ansible / dyce deploy --playbook', ratios(t.aNoop, t.deployNoop), '≥ 10×'));
+console.log(ratioRow('blocks + handlers + role: ansible / dyce', ratios(t.aLang, t.dLang)));
 if (median(ratios(t.aNoop, t.dNoop)) < 10) console.log('(below the 10× goal on this run)');

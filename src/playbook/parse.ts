@@ -251,6 +251,18 @@ const taskKeywords = {
   throttle: z.number(),
 };
 const TASK_KEYWORDS = new Set(Object.keys(taskKeywords));
+
+/** What `dyce play` supports and refuses by name, for docs/playbooks.md (test/unit/playbook/docs.test.ts). */
+export function supportedLanguage(): Record<string, readonly string[]> {
+  return {
+    'play keywords': [...PLAY_KEYWORDS, 'import_playbook'].sort(),
+    'task keywords': [...TASK_KEYWORDS, 'action', 'local_action'].sort(),
+    'block keywords': [...BLOCK_KEYWORDS].sort(),
+    'include and import': ['import_role', 'import_tasks', 'include_role', 'include_tasks', 'include_vars'],
+    'refused play keywords': [...UNSUPPORTED_PLAY_KEYWORDS].sort(),
+    'refused task keywords': [...UNSUPPORTED_TASK_KEYWORDS].sort(),
+  };
+}
 const BLOCK_KEYWORDS = new Set([...Object.keys(inheritableKeywords), 'block', 'rescue', 'always']);
 const LOOP_KEYWORDS = ['loop', 'with_items', 'with_list', 'with_dict', 'with_sequence'] as const;
 
