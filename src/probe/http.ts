@@ -404,6 +404,28 @@ function decompressor(c: Compression | undefined): zlib.Gunzip | zlib.BrotliDeco
 
 const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
 
+/**
+ * Starts TLS on a connected socket with the probe's settings. Verification is left to examinePeer, which does it as
+ * Go does (tls-ca alone when given, names from the subjectAltName only) and says what is wrong.
+ */
+export function startTls(raw: net.Socket, t: TlsOptions, alpn?: string[]): tls.TLSSocket {
+  const secure = tls.connect({
+    socket: raw,
+    ...(net.isIP(t.serverName) ? {} : { servername: t.serverName }),
+    ...(alpn ? { ALPNProtocols: alpn } : {}),
+    ...(t.cert ? { cert: t.cert } : {}),
+    ...(t.key ? { key: t.key } : {}),
+    ...(t.passphrase ? { passphrase: t.passphrase } : {}),
+    ...(t.minVersion ? { minVersion: t.minVersion } : {}),
+    ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+  });
+  // Errors reach the caller through the awaited events; a late one must not throw.
+  secure.on('error', () => {});
+  return secure;
+}
+
 /** Performs one request/response on `url` and never throws: failures come back in `error` or `bodyError`. */
 export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchange> {
   const isTls = url.protocol === 'https:';
@@ -452,21 +474,8 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
       opts.onPhase('in the TLS handshake');
       tTlsStart = performance.now();
       const t = opts.tls;
-      const secure = tls.connect({
-        socket: raw,
-        ...(net.isIP(t.serverName) ? {} : { servername: t.serverName }),
-        ALPNProtocols: opts.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
-        ...(t.cert ? { cert: t.cert } : {}),
-        ...(t.key ? { key: t.key } : {}),
-        ...(t.passphrase ? { passphrase: t.passphrase } : {}),
-        ...(t.minVersion ? { minVersion: t.minVersion } : {}),
-        ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
-        rejectUnauthorized: false,
-        // The name is checked below, as Go does (subjectAltName only), with a message that lists the names.
-        checkServerIdentity: () => undefined,
-      });
+      const secure = startTls(raw, t, opts.http2 ? ['h2', 'http/1.1'] : ['http/1.1']);
       sockets.push(secure);
-      secure.on('error', () => {});
       await onceEvent(secure, 'secureConnect', opts.signal);
       tTls = performance.now();
       const peer = examinePeer(secure, t);

@@ -1,12 +1,12 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import * as tls from 'node:tls';
 import {
   type Exchange,
   examinePeer,
   onceEvent,
   type Phase,
   ProbeError,
+  startTls as startTlsOn,
   type TlsOptions,
   toExchangeError,
 } from './http.js';
@@ -64,19 +64,8 @@ export async function tcpExchange(url: URL, o: TcpOptions): Promise<TcpExchange>
     const t1 = performance.now();
     const t = o.tls!;
     raw.removeAllListeners('data');
-    const secure = tls.connect({
-      socket: raw,
-      ...(net.isIP(t.serverName) ? {} : { servername: t.serverName }),
-      ...(t.cert ? { cert: t.cert } : {}),
-      ...(t.key ? { key: t.key } : {}),
-      ...(t.passphrase ? { passphrase: t.passphrase } : {}),
-      ...(t.minVersion ? { minVersion: t.minVersion } : {}),
-      ...(t.maxVersion ? { maxVersion: t.maxVersion } : {}),
-      rejectUnauthorized: false,
-      checkServerIdentity: () => undefined,
-    });
+    const secure = startTlsOn(raw, t);
     sockets.push(secure);
-    secure.on('error', () => {});
     await onceEvent(secure, 'secureConnect', o.signal);
     result.timings.tls += performance.now() - t1;
     result.tls = true;
