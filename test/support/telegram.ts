@@ -25,8 +25,8 @@ export interface TelegramStandIn {
   readonly requests: readonly TelegramRequest[];
   /** The texts of sendMessage requests, in order. */
   messages(): string[];
-  /** Resolves with the first sendMessage whose text matches, or rejects after timeoutMs. */
-  waitForMessage(match: RegExp, timeoutMs: number): Promise<TelegramRequest>;
+  /** Resolves with the first sendMessage received at or after SINCE (ms) whose text matches, or rejects after timeoutMs. */
+  waitForMessage(match: RegExp, timeoutMs: number, since?: number): Promise<TelegramRequest>;
   close(): Promise<void>;
 }
 
@@ -86,11 +86,13 @@ export async function startTelegramStandIn(host: string, publicHost = host): Pro
     port,
     requests,
     messages,
-    waitForMessage(match, timeoutMs) {
+    waitForMessage(match, timeoutMs, since = 0) {
       const deadline = Date.now() + timeoutMs;
       return new Promise((resolve, reject) => {
         const tick = () => {
-          const hit = requests.find((r) => r.apiMethod === 'sendMessage' && match.test(String(r.params.text ?? '')));
+          const hit = requests.find(
+            (r) => r.at >= since && r.apiMethod === 'sendMessage' && match.test(String(r.params.text ?? '')),
+          );
           if (hit) return resolve(hit);
           if (Date.now() > deadline)
             return reject(
