@@ -952,6 +952,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+it('has blackbox_exporter to compare with (CI installs prometheus-blackbox-exporter)', () => {
+  // Elsewhere the comparison is skipped; in CI a missing exporter is a failure, not a silent skip.
+  if (process.env.CI) expect(haveBlackbox).toBe(true);
+});
+
 describe.skipIf(!haveBlackbox)('Dyce probe vs blackbox_exporter 0.23, case by case', () => {
   const same = CASES.filter((c) => !(c.name in DIFFERENCES));
   it.each(same.map((c) => [c.name, c] as const))(
