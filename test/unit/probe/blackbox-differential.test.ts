@@ -54,7 +54,7 @@ interface Case {
 
 const CA = { 'tls-ca': '$CA' };
 
-export const CASES: Case[] = [
+const CASES: Case[] = [
   // Status codes
   { name: 'plain 200', on: 'http', path: '/ok' },
   { name: '204 empty body', on: 'http', path: '/status?code=204' },
