@@ -12,6 +12,7 @@ import {
   TemplateError,
 } from '../template/templar.js';
 import { InputError, UserError } from '../util/errors.js';
+import { holdsTemplate } from './modules/coerce.js';
 import { type ModuleDef, moduleRegistry } from './modules/index.js';
 import { type LinedYaml, parseLinedYaml } from './yaml-lines.js';
 
@@ -1242,9 +1243,30 @@ export class PlaybookParser {
             `${def.name}: unsupported parameter "${key}" (supported: ${def.params.join(', ')})`,
           );
     }
+    this.checkLiterals(src, def, args, mp);
     if (def.checkArgs)
       for (const p of def.checkArgs(args)) issues.add(src.at([...mp, ...p.path]), `${def.name}: ${p.message}`);
     return args;
+  }
+
+  /**
+   * Every argument that holds no template is checked now, with the module's own schema (Ansible's coercion), and
+   * named as the playbook wrote it, at the line of its key.
+   */
+  checkLiterals(src: Source, def: ModuleDef, args: Record<string, unknown>, mp: Path): void {
+    const shape = (def.schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
+    if (!shape) return;
+    for (const [key, value] of Object.entries(args)) {
+      if (holdsTemplate(value)) continue;
+      const field = shape[def.aliases?.[key] ?? key];
+      if (!field) continue;
+      const r = field.safeParse(value);
+      if (!r.success)
+        for (const i of r.error.issues.slice(0, 1)) {
+          const path = [key, ...(i.path as Path)];
+          this.issues.add(src.at([...mp, ...path]), `${def.name}: ${path.join('.')}: ${i.message}`);
+        }
+    }
   }
 
   // -- templates --------------------------------------------------------------------------------------------------

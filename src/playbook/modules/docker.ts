@@ -16,7 +16,8 @@ import {
   ENV_FILE_PLACEHOLDER,
 } from '../../commands/docker.js';
 import { splitShellWords } from '../../config/shell-words.js';
-import { ansibleBool, toText } from '../../template/templar.js';
+import { toText } from '../../template/templar.js';
+import { ansibleBoolean, ansibleDict, ansibleInt, ansibleList, ansibleString } from './coerce.js';
 import { type ModuleContext, type ModuleDef, ModuleFailure, runOrFail } from './types.js';
 
 /**
@@ -25,8 +26,8 @@ import { type ModuleContext, type ModuleDef, ModuleFailure, runOrFail } from './
  * The docker client config is the connection user's ~/.docker (as the Ansible modules use), named explicitly.
  */
 
-const boolish = z.unknown().transform((v) => ansibleBool(v));
-const text = z.unknown().transform((v) => toText(v));
+const boolish = ansibleBoolean;
+const text = ansibleString;
 
 async function configDir(ctx: ModuleContext): Promise<string> {
   return `${await ctx.home()}/.docker`;
@@ -164,25 +165,25 @@ const containerSchema = z.object({
   image: text.optional(),
   state: z.enum(['started', 'present', 'stopped', 'absent']).default('started'),
   network_mode: text.optional(),
-  published_ports: z.array(text).optional(),
-  volumes: z.array(text).optional(),
-  env: z.record(z.string(), z.unknown()).nullish(),
+  published_ports: ansibleList(text).optional(),
+  volumes: ansibleList(text).optional(),
+  env: ansibleDict.nullish(),
   env_file: text.optional(),
   labels: stringMap.optional(),
   restart_policy: z.enum(['no', 'on-failure', 'always', 'unless-stopped']).optional(),
-  restart_retries: z.coerce.number().int().nonnegative().optional(),
+  restart_retries: ansibleInt.pipe(z.number().nonnegative()).optional(),
   command: z.union([z.string(), z.array(z.unknown())]).optional(),
-  entrypoint: z.array(text).optional(),
+  entrypoint: ansibleList(text).optional(),
   working_dir: text.optional(),
   user: text.optional(),
   hostname: text.optional(),
   log_driver: text.optional(),
-  log_options: z.record(z.string(), z.unknown()).nullish(),
+  log_options: ansibleDict.nullish(),
   pull: boolish.default(false),
   recreate: boolish.default(false),
   restart: boolish.default(false),
   detach: boolish.default(true),
-  stop_timeout: z.coerce.number().int().nonnegative().optional(),
+  stop_timeout: ansibleInt.pipe(z.number().nonnegative()).optional(),
   force_kill: boolish.default(false),
   keep_volumes: boolish.default(true),
   container_default_behavior: z.enum(['compatibility', 'no_defaults']).optional(),
