@@ -35,12 +35,14 @@ import {
 import { type Executor, lastLines } from '../remote/executor.js';
 import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
+import { everyFewSeconds, progressInterval } from '../util/progress.js';
 import {
   containerLogTail,
   type Dial,
   describeCheck,
   dialerFor,
   type GateResult,
+  type HealthCheck,
   sleep,
   waitHealthy,
 } from './health.js';
@@ -288,7 +290,17 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
     const results = await Promise.all(
       targets.map(async (t) => ({
         t,
-        r: await waitHealthy(dial, t.port, { ...cfg.health, signal: h.signal }),
+        r: await waitHealthy(dial, t.port, {
+          ...cfg.health,
+          signal: h.signal,
+          // Long waits are not silent: the state every few seconds (check, what it saw, time left).
+          onCheck: everyFewSeconds(progressInterval(cfg.health.deadlineMs), (ms, c: HealthCheck, n: number) => {
+            if (!c.ok)
+              h.reporter.info(
+                `${h.name}: ${t.name}: waiting for health: check ${n} saw ${describeCheck(c)}, ${formatDuration(Math.max(0, cfg.health.deadlineMs - ms))} left`,
+              );
+          }),
+        }),
       })),
     );
     if (results.some((x) => x.r.cancelled)) throw cancelledError(h.signal);

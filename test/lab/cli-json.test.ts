@@ -22,7 +22,10 @@ const image = (tag: string) => `${env.sampleApp.image}:${tag}`;
 const ajv = new Ajv2020({ strict: true, allowUnionTypes: true, allErrors: true });
 const envelope = ajv.compile(JSON_DOCUMENT_SCHEMA);
 
-async function dyceJson(command: string, over: Record<string, string>): Promise<{ code: number; doc: JsonDocument }> {
+async function dyceJson(
+  command: string,
+  over: Record<string, string>,
+): Promise<{ code: number; doc: JsonDocument; stderr: string }> {
   const r = await runDyce(command, flags(over), labSecrets(env));
   const lines = r.stdout.trim().split('\n');
   expect(lines, r.stderr).toHaveLength(1);
@@ -31,7 +34,7 @@ async function dyceJson(command: string, over: Record<string, string>): Promise<
   const outputs = ajv.compile(outputSchema(command)!);
   expect(outputs(doc.outputs), JSON.stringify(outputs.errors)).toBe(true);
   expect(doc).toMatchObject({ command, exitCode: r.code, success: r.code === 0 });
-  return { code: r.code, doc };
+  return { code: r.code, doc, stderr: r.stderr };
 }
 
 afterAll(() => removeNginxApp(vps2, app));
@@ -63,6 +66,15 @@ describe('dyce --json in the lab', () => {
     expect(bad.code).toBe(3);
     expect(bad.doc.error?.kind).toBe('rolled-back');
     expect(bad.doc.outputs).toMatchObject({ success: false, 'rolled-back': true, 'failed-hosts': ['vps2'] });
+    // The gate is not silent while it waits: its state every second of a 3 s deadline (check, what it saw, time left).
+    const waits = bad.stderr.split('\n').filter((l) => l.includes('waiting for health'));
+    expect(waits.length, bad.stderr).toBeGreaterThanOrEqual(1);
+    expect(waits[0]).toMatch(
+      new RegExp(
+        `^vps2: ${app}\\d[^:]*: waiting for health: check \\d+ saw HTTP 503: "unhealthy never-healthy", [\\d.]+m?s left$`,
+      ),
+    );
+    expect(bad.stderr).toContain('did not become healthy within 3s');
 
     const v2 = await dyceJson('deploy', { image: image('v2') });
     expect(v2.code).toBe(0);
