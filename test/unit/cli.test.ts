@@ -371,7 +371,7 @@ const BAD: [string, string[], string, number][] = [
     usage(
       'probe',
       'unknown flag --data; did you mean --body?',
-      '--url: "ftp://example.com/" must start with http:// or https://',
+      '--url: "ftp://example.com/" must start with http:// or https:// (or tcp://host:port)',
     ),
     2,
   ],
