@@ -1,5 +1,5 @@
 /**
- * SSH bench on the lab's vps1: Dyce's SshExecutor (ssh2, one connection reused) against the OpenSSH client
+ * SSH bench on the lab's vps1: Dyce's SshExecutor (ssh2, one connection and one long-lived remote sh) against the OpenSSH client
  * (`ssh host cmd`, a new connection per command, as Ansible does without ControlPersist), side by side.
  * Host keys are verified in both.
  */
