@@ -177,6 +177,18 @@ const CASES: Case[] = [
     inputs: { 'basic-auth-username': 'u', 'basic-auth-password': 'wrong' },
   },
   { name: 'bearer token', on: 'http', path: '/auth', inputs: { 'bearer-token': 'tok' } },
+  {
+    name: 'OAuth2 client credentials',
+    on: 'http',
+    path: '/auth',
+    inputs: { 'token-url': '$HTTP/token', 'client-id': 'probe', 'client-secret': 's3cret', scopes: 'health' },
+  },
+  {
+    name: 'OAuth2 with a wrong secret',
+    on: 'http',
+    path: '/auth',
+    inputs: { 'token-url': '$HTTP/token', 'client-id': 'probe', 'client-secret': 'wrong' },
+  },
   // Body regexps, Go's RE2 dialect
   { name: 'body matches', on: 'http', path: '/ok', inputs: { 'fail-if-body-matches': 'hello' } },
   { name: 'body not matches', on: 'http', path: '/ok', inputs: { 'fail-if-body-not-matches': 'goodbye' } },
@@ -714,6 +726,15 @@ function handle(
         return r.end();
       case '/private':
         return String(req.headers.cookie ?? '').includes('session=abc') ? text(200, 'welcome') : text(403, 'no cookie');
+      case '/token': {
+        // client_secret_basic or client_secret_post, as Go's oauth2 may use either.
+        const basic = `Basic ${Buffer.from('probe:s3cret').toString('base64')}`;
+        const ok = req.headers.authorization === basic || /client_secret=s3cret/.test(body);
+        if (!ok) return text(401, '{"error":"invalid_client"}', { 'content-type': 'application/json' });
+        return text(200, '{"access_token":"tok","token_type":"Bearer","expires_in":60}', {
+          'content-type': 'application/json',
+        });
+      }
       case '/auth': {
         const a = String(req.headers.authorization ?? '');
         const ok = a === `Basic ${Buffer.from('u:p').toString('base64')}` || a === 'Bearer tok';

@@ -116,6 +116,13 @@ export function blackboxModule(
   if (inputs['basic-auth-username'])
     http.basic_auth = { username: inputs['basic-auth-username'], password: inputs['basic-auth-password'] ?? '' };
   if (inputs['bearer-token']) http.bearer_token = inputs['bearer-token'];
+  if (inputs['token-url'])
+    http.oauth2 = {
+      client_id: inputs['client-id'],
+      client_secret: inputs['client-secret'],
+      token_url: inputs['token-url'],
+      ...(inputs.scopes ? { scopes: list(inputs.scopes) } : {}),
+    };
   if (inputs['tls-ca']) tls.ca_file = pemPath(inputs['tls-ca'], 'ca.pem');
   if (inputs['tls-cert']) tls.cert_file = pemPath(inputs['tls-cert'], 'cert.pem');
   if (inputs['tls-key']) tls.key_file = pemPath(inputs['tls-key'], 'key.pem');
