@@ -151,6 +151,13 @@ export function outputSchema(command: string): object | undefined {
 
 /** Outputs that the actions write as one text, lists: comma- or newline-separated. */
 const LIST_OUTPUTS: Record<string, RegExp> = { 'failed-hosts': /,/, tags: /\n/ };
+const LIST_JOIN: Record<string, string> = { 'failed-hosts': ',', tags: '\n' };
+
+/** A typed output back in the text the action writes for it (lists joined, objects as JSON): the inverse of --json. */
+export function actionOutputText(name: string, value: unknown): string {
+  if (Array.isArray(value) && LIST_JOIN[name] !== undefined) return value.join(LIST_JOIN[name]);
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+}
 
 /**
  * An output value as a JSON value: the action writes every output as text (booleans as `true`, objects as JSON, lists

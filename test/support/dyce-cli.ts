@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { constants } from 'node:os';
 import { join } from 'node:path';
+import { actionOutputText } from '../../src/cli/json.js';
 import { nginxLayout, sitePath, upstreamPath } from '../../src/commands/nginx.js';
 import type { LabEnv, LabHost } from '../../src/lab/env.js';
 import { appDir, lockDir } from '../../src/plan/desired.js';
@@ -56,11 +57,9 @@ export function startDyce(command: string, flags: Record<string, string> | reado
     child.on('close', (code, signal) => {
       let outputs: Record<string, string> = {};
       try {
-        // The `--json` document's outputs, as the action would write them (text; objects as JSON).
+        // The `--json` document's outputs, as the action would write them (text; lists joined; objects as JSON).
         const doc = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { outputs: Record<string, unknown> };
-        outputs = Object.fromEntries(
-          Object.entries(doc.outputs).map(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]),
-        );
+        outputs = Object.fromEntries(Object.entries(doc.outputs).map(([k, v]) => [k, actionOutputText(k, v)]));
       } catch {}
       // Killed by a signal: the code a shell would report (128 + its number).
       resolve({ code: code ?? (signal ? 128 + constants.signals[signal] : 1), signal, stdout, stderr, outputs });

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { describeForCli } from '../../src/cli/help.js';
-import { JSON_DOCUMENT_SCHEMA, type JsonDocument, outputSchema } from '../../src/cli/json.js';
+import { actionOutputText, JSON_DOCUMENT_SCHEMA, type JsonDocument, outputSchema } from '../../src/cli/json.js';
 import { buildPushSpec } from '../../src/config/actions/build-push.js';
 import { deploySpec } from '../../src/config/actions/deploy.js';
 import { probeSpec } from '../../src/config/actions/probe.js';
@@ -587,5 +587,15 @@ describe('dyce --json: one typed document for every command', () => {
     // In the CLI's terms: the key comes from a file (or DYCE_SSH_PRIVATE_KEY), never a flag value.
     expect(states.web1!.error).toContain('--ssh-private-key-file');
     expect(doc.error?.details.join('\n')).toContain('--ssh-private-key-file');
+  });
+});
+
+describe('actionOutputText', () => {
+  it('turns a typed output back into the action text (lists joined as the action writes them)', () => {
+    expect(actionOutputText('failed-hosts', [])).toBe('');
+    expect(actionOutputText('failed-hosts', ['web1', 'web2'])).toBe('web1,web2');
+    expect(actionOutputText('tags', ['reg/app:v1', 'reg/app:latest'])).toBe('reg/app:v1\nreg/app:latest');
+    expect(actionOutputText('success', false)).toBe('false');
+    expect(actionOutputText('host-states', { web1: { state: 'ok' } })).toBe('{"web1":{"state":"ok"}}');
   });
 });
