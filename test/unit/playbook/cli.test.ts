@@ -181,5 +181,8 @@ describe('parsePlayFlags', () => {
       json: true,
     });
     expect(() => parsePlayFlags(['pb.yml'])).toThrow(/inventory/);
+    // --syntax-check touches no host: it needs no inventory.
+    expect(parsePlayFlags(['--syntax-check', 'pb.yml'])).toMatchObject({ syntaxOnly: true, playbooks: ['pb.yml'] });
+    expect(parsePlayFlags(['-i', 'h', '--check', '--diff', 'pb.yml'])).toMatchObject({ check: true, diff: true });
   });
 });

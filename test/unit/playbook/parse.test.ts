@@ -136,3 +136,36 @@ describe('parseSequence', () => {
     expect(parseSequence('colour=1')).toEqual({ error: expect.stringMatching(/unknown option/) });
   });
 });
+
+describe('errors people can act on', () => {
+  it('gives one message per YAML mistake, and refuses !vault with what to do instead', () => {
+    expect(
+      issuesOf('- hosts: all\n  tasks:\n    - debug: {msg: 1\n    - debug: msg=2\n    - debug: msg=3\n'),
+    ).toHaveLength(1);
+    expect(issuesOf('- hosts: all\n  vars:\n    p: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n      3339\n')).toEqual([
+      expect.stringMatching(/^bad\.yml:3: invalid YAML: !vault values are not supported: .*-e @file/),
+    ]);
+  });
+
+  it('reports every problem of every file in one run: blocks, rescue and included files too', () => {
+    const files: Record<string, string> = {
+      'inc.yml': '- debug: msg=ok\n- frobnicate: x=1\n',
+    };
+    let issues: string[] = [];
+    try {
+      parsePlaybook(
+        '- hosts: all\n  tasks:\n    - block:\n        - nosuchmodule: a=1\n      rescue:\n        - debug: msg="{{ x | nosuchfilter }}"\n    - include_tasks: inc.yml\n    - debug: msg="{{ lookup(\'password\', \'x\') }}"\n',
+        '/pb/bad.yml',
+        (p) => files[p.replace(/^\/pb\//, '')],
+      );
+    } catch (error) {
+      issues = (error as InputError).issues;
+    }
+    expect(issues).toEqual([
+      expect.stringMatching(/^\/pb\/bad\.yml:4: unknown module or task keyword "nosuchmodule"/),
+      expect.stringMatching(/^\/pb\/bad\.yml:6: unknown filter "nosuchfilter"/),
+      expect.stringMatching(/^\/pb\/bad\.yml:8: lookup plugin "password" is not supported/),
+      expect.stringMatching(/^\/pb\/inc\.yml:2: unknown module or task keyword "frobnicate"/),
+    ]);
+  });
+});
