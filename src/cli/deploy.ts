@@ -13,6 +13,7 @@ export function deployCommand(mode: 'deploy' | 'plan') {
   return async (argv: string[], reporter: CliReporter): Promise<number> => {
     const parsed = parseDeployFlags(argv, reporter, mode);
     if (mode === 'plan') parsed.raw['dry-run'] = 'true';
+    refuseActionOnly(parsed);
     const inputs = checkInputs(deploySpec, parsed, deployRules, { command: mode });
     // One SSH login per host for the run, with this machine's OpenSSH defaults where the flags say nothing.
     const connect = await cliRunConnector(inputs, reporter, knownHostsFile(parsed));
@@ -36,6 +37,15 @@ export function deployCommand(mode: 'deploy' | 'plan') {
 }
 
 export type DeployFlags = ReturnType<typeof parseDeployFlags>;
+
+/** Inputs only the action acts on: on the CLI they would be silently ignored, so they are refused. */
+export function refuseActionOnly(parsed: DeployFlags): void {
+  for (const name of ['environment', 'environment-url'])
+    if (parsed.raw[name] !== undefined)
+      parsed.issues.push(
+        `--${name}: GitHub deployments are recorded by the deploy action only (it knows the repository and the commit); drop it on the CLI`,
+      );
+}
 
 /**
  * `plan --json`: each host's steps as data (kind, replica, container, why, how, and the line `dyce plan` prints), not

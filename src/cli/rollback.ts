@@ -5,7 +5,7 @@ import { cliRunConnector } from '../deploy/connect.js';
 import { runDeploy } from '../deploy/entry.js';
 import { findRollbackTarget } from '../deploy/rollback.js';
 import { formatDuration } from '../util/duration.js';
-import { knownHostsFile, parseDeployFlags, runDeployCommand } from './deploy.js';
+import { knownHostsFile, parseDeployFlags, refuseActionOnly, runDeployCommand } from './deploy.js';
 import { checkInputs } from './flags.js';
 import type { CliReporter } from './reporter.js';
 
@@ -15,6 +15,7 @@ const PLACEHOLDER_IMAGE = 'rollback.invalid/placeholder:rollback';
 /** `dyce rollback`: the previous version from each host's history, then an ordinary deploy of it (marked a rollback). */
 export async function rollbackCommand(argv: string[], reporter: CliReporter): Promise<number> {
   const parsed = parseDeployFlags(argv, reporter, 'rollback');
+  refuseActionOnly(parsed);
   for (const name of ['image', 'version'])
     if (parsed.raw[name] !== undefined)
       parsed.issues.push(

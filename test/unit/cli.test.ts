@@ -387,6 +387,15 @@ const BAD: [string, string[], string, number][] = [
     'error: dyce lab status: invalid arguments (dyce lab --help):\n  - unknown flag --verbose: dyce lab status takes no flags\n',
     2,
   ],
+  [
+    'an action-only input at the CLI',
+    ['deploy', ...B, '--environment', 'production'],
+    usage(
+      'deploy',
+      '--environment: GitHub deployments are recorded by the deploy action only (it knows the repository and the commit); drop it on the CLI',
+    ),
+    2,
+  ],
   ['a misspelt command', ['deploi'], 'dyce: unknown command "deploi"; did you mean "deploy"?\n', 2],
   [
     'help for a misspelt command',
