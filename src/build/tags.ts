@@ -143,6 +143,10 @@ function badTag(t: string): string {
 function referenceTags(opts: TagOptions): TagPlan {
   const issues: string[] = [];
   const byTag = new Map<string, string | undefined>();
+  if (opts.semverTags || opts.latest !== 'never')
+    issues.push(
+      `input "tags" holds full references, so exactly those are pushed: ${opts.semverTags ? '"semver-tags"' : '"latest"'} cannot add tags to them; add the tags to the references instead (docker/metadata-action: type=semver, type=raw,value=latest)`,
+    );
   const want = opts.repository === undefined ? undefined : canonicalRepository(opts.repository);
   for (const entry of opts.explicit) {
     if (!isReference(entry)) {

@@ -301,7 +301,6 @@ describe('docker/* habits', () => {
       ...login(),
       ref: 'refs/tags/v1.0.0-RC1',
       sha: 'c0ffee0123456789',
-      'semver-tags': 'true',
       tags: tags.join('\n'),
     });
     expect(step.errors).toEqual([]);

@@ -113,7 +113,7 @@ describe('build-push inputs', () => {
 
   it("plans exactly metadata-action's references for the resolved repository, case kept", () => {
     const tags = ['v1.0.0-RC1', '1.0.0-RC1', 'sha-abcdef0'].map((t) => `127.0.0.1:5000/team/app:${t}`).join('\n');
-    const i = parse({ image: 'team/app', registry: '127.0.0.1:5000', tags, 'semver-tags': 'true', latest: 'always' });
+    const i = parse({ image: 'team/app', registry: '127.0.0.1:5000', tags });
     const r = planBuild(i, { GITHUB_REF: 'refs/tags/v1.0.0-RC1', GITHUB_SHA: 'abcdef0123' }, new Date(), '/w');
     expect(r.ok && r.plan.refs).toEqual(tags.split('\n'));
     expect(r.ok && r.plan.version).toBe('v1.0.0-RC1');

@@ -88,12 +88,7 @@ describe('tag rules: event -> tags', () => {
 
 describe('tags with full references (docker/metadata-action output)', () => {
   const repo = 'ghcr.io/org/app';
-  const opts = (explicit: string[], repository = repo) => ({
-    ...semver,
-    latest: 'always' as const,
-    explicit,
-    repository,
-  });
+  const opts = (explicit: string[], repository = repo) => ({ ...none, explicit, repository });
 
   it('pushes exactly the references given, keeping case and order: no automatic tags', () => {
     const plan = computeTags(
@@ -118,6 +113,13 @@ describe('tags with full references (docker/metadata-action output)', () => {
     expect(plan.tags).toEqual(['v2', '2', 'edge']);
     expect(plan.refs).toEqual(['docker.io/org/app:v2', 'org/app:2', 'org/app:edge']);
     expect(computeTags({}, opts(['docker.io/library/nginx:1'], 'nginx')).issues).toEqual([]);
+  });
+
+  it('refuses semver-tags or latest beside references: they could not add anything', () => {
+    for (const extra of [{ semverTags: true }, { latest: 'release' as const }]) {
+      const plan = computeTags({ ref: 'refs/tags/v1.0.0' }, { ...opts(['ghcr.io/org/app:v1.0.0']), ...extra });
+      expect(plan.issues.join('\n')).toMatch(/input "tags" holds full references.*cannot add tags/);
+    }
   });
 
   test.each([
