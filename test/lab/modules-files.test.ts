@@ -53,19 +53,21 @@ const TASKS = String.raw`
   file: {path: /srv/dm/new.txt, mode: '0644'}
 - name: a copy of a file on the host
   copy: {src: /srv/dm/conf/app.conf, dest: /srv/dm/app.copy, remote_src: true, mode: '0600'}
+- name: a sudoers file checked by visudo before it is moved in
+  copy: {dest: /etc/sudoers.d/dm, content: "deploy ALL=(ALL) NOPASSWD: /bin/true\n", mode: '0440', validate: '/usr/sbin/visudo -cf %s'}
 - name: remove what is not there
   file: {path: /srv/dm/gone, state: absent}
 - name: a directory tree
   file: {path: /srv/dm/tree/a/b, state: directory, mode: '0700'}
 `;
 
-const STATE = String.raw`cd /srv/dm && find . -not -name '*~' -printf '%p %y %m %u %g %s %l\n' | sort && find . -name '*~' | wc -l && for f in $(find . -type f -not -name '*~' | sort); do echo "== $f"; cat "$f"; done`;
+const STATE = String.raw`cd /srv/dm && find . -not -name '*~' -printf '%p %y %m %u %g %s %l\n' | sort && find . -name '*~' | wc -l && for f in $(find . -type f -not -name '*~' | sort); do echo "== $f"; cat "$f"; done; stat -c '%n %a %U' /etc/sudoers.d/dm; cat /etc/sudoers.d/dm`;
 
 describe('modules: file, copy, stat, lineinfile (differential against ansible-playbook)', () => {
   let p: Pair;
   beforeAll(async () => {
     p = await freshPair();
-  });
+  }, 300_000);
 
   it('same changed flags and the same files; --check and the rerun change nothing', async () => {
     const playbook = playbookOf(TASKS);
@@ -87,7 +89,7 @@ describe('modules: file, copy, stat, lineinfile (differential against ansible-pl
     expect(d3.statuses).toEqual(a3.statuses);
     expect(d3.statuses.filter(([, s]) => s === 'changed')).toEqual([]);
     expect((await stateOf(p, STATE)).dyce).toEqual(s1.dyce);
-  });
+  }, 600_000);
 
   it('--check reports a change to content, a mode and a line, and changes nothing', async () => {
     const playbook = playbookOf(String.raw`

@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { splitShellWords } from '../../config/shell-words.js';
 import { ansibleBool, toText } from '../../template/templar.js';
 import { type ModuleContext, type ModuleDef, ModuleFailure, type ModuleResult, runOrFail } from './types.js';
 
@@ -102,10 +103,9 @@ function backupName(path: string): string {
  * requested mode/owner/group. Prints the backup path when one was made.
  */
 const WRITE_SCRIPT = `set -e
-d=$1; mode=$2; owner=$3; group=$4; backup=$5
-tmp=$(mktemp "$(dirname -- "$d")/.dyce-tmp-XXXXXX")
+d=$1; mode=$2; owner=$3; group=$4; backup=$5; tmp=$6; shift 6
 trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
+(set -C; cat > "$tmp")
 if [ -e "$d" ]; then
   chmod --reference="$d" -- "$tmp"; chown --reference="$d" -- "$tmp"
   if [ -n "$backup" ]; then cp -p -- "$d" "$backup"; echo "$backup"; fi
@@ -115,6 +115,9 @@ fi
 if [ -n "$mode" ]; then chmod "$mode" -- "$tmp"; fi
 if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
 if [ -n "$group" ]; then chgrp -- "$group" "$tmp"; fi
+if [ $# -gt 0 ]; then
+  if ! out=$("$@" 2>&1); then echo "failed to validate: $out" >&2; exit 9; fi
+fi
 mv -f -- "$tmp" "$d"
 trap - EXIT`;
 
@@ -122,8 +125,17 @@ async function writeRemote(
   ctx: ModuleContext,
   dest: string,
   content: string,
-  o: { mode?: string; owner?: string; group?: string; backup?: boolean },
+  o: { mode?: string; owner?: string; group?: string; backup?: boolean; validate?: string },
 ): Promise<string | undefined> {
+  // The temporary file's name is known here, so that `validate` (argv words, %s = that file) needs no shell text.
+  const tmp = `${dest.replace(/\/[^/]*$/, '') || ''}/.dyce-tmp-${randomBytes(6).toString('hex')}`;
+  let validate: string[] = [];
+  if (o.validate !== undefined) {
+    if (!o.validate.includes('%s')) throw new ModuleFailure(`validate must contain %s: ${o.validate}`);
+    const split = splitShellWords(o.validate);
+    if ('error' in split) throw new ModuleFailure(`validate: ${split.error}`);
+    validate = split.words.map((w) => w.replaceAll('%s', tmp));
+  }
   const r = await runOrFail(
     ctx,
     [
@@ -136,6 +148,8 @@ async function writeRemote(
       o.owner ?? '',
       o.group ?? '',
       o.backup ? backupName(dest) : '',
+      tmp,
+      ...validate,
     ],
     `write ${dest}`,
     { stdin: content },
@@ -349,7 +363,7 @@ export const fileModule: ModuleDef = {
 export const copyModule: ModuleDef = {
   name: 'copy',
   collection: 'ansible.builtin',
-  params: ['dest', 'content', 'src', 'remote_src', 'mode', 'owner', 'group', 'backup', 'force'],
+  params: ['dest', 'content', 'src', 'remote_src', 'mode', 'owner', 'group', 'backup', 'force', 'validate'],
   schema: z.object({
     dest: text.pipe(z.string().min(1, 'is required')),
     content: z.unknown().optional(),
@@ -357,6 +371,7 @@ export const copyModule: ModuleDef = {
     remote_src: boolish.default(false),
     backup: boolish.default(false),
     force: boolish.default(true),
+    validate: text.optional(),
     ...ownership,
   }),
   async run(args, ctx) {
@@ -389,7 +404,11 @@ export const copyModule: ModuleDef = {
     let backupFile: string | undefined;
     if (changed && !ctx.check) {
       if (contentChanged)
-        backupFile = await writeRemote(ctx, dest, content, { ...attrs, backup: !!args.backup && !!before });
+        backupFile = await writeRemote(ctx, dest, content, {
+          ...attrs,
+          backup: !!args.backup && !!before,
+          ...(args.validate !== undefined ? { validate: args.validate as string } : {}),
+        });
       else await applyAttrs(ctx, dest, attrs);
     }
     const after = ctx.check ? before : await statPath(ctx, dest, true);

@@ -3,6 +3,7 @@ import { assertModule, debugModule, setFactModule } from './basic.js';
 import { includeVarsModule, metaModule } from './control.js';
 import { dockerContainerModule, dockerImageModule, dockerLoginModule } from './docker.js';
 import { copyModule, fileModule, lineinfileModule, statModule } from './files.js';
+import { authorizedKeyModule, groupModule, serviceModules, ufwModule, userModule } from './system.js';
 import type { ModuleDef } from './types.js';
 
 export type { ModuleContext, ModuleDef, ModuleResult } from './types.js';
@@ -23,6 +24,11 @@ export function moduleRegistry(): Map<string, ModuleDef> {
     statModule,
     copyModule,
     lineinfileModule,
+    userModule,
+    groupModule,
+    authorizedKeyModule,
+    ...serviceModules,
+    ufwModule,
   ];
   const map = new Map<string, ModuleDef>();
   for (const m of all) {
