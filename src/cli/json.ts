@@ -86,6 +86,13 @@ export const OUTPUT_SCHEMAS = {
         },
       },
       replicas: { type: 'object', additionalProperties: { type: 'array', items: { type: 'object' } } },
+      plan: {
+        type: 'object',
+        additionalProperties: {
+          type: 'array',
+          items: { type: 'object', required: ['kind', 'description'], properties: { kind: str, description: str } },
+        },
+      },
       recap: { type: 'object' },
       plan: {
         type: 'array',

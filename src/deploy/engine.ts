@@ -22,12 +22,21 @@ import {
   splitFirstOutput,
   writeFileFromStdin,
 } from '../commands/host-state.js';
+import { parseAppConfigs, readAppConfigs } from '../commands/nginx.js';
 import type { Host } from '../config/inventory.js';
 import type { Reporter } from '../github/reporter.js';
 import { appDir, auditLog, type DesiredState, desiredState, lockDir } from '../plan/desired.js';
+import {
+  describePrepStep,
+  type HostPlan,
+  hostPlanSteps,
+  orderReplicaSteps,
+  type PrepStep,
+  planPrep,
+} from '../plan/host-plan.js';
 import { type ObservedContainer, parsePsLines } from '../plan/observed.js';
 import { describePlan, describeStep, type Plan, planReplicas, type Step } from '../plan/plan.js';
-import { planRollout } from '../plan/rollout.js';
+import { planNginxRepairs, planRollout, type Rollout } from '../plan/rollout.js';
 import { CommandFailed, type ExecOptions, type Executor, lastLines } from '../remote/executor.js';
 import { formatDuration } from '../util/duration.js';
 import { errorMessage, UserError } from '../util/errors.js';
@@ -38,7 +47,7 @@ import { fanOut } from './fanout.js';
 import { acquireLock, type HeldLock, newHolder } from './lock.js';
 import { parsePulled } from './pull.js';
 import { type RecordOptions, recordArgv, reportRecord } from './retention.js';
-import { applyRollout, RolloutFailed } from './rollout.js';
+import { applyRollout, nginxWant, type RolloutConfig, RolloutFailed } from './rollout.js';
 
 /** The alias the Loki plugin is installed under; `log-driver: loki` names it. */
 export const LOKI_ALIAS = 'loki';
@@ -66,6 +75,8 @@ export interface HostOutcome {
   /** Why a host was skipped. */
   skipReason?: string;
   plan?: Plan;
+  /** The host's whole plan (preparation, strategy steps, nginx repairs): what `dyce plan` prints. */
+  hostPlan?: HostPlan;
   steps: StepRecord[];
   replicas: ReplicaState[];
   changed: boolean;
@@ -373,7 +384,43 @@ async function deployHost(
       );
     for (const line of describePlan(plan, host.name)) reporter.info(line);
     checkLogPlugin(ctx, observed.plugin);
+    const hostPlan: HostPlan = {
+      replicas: plan,
+      prep: planPrep(plan, {
+        image: app.image,
+        pull: config.pull,
+        ...(config.registry.login
+          ? { login: { registry: config.registry.server, username: config.registry.login.username } }
+          : {}),
+        ...(app.logDriver === LOKI_ALIAS
+          ? { plugin: { state: observed.plugin, ref: config.logPlugin.ref, alias: LOKI_ALIAS } }
+          : {}),
+        secretPaths: desired.secrets
+          ? [
+              ...(desired.secrets.envFile ? [desired.secrets.envFile.path] : []),
+              ...desired.secrets.files.map((f) => f.path),
+            ]
+          : [],
+      }),
+      replicaSteps: orderReplicaSteps(plan),
+      ...(target.nginx ? { rollout: planRollout(plan, target.nginx.settings) } : {}),
+      repairs: [],
+    };
+    outcome.hostPlan = hostPlan;
     if (config.dryRun) {
+      // Behind nginx the plan also shows which of Dyce's nginx files a run would rewrite (read, nothing changed).
+      if (hostPlan.rollout) {
+        const cfg = rolloutConfig(ctx, desired.dockerConfig);
+        const read = await run(ctx, readAppConfigs(cfg.nginx, cfg.app), { label: 'read the nginx files' });
+        hostPlan.repairs = planNginxRepairs(
+          hostPlan.rollout,
+          read.code === 0 ? parseAppConfigs(read.stdout) : {},
+          nginxWant(cfg, hostPlan.rollout),
+        );
+      }
+      const steps = hostPlanSteps(hostPlan);
+      if (steps.length && (plan.changed || hostPlan.repairs.length))
+        for (const s of steps) reporter.info(`${host.name}:   would ${s.description}`);
       reporter.info(`${host.name}: dry run: nothing was changed`);
       outcome.replicas = keptReplicas(plan, desired);
       auditResult = 'dry-run';
@@ -392,7 +439,7 @@ async function deployHost(
             ]
           : [],
       );
-    else await applyPlan(ctx, plan, desired, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+    else await applyPlan(ctx, hostPlan, desired, outcome, opts.cancelGraceMs ?? 3000);
     // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
     auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
     // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
@@ -498,45 +545,42 @@ function checkLogPlugin(ctx: HostContext, plugin: Observation['plugin']): void {
 
 async function applyPlan(
   ctx: HostContext,
-  plan: Plan,
+  hostPlan: HostPlan,
   desired: DesiredState,
-  plugin: Observation['plugin'],
   outcome: HostOutcome,
   graceMs: number,
 ): Promise<void> {
-  const { app, registry, config } = { app: ctx.config.app, registry: ctx.config.registry, config: ctx.config };
-  const creates = plan.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
-  const needsPlugin = app.logDriver === LOKI_ALIAS && plugin !== 'true';
-  const login_ = registry.login;
-  if (needsPlugin) {
-    if (login_) await login(ctx, desired.dockerConfig, registry.server, login_.username, login_.password.reveal());
-    await installPlugin(ctx, desired.dockerConfig, config.logPlugin.ref, plugin);
-  }
-  // With pull: always the image was pulled before planning (pullFresh).
-  if (creates && config.pull !== 'always') {
+  const { config } = ctx;
+  const plan = hostPlan.replicas;
+  const password = config.registry.login?.password.reveal() ?? '';
+  // The preparation, as planned (src/plan/host-plan.ts): nothing here decides anything the plan did not show.
+  for (const step of hostPlan.prep) {
+    if (step.kind === 'login') await login(ctx, desired.dockerConfig, step.registry, step.username, password);
+    else if (step.kind === 'plugin') await installPlugin(ctx, desired.dockerConfig, step);
+    else if (step.kind === 'secrets') await writeSecrets(ctx, desired);
     // Login and pull in one round trip; the password on stdin.
-    await withGrace(
-      ctx.signal,
-      graceMs,
-      timed(ctx, outcome, `pull ${app.image}`, 'pull', () =>
-        login_
-          ? loginPull(
-              ctx,
-              desired.dockerConfig,
-              registry.server,
-              login_.username,
-              login_.password.reveal(),
-              app.image,
-              config.pull,
-            )
-          : pull(ctx, desired.dockerConfig, app.image, config.pull),
-      ),
-    );
+    else
+      await withGrace(
+        ctx.signal,
+        graceMs,
+        timed(ctx, outcome, describePrepStep(step), 'pull', () =>
+          step.login
+            ? loginPull(
+                ctx,
+                desired.dockerConfig,
+                config.registry.server,
+                config.registry.login!.username,
+                password,
+                step.image,
+                step.mode,
+              )
+            : pull(ctx, desired.dockerConfig, step.image, step.mode),
+        ),
+      );
   }
-  if (creates) await writeSecrets(ctx, desired);
 
   // Behind nginx: the rolling replacement (it also takes surplus replicas out of the upstream before stopping them).
-  if (config.strategy === 'rolling') return applyProxied(ctx, plan, desired, outcome);
+  if (hostPlan.rollout) return applyProxied(ctx, hostPlan, hostPlan.rollout, desired, outcome);
 
   // Removes are batched: one `docker stop` stops them in parallel, so stop timeouts never add up.
   const removes = plan.steps.filter((s): s is Extract<Step, { kind: 'remove' }> => s.kind === 'remove');
@@ -594,31 +638,43 @@ async function applyPlan(
   outcome.replicas.sort((a, b) => replicaNumber(a.name) - replicaNumber(b.name));
 
   function replicaNumber(name: string): number {
-    return Number(name.slice(app.app.length)) || 0;
+    return Number(name.slice(config.app.app.length)) || 0;
   }
+}
+
+/** The rollout's view of this host (its nginx, the gate, the site) from the assembled config. */
+function rolloutConfig(ctx: HostContext, dockerConfig: string): RolloutConfig {
+  const nginx = ctx.target.nginx;
+  const options = ctx.config.rollout;
+  if (!nginx || !options) throw new Error(`${ctx.host.name}: a rolling deploy without its nginx settings (a bug)`);
+  return {
+    app: ctx.config.app.app,
+    dockerConfig,
+    nginx: nginx.layout,
+    address: options.address,
+    ...(options.site === undefined ? {} : { site: options.site }),
+    health: options.health,
+  };
 }
 
 /**
  * The rollout behind nginx (src/deploy/rollout.ts): new replicas on their slot's alternate port, health-gated,
  * switched in, old ones drained and stopped together; rolled back by itself on a failed gate, an error or a cancel.
  */
-async function applyProxied(ctx: HostContext, plan: Plan, desired: DesiredState, outcome: HostOutcome): Promise<void> {
-  const nginx = ctx.target.nginx;
-  const options = ctx.config.rollout;
-  if (!nginx || !options) throw new Error(`${ctx.host.name}: a rolling deploy without its nginx settings (a bug)`);
-  const rollout = planRollout(plan, nginx.settings);
+async function applyProxied(
+  ctx: HostContext,
+  hostPlan: HostPlan,
+  rollout: Rollout,
+  desired: DesiredState,
+  outcome: HostOutcome,
+): Promise<void> {
+  const plan = hostPlan.replicas;
   const report = await applyRollout(
     { name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal },
-    {
-      app: ctx.config.app.app,
-      dockerConfig: desired.dockerConfig,
-      nginx: nginx.layout,
-      address: options.address,
-      ...(options.site === undefined ? {} : { site: options.site }),
-      health: options.health,
-    },
+    rolloutConfig(ctx, desired.dockerConfig),
     rollout,
   );
+  hostPlan.repairs = report.repairs;
   for (const r of report.records) outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
   // With no container steps, any record is a repaired nginx file (upstream or site): the host changed.
   outcome.changed = rollout.steps.length > 0 || report.records.length > 0;
@@ -679,19 +735,20 @@ async function login(
 async function installPlugin(
   ctx: HostContext,
   config: string,
-  ref: string,
-  state: Observation['plugin'],
+  step: Extract<PrepStep, { kind: 'plugin' }>,
 ): Promise<void> {
-  if (state === 'false') {
-    ctx.reporter.info(`${ctx.host.name}: enabling the Docker plugin ${LOKI_ALIAS}`);
-    await check(ctx, dockerPluginEnable(LOKI_ALIAS), `docker plugin enable ${LOKI_ALIAS}`);
+  if (step.action === 'enable') {
+    ctx.reporter.info(`${ctx.host.name}: enabling the Docker plugin ${step.alias}`);
+    await check(ctx, dockerPluginEnable(step.alias), `docker plugin enable ${step.alias}`);
     return;
   }
-  ctx.reporter.info(`${ctx.host.name}: installing the Docker plugin ${ref} as ${LOKI_ALIAS}`);
-  const r = await run(ctx, dockerPluginInstall(config, ref, LOKI_ALIAS), { label: `docker plugin install ${ref}` });
+  ctx.reporter.info(`${ctx.host.name}: installing the Docker plugin ${step.ref} as ${step.alias}`);
+  const r = await run(ctx, dockerPluginInstall(config, step.ref, step.alias), {
+    label: `docker plugin install ${step.ref}`,
+  });
   if (r.code !== 0)
     throw new UserError(
-      `${ctx.host.name}: could not install the log plugin ${ref}: ${lastLines(r.stderr, 3)}; nothing was changed`,
+      `${ctx.host.name}: could not install the log plugin ${step.ref}: ${lastLines(r.stderr, 3)}; nothing was changed`,
     );
 }
 

@@ -25,7 +25,10 @@ import {
 } from '../commands/replica.js';
 import type { Reporter } from '../github/reporter.js';
 import {
+  describeNginxRepair,
   describeRolloutStep,
+  type NginxRepair,
+  planNginxRepairs,
   planRollback,
   type RollbackStep,
   type Rollout,
@@ -83,6 +86,8 @@ export interface RolloutReport {
   records: { description: string; ms: number }[];
   /** The nginx upstream ports at the end. */
   ports: number[];
+  /** The nginx files rewritten beside the switches (planNginxRepairs). */
+  repairs: NginxRepair[];
 }
 
 /** A rollout that failed: `rolledBack` tells whether the previous replicas were fully restored. */
@@ -105,23 +110,21 @@ class Cancelled extends UserError {
 }
 
 export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: Rollout): Promise<RolloutReport> {
-  const report: RolloutReport = { started: new Map(), records: [], ports: rollout.initialPorts };
+  const report: RolloutReport = { started: new Map(), records: [], ports: rollout.initialPorts, repairs: [] };
   const dial = cfg.dial ?? dialerFor(h.exec);
   // Read while the first batch starts: only the switch needs it (the site goes in after the first one).
   const reading = readConfigs(h, cfg);
   reading.catch(() => {});
   // Nothing to replace: still make sure nginx routes to the replicas (e.g. the first run with proxy: nginx).
   if (rollout.steps.length === 0) {
-    const current = await reading;
-    const siteInstalled = cfg.site === undefined || current.site === cfg.site;
-    if (rollout.finalPorts.length && current.upstream !== upstreamText(cfg, rollout.finalPorts))
-      await timed(h, report, `upstream -> ${rollout.finalPorts.join(', ')}`, () =>
-        switchTo(h, cfg, rollout.finalPorts, false).then(() => {}),
-      );
-    if (!siteInstalled && rollout.finalPorts.length)
-      await timed(h, report, 'install the site config', () =>
-        install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, false).then(() => {}),
-      );
+    const repairs = planNginxRepairs(rollout, await reading, nginxWant(cfg, rollout));
+    for (const repair of repairs) {
+      report.repairs.push(repair);
+      await timed(h, report, describeNginxRepair(repair), async () => {
+        if (repair.kind === 'write-upstream') await switchTo(h, cfg, repair.ports, false);
+        else await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, false);
+      });
+    }
     report.ports = rollout.finalPorts;
     return report;
   }
@@ -189,9 +192,12 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
       if (step.kind === 'switch') {
         report.ports = step.ports;
         // The site names the upstream, so it goes in once the upstream exists.
-        siteInstalled ??= cfg.site === undefined || (await reading).site === cfg.site;
+        siteInstalled ??= !planNginxRepairs(rollout, await reading, nginxWant(cfg, rollout)).some(
+          (r) => r.kind === 'install-site',
+        );
         if (!siteInstalled) {
-          await timed(h, report, 'install the site config', async () => {
+          report.repairs.push({ kind: 'install-site' });
+          await timed(h, report, describeNginxRepair({ kind: 'install-site' }), async () => {
             reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, steps[k + 1]?.kind === 'drain');
           });
           siteInstalled = true;
@@ -443,6 +449,17 @@ async function drain(
 
 const DRAIN_SETTLE_MS = 1000;
 const DRAIN_CHUNK_MS = 1000;
+
+/** What the host's nginx files should hold after ROLLOUT (for planNginxRepairs). */
+export function nginxWant(
+  cfg: RolloutConfig,
+  rollout: Pick<Rollout, 'finalPorts'>,
+): { upstream: string | undefined; site?: string } {
+  return {
+    upstream: rollout.finalPorts.length ? upstreamText(cfg, rollout.finalPorts) : undefined,
+    ...(cfg.site === undefined ? {} : { site: cfg.site }),
+  };
+}
 
 function upstreamText(cfg: RolloutConfig, ports: readonly number[]): string {
   return renderUpstream({ app: cfg.app, ports, address: cfg.address });

@@ -1,4 +1,5 @@
 import type { DeployResult } from '../deploy/engine.js';
+import { hostPlanSteps } from '../plan/host-plan.js';
 import { deploySummary } from './deploy-summary.js';
 import type { Reporter } from './reporter.js';
 
@@ -25,5 +26,10 @@ export function reportDeploy(result: DeployResult, reporter: Reporter): void {
     result.hosts.some((h) => h.rolledBack === true),
   );
   reporter.output('replicas', Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])));
+  // The plan of each host, step by step: what `dyce plan` would do, or what this run planned and executed.
+  reporter.output(
+    'plan',
+    Object.fromEntries(result.hosts.flatMap((h) => (h.hostPlan ? [[h.host, hostPlanSteps(h.hostPlan)]] : []))),
+  );
   reporter.summary(deploySummary(result));
 }

@@ -295,3 +295,29 @@ function portsOf(serving: Map<string, { port: number; slot: number }>): number[]
     .sort(([a, x], [b, y]) => x.slot - y.slot || (a < b ? -1 : a > b ? 1 : 0))
     .map(([, v]) => v.port);
 }
+
+/** A file of Dyce's that nginx needs and that is missing or was edited: rewritten (then nginx -t and reload). */
+export type NginxRepair = { kind: 'write-upstream'; ports: number[] } | { kind: 'install-site' };
+
+/**
+ * Pure: the nginx files a run rewrites beside the rollout's own switches. `current` is what the host holds,
+ * `want` the upstream text for the final ports and the site Dyce renders (none: the user's own site). Without
+ * container steps the upstream is rewritten only when it differs; with them, the switches write it anyway. The
+ * site goes in once the upstream exists (it names it), so only when there are replicas to route to.
+ */
+export function planNginxRepairs(
+  rollout: Pick<Rollout, 'steps' | 'finalPorts'>,
+  current: { upstream?: string; site?: string },
+  want: { upstream: string | undefined; site?: string },
+): NginxRepair[] {
+  const repairs: NginxRepair[] = [];
+  if (rollout.finalPorts.length === 0) return repairs;
+  if (rollout.steps.length === 0 && current.upstream !== want.upstream)
+    repairs.push({ kind: 'write-upstream', ports: rollout.finalPorts });
+  if (want.site !== undefined && current.site !== want.site) repairs.push({ kind: 'install-site' });
+  return repairs;
+}
+
+export function describeNginxRepair(r: NginxRepair): string {
+  return r.kind === 'write-upstream' ? `upstream -> ${r.ports.join(', ')}` : 'install the site config';
+}

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { allowedLogOptions } from '../../commands/log-options.js';
 import { parseSerial } from '../../deploy/fanout.js';
-import { UserError } from '../../util/errors.js';
+import { InputError } from '../../util/errors.js';
 import type { MapEntry } from '../conventions.js';
 import { type ActionSpec, type InputRule, input, type ParsedInputs } from '../input-spec.js';
 import { parseJumpSpec } from '../inventory.js';
@@ -241,9 +241,9 @@ export function hasImage(i: DeployActionInputs): i is DeployInputs {
   return i.image !== undefined && i.name !== undefined;
 }
 
-/** The inputs of an image deploy, or a UserError saying what is missing. */
+/** The inputs of an image deploy, or an InputError saying what is missing. */
 export function imageDeployInputs(i: DeployActionInputs): DeployInputs {
-  if (!hasImage(i)) throw new UserError('an image deploy needs input "image" and input "name"');
+  if (!hasImage(i)) throw new InputError(['an image deploy needs input "image" and input "name"']);
   return i;
 }
 
@@ -265,6 +265,10 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
         'With `playbook`: JSON, per host, the play recap `{"ok": n, "changed": n, "unreachable": n, "failed": n, "skipped": n, "rescued": n, "ignored": n}`',
     },
     replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
+    plan: {
+      description:
+        'JSON: per host, the steps of its plan in order, each `{"kind": …, "description": …}`: preparation (login, plugin, pull, secret files), the replica steps or, behind nginx, the rollout’s batches (alternate ports, gates, switches, drain, stop) and the nginx files repaired. With `dry-run`: what a run would do',
+    },
     'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
     'failed-hosts': { description: 'Comma-separated names of the hosts that failed or were rolled back' },
     'host-states': {

@@ -21,7 +21,7 @@ function shlex(text: string, comments: boolean): string[] {
       'import json,shlex,sys; print(json.dumps(shlex.split(sys.stdin.read(), comments=sys.argv[1] == "1")))',
       comments ? '1' : '0',
     ],
-    { input: text },
+    { input: text, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   return JSON.parse(out.toString()) as string[];
 }
