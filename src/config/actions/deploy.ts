@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { splitReference } from '../../build/tags.js';
 import { allowedLogOptions } from '../../commands/log-options.js';
 import { parseSerial } from '../../deploy/fanout.js';
 import { InputError } from '../../util/errors.js';
@@ -318,6 +319,12 @@ export function imageRule(i: DeployActionInputs): string | undefined {
   const v = i.version?.trim();
   if (!imageTag(ref) && !ref.includes('@sha256:') && v && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v))
     return `input "version" is the tag of the untagged image ${ref}, so it must be a Docker tag (letters, digits, _ . -), got ${JSON.stringify(v)}`;
+  // The reference grammar (the one of src/build/tags.ts): a value like `--privileged=true:v1` never reaches a host.
+  const [name, digest, ...rest] = ref.split('@');
+  if (rest.length || (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)))
+    return `input "image": the digest must be @sha256: and 64 lower-case hex digits, got ${JSON.stringify(ref)}`;
+  const named = splitReference(imageTag(name!) ? name! : `${name}:latest`);
+  if (!named.ok) return `input "image" is not an image reference (${named.error}), got ${JSON.stringify(ref)}`;
   return undefined;
 }
 

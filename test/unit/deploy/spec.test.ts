@@ -66,6 +66,11 @@ describe('deploy inputs', () => {
     [{ command: 'gunicorn "app' }, 'input "command": unclosed double quote'],
     [{ 'lock-stale': '1s' }, 'input "lock-stale" must be at least 3s'],
     [{ version: 'v1 beta' }, 'input "version" must be letters, digits'],
+    // The reference grammar: an option smuggled as an image, an upper-case repository, a bad digest.
+    [{ image: '--privileged=true:v1' }, 'input "image" is not an image reference ("--privileged=true" is not a valid'],
+    [{ image: '-v/:/host:ro' }, 'input "image" is not an image reference'],
+    [{ image: 'Reg/App:v1' }, 'input "image" is not an image reference (repository names must be lower-case'],
+    [{ image: 'app@sha256:xyz' }, 'input "image": the digest must be @sha256: and 64 lower-case hex digits'],
   ])('refuses %j', (extra, message) => {
     expect(issues(extra).join('\n')).toContain(message);
   });
