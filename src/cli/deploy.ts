@@ -2,7 +2,6 @@ import { deployRules, deploySpec } from '../config/actions/deploy.js';
 import { cliRunConnector } from '../deploy/connect.js';
 import { runDeployInputs } from '../deploy/entry.js';
 import { abortOnSignals } from '../deploy/signals.js';
-import { describeStep, type Plan } from '../plan/plan.js';
 import { formatDuration } from '../util/duration.js';
 import { checkInputs, parseFlags } from './flags.js';
 import type { CliReporter } from './reporter.js';
@@ -25,7 +24,6 @@ export function deployCommand(mode: 'deploy' | 'plan') {
         reporter.info(
           `playbook ${playbook.file}${playbook.check ? ' (check mode)' : ''}: ${playbook.changed ? 'changed' : 'nothing changed'} in ${formatDuration(playbook.ms)}`,
         );
-      if (result?.dryRun) reporter.output('plan', planOutput(result.hosts));
       if (result)
         reporter.info(
           result.dryRun
@@ -45,25 +43,6 @@ export function refuseActionOnly(parsed: DeployFlags): void {
       parsed.issues.push(
         `--${name}: GitHub deployments are recorded by the deploy action only (it knows the repository and the commit); drop it on the CLI`,
       );
-}
-
-/**
- * `plan --json`: each host's steps as data (kind, replica, container, why, how, and the line `dyce plan` prints), not
- * the engine's internal objects (which change as the plan does).
- */
-function planOutput(hosts: readonly { host: string; plan?: Plan }[]) {
-  return hosts.map(({ host, plan }) => ({
-    host,
-    changed: plan?.changed ?? false,
-    steps: (plan?.steps ?? []).map((s) => ({
-      kind: s.kind,
-      ...('replica' in s ? { replica: s.replica.name, version: s.replica.version } : {}),
-      ...('container' in s ? { container: s.container.name } : 'old' in s ? { container: s.old.name } : {}),
-      ...('reason' in s ? { reason: s.reason } : {}),
-      ...('strategy' in s ? { strategy: s.strategy } : {}),
-      description: describeStep(s),
-    })),
-  }));
 }
 
 export function knownHostsFile(parsed: DeployFlags): string | undefined {

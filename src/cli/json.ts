@@ -86,13 +86,6 @@ export const OUTPUT_SCHEMAS = {
         },
       },
       replicas: { type: 'object', additionalProperties: { type: 'array', items: { type: 'object' } } },
-      plan: {
-        type: 'object',
-        additionalProperties: {
-          type: 'array',
-          items: { type: 'object', required: ['kind', 'description'], properties: { kind: str, description: str } },
-        },
-      },
       recap: { type: 'object' },
       plan: {
         type: 'array',
@@ -102,6 +95,10 @@ export const OUTPUT_SCHEMAS = {
           properties: {
             host: str,
             changed: bool,
+            sequence: {
+              type: 'array',
+              items: { type: 'object', required: ['kind', 'description'], properties: { kind: str, description: str } },
+            },
             steps: {
               type: 'array',
               items: {

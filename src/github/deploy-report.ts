@@ -1,5 +1,6 @@
-import type { DeployResult } from '../deploy/engine.js';
+import type { DeployResult, HostOutcome } from '../deploy/engine.js';
 import { hostPlanSteps } from '../plan/host-plan.js';
+import { describeStep } from '../plan/plan.js';
 import { deploySummary } from './deploy-summary.js';
 import type { Reporter } from './reporter.js';
 
@@ -26,10 +27,27 @@ export function reportDeploy(result: DeployResult, reporter: Reporter): void {
     result.hosts.some((h) => h.rolledBack === true),
   );
   reporter.output('replicas', Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])));
-  // The plan of each host, step by step: what `dyce plan` would do, or what this run planned and executed.
-  reporter.output(
-    'plan',
-    Object.fromEntries(result.hosts.flatMap((h) => (h.hostPlan ? [[h.host, hostPlanSteps(h.hostPlan)]] : []))),
-  );
+  reporter.output('plan', planOutput(result.hosts));
   reporter.summary(deploySummary(result));
+}
+
+/**
+ * Each host's plan as data, not the engine's internal objects: `steps`, the replica steps (kind, replica, container,
+ * why, how, the line `dyce plan` prints), and `sequence`, the ordered steps a run takes (preparation, the replica
+ * steps or the rollout's batches with their ports, gates and switches, and the nginx repairs).
+ */
+function planOutput(hosts: readonly HostOutcome[]) {
+  return hosts.map(({ host, plan, hostPlan }) => ({
+    host,
+    changed: plan?.changed ?? false,
+    steps: (plan?.steps ?? []).map((s) => ({
+      kind: s.kind,
+      ...('replica' in s ? { replica: s.replica.name, version: s.replica.version } : {}),
+      ...('container' in s ? { container: s.container.name } : 'old' in s ? { container: s.old.name } : {}),
+      ...('reason' in s ? { reason: s.reason } : {}),
+      ...('strategy' in s ? { strategy: s.strategy } : {}),
+      description: describeStep(s),
+    })),
+    sequence: hostPlan ? hostPlanSteps(hostPlan) : [],
+  }));
 }

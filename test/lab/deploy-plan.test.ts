@@ -30,7 +30,8 @@ function dyce(command: 'plan' | 'deploy', tag: string): Promise<CliRun> {
 
 function planOf(r: CliRun): Planned[] {
   expect(r.code, r.stderr).toBe(0);
-  return (JSON.parse(r.outputs.plan ?? '{}') as Record<string, Planned[]>).vps2 ?? [];
+  const plan = JSON.parse(r.outputs.plan ?? '[]') as { host: string; sequence: Planned[] }[];
+  return plan.find((h) => h.host === 'vps2')?.sequence ?? [];
 }
 
 /** What the run executed, as the host's audit recorded it (one line per step taken). */

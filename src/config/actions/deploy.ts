@@ -268,7 +268,7 @@ export const deploySpec: ActionSpec<typeof deployInputs> = {
     replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
     plan: {
       description:
-        'JSON: per host, the steps of its plan in order, each `{"kind": …, "description": …}`: preparation (login, plugin, pull, secret files), the replica steps or, behind nginx, the rollout’s batches (alternate ports, gates, switches, drain, stop) and the nginx files repaired. With `dry-run`: what a run would do',
+        'JSON: a list, per host: `{"host", "changed", "steps", "sequence"}`; `steps` are the replica steps (kind, replica, container, reason, strategy, description), `sequence` the steps a run takes in order, each `{"kind", "description"}`: preparation (login, plugin, pull, secret files), the replica steps or, behind nginx, the rollout’s batches (alternate ports, gates, switches, drain, stop) and the nginx files repaired. With `dry-run`: what a run would do',
     },
     'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
     'failed-hosts': { description: 'Comma-separated names of the hosts that failed or were rolled back' },
