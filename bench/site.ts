@@ -36,7 +36,13 @@ type Tool = (typeof tools)[number];
 const supported = (await dycePlay(['--syntax-check', SITE])).code === 0;
 if (!supported) {
   const r = await dycePlay(['--syntax-check', SITE]);
-  console.log(`dyce play does not run site.yml yet, so only ansible-playbook is timed:\n${r.stderr.trim()}`);
+  const problems = r.stderr.split('\n').filter((l) => /^\s+- /.test(l));
+  const modules = [
+    ...new Set(problems.map((l) => /unknown module or task keyword "(\w+)"/.exec(l)?.[1]).filter(Boolean)),
+  ];
+  console.log(
+    `dyce play does not run site.yml yet (${problems.length} problems; modules still to come: ${modules.join(', ')}), so only ansible-playbook is timed`,
+  );
 }
 const images = await pushSiteImages(env, dir);
 const times: Record<Tool, { first: number[]; noop: number[] }> = {
