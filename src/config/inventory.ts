@@ -5,7 +5,6 @@ import { readIniInventory, shellSplit } from './inventory-ini.js';
 import type { RawInventory, RawVar, SourcePos } from './inventory-raw.js';
 import { readYamlInventory } from './inventory-yaml.js';
 
-
 /**
  * Ansible inventories (INI and YAML) resolved into hosts with their connection settings.
  *

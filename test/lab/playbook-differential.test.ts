@@ -77,7 +77,8 @@ function parse(code: number, stdout: string, stderr: string): Run {
         // Ansible's json callback names the module per host; Dyce's per task.
         const action = String((r as { action?: string }).action ?? (t.task as { module?: string }).module ?? '');
         if (action !== 'debug' && !action.endsWith('.debug')) continue;
-        (printed[h] ??= []).push(...shown(r).map(stable));
+        printed[h] ??= [];
+        printed[h].push(...shown(r).map(stable));
       }
     }
   const stats: Run['stats'] = {};
