@@ -28374,7 +28374,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6324);
+/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8370);
 
 await (0,_run_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -28383,7 +28383,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6324:
+/***/ 8370:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31346,21 +31346,42 @@ const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/util/errors.ts
+const BRANDS = Symbol.for('dyce.errorBrands');
 /**
  * A UserError is a problem the user can fix (bad input, an unreachable host, a refused key).
  * The CLI and the actions print its message without a stack trace; anything else is a bug and keeps its stack.
  */
 class UserError extends Error {
+    /**
+     * `instanceof` across bundles: the lab is bundled apart from the CLI (build/lab.js), each with its own copy of this
+     * class, so a class with its own `brand` recognises its instances by a brand they carry, not by their prototype.
+     */
+    static brand = 'dyce.UserError';
     name = 'UserError';
     /** Extra lines shown under the message (e.g. the last lines of a container log). */
     details;
+    [BRANDS];
     constructor(message, options = {}) {
         super(message, options.cause === undefined ? undefined : { cause: options.cause });
         this.details = options.details ?? [];
+        const brands = [];
+        for (let c = new.target; c && c !== Error; c = Object.getPrototypeOf(c))
+            if (Object.hasOwn(c, 'brand'))
+                brands.push(c.brand);
+        this[BRANDS] = brands;
     }
 }
+/** `value instanceof C`: by brand for a class with its own, by prototype for others (e.g. a subclass without one). */
+function hasInstance(value) {
+    if (!Object.hasOwn(this, 'brand'))
+        return Function.prototype[Symbol.hasInstance].call(this, value);
+    const brands = value?.[BRANDS];
+    return Array.isArray(brands) && brands.includes(this.brand);
+}
+Object.defineProperty(UserError, Symbol.hasInstance, { value: hasInstance });
 /** Input that failed validation: every issue, each naming the field (and file:line for YAML). */
-class InputError extends UserError {
+class errors_InputError extends UserError {
+    static brand = 'dyce.InputError';
     name = 'InputError';
     issues;
     constructor(issues, context = 'invalid input') {
@@ -31376,13 +31397,26 @@ function errorMessage(error) {
 }
 
 ;// CONCATENATED MODULE: ./src/build/commands.ts
+/** An attestation option that asks for one (anything but empty or `false`). */
+function wantsAttestation(value) {
+    const v = value?.trim() ?? '';
+    return v !== '' && v !== 'false';
+}
 /** What the builder cannot do for this request: each a message saying what to install or change. */
 function capabilityIssues(kind, req) {
     const issues = [];
     const install = 'install the buildx plugin (Debian/Ubuntu: docker-buildx-plugin or docker-buildx), or point "docker-path" at a docker client with BuildKit (18.09 to 22.x have it built in)';
+    if (kind !== 'buildx') {
+        if (wantsAttestation(req.provenance))
+            issues.push(`"provenance" needs buildx: ${install}`);
+        if (wantsAttestation(req.sbom))
+            issues.push(`"sbom" needs buildx: ${install}`);
+        if (req.load === false)
+            issues.push(`"load: false" needs buildx (docker build always loads the image into the local store): ${install}`);
+    }
     if (kind === 'classic') {
         if (req.secretFiles.length)
-            issues.push(`"secrets"/"secret-envs" need a BuildKit builder, and only the classic builder is available: ${install}`);
+            issues.push(`"secrets"/"secret-envs"/"secret-files" need a BuildKit builder, and only the classic builder is available: ${install}`);
         if (req.cacheTo.length)
             issues.push(`"cache-to" needs buildx: ${install}`);
         if (req.platforms.length > 1)
@@ -31432,6 +31466,10 @@ function buildCommand(builder, req) {
         argv.push('--secret', `id=${s.id},src=${s.path}`);
     for (const c of req.cacheFrom)
         argv.push('--cache-from', c);
+    if (req.noCache)
+        argv.push('--no-cache');
+    if (req.pull)
+        argv.push('--pull');
     if (builder.kind === 'buildx')
         for (const c of req.cacheTo)
             argv.push('--cache-to', c);
@@ -31443,7 +31481,14 @@ function buildCommand(builder, req) {
     if (builder.kind === 'buildx') {
         if (req.metadataFile)
             argv.push('--metadata-file', req.metadataFile);
-        argv.push(req.pushFromBuilder ? '--push' : '--load');
+        if (req.provenance?.trim())
+            argv.push(`--provenance=${req.provenance.trim()}`);
+        if (req.sbom?.trim())
+            argv.push(`--sbom=${req.sbom.trim()}`);
+        if (req.load)
+            argv.push('--load');
+        if (req.pushFromBuilder)
+            argv.push('--push');
     }
     argv.push(req.context);
     return { argv, env };
@@ -31912,9 +31957,12 @@ function parseSemver(text) {
         return undefined;
     return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), prerelease: m[4] };
 }
-/** Lower-cases, turns every character a tag cannot hold into `-`, and keeps the result a valid tag. */
+/**
+ * Turns every character a tag cannot hold into `-` and keeps the result a valid tag. Case is kept: Docker tags are
+ * case-sensitive (`v1.0.0-RC1` stays what `github.ref_name` says); only repositories must be lower-case.
+ */
 function sanitizeTag(text) {
-    let t = text.toLowerCase().replace(/[^a-z0-9_.-]/g, '-');
+    let t = text.replace(/[^A-Za-z0-9_.-]/g, '-');
     // A tag cannot start with `.` or `-`.
     t = t.replace(/^[.-]+/, '');
     t = t.slice(0, 128).replace(/[.-]+$/, '');
@@ -31928,8 +31976,14 @@ function sanitizeTag(text) {
  * - every build with a known sha gets `sha-<7>`;
  * - `latest` only by the `latest` rule.
  * The version is the first automatic tag, else the first explicit one.
+ * When `tags` holds full references (docker/metadata-action's output), they are the whole list: no automatic tag is
+ * added (the user already chose every tag), bare tags beside them name the same repository, and the version is the
+ * first one's tag.
  */
 function computeTags(event, opts) {
+    const refs = opts.explicit.filter(isReference);
+    if (refs.length)
+        return referenceTags(opts);
     const auto = [];
     const issues = [];
     let source = 'sha';
@@ -31975,10 +32029,9 @@ function computeTags(event, opts) {
     }
     if (opts.latest === 'always' || (opts.latest === 'release' && release))
         auto.push('latest');
-    for (const t of opts.explicit) {
+    for (const t of opts.explicit)
         if (!TAG_PATTERN.test(t))
-            issues.push(`input "tags": ${JSON.stringify(t)} is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128)`);
-    }
+            issues.push(badTag(t));
     const tags = unique([...auto, ...opts.explicit.filter((t) => TAG_PATTERN.test(t))]);
     const first = auto[0] ?? opts.explicit.find((t) => TAG_PATTERN.test(t));
     if (!auto[0] && first)
@@ -31986,6 +32039,88 @@ function computeTags(event, opts) {
     if (tags.length === 0 && issues.length === 0)
         issues.push('no tags: give "tags", or a "ref" or "sha" (GITHUB_REF / GITHUB_SHA on a runner) to derive them from');
     return { tags, version: first ?? '', source, issues };
+}
+/** A `tags` entry that names a repository (`name/app:v1`, `ghcr.io/org/app:v1`) rather than a bare tag. */
+function isReference(entry) {
+    return entry.includes('/') || entry.includes(':') || entry.includes('@');
+}
+function badTag(t) {
+    return `input "tags": ${JSON.stringify(t)} is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128)`;
+}
+/** `tags` with full references: exactly those (bare entries on the same repository), in the order given. */
+function referenceTags(opts) {
+    const issues = [];
+    const byTag = new Map();
+    if (opts.semverTags || opts.latest !== 'never')
+        issues.push(`input "tags" holds full references, so exactly those are pushed: ${opts.semverTags ? '"semver-tags"' : '"latest"'} cannot add tags to them; add the tags to the references instead (docker/metadata-action: type=semver, type=raw,value=latest)`);
+    const want = opts.repository === undefined ? undefined : canonicalRepository(opts.repository);
+    for (const entry of opts.explicit) {
+        if (!isReference(entry)) {
+            if (TAG_PATTERN.test(entry)) {
+                if (!byTag.has(entry))
+                    byTag.set(entry, undefined);
+            }
+            else
+                issues.push(badTag(entry));
+            continue;
+        }
+        const r = splitReference(entry);
+        if (!r.ok) {
+            issues.push(`input "tags": ${JSON.stringify(entry)}: ${r.error}`);
+            continue;
+        }
+        if (want !== undefined && canonicalRepository(r.repository) !== want) {
+            issues.push(`input "tags": ${JSON.stringify(entry)} names the repository ${r.repository}, but "image" and "registry" resolve to ${opts.repository}; every reference must name that repository (one build-push pushes to one repository)`);
+            continue;
+        }
+        if (!byTag.get(r.tag))
+            byTag.set(r.tag, entry);
+    }
+    const tags = [...byTag.keys()];
+    const repository = opts.repository ?? '';
+    const refs = tags.map((t) => byTag.get(t) ?? `${repository}:${t}`);
+    return { tags, version: tags[0] ?? '', source: 'references', issues, refs };
+}
+/** Splits `registry/path:tag`; the repository must be lower-case, the tag keeps its case. Digests are refused. */
+function splitReference(text) {
+    if (text.includes('@'))
+        return { ok: false, error: 'a digest cannot be pushed to; give a reference with a tag (repository:tag)' };
+    const slash = text.lastIndexOf('/');
+    const colon = text.lastIndexOf(':');
+    if (colon <= slash)
+        return { ok: false, error: "a reference needs its tag (repository:tag), e.g. docker/metadata-action's output" };
+    const repository = text.slice(0, colon);
+    const tag = text.slice(colon + 1);
+    if (!TAG_PATTERN.test(tag))
+        return {
+            ok: false,
+            error: `the tag ${JSON.stringify(tag)} is not valid (letters, digits, _ . -, not starting with . or -, at most 128)`,
+        };
+    const parts = repository.split('/');
+    const hasHost = parts.length > 1 && isRegistryHost(parts[0]);
+    const path = hasHost ? parts.slice(1) : parts;
+    if (hasHost && !HOST.test(parts[0]))
+        return { ok: false, error: `${JSON.stringify(parts[0])} is not a valid registry host` };
+    if (path.some((c) => c !== c.toLowerCase()))
+        return { ok: false, error: `repository names must be lower-case (${repository}); only the tag may have capitals` };
+    if (path.length === 0 || path.some((c) => !PATH_COMPONENT.test(c)))
+        return { ok: false, error: `${JSON.stringify(repository)} is not a valid repository name` };
+    return { ok: true, repository, tag };
+}
+function isRegistryHost(first) {
+    return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+/**
+ * One spelling per repository, as Docker resolves names: Docker Hub's host aliases and its `library/` namespace
+ * dropped (`docker.io/library/nginx` = `nginx`), so metadata-action's `docker.io/org/app` matches `org/app`.
+ */
+function canonicalRepository(repository) {
+    const parts = repository.split('/');
+    if (parts.length > 1 && DOCKER_HUB.has(parts[0]))
+        parts.shift();
+    if (parts.length === 2 && parts[0] === 'library')
+        parts.shift();
+    return parts.join('/');
 }
 function unique(xs) {
     return [...new Set(xs)];
@@ -32005,7 +32140,7 @@ function resolveImage(image, registry) {
         issues.push(`input "image": give the repository without a tag or digest (${JSON.stringify(image)}); use "tags"`);
     const parts = img.split('/');
     const first = parts[0] ?? '';
-    const hasHost = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+    const hasHost = parts.length > 1 && isRegistryHost(first);
     const host = hasHost ? first : undefined;
     const path = hasHost ? parts.slice(1) : parts;
     if (host !== undefined && !HOST.test(host))
@@ -32039,7 +32174,12 @@ function planBuild(inputs, env, now, cwd) {
         issues.push(...image.issues);
     const ref = inputs.ref?.trim() || env.GITHUB_REF || '';
     const sha = inputs.sha?.trim() || env.GITHUB_SHA || '';
-    const tags = computeTags({ ref, sha, eventName: env.GITHUB_EVENT_NAME }, { explicit: inputs.tags ?? [], semverTags: inputs['semver-tags'], latest: inputs.latest });
+    const tags = computeTags({ ref, sha, eventName: env.GITHUB_EVENT_NAME }, {
+        explicit: inputs.tags ?? [],
+        semverTags: inputs['semver-tags'],
+        latest: inputs.latest,
+        repository: image.ok ? image.value.repository : undefined,
+    });
     issues.push(...tags.issues);
     if (issues.length || !image.ok)
         return { ok: false, issues };
@@ -32064,7 +32204,7 @@ function planBuild(inputs, env, now, cwd) {
             repository: image.value.repository,
             registry: image.value.registry,
             tags: tags.tags,
-            refs: tags.tags.map((t) => `${image.value.repository}:${t}`),
+            refs: tags.refs ?? tags.tags.map((t) => `${image.value.repository}:${t}`),
             version: tags.version,
             tagSource: tags.source,
             context,
@@ -32079,7 +32219,7 @@ function planBuild(inputs, env, now, cwd) {
 function renderSummary(f) {
     const rows = [
         ['image', `\`${f.repository}\``],
-        ['tags', f.refs.map((r) => `\`${r.slice(f.repository.length + 1)}\``).join(', ')],
+        ['tags', f.refs.map((r) => `\`${r.slice(r.lastIndexOf(':') + 1)}\``).join(', ')],
         ['digest', f.digest ? `\`${f.digest}\`` : f.pushed ? '' : '(not pushed)'],
         ['size', f.sizeBytes === undefined ? '' : formatBytes(f.sizeBytes)],
         ['build time', `${(f.buildMs / 1000).toFixed(1)}s`],
@@ -32172,14 +32312,15 @@ async function buildPush(inputs, deps) {
         // 1. Plan: pure, every issue at once.
         const planned = planBuild(inputs, env, now(), deps.cwd ?? process.cwd());
         if (!planned.ok)
-            throw new InputError(planned.issues, 'build-push: invalid input');
+            throw new errors_InputError(planned.issues, 'build-push: invalid input');
         const plan = planned.plan;
         Object.assign(result, { repository: plan.repository, refs: plan.refs, tags: plan.tags, version: plan.version });
         // 2. Checks on the files, before any docker command.
         checkContext(plan);
+        const fileSecrets = readSecretFilePaths(inputs, deps.cwd ?? process.cwd());
         const missingEnv = secretEnvValues.filter((s) => s.value === undefined || s.value === '');
         if (missingEnv.length)
-            throw new InputError(missingEnv.map((s) => `input "secret-envs": ${s.id}=${s.env}: the environment variable ${s.env} is not set`), 'build-push: invalid input');
+            throw new errors_InputError(missingEnv.map((s) => `input "secret-envs": ${s.id}=${s.env}: the environment variable ${s.env} is not set`), 'build-push: invalid input');
         // Melton's env file: refused if something is already there, or if .dockerignore would keep it out of the build.
         // BuildKit reads <Dockerfile>.dockerignore when it exists; checked again below if the builder turns out classic.
         const envFileInput = inputs['env-file']?.trim();
@@ -32201,7 +32342,7 @@ async function buildPush(inputs, deps) {
         }
         const retry = { retries: inputs.retries, baseMs: deps.retryBaseMs ?? 1000, sleep, reporter };
         const [detected, loggedIn] = await Promise.allSettled([
-            detectBuilder(runner, candidates, inputs.builder),
+            detectBuilder(runner, candidates, inputs['builder-kind']),
             username && password && candidates[0]
                 ? withRetries(runner, loginCommand(candidates[0], plan.registry, username, password), `log in to ${plan.registry}`, retry)
                 : Promise.resolve(undefined),
@@ -32213,12 +32354,19 @@ async function buildPush(inputs, deps) {
             reporter.debug(p);
         const builder = detection.builder;
         result.builder = builder;
-        const secretIds = [...(inputs.secrets ?? []).map((s) => s.key), ...secretEnvValues.map((s) => s.id)];
+        const secretIds = [
+            ...(inputs.secrets ?? []).map((s) => s.key),
+            ...secretEnvValues.map((s) => s.id),
+            ...fileSecrets.map((s) => s.id),
+        ];
         const platforms = inputs.platforms ?? [];
         const capIssues = capabilityIssues(builder.kind, {
             secretFiles: secretIds,
             cacheTo: inputs['cache-to'] ?? [],
             platforms,
+            provenance: inputs.provenance,
+            sbom: inputs.sbom,
+            load: inputs.load,
         });
         if (capIssues.length)
             throw new UserError(`the ${describeBuilder(builder)} cannot do what was asked:\n${capIssues.map((i) => `  - ${i}`).join('\n')}`, { details: detection.probes.map((p) => `probe: ${p}`) });
@@ -32230,7 +32378,12 @@ async function buildPush(inputs, deps) {
         if (username && password)
             reporter.info(`logged in to ${plan.registry} as ${username}`);
         // 5. Build, with secrets in 0600 files and Melton's env file; both removed whatever the outcome.
-        const pushFromBuilder = builder.kind === 'buildx' && inputs.push && platforms.length > 1;
+        // buildx pushes itself when it cannot (several platforms) or must not (attestations, which `docker push` of a
+        // loaded image would drop) or need not (load: false) go through the local store; otherwise the image is
+        // loaded and pushed with `docker push`, which works with every builder the same way.
+        const attest = wantsAttestation(inputs.provenance) || wantsAttestation(inputs.sbom);
+        const pushFromBuilder = builder.kind === 'buildx' && inputs.push && (platforms.length > 1 || attest || inputs.load === false);
+        const load = builder.kind !== 'buildx' || (inputs.load ?? !pushFromBuilder);
         let secretFiles;
         let envFile;
         const iidDir = (0,external_node_path_namespaceObject.join)(tempRoot, `dyce-build-${process.pid}-${Date.now()}`);
@@ -32264,11 +32417,16 @@ async function buildPush(inputs, deps) {
                 labels: plan.labels,
                 buildArgs: (inputs['build-args'] ?? []).map((a) => ({ key: a.key, value: a.value })),
                 secretBuildArgs: (inputs['secret-build-args'] ?? []).map((a) => a.key),
-                secretFiles: secretFiles?.files ?? [],
+                secretFiles: [...(secretFiles?.files ?? []), ...fileSecrets],
                 cacheFrom: inputs['cache-from'] ?? [],
                 cacheTo: inputs['cache-to'] ?? [],
                 platforms,
                 iidFile: (0,external_node_path_namespaceObject.join)(iidDir, 'iid'),
+                noCache: inputs['no-cache'],
+                pull: inputs.pull,
+                provenance: inputs.provenance,
+                sbom: inputs.sbom,
+                load,
                 pushFromBuilder,
                 metadataFile: builder.kind === 'buildx' ? (0,external_node_path_namespaceObject.join)(iidDir, 'metadata.json') : undefined,
             });
@@ -32281,9 +32439,12 @@ async function buildPush(inputs, deps) {
                     details: lastLines(r.stderr || r.stdout, 15),
                 });
             result.imageId = (await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(iidDir, 'iid'), 'utf8').catch(() => '')).trim();
+            if (builder.kind === 'buildx')
+                result.buildxMetadata = await readBuildxMetadata((0,external_node_path_namespaceObject.join)(iidDir, 'metadata.json'));
             if (pushFromBuilder) {
                 result.pushed = true;
-                result.digest = await readBuildxDigest((0,external_node_path_namespaceObject.join)(iidDir, 'metadata.json'));
+                const d = result.buildxMetadata?.['containerimage.digest'];
+                result.digest = typeof d === 'string' ? d : '';
             }
         }
         finally {
@@ -32300,7 +32461,7 @@ async function buildPush(inputs, deps) {
             const ins = await runner.run(inspectCommand(builder.docker, result.imageId || plan.refs[0]));
             return ins.code === 0 ? JSON.parse(ins.stdout)[0] : undefined;
         };
-        const sized = pushFromBuilder ? Promise.resolve(undefined) : inspect();
+        const sized = load ? inspect() : Promise.resolve(undefined);
         if (inputs.push && !pushFromBuilder) {
             const pushStarted = performance.now();
             const pushOne = async (ref, stream) => {
@@ -32369,7 +32530,11 @@ function writeOutputs(reporter, r, inputs) {
     reporter.output('tags', r.refs.join('\n'));
     reporter.output('version', r.version);
     reporter.output('digest', r.digest);
+    reporter.output('imageid', r.imageId);
+    // buildx's own keys first (docker/build-push-action's `metadata` output is exactly that file), Dyce's beside them:
+    // buildx's are dotted (`containerimage.digest`), so the two never collide.
     reporter.output('metadata', {
+        ...(r.buildxMetadata ?? {}),
         image: r.repository,
         tags: r.tags,
         refs: r.refs,
@@ -32382,7 +32547,11 @@ function writeOutputs(reporter, r, inputs) {
         pushMs: Math.round(r.pushMs),
         pushed: r.pushed,
         pushAttempts: r.pushAttempts,
-        secrets: [...(inputs.secrets ?? []).map((s) => s.key), ...(inputs['secret-envs'] ?? []).map((s) => s.key)],
+        secrets: [
+            ...(inputs.secrets ?? []).map((s) => s.key),
+            ...(inputs['secret-envs'] ?? []).map((s) => s.key),
+            ...(inputs['secret-files'] ?? []).map((s) => s.key),
+        ],
     });
 }
 function checkContext(plan) {
@@ -32460,15 +32629,32 @@ async function cleanupAfterRun(state, reporter, env) {
 async function mkdirPrivate(dir) {
     await (0,promises_namespaceObject.mkdir)(dir, { recursive: true, mode: 0o700 });
 }
-async function readBuildxDigest(path) {
+async function readBuildxMetadata(path) {
     try {
         const meta = JSON.parse(await (0,promises_namespaceObject.readFile)(path, 'utf8'));
-        const d = meta['containerimage.digest'];
-        return typeof d === 'string' ? d : '';
+        return meta && typeof meta === 'object' && !Array.isArray(meta) ? meta : undefined;
     }
     catch {
-        return '';
+        return undefined;
     }
+}
+/**
+ * `secret-files` as absolute paths, checked before any docker command: each must be a readable regular file. The
+ * file goes to the builder as it is (`--secret id=..,src=..`); its content is never read here.
+ */
+function readSecretFilePaths(inputs, cwd) {
+    const issues = [];
+    const out = [];
+    for (const e of inputs['secret-files'] ?? []) {
+        const path = (0,external_node_path_namespaceObject.resolve)(cwd, e.value.trim());
+        if (!(0,external_node_fs_namespaceObject.existsSync)(path) || !(0,external_node_fs_namespaceObject.statSync)(path).isFile())
+            issues.push(`input "secret-files" line ${e.line}: ${e.key}: no file at ${path}`);
+        else
+            out.push({ id: e.key, path });
+    }
+    if (issues.length)
+        throw new errors_InputError(issues, 'build-push: invalid input');
+    return out;
 }
 function lastLines(text, n) {
     return text.trim().split('\n').slice(-n);
@@ -42172,7 +42358,7 @@ const input = {
                 return 0;
             }
             if (meta.min !== undefined && ms < meta.min)
-                ctx.addIssue({ code: 'custom', message: `must be at least ${meta.min}ms` });
+                ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(meta.min)}` });
             return ms;
         }));
     },
@@ -42209,43 +42395,75 @@ const input = {
 function parseInputs(spec, raw, rules = []) {
     const issues = [];
     const out = {};
+    const failed = new Set();
     for (const [name, f] of Object.entries(spec.inputs)) {
         let value = raw[name];
         if (value === undefined || value.trim() === '')
             value = f.meta.default;
         if (value === undefined || (value.trim() === '' && f.kind !== 'string')) {
-            if (f.meta.required)
+            if (f.meta.required) {
                 issues.push(`input "${name}" is required`);
+                failed.add(name);
+            }
             out[name] = undefined;
             continue;
         }
         const r = f.schema.safeParse(value);
         if (r.success)
             out[name] = r.data;
-        else
+        else {
             for (const i of r.error.issues)
                 issues.push(`input "${name}" ${i.message}`);
+            failed.add(name);
+            // The rules below still run, on the default in its place, so that one run reports every problem.
+            const d = f.meta.default === undefined ? undefined : f.schema.safeParse(f.meta.default);
+            out[name] = d?.success ? d.data : undefined;
+        }
     }
     for (const key of Object.keys(raw)) {
-        if (!(key in spec.inputs))
+        const removed = spec.removed?.[key];
+        if (removed !== undefined && !(key in spec.inputs))
+            issues.push(`input "${key}" ${removed}`);
+        else if (!(key in spec.inputs))
             issues.push(`unknown input "${key}" (${spec.id} takes: ${Object.keys(spec.inputs).join(', ')})`);
     }
-    if (issues.length === 0) {
-        for (const rule of rules) {
+    for (const rule of rules) {
+        if (failed.size === 0) {
             const r = rule(out);
             if (r)
                 issues.push(...(Array.isArray(r) ? r : [r]));
+            continue;
         }
+        // Best effort: a rule may trip over a value that failed; its other findings still count.
+        let found = [];
+        try {
+            const r = rule(out);
+            found = r ? (Array.isArray(r) ? r : [r]) : [];
+        }
+        catch (error) {
+            if (error instanceof errors_InputError)
+                found = error.issues;
+        }
+        issues.push(...found.filter((m) => ![...failed].some((name) => m.includes(`"${name}"`))));
     }
     if (issues.length)
-        throw new InputError(issues, `${spec.id}: invalid input`);
+        throw new errors_InputError(issues, `${spec.id}: invalid input`);
     return out;
 }
-/** The names of an action's secret inputs. */
-function secretInputs(spec) {
-    return Object.entries(spec.inputs)
-        .filter(([, f]) => f.meta.secret)
-        .map(([n]) => n);
+/**
+ * The issues `check` throws as an InputError, as a rule's result: how a later, pure check (e.g. assembling a config
+ * from the inputs) joins the first pass, so that one run reports every problem.
+ */
+function issuesOf(check) {
+    try {
+        check();
+        return undefined;
+    }
+    catch (error) {
+        if (error instanceof InputError)
+            return error.issues;
+        throw error;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/config/actions/build-push.ts
@@ -42255,8 +42473,10 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** BuildKit secret ids: what `RUN --mount=type=secret,id=...` names. */
 const SECRET_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 /**
- * build-push's inputs. Names follow docker/build-push-action where they overlap (`context`, `file`, `tags`,
- * `build-args`, `secrets`, `secret-envs`, `labels`, `push`, `cache-from`, `cache-to`, `platforms`).
+ * build-push's inputs. Names follow docker/build-push-action wherever the meaning is the same (`context`, `file`,
+ * `target`, `tags`, `build-args`, `secrets`, `secret-envs`, `secret-files`, `labels`, `push`, `load`, `pull`,
+ * `no-cache`, `cache-from`, `cache-to`, `platforms`, `provenance`, `sbom`); its `builder` (a buildx builder
+ * instance) means something else, so Dyce's choice of builder is `builder-kind`. The README has the full table.
  */
 const buildPushInputs = {
     context: input.string({ description: 'Build context directory', default: '.' }),
@@ -42275,7 +42495,9 @@ const buildPushInputs = {
         description: 'Registry password or token (sent to `docker login --password-stdin`)',
         secret: true,
     }),
-    tags: input.list({ description: 'Tags to push in addition to the automatic ones, e.g. `edge`' }),
+    tags: input.list({
+        description: "Bare tags (`edge`) pushed in addition to the automatic ones, or full references (`ghcr.io/org/app:v1.0.0`, e.g. docker/metadata-action's `tags` output) on the repository of `image`: then exactly those are pushed, and no automatic tag. Case is kept",
+    }),
     'semver-tags': input.boolean({
         description: 'On a tag ref `v1.4.2`, also push `1.4.2`, `1.4` and `1` (never for pre-releases, no `0` major)',
         default: 'false',
@@ -42301,6 +42523,10 @@ const buildPushInputs = {
         description: 'BuildKit secrets taken from environment variables of the step, `id=ENV_NAME`',
         keyPattern: SECRET_ID,
     }),
+    'secret-files': input.map({
+        description: 'BuildKit secrets read from files on the runner, `id=path` (relative to the working directory); the file goes to the builder as it is',
+        keyPattern: SECRET_ID,
+    }),
     'env-file': input.string({
         description: "Melton's method: write `env-file-secrets` to this path inside the context (0600) for the build, then remove it. The values are readable by anyone who can pull the image",
     }),
@@ -42314,6 +42540,11 @@ const buildPushInputs = {
         keyPattern: /^[A-Za-z0-9][A-Za-z0-9._/-]*$/,
     }),
     push: input.boolean({ description: 'Push the image', default: 'true' }),
+    load: input.boolean({
+        description: "Load the image into the runner's Docker image store. Unset: loaded unless buildx pushes it itself (several platforms, `provenance`/`sbom`); `false` with buildx pushes straight from the builder (docker build always loads)",
+    }),
+    pull: input.boolean({ description: 'Always pull newer versions of the base images (`--pull`)', default: 'false' }),
+    'no-cache': input.boolean({ description: 'Build without the build cache (`--no-cache`)', default: 'false' }),
     retries: input.integer({
         description: 'Push retries on transient failures (5xx, 429, timeouts, connection resets); a 401 is never retried',
         default: '3',
@@ -42325,7 +42556,13 @@ const buildPushInputs = {
         description: 'Cache exports (`--cache-to`, buildx only; `type=inline` also works with BuildKit)',
     }),
     platforms: input.list({ description: 'Target platforms, e.g. `linux/amd64,linux/arm64` (several need buildx)' }),
-    builder: input.enum(['auto', 'buildx', 'buildkit', 'classic'], {
+    provenance: input.string({
+        description: 'Provenance attestation, as buildx takes it: `true`, `false`, `mode=max`, ... (buildx only; the image is then pushed from the builder, since `docker push` drops attestations)',
+    }),
+    sbom: input.string({
+        description: 'SBOM attestation, as buildx takes it: `true`, `false`, `generator=...` (buildx only; pushed from the builder like `provenance`)',
+    }),
+    'builder-kind': input.enum(['auto', 'buildx', 'buildkit', 'classic'], {
         description: 'Which builder to use: auto probes `docker buildx`, then a docker client with BuildKit, then the classic builder',
         default: 'auto',
     }),
@@ -42353,15 +42590,27 @@ const buildPushRules = [
     },
     (i) => {
         const issues = [];
-        const ids = new Set((i.secrets ?? []).map((s) => s.key));
+        const ids = new Map((i.secrets ?? []).map((s) => [s.key, 'secrets']));
         for (const e of i['secret-envs'] ?? []) {
-            if (ids.has(e.key))
-                issues.push(`input "secret-envs" line ${e.line}: id ${e.key} is also in "secrets"`);
+            const other = ids.get(e.key);
+            if (other)
+                issues.push(`input "secret-envs" line ${e.line}: id ${e.key} is also in "${other}"`);
+            ids.set(e.key, 'secret-envs');
             if (!ENV_NAME.test(e.value))
                 issues.push(`input "secret-envs" line ${e.line}: ${JSON.stringify(e.value)} is not an environment variable name`);
         }
+        for (const e of i['secret-files'] ?? []) {
+            const other = ids.get(e.key);
+            if (other)
+                issues.push(`input "secret-files" line ${e.line}: id ${e.key} is also in "${other}"`);
+            if (!e.value.trim())
+                issues.push(`input "secret-files" line ${e.line}: ${e.key} needs a file path`);
+        }
         return issues;
     },
+    (i) => i.load === false && !i.push
+        ? 'inputs "load" and "push" are both false: the image would go nowhere (set one of them)'
+        : undefined,
 ];
 const buildPushSpec = {
     name: 'Dyce build-push',
@@ -42374,11 +42623,48 @@ const buildPushSpec = {
         tags: { description: 'Every pushed reference, `repository:tag`, one per line' },
         version: { description: 'The main tag: the git tag (`v1.4.2`), else the branch, else `sha-<7>`' },
         digest: { description: 'The pushed manifest digest, `sha256:…` (set whenever the image was pushed)' },
-        metadata: { description: 'JSON: image, tags, version, digest, image id, size, builder, build time, secret names' },
+        imageid: { description: 'The image ID (its config digest), `sha256:…`' },
+        metadata: {
+            description: "JSON: image, tags, version, digest, image id, size, builder, build time, secret names; where buildx ran, also buildx's own build metadata keys (`containerimage.digest`, `image.name`, ...)",
+        },
+    },
+    removed: {
+        builder: 'is now "builder-kind" (auto, buildx, buildkit, classic): in docker/build-push-action "builder" names a buildx builder instance, which is not what it chose here',
     },
     post: true,
     branding: { icon: 'package', color: 'blue' },
 };
+
+;// CONCATENATED MODULE: ./src/github/annotations.ts
+
+const LOCATED = /^([^\s:][^:\n]*?):(\d+)(?::(\d+))?: ([\s\S]*)$/;
+/**
+ * Where an issue points, read from the project's message form `file:line: message` (inventories, playbooks, YAML).
+ * Pure. An issue without a location is returned as it is.
+ */
+function annotationOf(issue) {
+    const m = LOCATED.exec(issue);
+    if (!m)
+        return { message: issue };
+    return { file: m[1], line: Number(m[2]), ...(m[3] ? { col: Number(m[3]) } : {}), message: m[4] };
+}
+/**
+ * Reports each located issue of an input error as an annotation on its file and line (GitHub shows it on the file;
+ * the CLI prints `file:line: `). Returns how many were located; the caller still fails the step with the whole error.
+ */
+function annotateInputError(error, reporter) {
+    if (!(error instanceof errors_InputError))
+        return 0;
+    let n = 0;
+    for (const issue of error.issues) {
+        const a = annotationOf(issue);
+        if (!a.file)
+            continue;
+        reporter.error(a.message, { file: a.file, ...(a.line ? { line: a.line } : {}) });
+        n++;
+    }
+    return n;
+}
 
 ;// CONCATENATED MODULE: ./src/github/reporter.ts
 /** A reporter that records everything, for unit tests of pure logic. */
@@ -42416,6 +42702,7 @@ function outputText(value) {
 }
 
 ;// CONCATENATED MODULE: ./src/github/action-runner.ts
+
 
 
 
@@ -42476,7 +42763,8 @@ function toProps(where) {
 /** Reads INPUT_* variables the way the runner sets them (spaces become underscores, upper-cased, hyphens kept). */
 function readActionInputs(spec) {
     const raw = {};
-    for (const name of Object.keys(spec.inputs)) {
+    // Removed inputs are read too, so that one still in a workflow is refused with its pointer, not ignored.
+    for (const name of [...Object.keys(spec.inputs), ...Object.keys(spec.removed ?? {})]) {
         const v = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
         if (v !== undefined)
             raw[name] = v;
@@ -42512,6 +42800,8 @@ async function runAction(spec, handlers) {
     }
     catch (error) {
         reporter.output('success', false);
+        // Inventory, playbook and YAML issues point at a file and line: annotations there, then the whole error.
+        annotateInputError(error, reporter);
         if (isUserError(error)) {
             setFailed(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
         }

@@ -1,6 +1,849 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 9659:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HttpClient = exports.HttpClientResponse = exports.HttpClientError = exports.MediaTypes = exports.Headers = exports.HttpCodes = void 0;
+exports.getProxyUrl = getProxyUrl;
+exports.isHttps = isHttps;
+const http = __importStar(__nccwpck_require__(8611));
+const https = __importStar(__nccwpck_require__(5692));
+const pm = __importStar(__nccwpck_require__(3335));
+const tunnel = __importStar(__nccwpck_require__(770));
+const undici_1 = __nccwpck_require__(4371);
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (exports.HttpCodes = HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (exports.Headers = Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (exports.MediaTypes = MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+exports.HttpClientError = HttpClientError;
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+exports.HttpClientResponse = HttpClientResponse;
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
+        }
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? https : http;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new undici_1.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
+}
+exports.HttpClient = HttpClient;
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 3335:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getProxyUrl = getProxyUrl;
+exports.checkBypass = checkBypass;
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
+            return true;
+        }
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+
+/***/ }),
+
 /***/ 7330:
 /***/ (function(module) {
 
@@ -27475,7 +28318,7 @@ module.exports = {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -27483,7 +28326,6 @@ module.exports = {
 /***/ 218:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 var net = __nccwpck_require__(9278);
@@ -27495,10 +28337,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -27747,7 +28589,7 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
-__webpack_unused_export__ = debug; // for test
+exports.debug = debug; // for test
 
 
 /***/ }),
@@ -30150,7 +30992,6 @@ nacl.setPRNG = function(fn) {
 /***/ 4371:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 const Client = __nccwpck_require__(3701)
@@ -30178,29 +31019,29 @@ const createRedirectInterceptor = __nccwpck_require__(5092)
 
 Object.assign(Dispatcher.prototype, api)
 
-__webpack_unused_export__ = Dispatcher
-__webpack_unused_export__ = Client
-__webpack_unused_export__ = Pool
-__webpack_unused_export__ = BalancedPool
-__webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
-__webpack_unused_export__ = EnvHttpProxyAgent
-__webpack_unused_export__ = RetryAgent
-__webpack_unused_export__ = RetryHandler
+module.exports.Dispatcher = Dispatcher
+module.exports.Client = Client
+module.exports.Pool = Pool
+module.exports.BalancedPool = BalancedPool
+module.exports.Agent = Agent
+module.exports.ProxyAgent = ProxyAgent
+module.exports.EnvHttpProxyAgent = EnvHttpProxyAgent
+module.exports.RetryAgent = RetryAgent
+module.exports.RetryHandler = RetryHandler
 
-__webpack_unused_export__ = DecoratorHandler
-__webpack_unused_export__ = RedirectHandler
-__webpack_unused_export__ = createRedirectInterceptor
-__webpack_unused_export__ = {
+module.exports.DecoratorHandler = DecoratorHandler
+module.exports.RedirectHandler = RedirectHandler
+module.exports.createRedirectInterceptor = createRedirectInterceptor
+module.exports.interceptors = {
   redirect: __nccwpck_require__(1514),
   retry: __nccwpck_require__(2026),
   dump: __nccwpck_require__(8060),
   dns: __nccwpck_require__(379)
 }
 
-__webpack_unused_export__ = buildConnector
-__webpack_unused_export__ = errors
-__webpack_unused_export__ = {
+module.exports.buildConnector = buildConnector
+module.exports.errors = errors
+module.exports.util = {
   parseHeaders: util.parseHeaders,
   headerNameToString: util.headerNameToString
 }
@@ -30254,11 +31095,11 @@ function makeDispatcher (fn) {
   }
 }
 
-__webpack_unused_export__ = setGlobalDispatcher
-__webpack_unused_export__ = getGlobalDispatcher
+module.exports.setGlobalDispatcher = setGlobalDispatcher
+module.exports.getGlobalDispatcher = getGlobalDispatcher
 
 const fetchImpl = (__nccwpck_require__(4398).fetch)
-__webpack_unused_export__ = async function fetch (init, options = undefined) {
+module.exports.fetch = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
   } catch (err) {
@@ -30269,57 +31110,57 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
-/* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
-__webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+module.exports.Headers = __nccwpck_require__(660).Headers
+module.exports.Response = __nccwpck_require__(9051).Response
+module.exports.Request = __nccwpck_require__(9967).Request
+module.exports.FormData = __nccwpck_require__(5910).FormData
+module.exports.File = globalThis.File ?? (__nccwpck_require__(4573).File)
+module.exports.FileReader = __nccwpck_require__(8355).FileReader
 
 const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
 
-__webpack_unused_export__ = setGlobalOrigin
-__webpack_unused_export__ = getGlobalOrigin
+module.exports.setGlobalOrigin = setGlobalOrigin
+module.exports.getGlobalOrigin = getGlobalOrigin
 
 const { CacheStorage } = __nccwpck_require__(3245)
 const { kConstruct } = __nccwpck_require__(109)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
-__webpack_unused_export__ = new CacheStorage(kConstruct)
+module.exports.caches = new CacheStorage(kConstruct)
 
 const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
 
-__webpack_unused_export__ = deleteCookie
-__webpack_unused_export__ = getCookies
-__webpack_unused_export__ = getSetCookies
-__webpack_unused_export__ = setCookie
+module.exports.deleteCookie = deleteCookie
+module.exports.getCookies = getCookies
+module.exports.getSetCookies = getSetCookies
+module.exports.setCookie = setCookie
 
 const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
 
-__webpack_unused_export__ = parseMIMEType
-__webpack_unused_export__ = serializeAMimeType
+module.exports.parseMIMEType = parseMIMEType
+module.exports.serializeAMimeType = serializeAMimeType
 
 const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
-__webpack_unused_export__ = CloseEvent
-__webpack_unused_export__ = ErrorEvent
-__webpack_unused_export__ = MessageEvent
+module.exports.WebSocket = __nccwpck_require__(3726).WebSocket
+module.exports.CloseEvent = CloseEvent
+module.exports.ErrorEvent = ErrorEvent
+module.exports.MessageEvent = MessageEvent
 
-__webpack_unused_export__ = makeDispatcher(api.request)
-__webpack_unused_export__ = makeDispatcher(api.stream)
-__webpack_unused_export__ = makeDispatcher(api.pipeline)
-__webpack_unused_export__ = makeDispatcher(api.connect)
-__webpack_unused_export__ = makeDispatcher(api.upgrade)
+module.exports.request = makeDispatcher(api.request)
+module.exports.stream = makeDispatcher(api.stream)
+module.exports.pipeline = makeDispatcher(api.pipeline)
+module.exports.connect = makeDispatcher(api.connect)
+module.exports.upgrade = makeDispatcher(api.upgrade)
 
-__webpack_unused_export__ = MockClient
-__webpack_unused_export__ = MockPool
-__webpack_unused_export__ = MockAgent
-__webpack_unused_export__ = mockErrors
+module.exports.MockClient = MockClient
+module.exports.MockPool = MockPool
+module.exports.MockAgent = MockAgent
+module.exports.mockErrors = mockErrors
 
 const { EventSource } = __nccwpck_require__(1238)
 
-__webpack_unused_export__ = EventSource
+module.exports.EventSource = EventSource
 
 
 /***/ }),
@@ -58241,29 +59082,254 @@ module.exports = {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _src_util_cjs_globals_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4367);
-/* harmony import */ var _run_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8921);
 
-
-await (0,_run_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
+// The post step after a clean main step has nothing to do (no lock was left: src/deploy/action.ts saves
+// `deploy_locks` as `[]`), so it ends before the engine is even evaluated: no SSH connection, and about 0.6 s
+// less of the time a user waits for. `eager` keeps run.js inside the one-file bundle (ncc).
+const post = process.env.STATE_isPost === 'true';
+const locks = process.env.STATE_deploy_locks ?? '';
+if (!post || (locks !== '' && locks !== '[]')) {
+    const { run } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 3343));
+    await run();
+}
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
-/***/ 8921:
+/***/ 3343:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  e: () => (/* binding */ run_run)
+  run: () => (/* binding */ run_run)
 });
 
 // EXTERNAL MODULE: ./src/util/cjs-globals.ts
 var cjs_globals = __nccwpck_require__(4367);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/build/tags.ts
+/**
+ * Pure tag rules: which tags an image gets from the git event, and what a valid tag and image name are.
+ * Docker's grammar (distribution/reference): a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; a repository path is
+ * lower-case components separated by `/`, each `[a-z0-9]+` joined by `.`, `_`, `__` or dashes.
+ */
+const TAG_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d+)?$/;
+const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+/** `v1.4.2`, `1.4.2-rc.1`, `v1.4.2+build.5` (the leading v is optional). */
+function parseSemver(text) {
+    const m = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/.exec(text);
+    if (!m)
+        return undefined;
+    return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), prerelease: m[4] };
+}
+/**
+ * Turns every character a tag cannot hold into `-` and keeps the result a valid tag. Case is kept: Docker tags are
+ * case-sensitive (`v1.0.0-RC1` stays what `github.ref_name` says); only repositories must be lower-case.
+ */
+function sanitizeTag(text) {
+    let t = text.replace(/[^A-Za-z0-9_.-]/g, '-');
+    // A tag cannot start with `.` or `-`.
+    t = t.replace(/^[.-]+/, '');
+    t = t.slice(0, 128).replace(/[.-]+$/, '');
+    return t;
+}
+/**
+ * Computes the tags for an event:
+ * - a tag ref `refs/tags/v1.4.2` gives `v1.4.2` (Melton's `${GITHUB_REF#refs/*\/}`), plus `1.4.2`, `1.4`, `1` when
+ *   `semverTags` and not a pre-release (no `0` major: 0.x minors may break);
+ * - a branch gives its sanitised name, a pull request `pr-<n>`;
+ * - every build with a known sha gets `sha-<7>`;
+ * - `latest` only by the `latest` rule.
+ * The version is the first automatic tag, else the first explicit one.
+ * When `tags` holds full references (docker/metadata-action's output), they are the whole list: no automatic tag is
+ * added (the user already chose every tag), bare tags beside them name the same repository, and the version is the
+ * first one's tag.
+ */
+function computeTags(event, opts) {
+    const refs = opts.explicit.filter(isReference);
+    if (refs.length)
+        return referenceTags(opts);
+    const auto = [];
+    const issues = [];
+    let source = 'sha';
+    let release = false;
+    const ref = event.ref?.trim() ?? '';
+    const tagRef = /^refs\/tags\/(.+)$/.exec(ref);
+    const branchRef = /^refs\/heads\/(.+)$/.exec(ref);
+    const prRef = /^refs\/pull\/(\d+)\//.exec(ref);
+    if (tagRef) {
+        const name = tagRef[1];
+        const clean = sanitizeTag(name);
+        if (clean) {
+            auto.push(clean);
+            source = 'tag';
+        }
+        const sv = parseSemver(name);
+        if (sv && sv.prerelease === undefined) {
+            release = true;
+            if (opts.semverTags) {
+                auto.push(`${sv.major}.${sv.minor}.${sv.patch}`, `${sv.major}.${sv.minor}`);
+                if (sv.major > 0)
+                    auto.push(String(sv.major));
+            }
+        }
+    }
+    else if (branchRef) {
+        const clean = sanitizeTag(branchRef[1]);
+        if (clean) {
+            auto.push(clean);
+            source = 'branch';
+        }
+    }
+    else if (prRef) {
+        auto.push(`pr-${prRef[1]}`);
+        source = 'pull-request';
+    }
+    const sha = event.sha?.trim().toLowerCase() ?? '';
+    if (sha) {
+        if (/^[0-9a-f]{7,64}$/.test(sha))
+            auto.push(`sha-${sha.slice(0, 7)}`);
+        else
+            issues.push(`input "sha" must be a hex commit id, got ${JSON.stringify(event.sha)}`);
+    }
+    if (opts.latest === 'always' || (opts.latest === 'release' && release))
+        auto.push('latest');
+    for (const t of opts.explicit)
+        if (!TAG_PATTERN.test(t))
+            issues.push(badTag(t));
+    const tags = unique([...auto, ...opts.explicit.filter((t) => TAG_PATTERN.test(t))]);
+    const first = auto[0] ?? opts.explicit.find((t) => TAG_PATTERN.test(t));
+    if (!auto[0] && first)
+        source = 'explicit';
+    if (tags.length === 0 && issues.length === 0)
+        issues.push('no tags: give "tags", or a "ref" or "sha" (GITHUB_REF / GITHUB_SHA on a runner) to derive them from');
+    return { tags, version: first ?? '', source, issues };
+}
+/** A `tags` entry that names a repository (`name/app:v1`, `ghcr.io/org/app:v1`) rather than a bare tag. */
+function isReference(entry) {
+    return entry.includes('/') || entry.includes(':') || entry.includes('@');
+}
+function badTag(t) {
+    return `input "tags": ${JSON.stringify(t)} is not a valid tag (letters, digits, _ . -, not starting with . or -, at most 128)`;
+}
+/** `tags` with full references: exactly those (bare entries on the same repository), in the order given. */
+function referenceTags(opts) {
+    const issues = [];
+    const byTag = new Map();
+    if (opts.semverTags || opts.latest !== 'never')
+        issues.push(`input "tags" holds full references, so exactly those are pushed: ${opts.semverTags ? '"semver-tags"' : '"latest"'} cannot add tags to them; add the tags to the references instead (docker/metadata-action: type=semver, type=raw,value=latest)`);
+    const want = opts.repository === undefined ? undefined : canonicalRepository(opts.repository);
+    for (const entry of opts.explicit) {
+        if (!isReference(entry)) {
+            if (TAG_PATTERN.test(entry)) {
+                if (!byTag.has(entry))
+                    byTag.set(entry, undefined);
+            }
+            else
+                issues.push(badTag(entry));
+            continue;
+        }
+        const r = splitReference(entry);
+        if (!r.ok) {
+            issues.push(`input "tags": ${JSON.stringify(entry)}: ${r.error}`);
+            continue;
+        }
+        if (want !== undefined && canonicalRepository(r.repository) !== want) {
+            issues.push(`input "tags": ${JSON.stringify(entry)} names the repository ${r.repository}, but "image" and "registry" resolve to ${opts.repository}; every reference must name that repository (one build-push pushes to one repository)`);
+            continue;
+        }
+        if (!byTag.get(r.tag))
+            byTag.set(r.tag, entry);
+    }
+    const tags = [...byTag.keys()];
+    const repository = opts.repository ?? '';
+    const refs = tags.map((t) => byTag.get(t) ?? `${repository}:${t}`);
+    return { tags, version: tags[0] ?? '', source: 'references', issues, refs };
+}
+/** Splits `registry/path:tag`; the repository must be lower-case, the tag keeps its case. Digests are refused. */
+function splitReference(text) {
+    if (text.includes('@'))
+        return { ok: false, error: 'a digest cannot be pushed to; give a reference with a tag (repository:tag)' };
+    const slash = text.lastIndexOf('/');
+    const colon = text.lastIndexOf(':');
+    if (colon <= slash)
+        return { ok: false, error: "a reference needs its tag (repository:tag), e.g. docker/metadata-action's output" };
+    const repository = text.slice(0, colon);
+    const tag = text.slice(colon + 1);
+    if (!TAG_PATTERN.test(tag))
+        return {
+            ok: false,
+            error: `the tag ${JSON.stringify(tag)} is not valid (letters, digits, _ . -, not starting with . or -, at most 128)`,
+        };
+    const parts = repository.split('/');
+    const hasHost = parts.length > 1 && isRegistryHost(parts[0]);
+    const path = hasHost ? parts.slice(1) : parts;
+    if (hasHost && !HOST.test(parts[0]))
+        return { ok: false, error: `${JSON.stringify(parts[0])} is not a valid registry host` };
+    if (path.some((c) => c !== c.toLowerCase()))
+        return { ok: false, error: `repository names must be lower-case (${repository}); only the tag may have capitals` };
+    if (path.length === 0 || path.some((c) => !PATH_COMPONENT.test(c)))
+        return { ok: false, error: `${JSON.stringify(repository)} is not a valid repository name` };
+    return { ok: true, repository, tag };
+}
+function isRegistryHost(first) {
+    return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+/**
+ * One spelling per repository, as Docker resolves names: Docker Hub's host aliases and its `library/` namespace
+ * dropped (`docker.io/library/nginx` = `nginx`), so metadata-action's `docker.io/org/app` matches `org/app`.
+ */
+function canonicalRepository(repository) {
+    const parts = repository.split('/');
+    if (parts.length > 1 && DOCKER_HUB.has(parts[0]))
+        parts.shift();
+    if (parts.length === 2 && parts[0] === 'library')
+        parts.shift();
+    return parts.join('/');
+}
+function unique(xs) {
+    return [...new Set(xs)];
+}
+/**
+ * Resolves the image repository and the registry to log in to. `image` may name its registry
+ * (`127.0.0.1:5000/team/app`); otherwise `registry` is prepended unless it is Docker Hub.
+ * Returns issues (naming the input) instead of throwing.
+ */
+function resolveImage(image, registry) {
+    const issues = [];
+    const img = image.trim();
+    const reg = registry.trim() || 'docker.io';
+    if (!HOST.test(reg) && !DOCKER_HUB.has(reg))
+        issues.push(`input "registry": ${JSON.stringify(registry)} is not a host[:port]`);
+    if (/[:@]/.test(img.split('/').slice(-1)[0] ?? ''))
+        issues.push(`input "image": give the repository without a tag or digest (${JSON.stringify(image)}); use "tags"`);
+    const parts = img.split('/');
+    const first = parts[0] ?? '';
+    const hasHost = parts.length > 1 && isRegistryHost(first);
+    const host = hasHost ? first : undefined;
+    const path = hasHost ? parts.slice(1) : parts;
+    if (host !== undefined && !HOST.test(host))
+        issues.push(`input "image": ${JSON.stringify(host)} is not a valid registry host`);
+    const badPath = path.length === 0 || path.some((c) => !PATH_COMPONENT.test(c));
+    if (badPath && issues.length === 0)
+        issues.push(`input "image": ${JSON.stringify(image)} is not a valid repository name (lower-case letters, digits and . _ - separated by /)`);
+    if (host !== undefined && !DOCKER_HUB.has(reg) && reg !== host)
+        issues.push(`inputs "image" and "registry" disagree: the image names registry ${host}, "registry" is ${reg}`);
+    if (issues.length)
+        return { ok: false, issues };
+    if (host !== undefined)
+        return { ok: true, value: { repository: img, registry: host } };
+    if (DOCKER_HUB.has(reg))
+        return { ok: true, value: { repository: img, registry: 'docker.io' } };
+    return { ok: true, value: { repository: `${reg}/${img}`, registry: reg } };
+}
+
 ;// CONCATENATED MODULE: ./src/commands/log-options.ts
 /**
  * The `--log-opt` names each log driver Dyce knows accepts: one list, used both to refuse a bad option before any host
@@ -58317,124 +59383,8 @@ function allowedLogOptions(driver) {
     return undefined;
 }
 
-;// CONCATENATED MODULE: ./src/deploy/fanout.ts
-/**
- * Many hosts: which hosts run together and when the run stops starting hosts. No I/O here; the engine passes
- * the per-host work in as a function, so the schedule can be tested with fake tasks.
- *
- * - `serial` cuts the hosts into batches (sizes as numbers or percentages of all hosts, Ansible's `serial`;
- *   a list like `1, 50%` is a canary batch of one host, then batches of half the hosts: the last size repeats);
- * - inside a batch, at most `parallel` hosts run at a time;
- * - after each host ends, the failure budget is checked: once more than `max-fail-percentage` of ALL selected
- *   hosts have failed, no host starts any more (hosts already running finish). A later batch starts only when
- *   the budget still holds after the previous batch;
- * - hosts never started end as `skipped`: nothing was done to them, not even a connection.
- */
-/** Parses `serial`: `3`, `30%`, or a list of those (`1, 50%`). Returns the issue text on a bad value. */
-function parseSerial(text) {
-    const parts = text
-        .split(/[,\n]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
-    if (parts.length === 0)
-        return { error: 'must be a number of hosts or a percentage (e.g. 1, 30% or "1, 50%")' };
-    const sizes = [];
-    for (const p of parts) {
-        const m = /^(\d+)(%?)$/.exec(p);
-        const n = m ? Number(m[1]) : Number.NaN;
-        if (!m || n < 1 || (m[2] && n > 100))
-            return {
-                error: `each batch size must be a whole number ≥ 1 or a percentage 1%..100%, got ${JSON.stringify(p)}`,
-            };
-        sizes.push(m[2] ? { kind: 'percent', p: n } : { kind: 'count', n });
-    }
-    return sizes;
-}
-/**
- * The batch sizes for `total` hosts. A percentage is of all hosts, rounded down but at least 1 (as in Ansible);
- * the last size repeats until every host has a batch. No `serial`: one batch of every host.
- */
-function batchSizes(serial, total) {
-    if (total <= 0)
-        return [];
-    if (!serial || serial.length === 0)
-        return [total];
-    const out = [];
-    let left = total;
-    for (let k = 0; left > 0; k++) {
-        const s = serial[Math.min(k, serial.length - 1)];
-        const size = s.kind === 'count' ? s.n : Math.max(1, Math.floor((total * s.p) / 100));
-        const take = Math.min(size, left);
-        out.push(take);
-        left -= take;
-    }
-    return out;
-}
-/** True once more than `maxFailPercentage` percent of `total` hosts have failed (0: any failure). */
-function budgetExceeded(failed, total, maxFailPercentage) {
-    return failed > 0 && failed * 100 > maxFailPercentage * total;
-}
-/**
- * Runs `work` for every host under the schedule above. `failed(value)` says whether a finished host counts
- * against the budget (a rejected promise always does). Never rejects.
- */
-async function fanOut(hosts, opts, work, failed) {
-    const parallel = Math.max(1, Math.floor(opts.parallel));
-    const batches = batchSizes(opts.serial, hosts.length);
-    const runs = hosts.map(() => undefined);
-    const result = { runs: [], batches, failed: 0 };
-    const stopReason = () => opts.signal?.aborted
-        ? 'cancelled'
-        : budgetExceeded(result.failed, hosts.length, opts.maxFailPercentage)
-            ? 'budget'
-            : undefined;
-    let start = 0;
-    for (let b = 0; b < batches.length; b++) {
-        const end = start + batches[b];
-        let next = start;
-        const worker = async () => {
-            for (;;) {
-                if (next >= end)
-                    return;
-                const reason = stopReason();
-                if (reason) {
-                    result.stopped ??= reason;
-                    return;
-                }
-                const k = next++;
-                try {
-                    const value = await work(hosts[k], k);
-                    runs[k] = { status: 'done', value, batch: b };
-                    if (failed(value))
-                        result.failed++;
-                }
-                catch (error) {
-                    runs[k] = { status: 'error', error, batch: b };
-                    result.failed++;
-                }
-            }
-        };
-        await Promise.all(Array.from({ length: Math.min(parallel, end - start) }, worker));
-        start = end;
-        const reason = stopReason();
-        if (reason) {
-            result.stopped ??= reason;
-            break;
-        }
-    }
-    const batchOf = (k) => {
-        let acc = 0;
-        for (let b = 0; b < batches.length; b++) {
-            acc += batches[b];
-            if (k < acc)
-                return b;
-        }
-        return batches.length - 1;
-    };
-    result.runs = runs.map((r, k) => r ?? { status: 'skipped', batch: batchOf(k), reason: result.stopped ?? 'budget' });
-    return result;
-}
-
+// EXTERNAL MODULE: ./src/deploy/fanout.ts
+var fanout = __nccwpck_require__(9740);
 // EXTERNAL MODULE: ./src/util/errors.ts
 var errors = __nccwpck_require__(17);
 // EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 11 modules
@@ -58602,7 +59552,7 @@ const input = {
                 return 0;
             }
             if (meta.min !== undefined && ms < meta.min)
-                ctx.addIssue({ code: 'custom', message: `must be at least ${meta.min}ms` });
+                ctx.addIssue({ code: 'custom', message: `must be at least ${formatDuration(meta.min)}` });
             return ms;
         }));
     },
@@ -58639,48 +59589,84 @@ const input = {
 function parseInputs(spec, raw, rules = []) {
     const issues = [];
     const out = {};
+    const failed = new Set();
     for (const [name, f] of Object.entries(spec.inputs)) {
         let value = raw[name];
         if (value === undefined || value.trim() === '')
             value = f.meta.default;
         if (value === undefined || (value.trim() === '' && f.kind !== 'string')) {
-            if (f.meta.required)
+            if (f.meta.required) {
                 issues.push(`input "${name}" is required`);
+                failed.add(name);
+            }
             out[name] = undefined;
             continue;
         }
         const r = f.schema.safeParse(value);
         if (r.success)
             out[name] = r.data;
-        else
+        else {
             for (const i of r.error.issues)
                 issues.push(`input "${name}" ${i.message}`);
+            failed.add(name);
+            // The rules below still run, on the default in its place, so that one run reports every problem.
+            const d = f.meta.default === undefined ? undefined : f.schema.safeParse(f.meta.default);
+            out[name] = d?.success ? d.data : undefined;
+        }
     }
     for (const key of Object.keys(raw)) {
-        if (!(key in spec.inputs))
+        const removed = spec.removed?.[key];
+        if (removed !== undefined && !(key in spec.inputs))
+            issues.push(`input "${key}" ${removed}`);
+        else if (!(key in spec.inputs))
             issues.push(`unknown input "${key}" (${spec.id} takes: ${Object.keys(spec.inputs).join(', ')})`);
     }
-    if (issues.length === 0) {
-        for (const rule of rules) {
+    for (const rule of rules) {
+        if (failed.size === 0) {
             const r = rule(out);
             if (r)
                 issues.push(...(Array.isArray(r) ? r : [r]));
+            continue;
         }
+        // Best effort: a rule may trip over a value that failed; its other findings still count.
+        let found = [];
+        try {
+            const r = rule(out);
+            found = r ? (Array.isArray(r) ? r : [r]) : [];
+        }
+        catch (error) {
+            if (error instanceof errors/* InputError */.dz)
+                found = error.issues;
+        }
+        issues.push(...found.filter((m) => ![...failed].some((name) => m.includes(`"${name}"`))));
     }
     if (issues.length)
         throw new errors/* InputError */.dz(issues, `${spec.id}: invalid input`);
     return out;
 }
-/** The names of an action's secret inputs. */
-function secretInputs(spec) {
-    return Object.entries(spec.inputs)
-        .filter(([, f]) => f.meta.secret)
-        .map(([n]) => n);
+/**
+ * The issues `check` throws as an InputError, as a rule's result: how a later, pure check (e.g. assembling a config
+ * from the inputs) joins the first pass, so that one run reports every problem.
+ */
+function issuesOf(check) {
+    try {
+        check();
+        return undefined;
+    }
+    catch (error) {
+        if (error instanceof InputError)
+            return error.issues;
+        throw error;
+    }
 }
 
 // EXTERNAL MODULE: ./src/config/inventory.ts + 1 modules
-var inventory = __nccwpck_require__(8651);
+var config_inventory = __nccwpck_require__(8651);
+// EXTERNAL MODULE: ./src/config/shell-words.ts
+var shell_words = __nccwpck_require__(3368);
 ;// CONCATENATED MODULE: ./src/config/actions/deploy.ts
+
+
 
 
 
@@ -58717,6 +59703,14 @@ const deployInputs = {
     'jump-passphrase': input.string({ description: 'Passphrase of `jump-private-key`', secret: true }),
     'jump-known-hosts': input.string({
         description: 'known_hosts lines that vouch for the jump host (default: `known-hosts`); its host key is verified too',
+    }),
+    'jump-host-fingerprint': input.list({
+        description: 'Accepted host key fingerprints (`SHA256:…`) of the jump host, instead of `jump-known-hosts`',
+    }),
+    'connect-timeout': input.duration({
+        description: 'Time limit for each SSH connection to be set up (TCP connect, then the SSH handshake), per attempt',
+        default: '20s',
+        min: 100,
     }),
     'insecure-skip-host-key-check': input.boolean({
         description: 'Accept any host key. Dangerous: anyone on the path can impersonate the host',
@@ -58871,15 +59865,23 @@ const deployInputs = {
         default: '80',
     }),
     'nginx-https-listen': input.string({ description: 'The site’s TLS `listen` (port or address:port)', default: '443' }),
+    'github-token': input.string({
+        description: 'With `environment`: a token that may write deployments (`${{ github.token }}` with `permissions: deployments: write`), to show the deploy in GitHub’s Deployments',
+        secret: true,
+    }),
+    environment: input.string({
+        description: 'GitHub environment to record the deploy in (with `github-token`): a deployment for the commit, `in_progress`, then `success`, `failure`, or `inactive` when it was rolled back',
+    }),
+    'environment-url': input.string({ description: 'URL shown for the environment’s deployment, e.g. the site' }),
 };
 /** Whether the inputs ask for an image deploy (the rules make `name` go with `image`). */
 function hasImage(i) {
     return i.image !== undefined && i.name !== undefined;
 }
-/** The inputs of an image deploy, or a UserError saying what is missing. */
+/** The inputs of an image deploy, or an InputError saying what is missing. */
 function imageDeployInputs(i) {
     if (!hasImage(i))
-        throw new errors/* UserError */.yo('an image deploy needs input "image" and input "name"');
+        throw new errors/* InputError */.dz(['an image deploy needs input "image" and input "name"']);
     return i;
 }
 const deploySpec = {
@@ -58897,6 +59899,9 @@ const deploySpec = {
             description: 'With `playbook`: JSON, per host, the play recap `{"ok": n, "changed": n, "unreachable": n, "failed": n, "skipped": n, "rescued": n, "ignored": n}`',
         },
         replicas: { description: 'JSON: per host, each replica’s name, container id, port and state' },
+        plan: {
+            description: 'JSON: a list, per host: `{"host", "changed", "steps", "sequence"}`; `steps` are the replica steps (kind, replica, container, reason, strategy, description), `sequence` the steps a run takes in order, each `{"kind", "description"}`: preparation (login, plugin, pull, secret files), the replica steps or, behind nginx, the rollout’s batches (alternate ports, gates, switches, drain, stop) and the nginx files repaired. With `dry-run`: what a run would do',
+        },
         'rolled-back': { description: 'true when a failed rollout was rolled back (always false without a proxy)' },
         'failed-hosts': { description: 'Comma-separated names of the hosts that failed or were rolled back' },
         'host-states': {
@@ -58945,6 +59950,13 @@ function imageRule(i) {
     const v = i.version?.trim();
     if (!imageTag(ref) && !ref.includes('@sha256:') && v && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(v))
         return `input "version" is the tag of the untagged image ${ref}, so it must be a Docker tag (letters, digits, _ . -), got ${JSON.stringify(v)}`;
+    // The reference grammar (the one of src/build/tags.ts): a value like `--privileged=true:v1` never reaches a host.
+    const [name, digest, ...rest] = ref.split('@');
+    if (rest.length || (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)))
+        return `input "image": the digest must be @sha256: and 64 lower-case hex digits, got ${JSON.stringify(ref)}`;
+    const named = splitReference(imageTag(name) ? name : `${name}:latest`);
+    if (!named.ok)
+        return `input "image" is not an image reference (${named.error}), got ${JSON.stringify(ref)}`;
     return undefined;
 }
 function registryCredentialsRule(i) {
@@ -59128,11 +60140,20 @@ const deployRules = [
     proxyRule,
     serialRule,
     jumpHostRule,
+    githubDeploymentRule,
 ];
+/** GitHub deployments need both a token and an environment; a URL needs the environment. */
+function githubDeploymentRule(i) {
+    if (i.environment?.trim() && !i['github-token'])
+        return 'input "environment" needs input "github-token" (e.g. ${{ github.token }}, with permissions: deployments: write)';
+    if (i['environment-url']?.trim() && !i.environment?.trim())
+        return 'input "environment-url" needs input "environment"';
+    return undefined;
+}
 function serialRule(i) {
     if (i.serial === undefined)
         return undefined;
-    const r = parseSerial(i.serial);
+    const r = (0,fanout/* parseSerial */.GG)(i.serial);
     return 'error' in r ? `input "serial" ${r.error}` : undefined;
 }
 /** The jump-* key inputs also serve an inventory's ProxyJump, so they do not need `jump-host`. */
@@ -59140,7 +60161,7 @@ function jumpHostRule(i) {
     const spec = i['jump-host']?.trim();
     if (!spec)
         return undefined;
-    const j = (0,inventory/* parseJumpSpec */.JX)(spec);
+    const j = (0,config_inventory/* parseJumpSpec */.JX)(spec);
     return 'error' in j ? `input "jump-host": ${j.error}` : undefined;
 }
 // ---- small pure helpers shared with the engine ----
@@ -59158,52 +60179,9 @@ function imageRegistry(ref) {
         return undefined;
     return first.includes('.') || first.includes(':') || first === 'localhost' ? first : undefined;
 }
-/** Splits a command like a POSIX shell would split words (quotes and backslashes), with no expansion at all. */
+/** The `command` input's words: split like Ansible splits a command (shlex), without a shell and with no expansion. */
 function splitCommand(text) {
-    const words = [];
-    let cur = '';
-    let inWord = false;
-    for (let k = 0; k < text.length; k++) {
-        const c = text[k];
-        if (c === "'") {
-            const end = text.indexOf("'", k + 1);
-            if (end < 0)
-                return { error: 'unclosed single quote' };
-            cur += text.slice(k + 1, end);
-            k = end;
-            inWord = true;
-        }
-        else if (c === '"') {
-            let k2 = k + 1;
-            for (; k2 < text.length && text[k2] !== '"'; k2++) {
-                if (text[k2] === '\\' && k2 + 1 < text.length && '"\\$`'.includes(text[k2 + 1]))
-                    k2++;
-                cur += text[k2];
-            }
-            if (k2 >= text.length)
-                return { error: 'unclosed double quote' };
-            k = k2;
-            inWord = true;
-        }
-        else if (c === '\\') {
-            if (k + 1 < text.length)
-                cur += text[++k];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                words.push(cur);
-            cur = '';
-            inWord = false;
-        }
-        else {
-            cur += c;
-            inWord = true;
-        }
-    }
-    if (inWord)
-        words.push(cur);
-    return { words };
+    return (0,shell_words/* splitShellWords */.C)(text);
 }
 function mapObject(entries) {
     const out = {};
@@ -59233,8 +60211,8 @@ function editDistance(a, b) {
     return d[a.length][b.length];
 }
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -59309,7 +60287,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -59383,7 +60361,7 @@ function file_command_issueFileCommand(command, message) {
     if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
@@ -59399,7 +60377,7 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
 // EXTERNAL MODULE: external "path"
@@ -60481,7 +61459,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -61205,13 +62183,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -61502,7 +62480,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -61841,8 +62819,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -62023,7 +63001,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -62091,7 +63069,7 @@ function notice(message, properties = {}) {
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -62194,16 +63172,8 @@ function sh(script, ...args) {
  * Writes stdin to PATH with mode 0600, atomically (a temp file renamed over it), creating the parent dir 0700.
  * The content never appears in argv.
  */
-function host_state_writeFileFromStdin(path) {
+function writeFileFromStdin(path) {
     return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.tmp.$$" && mv -f "$1.tmp.$$" "$1"', path);
-}
-/** Appends stdin to PATH (mode 0600 when created). */
-function appendFromStdin(path) {
-    return sh('umask 077 && mkdir -p "$(dirname "$1")" && cat >> "$1"', path);
-}
-/** Removes every entry of DIR except KEEP (a name), e.g. secret dirs of earlier specs. */
-function removeSiblings(dir, keep) {
-    return sh('cd "$1" 2>/dev/null || exit 0; for f in * .[!.]*; do [ -e "$f" ] && [ "$f" != "$2" ] && rm -rf -- "$f"; done; exit 0', dir, keep);
 }
 /** Exit code of lockTake when another holder has the lock: stdout then holds its details. */
 const LOCK_HELD = 3;
@@ -62339,7 +63309,7 @@ const FIRST_EXIT = 'dyce-first-exit';
  * remote shell quoted by shellQuote, exactly as if it had been sent on its own (see splitFirstOutput).
  */
 function bothInOneRoundTrip(first, second) {
-    return sh(`eval "$1" </dev/null; printf "\\n${FIRST_EXIT} %s\\n" "$?"; eval "$2"`, (0,quote/* shellQuote */.ZL)(first), (0,quote/* shellQuote */.ZL)(second));
+    return sh(`eval "$1" </dev/null; printf "\\n${FIRST_EXIT} %s\\n" "$?"; eval "$2"`, (0,quote/* shellQuote */.Z)(first), (0,quote/* shellQuote */.Z)(second));
 }
 /** Pure: bothInOneRoundTrip's stdout and status -> each command's result (FIRST's status -1 when it never ended). */
 function splitFirstOutput(r) {
@@ -62392,6 +63362,37 @@ function probeAccess() {
     ].join('\n'));
 }
 
+;// CONCATENATED MODULE: ./src/github/annotations.ts
+
+const LOCATED = /^([^\s:][^:\n]*?):(\d+)(?::(\d+))?: ([\s\S]*)$/;
+/**
+ * Where an issue points, read from the project's message form `file:line: message` (inventories, playbooks, YAML).
+ * Pure. An issue without a location is returned as it is.
+ */
+function annotationOf(issue) {
+    const m = LOCATED.exec(issue);
+    if (!m)
+        return { message: issue };
+    return { file: m[1], line: Number(m[2]), ...(m[3] ? { col: Number(m[3]) } : {}), message: m[4] };
+}
+/**
+ * Reports each located issue of an input error as an annotation on its file and line (GitHub shows it on the file;
+ * the CLI prints `file:line: `). Returns how many were located; the caller still fails the step with the whole error.
+ */
+function annotateInputError(error, reporter) {
+    if (!(error instanceof errors/* InputError */.dz))
+        return 0;
+    let n = 0;
+    for (const issue of error.issues) {
+        const a = annotationOf(issue);
+        if (!a.file)
+            continue;
+        reporter.error(a.message, { file: a.file, ...(a.line ? { line: a.line } : {}) });
+        n++;
+    }
+    return n;
+}
+
 ;// CONCATENATED MODULE: ./src/github/reporter.ts
 /** A reporter that records everything, for unit tests of pure logic. */
 class RecordingReporter {
@@ -62428,6 +63429,7 @@ function outputText(value) {
 }
 
 ;// CONCATENATED MODULE: ./src/github/action-runner.ts
+
 
 
 
@@ -62488,7 +63490,8 @@ function toProps(where) {
 /** Reads INPUT_* variables the way the runner sets them (spaces become underscores, upper-cased, hyphens kept). */
 function readActionInputs(spec) {
     const raw = {};
-    for (const name of Object.keys(spec.inputs)) {
+    // Removed inputs are read too, so that one still in a workflow is refused with its pointer, not ignored.
+    for (const name of [...Object.keys(spec.inputs), ...Object.keys(spec.removed ?? {})]) {
         const v = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
         if (v !== undefined)
             raw[name] = v;
@@ -62524,6 +63527,8 @@ async function runAction(spec, handlers) {
     }
     catch (error) {
         reporter.output('success', false);
+        // Inventory, playbook and YAML issues point at a file and line: annotations there, then the whole error.
+        annotateInputError(error, reporter);
         if ((0,errors/* isUserError */.iU)(error)) {
             setFailed(error.message + (error.details.length ? `\n${error.details.join('\n')}` : ''));
         }
@@ -62536,248 +63541,8 @@ async function runAction(spec, handlers) {
     }
 }
 
-// EXTERNAL MODULE: ./src/deploy/connect.ts + 5 modules
-var deploy_connect = __nccwpck_require__(3744);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./src/commands/docker.ts
-var docker = __nccwpck_require__(1420);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-// EXTERNAL MODULE: ./src/util/secret.ts
-var secret = __nccwpck_require__(7394);
-;// CONCATENATED MODULE: ./src/plan/desired.ts
-
-
-/** The labels every replica carries; the engine observes state through them alone. */
-const desired_LABEL = {
-    app: 'dyce.app',
-    version: 'dyce.version',
-    replica: 'dyce.replica',
-    specHash: 'dyce.spec-hash',
-    /** The port the replica answers on: lets a later rollout (alternating ports) find the live one. */
-    port: 'dyce.port',
-};
-/**
- * Dyce's log-option defaults for the Loki driver. They keep a container stoppable when Loki is down
- * (non-blocking mode with a bounded buffer, short timeout and backoff, few retries) and keep the local copy
- * of the logs from filling the disk (`keep-file` with rotation). The user's values override them.
- */
-const LOKI_LOG_DEFAULTS = {
-    mode: 'non-blocking',
-    'max-buffer-size': '4m',
-    'loki-timeout': '1s',
-    'loki-max-backoff': '800ms',
-    'loki-retries': '2',
-    'keep-file': 'true',
-    'max-size': '10m',
-    'max-file': '3',
-};
-function replicaName(app, replica) {
-    return `${app}${replica}`;
-}
-function desired_appDir(stateDir, app) {
-    return `${stateDir}/apps/${app}`;
-}
-function dockerConfigDir(stateDir) {
-    return `${stateDir}/docker-config`;
-}
-function lockDir(stateDir, app) {
-    return `${stateDir}/locks/${app}.lock`;
-}
-function auditLog(stateDir) {
-    return `${stateDir}/audit.log`;
-}
-/** Merges Dyce's defaults under the user's options (the user wins), for the Loki driver only. */
-function effectiveLogOptions(driver, user) {
-    return driver === 'loki' ? { ...LOKI_LOG_DEFAULTS, ...user } : { ...user };
-}
-/**
- * HMAC of the secret values, keyed per host. The spec hash (a readable label) covers secrets only through
- * this: a plain hash would let anyone who can read labels test guesses of a secret offline.
- */
-function secretDigest(key, secretEnv, secretFiles) {
-    const env = Object.keys(secretEnv).sort();
-    const files = Object.keys(secretFiles).sort();
-    if (env.length === 0 && files.length === 0)
-        return undefined;
-    const h = (0,external_node_crypto_.createHmac)('sha256', Buffer.from(key, 'hex'));
-    h.update(JSON.stringify({
-        env: env.map((k) => [k, secretEnv[k].reveal()]),
-        files: files.map((k) => [k, secretFiles[k].reveal()]),
-    }));
-    return h.digest('hex');
-}
-/** A stable hash of everything `docker run` is given (the secret values only through their HMAC). */
-function specHash(run, secrets) {
-    const canonical = JSON.stringify({
-        image: run.image,
-        labels: sorted(run.labels),
-        env: sorted(run.env),
-        envFile: run.envFile ?? null,
-        network: run.network,
-        publish: run.publish ?? null,
-        volumes: run.volumes,
-        restart: run.restart,
-        logDriver: run.logDriver ?? null,
-        logOptions: sorted(run.logOptions),
-        command: run.command,
-        secrets: secrets ?? null,
-    });
-    return (0,external_node_crypto_.createHash)('sha256').update(canonical).digest('hex').slice(0, 32);
-}
-/** Pure: the replicas an app should have on a host. */
-function desiredState(app, host) {
-    const digest = secretDigest(host.hmacKey, app.secretEnv, app.secretFiles);
-    const secrets = digest
-        ? {
-            dir: `${desired_appDir(host.stateDir, app.app)}/secrets/${digest.slice(0, 16)}`,
-            files: [],
-        }
-        : undefined;
-    if (secrets) {
-        const envKeys = Object.keys(app.secretEnv).sort();
-        if (envKeys.length)
-            secrets.envFile = {
-                path: `${secrets.dir}/env`,
-                content: envFileContent(envKeys.map((k) => [k, app.secretEnv[k]])),
-            };
-        for (const name of Object.keys(app.secretFiles).sort())
-            secrets.files.push({ name, path: `${secrets.dir}/files/${name}`, content: app.secretFiles[name] });
-    }
-    const logOptions = app.logDriver ? effectiveLogOptions(app.logDriver, app.logOptions) : {};
-    const firstPort = app.hostPort ?? app.port;
-    const replicas = [];
-    for (let i = 1; i <= app.replicas; i++) {
-        const hostPort = firstPort === undefined ? undefined : host.portBase + firstPort + i - 1;
-        const env = { ...app.env };
-        if (app.network === 'host' && hostPort !== undefined)
-            env[app.portEnv] = String(hostPort);
-        const run = {
-            name: replicaName(app.app, i),
-            image: app.image,
-            labels: {
-                ...app.labels,
-                [desired_LABEL.app]: app.app,
-                [desired_LABEL.version]: app.version,
-                [desired_LABEL.replica]: String(i),
-                ...(hostPort === undefined ? {} : { [desired_LABEL.port]: String(hostPort) }),
-            },
-            env,
-            network: app.network,
-            volumes: [...app.volumes, ...(secrets?.files.map((f) => `${f.path}:/run/secrets/${f.name}:ro`) ?? [])],
-            restart: app.restart,
-            logOptions,
-            command: app.command,
-        };
-        if (secrets?.envFile)
-            run.envFile = secrets.envFile.path;
-        if (app.network === 'bridge' && app.port !== undefined && hostPort !== undefined)
-            run.publish = { ip: app.hostIp, hostPort, containerPort: app.port };
-        if (app.logDriver)
-            run.logDriver = app.logDriver;
-        const hash = specHash(run, digest);
-        run.labels[desired_LABEL.specHash] = hash;
-        const r = { replica: i, name: run.name, version: app.version, specHash: hash, run };
-        if (hostPort !== undefined)
-            r.hostPort = hostPort;
-        replicas.push(r);
-    }
-    return { app: app.app, version: app.version, replicas, secrets, dockerConfig: dockerConfigDir(host.stateDir) };
-}
-/** Docker env-file lines: `KEY=value`, no quoting (Docker takes the value verbatim; newlines were refused). */
-function envFileContent(entries) {
-    const text = entries.map(([k, v]) => `${k}=${v.reveal()}\n`).join('');
-    return new secret/* Secret */.z(text);
-}
-function sorted(o) {
-    return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-;// CONCATENATED MODULE: ./src/plan/observed.ts
-
-
-
-const inspectSchema = schemas/* array */.YOg(schemas/* object */.Ikc({
-    Id: schemas/* string */.YjP(),
-    Name: schemas/* string */.YjP(),
-    State: schemas/* object */.Ikc({ Status: schemas/* string */.YjP(), Running: schemas/* boolean */.zMY() }),
-    Config: schemas/* object */.Ikc({
-        Image: schemas/* string */.YjP(),
-        Labels: schemas/* record */.g1P(schemas/* string */.YjP(), schemas/* string */.YjP()).nullable().optional(),
-    }),
-}));
-/** Pure: `docker inspect` JSON -> observed containers. */
-function parseInspect(json, host) {
-    let data;
-    try {
-        data = JSON.parse(json);
-    }
-    catch (error) {
-        throw new UserError(`${host}: docker inspect did not answer JSON`, { cause: error });
-    }
-    const r = inspectSchema.safeParse(data);
-    if (!r.success)
-        throw new UserError(`${host}: unexpected docker inspect output: ${r.error.issues[0]?.message}`);
-    return r.data.map((c) => {
-        const labels = c.Config.Labels ?? {};
-        const o = {
-            id: c.Id,
-            name: c.Name.replace(/^\//, ''),
-            running: c.State.Running,
-            status: c.State.Status,
-            image: c.Config.Image,
-            labels,
-        };
-        if (labels[LABEL.app])
-            o.app = labels[LABEL.app];
-        const replica = Number(labels[LABEL.replica]);
-        if (Number.isInteger(replica) && replica > 0)
-            o.replica = replica;
-        if (labels[LABEL.version])
-            o.version = labels[LABEL.version];
-        if (labels[LABEL.specHash])
-            o.specHash = labels[LABEL.specHash];
-        const port = Number(labels[LABEL.port]);
-        if (Number.isInteger(port) && port > 0)
-            o.port = port;
-        return o;
-    });
-}
-/**
- * Pure: the observe script's container lines (`docker ps --format`, tab-separated: id, name, state, image,
- * then the labels dyce.app, dyce.replica, dyce.version, dyce.spec-hash, dyce.port) -> observed containers.
- */
-function parsePsLines(text, host) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        if (line.trim() === '')
-            continue;
-        const f = line.split('\t');
-        if (f.length < 9 || !/^[0-9a-f]{12,64}$/.test(f[0]))
-            throw new errors/* UserError */.yo(`${host}: unexpected docker ps output: ${JSON.stringify(line.slice(0, 120))}`);
-        const [id, name, state, image, app, replica, version, specHash, port] = f;
-        const labels = {};
-        const o = { id, name, running: state === 'running', status: state, image, labels };
-        if (app)
-            o.app = labels[desired_LABEL.app] = app;
-        if (/^\d+$/.test(replica) && Number(replica) > 0) {
-            o.replica = Number(replica);
-            labels[desired_LABEL.replica] = replica;
-        }
-        if (version)
-            o.version = labels[desired_LABEL.version] = version;
-        if (specHash)
-            o.specHash = labels[desired_LABEL.specHash] = specHash;
-        if (/^\d+$/.test(port) && Number(port) > 0) {
-            o.port = Number(port);
-            labels[desired_LABEL.port] = port;
-        }
-        out.push(o);
-    }
-    return out;
-}
-
+// EXTERNAL MODULE: ./src/deploy/connect.ts + 7 modules
+var deploy_connect = __nccwpck_require__(2025);
 ;// CONCATENATED MODULE: ./src/plan/plan.ts
 
 /** Containers in the way of a replica name: refused by name, never touched. */
@@ -62894,7 +63659,160 @@ function describePlan(plan, host) {
     return [`${host}: ${plan.app} plan:`, ...plan.steps.map((s) => `  ${describeStep(s)}`)];
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./src/util/secret.ts
+var secret = __nccwpck_require__(7394);
+;// CONCATENATED MODULE: ./src/plan/desired.ts
+
+
+/** The labels every replica carries; the engine observes state through them alone. */
+const LABEL = {
+    app: 'dyce.app',
+    version: 'dyce.version',
+    replica: 'dyce.replica',
+    specHash: 'dyce.spec-hash',
+    /** The port the replica answers on: lets a later rollout (alternating ports) find the live one. */
+    port: 'dyce.port',
+};
+/**
+ * Dyce's log-option defaults for the Loki driver. They keep a container stoppable when Loki is down
+ * (non-blocking mode with a bounded buffer, short timeout and backoff, few retries) and keep the local copy
+ * of the logs from filling the disk (`keep-file` with rotation). The user's values override them.
+ */
+const LOKI_LOG_DEFAULTS = {
+    mode: 'non-blocking',
+    'max-buffer-size': '4m',
+    'loki-timeout': '1s',
+    'loki-max-backoff': '800ms',
+    'loki-retries': '2',
+    'keep-file': 'true',
+    'max-size': '10m',
+    'max-file': '3',
+};
+function replicaName(app, replica) {
+    return `${app}${replica}`;
+}
+function desired_appDir(stateDir, app) {
+    return `${stateDir}/apps/${app}`;
+}
+function dockerConfigDir(stateDir) {
+    return `${stateDir}/docker-config`;
+}
+function lockDir(stateDir, app) {
+    return `${stateDir}/locks/${app}.lock`;
+}
+function auditLog(stateDir) {
+    return `${stateDir}/audit.log`;
+}
+/** Merges Dyce's defaults under the user's options (the user wins), for the Loki driver only. */
+function effectiveLogOptions(driver, user) {
+    return driver === 'loki' ? { ...LOKI_LOG_DEFAULTS, ...user } : { ...user };
+}
+/**
+ * HMAC of the secret values, keyed per host. The spec hash (a readable label) covers secrets only through
+ * this: a plain hash would let anyone who can read labels test guesses of a secret offline.
+ */
+function secretDigest(key, secretEnv, secretFiles) {
+    const env = Object.keys(secretEnv).sort();
+    const files = Object.keys(secretFiles).sort();
+    if (env.length === 0 && files.length === 0)
+        return undefined;
+    const h = (0,external_node_crypto_.createHmac)('sha256', Buffer.from(key, 'hex'));
+    h.update(JSON.stringify({
+        env: env.map((k) => [k, secretEnv[k].reveal()]),
+        files: files.map((k) => [k, secretFiles[k].reveal()]),
+    }));
+    return h.digest('hex');
+}
+/** A stable hash of everything `docker run` is given (the secret values only through their HMAC). */
+function specHash(run, secrets) {
+    const canonical = JSON.stringify({
+        image: run.image,
+        labels: sorted(run.labels),
+        env: sorted(run.env),
+        envFile: run.envFile ?? null,
+        network: run.network,
+        publish: run.publish ?? null,
+        volumes: run.volumes,
+        restart: run.restart,
+        logDriver: run.logDriver ?? null,
+        logOptions: sorted(run.logOptions),
+        command: run.command,
+        secrets: secrets ?? null,
+    });
+    return (0,external_node_crypto_.createHash)('sha256').update(canonical).digest('hex').slice(0, 32);
+}
+/** Pure: the replicas an app should have on a host. */
+function desiredState(app, host) {
+    const digest = secretDigest(host.hmacKey, app.secretEnv, app.secretFiles);
+    const secrets = digest
+        ? {
+            dir: `${desired_appDir(host.stateDir, app.app)}/secrets/${digest.slice(0, 16)}`,
+            files: [],
+        }
+        : undefined;
+    if (secrets) {
+        const envKeys = Object.keys(app.secretEnv).sort();
+        if (envKeys.length)
+            secrets.envFile = {
+                path: `${secrets.dir}/env`,
+                content: envFileContent(envKeys.map((k) => [k, app.secretEnv[k]])),
+            };
+        for (const name of Object.keys(app.secretFiles).sort())
+            secrets.files.push({ name, path: `${secrets.dir}/files/${name}`, content: app.secretFiles[name] });
+    }
+    const logOptions = app.logDriver ? effectiveLogOptions(app.logDriver, app.logOptions) : {};
+    const firstPort = app.hostPort ?? app.port;
+    const replicas = [];
+    for (let i = 1; i <= app.replicas; i++) {
+        const hostPort = firstPort === undefined ? undefined : host.portBase + firstPort + i - 1;
+        const env = { ...app.env };
+        if (app.network === 'host' && hostPort !== undefined)
+            env[app.portEnv] = String(hostPort);
+        const run = {
+            name: replicaName(app.app, i),
+            image: app.image,
+            labels: {
+                ...app.labels,
+                [LABEL.app]: app.app,
+                [LABEL.version]: app.version,
+                [LABEL.replica]: String(i),
+                ...(hostPort === undefined ? {} : { [LABEL.port]: String(hostPort) }),
+            },
+            env,
+            network: app.network,
+            volumes: [...app.volumes, ...(secrets?.files.map((f) => `${f.path}:/run/secrets/${f.name}:ro`) ?? [])],
+            restart: app.restart,
+            logOptions,
+            command: app.command,
+        };
+        if (secrets?.envFile)
+            run.envFile = secrets.envFile.path;
+        if (app.network === 'bridge' && app.port !== undefined && hostPort !== undefined)
+            run.publish = { ip: app.hostIp, hostPort, containerPort: app.port };
+        if (app.logDriver)
+            run.logDriver = app.logDriver;
+        const hash = specHash(run, digest);
+        run.labels[LABEL.specHash] = hash;
+        const r = { replica: i, name: run.name, version: app.version, specHash: hash, run };
+        if (hostPort !== undefined)
+            r.hostPort = hostPort;
+        replicas.push(r);
+    }
+    return { app: app.app, version: app.version, replicas, secrets, dockerConfig: dockerConfigDir(host.stateDir) };
+}
+/** Docker env-file lines: `KEY=value`, no quoting (Docker takes the value verbatim; newlines were refused). */
+function envFileContent(entries) {
+    const text = entries.map(([k, v]) => `${k}=${v.reveal()}\n`).join('');
+    return new secret/* Secret */.z(text);
+}
+function sorted(o) {
+    return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 ;// CONCATENATED MODULE: ./src/plan/rollout.ts
+
 
 /** The two ports slot i (1-based) alternates between. */
 function slotPorts(s, slot) {
@@ -62917,7 +63835,7 @@ function retiredName(name, id) {
 function withPort(run, port, portEnv) {
     const moved = {
         ...run,
-        labels: { ...run.labels, [desired_LABEL.port]: String(port) },
+        labels: { ...run.labels, [LABEL.port]: String(port) },
         env: { ...run.env },
         volumes: [...run.volumes],
         logOptions: { ...run.logOptions },
@@ -63082,7 +64000,7 @@ function describeRolloutStep(s) {
         case 'switch':
             return `upstream -> ${s.ports.join(', ') || '(none)'} (${s.reason})`;
         case 'drain':
-            return `drain ${s.ports.length ? `port${s.ports.length > 1 ? 's' : ''} ${s.ports.join(', ')}` : ''} (until no request is in flight, at most ${s.ms}ms)`;
+            return `drain ${s.ports.length ? `port${s.ports.length > 1 ? 's' : ''} ${s.ports.join(', ')}` : ''} (until no request is in flight, at most ${formatDuration(s.ms)})`;
         case 'stop-old':
             return `stop and remove ${s.names.join(', ')} (one docker stop: in parallel)`;
         case 'remove-new':
@@ -63101,6 +64019,697 @@ function portsOf(serving) {
     return [...serving.entries()]
         .sort(([a, x], [b, y]) => x.slot - y.slot || (a < b ? -1 : a > b ? 1 : 0))
         .map(([, v]) => v.port);
+}
+/**
+ * Pure: the nginx files a run rewrites beside the rollout's own switches. `current` is what the host holds,
+ * `want` the upstream text for the final ports and the site Dyce renders (none: the user's own site). Without
+ * container steps the upstream is rewritten only when it differs; with them, the switches write it anyway. The
+ * site goes in once the upstream exists (it names it), so only when there are replicas to route to.
+ */
+function planNginxRepairs(rollout, current, want) {
+    const repairs = [];
+    if (rollout.finalPorts.length === 0)
+        return repairs;
+    if (rollout.steps.length === 0 && current.upstream !== want.upstream)
+        repairs.push({ kind: 'write-upstream', ports: rollout.finalPorts });
+    if (want.site !== undefined && current.site !== want.site)
+        repairs.push({ kind: 'install-site' });
+    return repairs;
+}
+function describeNginxRepair(r) {
+    return r.kind === 'write-upstream' ? `upstream -> ${r.ports.join(', ')}` : 'install the site config';
+}
+
+;// CONCATENATED MODULE: ./src/plan/host-plan.ts
+
+
+/** Pure: what must be on the host before any container is created. */
+function planPrep(replicas, f) {
+    const creates = replicas.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
+    const steps = [];
+    if (f.plugin && f.plugin.state !== 'true') {
+        // A plugin may come from the same private registry as the image.
+        if (f.login)
+            steps.push({ kind: 'login', ...f.login });
+        steps.push({
+            kind: 'plugin',
+            action: f.plugin.state === 'false' ? 'enable' : 'install',
+            ref: f.plugin.ref,
+            alias: f.plugin.alias,
+        });
+    }
+    // With pull: always the image was pulled before planning (the plan compares image IDs).
+    if (creates && f.pull !== 'always')
+        steps.push({ kind: 'pull', image: f.image, mode: f.pull, login: !!f.login });
+    if (creates && f.secretPaths.length)
+        steps.push({ kind: 'secrets', paths: f.secretPaths });
+    return steps;
+}
+/** Pure: the replica steps without a proxy, in apply's order: removes (one docker stop), starts, replaces, creates. */
+function orderReplicaSteps(plan) {
+    const changing = plan.steps.filter((s) => s.kind !== 'keep');
+    const rank = (s) => (s.kind === 'remove' ? 0 : s.kind === 'create' ? 2 : 1);
+    return changing
+        .map((s, i) => ({ s, i }))
+        .sort((a, b) => rank(a.s) - rank(b.s) || a.i - b.i)
+        .map(({ s }) => s);
+}
+function describePrepStep(s) {
+    switch (s.kind) {
+        case 'login':
+            return `docker login ${s.registry} as ${s.username} (password on stdin)`;
+        case 'plugin':
+            return s.action === 'enable'
+                ? `enable the Docker plugin ${s.alias}`
+                : `install the Docker plugin ${s.ref} as ${s.alias}`;
+        case 'pull':
+            return `pull ${s.image}${s.mode === 'missing' ? ' (if missing)' : ''}`;
+        case 'secrets':
+            return `write ${s.paths.length} secret file${s.paths.length > 1 ? 's' : ''} (0600, through stdin)`;
+    }
+}
+/** Pure: the host plan as the ordered steps a run takes. */
+function hostPlanSteps(p) {
+    return [
+        ...p.prep.map((s) => ({ kind: s.kind, description: describePrepStep(s) })),
+        ...(p.rollout
+            ? p.rollout.steps.map((s) => ({ kind: s.kind, description: describeRolloutStep(s) }))
+            : p.replicaSteps.map((s) => ({ kind: s.kind, description: describeStep(s) }))),
+        ...p.repairs.map((r) => ({ kind: r.kind, description: describeNginxRepair(r) })),
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/github/deploy-summary.ts
+
+/**
+ * The job summary: one table, a row per host (replicas, versions, action taken, time, result); below it, why
+ * each failed or skipped host ended as it did.
+ */
+function deploySummary(r) {
+    const lines = [`### Dyce deploy: ${r.app} ${r.version}${r.dryRun ? ' (dry run: nothing changed)' : ''}`, ''];
+    lines.push('| host | replicas | versions | action | time | result |', '|---|---|---|---|---|---|');
+    let stopThenStart = false;
+    for (const h of r.hosts) {
+        if (h.plan?.steps.some((s) => s.kind === 'replace' && s.strategy === 'stop-then-start'))
+            stopThenStart = true;
+        const time = h.state === 'skipped' ? '' : formatDuration(h.ms);
+        lines.push(`| ${h.host} | ${replicasCell(h, r.dryRun)} | ${versionsCell(h, r.version)} | ${actionCell(h, r.dryRun)} | ${time} | ${resultCell(h)} |`);
+    }
+    lines.push('');
+    if (stopThenStart)
+        lines.push('Changed replicas were replaced stop-then-start: each was down while it restarted. Zero-downtime rollouts need a proxy in front.', '');
+    const changed = r.hosts.some((h) => h.changed);
+    const counts = countStates(r.hosts);
+    lines.push(`${changed ? 'Changed' : r.dryRun ? 'Planned' : 'Nothing changed'} in ${formatDuration(r.ms)}${counts ? ` (${counts})` : ''}.`);
+    for (const h of r.hosts) {
+        const why = h.error ?? h.skipReason;
+        if (why)
+            lines.push('', `**${h.host}** ${h.state}: ${why.split('\n')[0]}`);
+    }
+    const steps = r.hosts.flatMap((h) => h.steps.map((s) => `- ${h.host}: ${s.description} (${formatDuration(s.ms)})`));
+    if (steps.length)
+        lines.push('', '<details><summary>Steps</summary>', '', ...steps, '', '</details>');
+    return lines.join('\n');
+}
+function replicasCell(h, dryRun) {
+    const names = h.replicas.map((x) => x.name);
+    if (names.length)
+        return `${names.length} (${names.join(', ')})`;
+    const planned = dryRun ? h.plan?.steps.filter((s) => s.kind !== 'remove').length : undefined;
+    return planned ? `${planned} planned` : '';
+}
+function versionsCell(h, version) {
+    if (h.state === 'skipped')
+        return '';
+    const before = [...new Set(h.plan?.previousVersions ?? [])].filter(Boolean);
+    if (!h.plan)
+        return '';
+    if (before.length === 0)
+        return `→ ${version}`;
+    if (before.length === 1 && before[0] === version && !h.plan.changed)
+        return version;
+    const after = h.state === 'failed' || h.state === 'rolled-back' ? `${version} (not reached)` : version;
+    return `${before.join(', ')} → ${after}`;
+}
+function actionCell(h, dryRun) {
+    if (h.state === 'skipped')
+        return 'not started';
+    if (!h.plan)
+        return h.error ? 'none (failed before planning)' : '';
+    const counts = new Map();
+    for (const s of h.plan.steps) {
+        if (s.kind === 'keep')
+            continue;
+        const k = s.kind === 'replace' ? `replace (${s.strategy})` : s.kind;
+        counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    if (counts.size === 0)
+        return 'none';
+    const text = [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
+    return dryRun ? `planned: ${text}` : text;
+}
+function resultCell(h) {
+    return h.state === 'failed' || h.state === 'rolled-back' ? `**${h.state}**` : h.state;
+}
+function countStates(hosts) {
+    if (hosts.length < 2)
+        return '';
+    const counts = new Map();
+    for (const h of hosts)
+        counts.set(h.state, (counts.get(h.state) ?? 0) + 1);
+    return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+;// CONCATENATED MODULE: ./src/github/deploy-report.ts
+
+
+
+/**
+ * The one adapter from a deploy's result to what the user sees: the step outputs (version, changed, rolled-back,
+ * replicas, failed-hosts, host-states) and the job summary. The action and the CLI (its --json and text) both
+ * go through it, failed run or not.
+ */
+function reportDeploy(result, reporter) {
+    reporter.output('failed-hosts', result.failedHosts.join(','));
+    reporter.output('host-states', Object.fromEntries(result.hosts.map((h) => [
+        h.host,
+        { state: h.state, ...(h.error || h.skipReason ? { error: (h.error ?? h.skipReason).split('\n')[0] } : {}) },
+    ])));
+    reporter.output('version', result.version);
+    reporter.output('changed', result.changed);
+    reporter.output('rolled-back', result.hosts.some((h) => h.rolledBack === true));
+    reporter.output('replicas', Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])));
+    reporter.output('plan', planOutput(result.hosts));
+    reporter.summary(deploySummary(result));
+}
+/**
+ * Each host's plan as data, not the engine's internal objects: `steps`, the replica steps (kind, replica, container,
+ * why, how, the line `dyce plan` prints), and `sequence`, the ordered steps a run takes (preparation, the replica
+ * steps or the rollout's batches with their ports, gates and switches, and the nginx repairs).
+ */
+function planOutput(hosts) {
+    return hosts.map(({ host, plan, hostPlan }) => ({
+        host,
+        changed: plan?.changed ?? false,
+        steps: (plan?.steps ?? []).map((s) => ({
+            kind: s.kind,
+            ...('replica' in s ? { replica: s.replica.name, version: s.replica.version } : {}),
+            ...('container' in s ? { container: s.container.name } : 'old' in s ? { container: s.old.name } : {}),
+            ...('reason' in s ? { reason: s.reason } : {}),
+            ...('strategy' in s ? { strategy: s.strategy } : {}),
+            description: describeStep(s),
+        })),
+        sequence: hostPlan ? hostPlanSteps(hostPlan) : [],
+    }));
+}
+
+;// CONCATENATED MODULE: ./src/commands/nginx.ts
+function nginxLayout(prefix) {
+    if (prefix === undefined || prefix === '')
+        return { conf: '/etc/nginx/nginx.conf', confDir: '/etc/nginx/conf.d' };
+    const p = prefix.replace(/\/+$/, '');
+    return { prefix: p, conf: `${p}/nginx.conf`, confDir: `${p}/conf.d` };
+}
+class NginxConfigError extends Error {
+    name = 'NginxConfigError';
+}
+const SAFE_PATH = /^\/[A-Za-z0-9._/@+-]*$/;
+const SAFE_SERVER_NAME = /^(_|[A-Za-z0-9*]([A-Za-z0-9*.-]*[A-Za-z0-9])?)$/;
+const SAFE_ADDRESS = /^[0-9a-fA-F.:[\]]+$/;
+const SAFE_LISTEN = /^(\[[0-9a-fA-F:]+\]:|[0-9.]+:)?[0-9]{1,5}$/;
+function nginx_path(value, what) {
+    if (!SAFE_PATH.test(value) || value.includes('..'))
+        throw new NginxConfigError(`${what} must be an absolute path of letters, digits and . _ / @ + -, got ${JSON.stringify(value)}`);
+    return value;
+}
+/** The upstream's name in nginx: `dyce_<app>` with every character outside [A-Za-z0-9_] as `_`. */
+function upstreamName(app) {
+    return `dyce_${app.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+function upstreamPath(layout, app) {
+    return `${layout.confDir}/dyce-${app}.upstream.conf`;
+}
+function sitePath(layout, app) {
+    return `${layout.confDir}/dyce-${app}.site.conf`;
+}
+/**
+ * The upstream file: only replicas that passed their health gate are listed. `max_fails=0` keeps nginx from
+ * marking a listed replica unavailable after a failed attempt: with every replica marked down at once (a burst
+ * during a deploy) nginx would answer 502 "no live upstreams" without trying any of them.
+ */
+function renderUpstream(o) {
+    if (o.ports.length === 0)
+        throw new NginxConfigError(`the upstream of ${o.app} needs at least one replica`);
+    const address = o.address ?? '127.0.0.1';
+    if (!SAFE_ADDRESS.test(address))
+        throw new NginxConfigError(`invalid replica address ${JSON.stringify(address)}`);
+    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
+    const lines = [
+        `# Written by Dyce for ${o.app}: the replicas that passed their health gate. Rewritten on every rollout; do not edit.`,
+        `upstream ${upstreamName(o.app)} {`,
+    ];
+    for (const p of o.ports) {
+        if (!Number.isInteger(p) || p < 1 || p > 65535)
+            throw new NginxConfigError(`invalid replica port ${p}`);
+        lines.push(`    server ${host}:${p} max_fails=0;`);
+    }
+    lines.push(`    keepalive ${o.keepalive ?? 16};`, '}', '');
+    return lines.join('\n');
+}
+/**
+ * The site config, Melton's nginx block generalised to N replicas: TLS termination, `/static/` from disk,
+ * everything else proxied to the upstream, and 80 -> 443.
+ */
+function renderSite(o) {
+    const names = o.serverNames?.length ? o.serverNames : ['_'];
+    for (const n of names)
+        if (!SAFE_SERVER_NAME.test(n))
+            throw new NginxConfigError(`invalid server name ${JSON.stringify(n)}`);
+    const httpListen = listen(o.httpListen ?? '80', 'http listen');
+    const httpsListen = listen(o.httpsListen ?? '443', 'https listen');
+    if (o.maxBodySize !== undefined && !/^[0-9]+[kKmMgG]?$/.test(o.maxBodySize))
+        throw new NginxConfigError(`invalid max body size ${JSON.stringify(o.maxBodySize)}`);
+    const serverName = `    server_name ${names.join(' ')};`;
+    const body = [
+        ...(o.maxBodySize ? [`    client_max_body_size ${o.maxBodySize};`] : []),
+        ...(o.staticDir
+            ? ['    location /static/ {', `        alias ${nginx_path(o.staticDir.replace(/\/+$/, ''), 'static dir')}/;`, '    }']
+            : []),
+        '    location / {',
+        `        proxy_pass http://${upstreamName(o.app)};`,
+        // HTTP/1.1 with an empty Connection header: what the upstream's keepalive needs.
+        '        proxy_http_version 1.1;',
+        '        proxy_set_header Connection "";',
+        '        proxy_set_header Host $host;',
+        '        proxy_set_header X-Real-IP $remote_addr;',
+        '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+        '        proxy_set_header X-Forwarded-Proto $scheme;',
+        '        proxy_connect_timeout 2s;',
+        // A replica that refuses, times out or answers 502/503/504 is skipped for the next one. nginx retries only
+        // idempotent requests this way: a POST is never sent twice, because `non_idempotent` is deliberately absent.
+        '        proxy_next_upstream error timeout http_502 http_503 http_504;',
+        '        proxy_next_upstream_tries 3;',
+        '    }',
+    ];
+    const head = `# Written by Dyce for ${o.app}. The upstream ${upstreamName(o.app)} lives in its own file, rewritten on every rollout.`;
+    if (!o.tls)
+        return [head, 'server {', `    listen ${httpListen};`, serverName, ...body, '}', ''].join('\n');
+    const httpsPort = Number(httpsListen.split(':').pop());
+    const target = httpsPort === 443 ? 'https://$host$request_uri' : `https://$host:${httpsPort}$request_uri`;
+    return [
+        head,
+        'server {',
+        `    listen ${httpListen};`,
+        serverName,
+        `    return 301 ${target};`,
+        '}',
+        'server {',
+        `    listen ${httpsListen} ssl;`,
+        serverName,
+        `    ssl_certificate ${nginx_path(o.tls.cert, 'TLS certificate')};`,
+        `    ssl_certificate_key ${nginx_path(o.tls.key, 'TLS key')};`,
+        '    ssl_protocols TLSv1.2 TLSv1.3;',
+        '    ssl_session_cache shared:dyce_ssl:1m;',
+        ...body,
+        '}',
+        '',
+    ].join('\n');
+}
+function listen(value, what) {
+    if (!SAFE_LISTEN.test(value))
+        throw new NginxConfigError(`invalid ${what} ${JSON.stringify(value)}: a port or address:port`);
+    const port = Number(value.split(':').pop());
+    if (port < 1 || port > 65535)
+        throw new NginxConfigError(`invalid ${what} ${JSON.stringify(value)}: port out of range`);
+    return value;
+}
+function prefixArgs(layout) {
+    return layout.prefix === undefined ? ['-c', layout.conf] : ['-p', `${layout.prefix}/`, '-c', layout.conf];
+}
+function candidatePath(target) {
+    return `${target}.dyce-next`;
+}
+/** Exit codes of installConfig. */
+const NGINX_TEST_FAILED = 30;
+const NGINX_RELOAD_FAILED = 31;
+const NGINX_INSTALL_FAILED = 32;
+/**
+ * Script lines shared by install and remove: `nginx -t` on the full configuration; on failure run RESTORE (which puts
+ * TARGET "$t" back as it was), print nginx's complaint and exit NGINX_TEST_FAILED; on success drop the saved copy and
+ * reload. The nginx prefix arguments are the script's remaining "$@".
+ */
+function testThenReload(restore) {
+    return [
+        'if ! out=$(nginx -t -q "$@" 2>&1); then',
+        `  ${restore}`,
+        '  printf "%s\\n" "$out" >&2',
+        `  exit ${NGINX_TEST_FAILED}`,
+        'fi',
+        'rm -f "$t.dyce-prev"',
+        ...RELOAD_LINES,
+    ];
+}
+/** What installConfig and removeConfig print on stdout once nginx's workers of before have stopped taking requests. */
+const RELOAD_CONFIRMED = 'reload confirmed';
+/**
+ * `nginx -s reload` only sends a signal: the master then reads the configuration, starts new workers and tells the
+ * old ones to finish (they close their listening sockets at once, and finish the requests they hold). These lines
+ * reload, then wait (at most 5s) until every worker the master had before is gone or "shutting down", and print
+ * RELOAD_CONFIRMED: from then on no new request reaches a replica that left the upstream, so a drain can start
+ * counting at once instead of waiting a fixed time for the reload to land. The master is found through the `pid`
+ * of the main config (else nginx's compiled-in pid path); when it cannot be, nothing is printed (the caller waits).
+ * The prefix arguments are the script's "$@".
+ */
+const RELOAD_LINES = [
+    '_a=; _cf=; _pre=',
+    'for _x in "$@"; do case $_a in -c) _cf=$_x ;; -p) _pre=$_x ;; esac; _a=$_x; done',
+    '_pf=$(sed -n "s/^[[:space:]]*pid[[:space:]][[:space:]]*\\([^;[:space:]]*\\)[[:space:]]*;.*/\\1/p" "$_cf" 2>/dev/null | tail -n 1)',
+    '[ -n "$_pf" ] || _pf=$(nginx -V 2>&1 | tr " " "\\n" | sed -n "s/^--pid-path=//p")',
+    'case $_pf in /*) ;; ?*) _pf="$_pre$_pf" ;; esac',
+    '_m=$(cat "$_pf" 2>/dev/null); _w=',
+    'if [ -n "$_m" ] && [ "$_confirm" != 0 ]; then',
+    '  for _s in /proc/[0-9]*/stat; do read -r _p _c _st _pp _r 2>/dev/null < "$_s" && [ "$_pp" = "$_m" ] && _w="$_w $_p"; done',
+    'fi',
+    `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
+    '[ -n "$_w" ] || exit 0',
+    '_i=0',
+    'while [ $_i -lt 250 ]; do',
+    '  _b=0',
+    '  for _p in $_w; do',
+    '    _t=$(tr "\\000" " " 2>/dev/null < "/proc/$_p/cmdline") || continue',
+    '    case $_t in *"shutting down"*) ;; *"worker process"*) _b=1 ;; esac',
+    '  done',
+    `  [ $_b = 0 ] && { echo "${RELOAD_CONFIRMED}"; exit 0; }`,
+    '  sleep 0.02 2>/dev/null || sleep 1',
+    '  _i=$((_i + 1))',
+    'done',
+];
+/**
+ * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
+ * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout, unless `confirm` is
+ * false: then the script returns once the reload signal is sent, as `nginx -s reload` does).
+ */
+function installFromStdin(layout, target, o = {}) {
+    return [
+        'sh',
+        '-c',
+        [
+            // Confirming a reload takes a moment (the master starts new workers first): asked for only when needed.
+            `_confirm=${o.confirm === false ? 0 : 1}`,
+            `umask 077 && mkdir -p "$(dirname "$2")" && cat > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2" || exit ${NGINX_INSTALL_FAILED}`,
+            ...INSTALL_LINES,
+        ].join('\n'),
+        'sh',
+        target,
+        candidatePath(target),
+        ...prefixArgs(layout),
+    ];
+}
+const INSTALL_LINES = [
+    't="$1"; c="$2"; shift 2',
+    `[ -e "$c" ] || { echo "no candidate $c" >&2; exit ${NGINX_INSTALL_FAILED}; }`,
+    'had=0',
+    `if [ -e "$t" ]; then cp -p "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}; had=1; fi`,
+    `mv -f "$c" "$t" || exit ${NGINX_INSTALL_FAILED}`,
+    ...testThenReload('if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi'),
+];
+/** Removes a config file Dyce installed, then tests and reloads (exit codes as installConfig; the file is restored on a failed test). */
+function removeConfig(layout, target) {
+    return [
+        'sh',
+        '-c',
+        [
+            't="$1"; shift',
+            '[ -e "$t" ] || exit 0',
+            `mv -f "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}`,
+            ...testThenReload('mv -f "$t.dyce-prev" "$t"'),
+        ].join('\n'),
+        'sh',
+        target,
+        ...prefixArgs(layout),
+    ];
+}
+/** Pure: the ports an upstream file lists (to learn what serves before a rollout). */
+function parseUpstreamPorts(text) {
+    const ports = [];
+    for (const m of text.matchAll(/^\s*server\s+\S*:(\d+)\b/gm))
+        ports.push(Number(m[1]));
+    return ports;
+}
+/** Both files Dyce owns for an app, in one round trip: the upstream, a `--dyce--` line, the site (empty when absent). */
+function readAppConfigs(layout, app) {
+    return [
+        'sh',
+        '-c',
+        'cat "$1" 2>/dev/null; printf "\\n--dyce--\\n"; cat "$2" 2>/dev/null; exit 0',
+        'sh',
+        upstreamPath(layout, app),
+        sitePath(layout, app),
+    ];
+}
+/** Pure: readAppConfigs' answer -> the two files' contents (undefined when absent or empty). */
+function parseAppConfigs(stdout) {
+    const k = stdout.indexOf('\n--dyce--\n');
+    if (k < 0)
+        return {};
+    const upstream = stdout.slice(0, k);
+    const site = stdout.slice(k + '\n--dyce--\n'.length);
+    return { ...(upstream ? { upstream } : {}), ...(site ? { site } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/deploy/settings.ts
+
+
+/** Pure: parsed inputs -> what to run (host-independent). Secret inputs become Secret values here. */
+function appConfigFromInputs(i) {
+    const command = i.command === undefined ? { words: [] } : splitCommand(i.command);
+    const secrets = (entries) => Object.fromEntries((entries ?? []).map((e) => [e.key, new secret/* Secret */.z(e.value)]));
+    const image = imageRef(i.image, i.version);
+    const cfg = {
+        app: i.name,
+        image,
+        version: i.version?.trim() || versionOf(image),
+        replicas: i.replicas,
+        network: i['network-mode'],
+        hostIp: i['host-ip'],
+        portEnv: i['port-env'],
+        env: mapObject(i.env),
+        labels: mapObject(i.labels),
+        volumes: i.volumes ?? [],
+        command: 'words' in command ? command.words : [],
+        restart: i['restart-policy'],
+        secretEnv: secrets(i['secret-env']),
+        secretFiles: secrets(i['secret-files']),
+        logOptions: mapObject(i['log-options']),
+    };
+    if (i.port !== undefined)
+        cfg.port = i.port;
+    if (i['host-port'] !== undefined)
+        cfg.hostPort = i['host-port'];
+    if (i['log-driver']?.trim())
+        cfg.logDriver = i['log-driver'].trim();
+    return cfg;
+}
+/** The image to run: an untagged (and undigested) image takes `version` as its tag, so a redeploy names the version once. */
+function imageRef(image, version) {
+    const ref = image.trim();
+    const v = version?.trim();
+    return v && !imageTag(ref) && !ref.includes('@sha256:') ? `${ref}:${v}` : ref;
+}
+/** The image tag, else the digest's first 12 hex digits. */
+function versionOf(image) {
+    const tag = imageTag(image);
+    if (tag)
+        return tag;
+    const digest = image.split('@sha256:')[1];
+    return digest ? `sha256:${digest.slice(0, 12)}` : 'latest';
+}
+
+;// CONCATENATED MODULE: ./src/deploy/config.ts
+
+
+
+
+
+
+
+
+/** Reads the inventory (`hosts` inline, or the `inventory` file), then assembles the configuration. */
+async function readDeployConfig(inputs) {
+    const file = inputs.inventory?.trim();
+    const inventory = file
+        ? await (0,config_inventory/* readInventory */.zw)(file)
+        : (0,config_inventory/* parseInventory */.au)(inputs.hosts ?? '', { source: 'hosts', format: 'ini' });
+    return assembleDeployConfig(inputs, inventory);
+}
+/**
+ * Pure: parsed inputs + inventory -> DeployConfig. Throws an InputError listing every per-host issue (each naming
+ * the host and the variable), or a UserError when `limit` selects no host.
+ */
+function assembleDeployConfig(inputs, inventory) {
+    const app = appConfigFromInputs(inputs);
+    const selected = (0,config_inventory/* selectHosts */.sd)(inventory, 'all', inputs.limit);
+    if (selected.hosts.length === 0)
+        throw new errors/* UserError */.yo(inputs.limit
+            ? `limit "${inputs.limit}" matches no host of the inventory`
+            : 'the inventory names no host to deploy to');
+    const rollout = inputs.proxy === 'nginx' ? rolloutOptions(inputs, app) : undefined;
+    const issues = [];
+    const hosts = selected.hosts.map((host) => hostConfig(host, app, rollout, issues));
+    if (issues.length)
+        throw new errors/* InputError */.dz(issues, 'invalid inventory values (no host was contacted)');
+    const username = inputs['registry-username'];
+    const password = inputs['registry-password'];
+    const serial = inputs.serial === undefined ? undefined : (0,fanout/* parseSerial */.GG)(inputs.serial);
+    return {
+        app,
+        hosts,
+        strategy: rollout ? 'rolling' : 'stop-then-start',
+        ...(rollout ? { rollout } : {}),
+        pull: inputs.pull,
+        adopt: inputs.adopt,
+        dryRun: inputs['dry-run'],
+        timeoutMs: inputs.timeout,
+        lock: { waitMs: inputs['lock-wait'], staleMs: inputs['lock-stale'] },
+        retention: { keepVersions: inputs['keep-versions'] },
+        registry: {
+            server: inputs.registry ?? imageRegistry(app.image) ?? 'docker.io',
+            ...(username && password ? { login: { username, password: new secret/* Secret */.z(password) } } : {}),
+        },
+        logPlugin: { ref: inputs['log-plugin'], install: inputs['install-log-plugin'] },
+        schedule: {
+            parallel: inputs.parallel,
+            serial: Array.isArray(serial) ? serial : undefined,
+            maxFailPercentage: inputs['max-fail-percentage'],
+        },
+    };
+}
+/** Every secret value of the deploy, each on its own (a log line may hold one value alone). */
+function deploySecrets(config) {
+    const { app, registry } = config;
+    return [
+        ...Object.values(app.secretEnv),
+        ...Object.values(app.secretFiles),
+        ...(registry.login ? [registry.login.password] : []),
+    ].map((s) => s.reveal());
+}
+function rolloutOptions(inputs, app) {
+    const firstPort = app.hostPort ?? app.port;
+    // The input rules require `port` with proxy: nginx; this is their twin for a caller that skipped them.
+    if (firstPort === undefined)
+        throw new errors/* UserError */.yo('input "port" is required with proxy: nginx');
+    const names = inputs['nginx-server-name'] ?? [];
+    const cert = inputs['nginx-tls-cert'];
+    const key = inputs['nginx-tls-key'];
+    const site = names.length
+        ? renderSite({
+            app: app.app,
+            serverNames: names,
+            httpListen: inputs['nginx-http-listen'],
+            httpsListen: inputs['nginx-https-listen'],
+            ...(cert && key ? { tls: { cert, key } } : {}),
+            ...(inputs['nginx-static-dir'] ? { staticDir: inputs['nginx-static-dir'] } : {}),
+        })
+        : undefined;
+    return {
+        maxUnavailable: inputs['max-unavailable'],
+        drainMs: inputs['drain-timeout'],
+        firstPort,
+        address: app.hostIp === '0.0.0.0' || app.network === 'host' ? '127.0.0.1' : app.hostIp === '::' ? '::1' : app.hostIp,
+        ...(site === undefined ? {} : { site }),
+        health: {
+            path: inputs['health-path'],
+            timeoutMs: inputs['health-timeout'],
+            intervalMs: inputs['health-interval'],
+            deadlineMs: inputs['health-deadline'],
+        },
+    };
+}
+const NGINX_PREFIX = /^\/[A-Za-z0-9._/@+-]*$/;
+/** One host's part of the configuration; its problems are appended to `issues` (host name and variable named). */
+function hostConfig(host, app, rollout, issues) {
+    const portBase = host.portBase ?? 0;
+    const at = `${host.name} (${host.source.file}:${host.source.line})`;
+    const first = app.hostPort ?? app.port;
+    // Alternate ports behind nginx: twice as many host ports.
+    const span = rollout ? 2 * app.replicas : app.replicas;
+    if (first !== undefined && portBase + first + span - 1 > 65535)
+        issues.push(`${at}: dyce_port_base ${portBase} puts host ports ${portBase + first}..${portBase + first + span - 1} past 65535`);
+    if (!rollout)
+        return { host, portBase };
+    const prefix = host.vars.dyce_nginx_prefix;
+    if (prefix !== undefined && (typeof prefix !== 'string' || !NGINX_PREFIX.test(prefix) || prefix.includes('..'))) {
+        issues.push(`${at}: dyce_nginx_prefix must be an absolute path of letters, digits and . _ / @ + -, got ${JSON.stringify(prefix)}`);
+        return { host, portBase };
+    }
+    const layout = nginxLayout(prefix);
+    return {
+        host,
+        portBase,
+        nginx: {
+            layout,
+            settings: {
+                maxUnavailable: rollout.maxUnavailable,
+                drainMs: rollout.drainMs,
+                firstPort: rollout.firstPort,
+                replicas: app.replicas,
+                portBase,
+                portEnv: app.portEnv,
+            },
+            noop: {
+                upstream: upstreamPath(layout, app.app),
+                ...(rollout.site === undefined
+                    ? {}
+                    : {
+                        site: {
+                            path: sitePath(layout, app.app),
+                            sha256: (0,external_node_crypto_.createHash)('sha256').update(rollout.site).digest('hex'),
+                        },
+                    }),
+            },
+        },
+    };
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/commands/docker.ts
+var docker = __nccwpck_require__(1420);
+;// CONCATENATED MODULE: ./src/plan/observed.ts
+
+
+/**
+ * Pure: the observe script's container lines (`docker ps --format`, tab-separated: id, name, state, image,
+ * then the labels dyce.app, dyce.replica, dyce.version, dyce.spec-hash, dyce.port) -> observed containers.
+ */
+function parsePsLines(text, host) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        if (line.trim() === '')
+            continue;
+        const f = line.split('\t');
+        if (f.length < 9 || !/^[0-9a-f]{12,64}$/.test(f[0]))
+            throw new errors/* UserError */.yo(`${host}: unexpected docker ps output: ${JSON.stringify(line.slice(0, 120))}`);
+        const [id, name, state, image, app, replica, version, specHash, port] = f;
+        const labels = {};
+        const o = { id, name, running: state === 'running', status: state, image, labels };
+        if (app)
+            o.app = labels[LABEL.app] = app;
+        if (/^\d+$/.test(replica) && Number(replica) > 0) {
+            o.replica = Number(replica);
+            labels[LABEL.replica] = replica;
+        }
+        if (version)
+            o.version = labels[LABEL.version] = version;
+        if (specHash)
+            o.specHash = labels[LABEL.specHash] = specHash;
+        if (/^\d+$/.test(port) && Number(port) > 0) {
+            o.port = Number(port);
+            labels[LABEL.port] = port;
+        }
+        out.push(o);
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/remote/executor.ts
@@ -63161,7 +64770,8 @@ const DEFAULT_STATE_DIR = '/var/lib/dyce';
  * Dyce's state under its home directory, which it can write.
  */
 async function resolveAccess(exec, host) {
-    const user = host.connection === 'local' ? (0,external_node_os_.userInfo)().username : (host.user ?? 'root');
+    // The executor knows the user it logged in as (the inventory's, or ~/.ssh/config's on the CLI).
+    const user = host.connection === 'local' ? (0,external_node_os_.userInfo)().username : (exec.user ?? host.user ?? 'root');
     if (user === 'root' && !host.become)
         return { user, sudo: false, stateDir: host.stateDir ?? DEFAULT_STATE_DIR };
     const r = await runChecked(exec, probeAccess(), { label: 'check docker access' });
@@ -63469,24 +65079,6 @@ function parsePruneOutput(stdout) {
 
 
 
-
-/**
- * Retention after a successful deploy: the host's history of the app records the image (src/commands/history.ts),
- * and the images beyond `keep-versions` are removed. Never fails the deploy (the replicas already serve): a
- * problem is a warning, and the next deploy tries again.
- */
-async function recordAndPrune(h, o) {
-    try {
-        reportRecord(h, o, await h.exec.run(recordArgv(o), {
-            sudo: h.sudo,
-            label: 'record the deploy and prune old images',
-            timeoutMs: 120_000,
-        }));
-    }
-    catch (error) {
-        h.reporter.warning(`${h.name}: could not record the deploy in the host's history: ${errorMessage(error)}`);
-    }
-}
 /** Pure: the command recordAndPrune runs (the deploy's end may run it in the same round trip as the audit). */
 function recordArgv(o) {
     return recordDeploy({
@@ -63518,294 +65110,10 @@ async function readAppHistory(exec, o) {
     return parseHistory(r.stdout);
 }
 
-;// CONCATENATED MODULE: ./src/commands/nginx.ts
-
-function nginxLayout(prefix) {
-    if (prefix === undefined || prefix === '')
-        return { conf: '/etc/nginx/nginx.conf', confDir: '/etc/nginx/conf.d' };
-    const p = prefix.replace(/\/+$/, '');
-    return { prefix: p, conf: `${p}/nginx.conf`, confDir: `${p}/conf.d` };
-}
-class NginxConfigError extends Error {
-    name = 'NginxConfigError';
-}
-const SAFE_PATH = /^\/[A-Za-z0-9._/@+-]*$/;
-const SAFE_SERVER_NAME = /^(_|[A-Za-z0-9*]([A-Za-z0-9*.-]*[A-Za-z0-9])?)$/;
-const SAFE_ADDRESS = /^[0-9a-fA-F.:[\]]+$/;
-const SAFE_LISTEN = /^(\[[0-9a-fA-F:]+\]:|[0-9.]+:)?[0-9]{1,5}$/;
-function nginx_path(value, what) {
-    if (!SAFE_PATH.test(value) || value.includes('..'))
-        throw new NginxConfigError(`${what} must be an absolute path of letters, digits and . _ / @ + -, got ${JSON.stringify(value)}`);
-    return value;
-}
-/** The upstream's name in nginx: `dyce_<app>` with every character outside [A-Za-z0-9_] as `_`. */
-function upstreamName(app) {
-    return `dyce_${app.replace(/[^A-Za-z0-9_]/g, '_')}`;
-}
-function upstreamPath(layout, app) {
-    return `${layout.confDir}/dyce-${app}.upstream.conf`;
-}
-function sitePath(layout, app) {
-    return `${layout.confDir}/dyce-${app}.site.conf`;
-}
-/**
- * The upstream file: only replicas that passed their health gate are listed. `max_fails=0` keeps nginx from
- * marking a listed replica unavailable after a failed attempt: with every replica marked down at once (a burst
- * during a deploy) nginx would answer 502 "no live upstreams" without trying any of them.
- */
-function renderUpstream(o) {
-    if (o.ports.length === 0)
-        throw new NginxConfigError(`the upstream of ${o.app} needs at least one replica`);
-    const address = o.address ?? '127.0.0.1';
-    if (!SAFE_ADDRESS.test(address))
-        throw new NginxConfigError(`invalid replica address ${JSON.stringify(address)}`);
-    const host = address.includes(':') && !address.startsWith('[') ? `[${address}]` : address;
-    const lines = [
-        `# Written by Dyce for ${o.app}: the replicas that passed their health gate. Rewritten on every rollout; do not edit.`,
-        `upstream ${upstreamName(o.app)} {`,
-    ];
-    for (const p of o.ports) {
-        if (!Number.isInteger(p) || p < 1 || p > 65535)
-            throw new NginxConfigError(`invalid replica port ${p}`);
-        lines.push(`    server ${host}:${p} max_fails=0;`);
-    }
-    lines.push(`    keepalive ${o.keepalive ?? 16};`, '}', '');
-    return lines.join('\n');
-}
-/**
- * The site config, Melton's nginx block generalised to N replicas: TLS termination, `/static/` from disk,
- * everything else proxied to the upstream, and 80 -> 443.
- */
-function renderSite(o) {
-    const names = o.serverNames?.length ? o.serverNames : ['_'];
-    for (const n of names)
-        if (!SAFE_SERVER_NAME.test(n))
-            throw new NginxConfigError(`invalid server name ${JSON.stringify(n)}`);
-    const httpListen = listen(o.httpListen ?? '80', 'http listen');
-    const httpsListen = listen(o.httpsListen ?? '443', 'https listen');
-    if (o.maxBodySize !== undefined && !/^[0-9]+[kKmMgG]?$/.test(o.maxBodySize))
-        throw new NginxConfigError(`invalid max body size ${JSON.stringify(o.maxBodySize)}`);
-    const serverName = `    server_name ${names.join(' ')};`;
-    const body = [
-        ...(o.maxBodySize ? [`    client_max_body_size ${o.maxBodySize};`] : []),
-        ...(o.staticDir
-            ? ['    location /static/ {', `        alias ${nginx_path(o.staticDir.replace(/\/+$/, ''), 'static dir')}/;`, '    }']
-            : []),
-        '    location / {',
-        `        proxy_pass http://${upstreamName(o.app)};`,
-        // HTTP/1.1 with an empty Connection header: what the upstream's keepalive needs.
-        '        proxy_http_version 1.1;',
-        '        proxy_set_header Connection "";',
-        '        proxy_set_header Host $host;',
-        '        proxy_set_header X-Real-IP $remote_addr;',
-        '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
-        '        proxy_set_header X-Forwarded-Proto $scheme;',
-        '        proxy_connect_timeout 2s;',
-        // A replica that refuses, times out or answers 502/503/504 is skipped for the next one. nginx retries only
-        // idempotent requests this way: a POST is never sent twice, because `non_idempotent` is deliberately absent.
-        '        proxy_next_upstream error timeout http_502 http_503 http_504;',
-        '        proxy_next_upstream_tries 3;',
-        '    }',
-    ];
-    const head = `# Written by Dyce for ${o.app}. The upstream ${upstreamName(o.app)} lives in its own file, rewritten on every rollout.`;
-    if (!o.tls)
-        return [head, 'server {', `    listen ${httpListen};`, serverName, ...body, '}', ''].join('\n');
-    const httpsPort = Number(httpsListen.split(':').pop());
-    const target = httpsPort === 443 ? 'https://$host$request_uri' : `https://$host:${httpsPort}$request_uri`;
-    return [
-        head,
-        'server {',
-        `    listen ${httpListen};`,
-        serverName,
-        `    return 301 ${target};`,
-        '}',
-        'server {',
-        `    listen ${httpsListen} ssl;`,
-        serverName,
-        `    ssl_certificate ${nginx_path(o.tls.cert, 'TLS certificate')};`,
-        `    ssl_certificate_key ${nginx_path(o.tls.key, 'TLS key')};`,
-        '    ssl_protocols TLSv1.2 TLSv1.3;',
-        '    ssl_session_cache shared:dyce_ssl:1m;',
-        ...body,
-        '}',
-        '',
-    ].join('\n');
-}
-function listen(value, what) {
-    if (!SAFE_LISTEN.test(value))
-        throw new NginxConfigError(`invalid ${what} ${JSON.stringify(value)}: a port or address:port`);
-    const port = Number(value.split(':').pop());
-    if (port < 1 || port > 65535)
-        throw new NginxConfigError(`invalid ${what} ${JSON.stringify(value)}: port out of range`);
-    return value;
-}
-function prefixArgs(layout) {
-    return layout.prefix === undefined ? ['-c', layout.conf] : ['-p', `${layout.prefix}/`, '-c', layout.conf];
-}
-/** Tests the FULL configuration (the main file and everything it includes), quietly: errors only. */
-function nginxTest(layout) {
-    return ['nginx', '-t', '-q', ...prefixArgs(layout)];
-}
-/** A graceful reload: new workers take new connections, old ones finish the requests they hold, then exit. */
-function nginxReload(layout) {
-    return ['nginx', '-s', 'reload', ...prefixArgs(layout)];
-}
-/** Writes stdin to the candidate file next to TARGET (0600, atomic): the first half of installing a config file. */
-function writeCandidate(target) {
-    return writeFileFromStdin(candidatePath(target));
-}
-function candidatePath(target) {
-    return `${target}.dyce-next`;
-}
-/** Exit codes of installConfig. */
-const NGINX_TEST_FAILED = 30;
-const NGINX_RELOAD_FAILED = 31;
-const NGINX_INSTALL_FAILED = 32;
-/**
- * Script lines shared by install and remove: `nginx -t` on the full configuration; on failure run RESTORE (which puts
- * TARGET "$t" back as it was), print nginx's complaint and exit NGINX_TEST_FAILED; on success drop the saved copy and
- * reload. The nginx prefix arguments are the script's remaining "$@".
- */
-function testThenReload(restore) {
-    return [
-        'if ! out=$(nginx -t -q "$@" 2>&1); then',
-        `  ${restore}`,
-        '  printf "%s\\n" "$out" >&2',
-        `  exit ${NGINX_TEST_FAILED}`,
-        'fi',
-        'rm -f "$t.dyce-prev"',
-        ...RELOAD_LINES,
-    ];
-}
-/** What installConfig and removeConfig print on stdout once nginx's workers of before have stopped taking requests. */
-const RELOAD_CONFIRMED = 'reload confirmed';
-/**
- * `nginx -s reload` only sends a signal: the master then reads the configuration, starts new workers and tells the
- * old ones to finish (they close their listening sockets at once, and finish the requests they hold). These lines
- * reload, then wait (at most 5s) until every worker the master had before is gone or "shutting down", and print
- * RELOAD_CONFIRMED: from then on no new request reaches a replica that left the upstream, so a drain can start
- * counting at once instead of waiting a fixed time for the reload to land. The master is found through the `pid`
- * of the main config (else nginx's compiled-in pid path); when it cannot be, nothing is printed (the caller waits).
- * The prefix arguments are the script's "$@".
- */
-const RELOAD_LINES = [
-    '_a=; _cf=; _pre=',
-    'for _x in "$@"; do case $_a in -c) _cf=$_x ;; -p) _pre=$_x ;; esac; _a=$_x; done',
-    '_pf=$(sed -n "s/^[[:space:]]*pid[[:space:]][[:space:]]*\\([^;[:space:]]*\\)[[:space:]]*;.*/\\1/p" "$_cf" 2>/dev/null | tail -n 1)',
-    '[ -n "$_pf" ] || _pf=$(nginx -V 2>&1 | tr " " "\\n" | sed -n "s/^--pid-path=//p")',
-    'case $_pf in /*) ;; ?*) _pf="$_pre$_pf" ;; esac',
-    '_m=$(cat "$_pf" 2>/dev/null); _w=',
-    'if [ -n "$_m" ] && [ "$_confirm" != 0 ]; then',
-    '  for _s in /proc/[0-9]*/stat; do read -r _p _c _st _pp _r 2>/dev/null < "$_s" && [ "$_pp" = "$_m" ] && _w="$_w $_p"; done',
-    'fi',
-    `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
-    '[ -n "$_w" ] || exit 0',
-    '_i=0',
-    'while [ $_i -lt 250 ]; do',
-    '  _b=0',
-    '  for _p in $_w; do',
-    '    _t=$(tr "\\000" " " 2>/dev/null < "/proc/$_p/cmdline") || continue',
-    '    case $_t in *"shutting down"*) ;; *"worker process"*) _b=1 ;; esac',
-    '  done',
-    `  [ $_b = 0 ] && { echo "${RELOAD_CONFIRMED}"; exit 0; }`,
-    '  sleep 0.02 2>/dev/null || sleep 1',
-    '  _i=$((_i + 1))',
-    'done',
-];
-/**
- * The second half: moves the candidate over TARGET (rename: nginx never reads half a file), runs `nginx -t` on the
- * full configuration, and only if it passes reloads nginx. When the test fails, TARGET gets its previous content
- * back (or is removed when it is new) before anything could load the bad file, and the command exits
- * NGINX_TEST_FAILED with nginx's complaint on stderr. Paths are positional arguments, never spliced into the script.
- */
-function installConfig(layout, target) {
-    return ['sh', '-c', INSTALL_LINES.join('\n'), 'sh', target, candidatePath(target), ...prefixArgs(layout)];
-}
-/**
- * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
- * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout, unless `confirm` is
- * false: then the script returns once the reload signal is sent, as `nginx -s reload` does).
- */
-function installFromStdin(layout, target, o = {}) {
-    return [
-        'sh',
-        '-c',
-        [
-            // Confirming a reload takes a moment (the master starts new workers first): asked for only when needed.
-            `_confirm=${o.confirm === false ? 0 : 1}`,
-            `umask 077 && mkdir -p "$(dirname "$2")" && cat > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2" || exit ${NGINX_INSTALL_FAILED}`,
-            ...INSTALL_LINES,
-        ].join('\n'),
-        'sh',
-        target,
-        candidatePath(target),
-        ...prefixArgs(layout),
-    ];
-}
-const INSTALL_LINES = [
-    't="$1"; c="$2"; shift 2',
-    `[ -e "$c" ] || { echo "no candidate $c" >&2; exit ${NGINX_INSTALL_FAILED}; }`,
-    'had=0',
-    `if [ -e "$t" ]; then cp -p "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}; had=1; fi`,
-    `mv -f "$c" "$t" || exit ${NGINX_INSTALL_FAILED}`,
-    ...testThenReload('if [ $had = 1 ]; then mv -f "$t.dyce-prev" "$t"; else rm -f "$t"; fi'),
-];
-/** Removes a config file Dyce installed, then tests and reloads (exit codes as installConfig; the file is restored on a failed test). */
-function removeConfig(layout, target) {
-    return [
-        'sh',
-        '-c',
-        [
-            't="$1"; shift',
-            '[ -e "$t" ] || exit 0',
-            `mv -f "$t" "$t.dyce-prev" || exit ${NGINX_INSTALL_FAILED}`,
-            ...testThenReload('mv -f "$t.dyce-prev" "$t"'),
-        ].join('\n'),
-        'sh',
-        target,
-        ...prefixArgs(layout),
-    ];
-}
-/** Prints the upstream file (exit 1 when there is none): what nginx routes to right now. */
-function readUpstream(layout, app) {
-    return ['cat', upstreamPath(layout, app)];
-}
-/** Pure: the ports an upstream file lists (to learn what serves before a rollout). */
-function parseUpstreamPorts(text) {
-    const ports = [];
-    for (const m of text.matchAll(/^\s*server\s+\S*:(\d+)\b/gm))
-        ports.push(Number(m[1]));
-    return ports;
-}
-/** Both files Dyce owns for an app, in one round trip: the upstream, a `--dyce--` line, the site (empty when absent). */
-function readAppConfigs(layout, app) {
-    return [
-        'sh',
-        '-c',
-        'cat "$1" 2>/dev/null; printf "\\n--dyce--\\n"; cat "$2" 2>/dev/null; exit 0',
-        'sh',
-        upstreamPath(layout, app),
-        sitePath(layout, app),
-    ];
-}
-/** Pure: readAppConfigs' answer -> the two files' contents (undefined when absent or empty). */
-function parseAppConfigs(stdout) {
-    const k = stdout.indexOf('\n--dyce--\n');
-    if (k < 0)
-        return {};
-    const upstream = stdout.slice(0, k);
-    const site = stdout.slice(k + '\n--dyce--\n'.length);
-    return { ...(upstream ? { upstream } : {}), ...(site ? { site } : {}) };
-}
-
 ;// CONCATENATED MODULE: ./src/commands/replica.ts
 /**
  * Docker commands a rollout needs beyond create/stop/remove, as data (see docker.ts for the conventions).
  */
-/** Renames a container (running or not): a rollout moves the old replica out of its name while its successor starts. */
-function dockerRename(from, to) {
-    return ['docker', 'rename', from, to];
-}
 /** The last LINES lines of a container's log, stdout and stderr interleaved as the container wrote them. */
 function dockerLogsTail(name, lines) {
     return ['sh', '-c', 'docker logs --tail "$1" "$2" 2>&1', 'sh', String(lines), name];
@@ -63909,9 +65217,34 @@ function stopAndRemove(names) {
     return ['sh', '-c', 'docker stop "$@" >/dev/null && docker rm "$@" >/dev/null', 'sh', ...names];
 }
 
+;// CONCATENATED MODULE: ./src/util/progress.ts
+/**
+ * Progress for long waits: `fn` runs at most once per `everyMs`, the first time `everyMs` after the start (a wait that
+ * ends sooner prints nothing). Returns the callback to call on every event of the wait (e.g. each health check).
+ */
+function everyFewSeconds(everyMs, fn, now = () => performance.now()) {
+    const started = now();
+    let last = started;
+    return (...args) => {
+        const t = now();
+        if (t - last < everyMs)
+            return;
+        last = t;
+        fn(t - started, ...args);
+    };
+}
+/** How often a wait of `totalMs` reports: a quarter of it, from 1 s to 5 s. */
+function progressInterval(totalMs) {
+    return Math.min(5_000, Math.max(1_000, Math.round(totalMs / 4)));
+}
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
 // EXTERNAL MODULE: external "node:perf_hooks"
 var external_node_perf_hooks_ = __nccwpck_require__(643);
 ;// CONCATENATED MODULE: ./src/deploy/health.ts
+
+
 
 
 
@@ -63931,7 +65264,6 @@ function dialerFor(exec) {
     });
 }
 const BODY_EXCERPT = 200;
-const MAX_RESPONSE = 64 * 1024;
 const MIN_CHECK_MS = 250;
 function isValidHealthPath(path) {
     // Bytes nginx or the app could read as the end of the request line (CR, LF, blanks) are a request-smuggling risk.
@@ -63950,7 +65282,7 @@ async function checkOnce(dial, port, path, timeoutMs, accept = is2xx) {
     const timeout = new Promise((_, reject) => {
         timer = setTimeout(() => {
             expired = true;
-            reject(new Error(`no answer within ${timeoutMs}ms`));
+            reject(new Error(`no answer within ${formatDuration(timeoutMs)}`));
         }, timeoutMs);
     });
     try {
@@ -64035,82 +65367,56 @@ async function containerLogTail(exec, name, opts = {}) {
         return `(cannot read the log of ${name}: ${(0,errors/* errorMessage */.gJ)(error)})`;
     }
 }
-/** A minimal HTTP/1.1 GET with `Connection: close`: the status line, and the body up to Content-Length or the end. */
+/**
+ * One GET over the already-open stream, through node:http (`Connection: close`): the status, and the body up to
+ * an excerpt's worth (chunked or not: node decodes it). The response is not read further.
+ */
 function exchange(stream, port, path) {
     return new Promise((resolve, reject) => {
-        let buf = Buffer.alloc(0);
-        let done = false;
-        const finish = (fn) => {
-            if (done)
-                return;
-            done = true;
-            stream.off('data', onData);
-            fn();
-        };
-        const parse = (atEnd) => {
-            const headEnd = buf.indexOf('\r\n\r\n');
-            if (headEnd < 0)
-                return undefined;
-            const head = buf.subarray(0, headEnd).toString('latin1');
-            const m = /^HTTP\/1\.[01] (\d{3})/.exec(head);
-            if (!m)
-                throw new Error(`not an HTTP answer: ${JSON.stringify(head.slice(0, 60))}`);
-            const status = Number(m[1]);
-            const body = buf.subarray(headEnd + 4);
-            const len = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-            const chunked = /\r\ntransfer-encoding:\s*chunked/i.test(head);
-            if (len && body.length >= Number(len[1]))
-                return { status, body: body.subarray(0, Number(len[1])).toString('utf8') };
-            if (atEnd || body.length >= BODY_EXCERPT * 4 || (!len && !chunked && status === 204))
-                return { status, body: (chunked ? dechunk(body) : body).toString('utf8') };
-            return undefined;
-        };
-        const onData = (d) => {
-            buf = Buffer.concat([buf, d]);
-            try {
-                const a = parse(buf.length >= MAX_RESPONSE);
-                if (a)
-                    finish(() => resolve(a));
-            }
-            catch (e) {
-                finish(() => reject(e));
-            }
-        };
-        stream.on('data', onData);
-        stream.once('error', (e) => finish(() => reject(e)));
-        const onEnd = () => finish(() => {
-            try {
-                const a = parse(true);
-                if (a)
-                    resolve(a);
-                else
-                    reject(new Error(buf.length
-                        ? 'the connection closed in the middle of the response headers'
-                        : 'the connection closed without an answer (accepted, then closed: is the app listening yet?)'));
-            }
-            catch (e) {
-                reject(e);
-            }
+        const req = (0,external_node_http_.request)({
+            createConnection: () => stream,
+            method: 'GET',
+            path,
+            headers: {
+                Host: `127.0.0.1:${port}`,
+                'User-Agent': 'dyce-health-gate',
+                Accept: '*/*',
+                Connection: 'close',
+            },
         });
-        stream.once('end', onEnd);
-        stream.once('close', onEnd);
-        stream.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: dyce-health-gate\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
+        req.once('error', (e) => reject(httpError(e)));
+        req.once('response', (res) => {
+            const status = res.statusCode ?? 0;
+            const chunks = [];
+            let size = 0;
+            const done = () => {
+                res.off('data', onData);
+                resolve({ status, body: Buffer.concat(chunks).toString('utf8') });
+            };
+            const onData = (d) => {
+                chunks.push(d);
+                size += d.length;
+                if (size >= BODY_EXCERPT * 4) {
+                    done();
+                    res.destroy();
+                }
+            };
+            res.on('data', onData);
+            res.once('end', done);
+            // A body cut short still shows what came (the status decides the check).
+            res.once('aborted', done);
+            res.once('error', done);
+        });
+        req.end();
     });
 }
-function dechunk(body) {
-    const out = [];
-    let k = 0;
-    while (k < body.length) {
-        const eol = body.indexOf('\r\n', k);
-        if (eol < 0)
-            break;
-        const size = Number.parseInt(body.subarray(k, eol).toString('latin1'), 16);
-        if (!Number.isFinite(size) || size <= 0)
-            break;
-        out.push(body.subarray(eol + 2, Math.min(body.length, eol + 2 + size)));
-        k = eol + 2 + size + 2;
-    }
-    return Buffer.concat(out);
+/** node:http's errors in the words of a health check. */
+function httpError(e) {
+    if (e.code === 'ECONNRESET' && e.message === 'socket hang up')
+        return new Error('the connection closed without an answer (accepted, then closed: is the app listening yet?)');
+    if (e.code?.startsWith('HPE_'))
+        return new Error(`not an HTTP answer (${e.reason ?? e.message})`);
+    return e;
 }
 function describeError(error) {
     const code = error.code;
@@ -64146,6 +65452,7 @@ function sleep(ms, signal) {
 
 
 
+
 /** A rollout that failed: `rolledBack` tells whether the previous replicas were fully restored. */
 class RolloutFailed extends errors/* UserError */.yo {
     name = 'RolloutFailed';
@@ -64162,83 +65469,24 @@ class GateFailed extends errors/* UserError */.yo {
 class Cancelled extends errors/* UserError */.yo {
     name = 'RolloutCancelled';
 }
-/**
- * Pure: the rollout's settings and nginx configuration for one host, from the deploy inputs. The host's nginx is
- * found through the inventory variable `dyce_nginx_prefix` (a private nginx), else the system nginx (/etc/nginx).
- */
-function rolloutSetup(inputs, host, app, dockerConfig) {
-    const firstPort = app.hostPort ?? app.port;
-    if (firstPort === undefined)
-        throw new errors/* UserError */.yo('input "port" is required with proxy: nginx');
-    const prefix = host.vars.dyce_nginx_prefix;
-    if (prefix !== undefined &&
-        (typeof prefix !== 'string' || !/^\/[A-Za-z0-9._/@+-]*$/.test(prefix) || prefix.includes('..')))
-        throw new errors/* UserError */.yo(`${host.name}: dyce_nginx_prefix must be an absolute path, got ${JSON.stringify(prefix)}`);
-    const nginx = nginxLayout(prefix);
-    const address = app.hostIp === '0.0.0.0' || app.network === 'host' ? '127.0.0.1' : app.hostIp === '::' ? '::1' : app.hostIp;
-    const names = inputs['nginx-server-name'] ?? [];
-    const cert = inputs['nginx-tls-cert'];
-    const key = inputs['nginx-tls-key'];
-    const site = names.length
-        ? renderSite({
-            app: app.app,
-            serverNames: names,
-            httpListen: inputs['nginx-http-listen'],
-            httpsListen: inputs['nginx-https-listen'],
-            ...(cert && key ? { tls: { cert, key } } : {}),
-            ...(inputs['nginx-static-dir'] ? { staticDir: inputs['nginx-static-dir'] } : {}),
-        })
-        : undefined;
-    return {
-        settings: {
-            maxUnavailable: inputs['max-unavailable'],
-            drainMs: inputs['drain-timeout'],
-            firstPort,
-            replicas: app.replicas,
-            portBase: host.portBase ?? 0,
-            portEnv: app.portEnv,
-        },
-        config: {
-            app: app.app,
-            dockerConfig,
-            nginx,
-            address,
-            ...(site === undefined ? {} : { site }),
-            health: {
-                path: inputs['health-path'],
-                timeoutMs: inputs['health-timeout'],
-                intervalMs: inputs['health-interval'],
-                deadlineMs: inputs['health-deadline'],
-            },
-        },
-    };
-}
-/**
- * Pure: what the host's own no-op check must find of nginx (see lockTake): the upstream file listing the replicas'
- * ports and, when Dyce writes a site, the site file with exactly the rendered content (its sha256).
- */
-function nginxNoopCheck(cfg) {
-    return {
-        upstream: upstreamPath(cfg.nginx, cfg.app),
-        ...(cfg.site === undefined
-            ? {}
-            : { site: { path: sitePath(cfg.nginx, cfg.app), sha256: (0,external_node_crypto_.createHash)('sha256').update(cfg.site).digest('hex') } }),
-    };
-}
 async function applyRollout(h, cfg, rollout) {
-    const report = { started: new Map(), records: [], ports: rollout.initialPorts };
+    const report = { started: new Map(), records: [], ports: rollout.initialPorts, repairs: [] };
     const dial = cfg.dial ?? dialerFor(h.exec);
     // Read while the first batch starts: only the switch needs it (the site goes in after the first one).
     const reading = readConfigs(h, cfg);
     reading.catch(() => { });
     // Nothing to replace: still make sure nginx routes to the replicas (e.g. the first run with proxy: nginx).
     if (rollout.steps.length === 0) {
-        const current = await reading;
-        const siteInstalled = cfg.site === undefined || current.site === cfg.site;
-        if (rollout.finalPorts.length && current.upstream !== upstreamText(cfg, rollout.finalPorts))
-            await timed(h, report, `upstream -> ${rollout.finalPorts.join(', ')}`, () => switchTo(h, cfg, rollout.finalPorts, false).then(() => { }));
-        if (!siteInstalled && rollout.finalPorts.length)
-            await timed(h, report, 'install the site config', () => install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site, false).then(() => { }));
+        const repairs = planNginxRepairs(rollout, await reading, nginxWant(cfg, rollout));
+        for (const repair of repairs) {
+            report.repairs.push(repair);
+            await timed(h, report, describeNginxRepair(repair), async () => {
+                if (repair.kind === 'write-upstream')
+                    await switchTo(h, cfg, repair.ports, false);
+                else
+                    await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site, false);
+            });
+        }
         report.ports = rollout.finalPorts;
         return report;
     }
@@ -64310,9 +65558,10 @@ async function applyRollout(h, cfg, rollout) {
             if (step.kind === 'switch') {
                 report.ports = step.ports;
                 // The site names the upstream, so it goes in once the upstream exists.
-                siteInstalled ??= cfg.site === undefined || (await reading).site === cfg.site;
+                siteInstalled ??= !planNginxRepairs(rollout, await reading, nginxWant(cfg, rollout)).some((r) => r.kind === 'install-site');
                 if (!siteInstalled) {
-                    await timed(h, report, 'install the site config', async () => {
+                    report.repairs.push({ kind: 'install-site' });
+                    await timed(h, report, describeNginxRepair({ kind: 'install-site' }), async () => {
                         reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site, steps[k + 1]?.kind === 'drain');
                     });
                     siteInstalled = true;
@@ -64409,7 +65658,15 @@ async function applyRollout(h, cfg, rollout) {
     async function gate(targets) {
         const results = await Promise.all(targets.map(async (t) => ({
             t,
-            r: await waitHealthy(dial, t.port, { ...cfg.health, signal: h.signal }),
+            r: await waitHealthy(dial, t.port, {
+                ...cfg.health,
+                signal: h.signal,
+                // Long waits are not silent: the state every few seconds (check, what it saw, time left).
+                onCheck: everyFewSeconds(progressInterval(cfg.health.deadlineMs), (ms, c, n) => {
+                    if (!c.ok)
+                        h.reporter.info(`${h.name}: ${t.name}: waiting for health: check ${n} saw ${describeCheck(c)}, ${formatDuration(Math.max(0, cfg.health.deadlineMs - ms))} left`);
+                }),
+            }),
         })));
         if (results.some((x) => x.r.cancelled))
             throw cancelledError(h.signal);
@@ -64423,7 +65680,7 @@ async function applyRollout(h, cfg, rollout) {
     }
 }
 function gateMessage(host, cfg, t, r) {
-    return `${host}: ${t.name} did not become healthy within ${cfg.health.deadlineMs}ms (GET ${cfg.health.path} on port ${t.port}, ${r.checks} checks): the last check saw ${describeCheck(r.last)}`;
+    return `${host}: ${t.name} did not become healthy within ${formatDuration(cfg.health.deadlineMs)} (GET ${cfg.health.path} on port ${t.port}, ${r.checks} checks): the last check saw ${describeCheck(r.last)}`;
 }
 /** Undoes what the rollout did up to step `failedAt`; returns the problems met (none: fully restored). */
 async function rollback(h, cfg, rollout, failedAt, notAttempted, report) {
@@ -64534,11 +65791,18 @@ async function drain(h, ports, maxMs, reloaded, signal, stop = [], onCommitted) 
     if (signal?.aborted)
         return 'cancelled';
     if (open > 0)
-        h.reporter.warning(`${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${maxMs}ms); stopping anyway`);
+        h.reporter.warning(`${h.name}: ${open} connection(s) to port(s) ${ports.join(', ')} still open after the drain (${formatDuration(maxMs)}); stopping anyway`);
     return 'done';
 }
 const DRAIN_SETTLE_MS = 1000;
 const DRAIN_CHUNK_MS = 1000;
+/** What the host's nginx files should hold after ROLLOUT (for planNginxRepairs). */
+function nginxWant(cfg, rollout) {
+    return {
+        upstream: rollout.finalPorts.length ? upstreamText(cfg, rollout.finalPorts) : undefined,
+        ...(cfg.site === undefined ? {} : { site: cfg.site }),
+    };
+}
 function upstreamText(cfg, ports) {
     return renderUpstream({ app: cfg.app, ports, address: cfg.address });
 }
@@ -64600,138 +65864,7 @@ function cancelledError(signal) {
     return new Cancelled(`rollout interrupted (${why})`, { cause: reason });
 }
 
-;// CONCATENATED MODULE: ./src/deploy/settings.ts
-
-
-/** Pure: parsed inputs -> what to run (host-independent). Secret inputs become Secret values here. */
-function appConfigFromInputs(i) {
-    const command = i.command === undefined ? { words: [] } : splitCommand(i.command);
-    const secrets = (entries) => Object.fromEntries((entries ?? []).map((e) => [e.key, new secret/* Secret */.z(e.value)]));
-    const image = imageRef(i.image, i.version);
-    const cfg = {
-        app: i.name,
-        image,
-        version: i.version?.trim() || versionOf(image),
-        replicas: i.replicas,
-        network: i['network-mode'],
-        hostIp: i['host-ip'],
-        portEnv: i['port-env'],
-        env: mapObject(i.env),
-        labels: mapObject(i.labels),
-        volumes: i.volumes ?? [],
-        command: 'words' in command ? command.words : [],
-        restart: i['restart-policy'],
-        secretEnv: secrets(i['secret-env']),
-        secretFiles: secrets(i['secret-files']),
-        logOptions: mapObject(i['log-options']),
-    };
-    if (i.port !== undefined)
-        cfg.port = i.port;
-    if (i['host-port'] !== undefined)
-        cfg.hostPort = i['host-port'];
-    if (i['log-driver']?.trim())
-        cfg.logDriver = i['log-driver'].trim();
-    return cfg;
-}
-/** The image to run: an untagged (and undigested) image takes `version` as its tag, so a redeploy names the version once. */
-function imageRef(image, version) {
-    const ref = image.trim();
-    const v = version?.trim();
-    return v && !imageTag(ref) && !ref.includes('@sha256:') ? `${ref}:${v}` : ref;
-}
-/** The image tag, else the digest's first 12 hex digits. */
-function versionOf(image) {
-    const tag = imageTag(image);
-    if (tag)
-        return tag;
-    const digest = image.split('@sha256:')[1];
-    return digest ? `sha256:${digest.slice(0, 12)}` : 'latest';
-}
-
-;// CONCATENATED MODULE: ./src/deploy/summary.ts
-
-/**
- * The job summary: one table, a row per host (replicas, versions, action taken, time, result); below it, why
- * each failed or skipped host ended as it did.
- */
-function deploySummary(r) {
-    const lines = [`### Dyce deploy: ${r.app} ${r.version}${r.dryRun ? ' (dry run: nothing changed)' : ''}`, ''];
-    lines.push('| host | replicas | versions | action | time | result |', '|---|---|---|---|---|---|');
-    let stopThenStart = false;
-    for (const h of r.hosts) {
-        if (h.plan?.steps.some((s) => s.kind === 'replace' && s.strategy === 'stop-then-start'))
-            stopThenStart = true;
-        const time = h.state === 'skipped' ? '' : formatDuration(h.ms);
-        lines.push(`| ${h.host} | ${replicasCell(h, r.dryRun)} | ${versionsCell(h, r.version)} | ${actionCell(h, r.dryRun)} | ${time} | ${resultCell(h)} |`);
-    }
-    lines.push('');
-    if (stopThenStart)
-        lines.push('Changed replicas were replaced stop-then-start: each was down while it restarted. Zero-downtime rollouts need a proxy in front.', '');
-    const changed = r.hosts.some((h) => h.changed);
-    const counts = countStates(r.hosts);
-    lines.push(`${changed ? 'Changed' : r.dryRun ? 'Planned' : 'Nothing changed'} in ${formatDuration(r.ms)}${counts ? ` (${counts})` : ''}.`);
-    for (const h of r.hosts) {
-        const why = h.error ?? h.skipReason;
-        if (why)
-            lines.push('', `**${h.host}** ${h.state}: ${why.split('\n')[0]}`);
-    }
-    const steps = r.hosts.flatMap((h) => h.steps.map((s) => `- ${h.host}: ${s.description} (${formatDuration(s.ms)})`));
-    if (steps.length)
-        lines.push('', '<details><summary>Steps</summary>', '', ...steps, '', '</details>');
-    return lines.join('\n');
-}
-function replicasCell(h, dryRun) {
-    const names = h.replicas.map((x) => x.name);
-    if (names.length)
-        return `${names.length} (${names.join(', ')})`;
-    const planned = dryRun ? h.plan?.steps.filter((s) => s.kind !== 'remove').length : undefined;
-    return planned ? `${planned} planned` : '';
-}
-function versionsCell(h, version) {
-    if (h.state === 'skipped')
-        return '';
-    const before = [...new Set(h.plan?.previousVersions ?? [])].filter(Boolean);
-    if (!h.plan)
-        return '';
-    if (before.length === 0)
-        return `→ ${version}`;
-    if (before.length === 1 && before[0] === version && !h.plan.changed)
-        return version;
-    const after = h.state === 'failed' || h.state === 'rolled-back' ? `${version} (not reached)` : version;
-    return `${before.join(', ')} → ${after}`;
-}
-function actionCell(h, dryRun) {
-    if (h.state === 'skipped')
-        return 'not started';
-    if (!h.plan)
-        return h.error ? 'none (failed before planning)' : '';
-    const counts = new Map();
-    for (const s of h.plan.steps) {
-        if (s.kind === 'keep')
-            continue;
-        const k = s.kind === 'replace' ? `replace (${s.strategy})` : s.kind;
-        counts.set(k, (counts.get(k) ?? 0) + 1);
-    }
-    if (counts.size === 0)
-        return 'none';
-    const text = [...counts].map(([k, n]) => `${k} ×${n}`).join(', ');
-    return dryRun ? `planned: ${text}` : text;
-}
-function resultCell(h) {
-    return h.state === 'failed' || h.state === 'rolled-back' ? `**${h.state}**` : h.state;
-}
-function countStates(hosts) {
-    if (hosts.length < 2)
-        return '';
-    const counts = new Map();
-    for (const h of hosts)
-        counts.set(h.state, (counts.get(h.state) ?? 0) + 1);
-    return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
-}
-
 ;// CONCATENATED MODULE: ./src/deploy/engine.ts
-
-
 
 
 
@@ -64761,79 +65894,61 @@ class DeployFailed extends errors/* UserError */.yo {
     name = 'DeployFailed';
 }
 /**
- * Deploys to every selected host, fanned out by src/deploy/fanout.ts (`parallel`, `serial`,
- * `max-fail-percentage`); each host takes its own lock. Outputs (version, changed, replicas, failed-hosts,
- * host-states) and the summary are written even when it fails.
+ * Deploys to every host of the config, fanned out by src/deploy/fanout.ts (`parallel`, `serial`,
+ * `max-fail-percentage`); each host takes its own lock. Returns the result, failed or not (`error` says why the
+ * step fails); it writes no output: src/github/deploy-report.ts does, for the action and the CLI alike.
  */
-async function runDeploy(given, reporter, opts = {}) {
+async function deployFleet(config, reporter, opts) {
     const started = Date.now();
-    const inputs = imageDeployInputs(given);
-    const app = appConfigFromInputs(inputs);
-    // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
-    for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)])
-        reporter.secret(s.reveal());
-    const tagWarning = mutableTagWarning(app.image, inputs.pull);
-    if (tagWarning)
-        reporter.warning(tagWarning);
-    const timeout = AbortSignal.timeout(inputs.timeout);
+    const { app } = config;
+    const timeout = AbortSignal.timeout(config.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     const result = {
         version: app.version,
         app: app.app,
-        dryRun: inputs['dry-run'],
+        dryRun: config.dryRun,
         hosts: [],
         changed: false,
         failedHosts: [],
         ms: 0,
     };
     try {
-        const hosts = await (0,deploy_connect/* readTargetHosts */.TE)(inputs);
-        const connect = opts.connect ?? (0,deploy_connect/* connector */.M3)(inputs, reporter);
-        const serial = inputs.serial === undefined ? undefined : parseSerial(inputs.serial);
-        const budget = inputs['max-fail-percentage'];
-        const fan = await fanOut(hosts, {
-            parallel: inputs.parallel,
-            serial: Array.isArray(serial) ? serial : undefined,
+        const hosts = config.hosts;
+        const budget = config.schedule.maxFailPercentage;
+        const fan = await (0,fanout/* fanOut */.YO)(hosts, {
+            parallel: config.schedule.parallel,
+            serial: config.schedule.serial,
             maxFailPercentage: budget,
             signal,
-        }, async (host) => {
-            const outcome = await deployHost(host, app, inputs, reporter, { ...opts, signal, connect });
+        }, async (target) => {
+            const outcome = await deployHost(target, config, reporter, { ...opts, signal });
             outcome.state = stateOf(outcome);
-            reporter.info(`${host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`);
+            reporter.info(`${target.host.name}: ${outcome.state}${outcome.error ? `: ${outcome.error.split('\n')[0]}` : ''}`);
             return outcome;
         }, (o) => o.error !== undefined);
         result.hosts = fan.runs.map((r, k) => r.status === 'done'
             ? r.value
             : r.status === 'error'
-                ? crashed(hosts[k].name, r.error)
-                : skipped(hosts[k].name, r.reason, budget, signal, inputs.timeout));
+                ? crashed(hosts[k].host.name, r.error)
+                : skipped(hosts[k].host.name, r.reason, budget, signal, config.timeoutMs));
         result.failedHosts = result.hosts
             .filter((h) => h.state === 'failed' || h.state === 'rolled-back')
             .map((h) => h.host);
         // One host: its own error, as before there were many.
         const only = result.hosts.length === 1 ? result.hosts[0] : undefined;
         if (only?.error)
-            throw only.cause ?? new errors/* UserError */.yo(only.error);
-        if (result.failedHosts.length > 0)
-            throw deployFailed(result, fan.stopped, budget);
-        if (fan.stopped === 'cancelled')
-            throw engine_cancelledError(signal, inputs.timeout);
-        return result;
+            result.error = only.cause ?? new errors/* UserError */.yo(only.error);
+        else if (result.failedHosts.length > 0)
+            result.error = deployFailed(result, fan.stopped, budget);
+        else if (fan.stopped === 'cancelled')
+            result.error = engine_cancelledError(signal, config.timeoutMs);
     }
-    finally {
-        result.ms = Date.now() - started;
-        result.changed = result.hosts.some((h) => h.changed);
-        reporter.output('failed-hosts', result.failedHosts.join(','));
-        reporter.output('host-states', Object.fromEntries(result.hosts.map((h) => [
-            h.host,
-            { state: h.state, ...(h.error || h.skipReason ? { error: (h.error ?? h.skipReason).split('\n')[0] } : {}) },
-        ])));
-        reporter.output('version', app.version);
-        reporter.output('changed', result.changed);
-        reporter.output('rolled-back', result.hosts.some((h) => h.rolledBack === true));
-        reporter.output('replicas', Object.fromEntries(result.hosts.map((h) => [h.host, h.replicas.map((r) => ({ ...r }))])));
-        reporter.summary(deploySummary(result));
+    catch (error) {
+        result.error = error;
     }
+    result.ms = Date.now() - started;
+    result.changed = result.hosts.some((h) => h.changed);
+    return result;
 }
 function stateOf(o) {
     if (o.error)
@@ -64884,7 +65999,9 @@ function skipped(host, reason, budget, signal, timeoutMs) {
             : `not started: more than max-fail-percentage ${budget}% of the hosts failed`;
     return { host, state: 'skipped', skipReason: why, steps: [], replicas: [], changed: false, ms: 0 };
 }
-async function deployHost(host, app, inputs, reporter, opts) {
+async function deployHost(target, config, reporter, opts) {
+    const { host } = target;
+    const { app } = config;
     const started = Date.now();
     const outcome = { host: host.name, state: 'failed', steps: [], replicas: [], changed: false, ms: 0 };
     let exec;
@@ -64898,15 +66015,15 @@ async function deployHost(host, app, inputs, reporter, opts) {
     try {
         exec = await opts.connect(host);
         access = await resolveAccess(exec, host);
-        const ctx = { host, exec, access, reporter, signal };
+        const ctx = { host, target, config, exec, access, reporter, signal };
         const observeOpts = {
             stateDir: access.stateDir,
             app: app.app,
             ...(app.logDriver === LOKI_ALIAS ? { pluginAlias: LOKI_ALIAS } : {}),
-            readOnly: inputs['dry-run'],
+            readOnly: config.dryRun,
         };
         let observedText;
-        if (inputs['dry-run']) {
+        if (config.dryRun) {
             // A dry run takes no lock and creates nothing.
             observedText = await engine_run(ctx, observeHost(observeOpts), { label: 'observe containers' });
         }
@@ -64915,15 +66032,15 @@ async function deployHost(host, app, inputs, reporter, opts) {
             // host's HMAC key, so the host can tell by itself that nothing is to be done, audit and release at once.
             const noSecrets = Object.keys(app.secretEnv).length === 0 && Object.keys(app.secretFiles).length === 0;
             // With pull: always only the pull can tell whether the tag now names another build: no verdict before it.
-            const expected = noSecrets && inputs.pull !== 'always'
-                ? desiredState(app, { stateDir: access.stateDir, portBase: host.portBase ?? 0, hmacKey: '0'.repeat(64) })
+            const expected = noSecrets && config.pull !== 'always'
+                ? desiredState(app, { stateDir: access.stateDir, portBase: target.portBase, hmacKey: '0'.repeat(64) })
                 : undefined;
             const holder = newHolder(app.app, app.version);
             lock = await acquireLock(exec, {
                 dir: lockDir(access.stateDir, app.app),
                 holder,
-                waitMs: inputs['lock-wait'],
-                staleMs: inputs['lock-stale'],
+                waitMs: config.lock.waitMs,
+                staleMs: config.lock.staleMs,
                 sudo: access.sudo,
                 host: host.name,
                 reporter,
@@ -64935,9 +66052,7 @@ async function deployHost(host, app, inputs, reporter, opts) {
                             expect: expected.replicas.map((r) => `${r.name}=${r.specHash}`),
                             auditLog: auditLog(access.stateDir),
                             // Behind nginx the files Dyce owns must be intact too, else the normal path rewrites them.
-                            ...(inputs.proxy === 'nginx'
-                                ? { nginx: nginxNoopCheck(rolloutSetup(inputs, host, app, expected.dockerConfig).config) }
-                                : {}),
+                            ...(target.nginx ? { nginx: target.nginx.noop } : {}),
                             auditLine: JSON.stringify({
                                 time: holder.since,
                                 who: holder.who,
@@ -64963,21 +66078,21 @@ async function deployHost(host, app, inputs, reporter, opts) {
                 auditResult = 'unchanged';
             }
         }
-        const observed = parseObservation(ctx, observedText, inputs['dry-run']);
+        const observed = parseObservation(ctx, observedText, config.dryRun);
         const desired = desiredState(app, {
             stateDir: access.stateDir,
-            portBase: host.portBase ?? 0,
+            portBase: target.portBase,
             hmacKey: observed.key,
         });
-        const imageId = inputs.pull === 'always' && !inputs['dry-run']
-            ? await withGrace(signal, opts.cancelGraceMs ?? 3000, pullFresh(ctx, app, inputs, desired.dockerConfig, observed.containers, outcome))
+        const imageId = config.pull === 'always' && !config.dryRun
+            ? await withGrace(signal, opts.cancelGraceMs ?? 3000, pullFresh(ctx, desired.dockerConfig, observed.containers, outcome))
             : undefined;
-        if (inputs.pull === 'always' && inputs['dry-run'])
+        if (config.pull === 'always' && config.dryRun)
             reporter.info(`${host.name}: dry run: ${app.image} was not pulled, so a rebuilt tag is not seen (pull: always)`);
         const plan = planReplicas(desired, observed.containers, {
-            adopt: inputs.adopt,
+            adopt: config.adopt,
             host: host.name,
-            strategy: inputs.proxy === 'nginx' ? 'rolling' : 'stop-then-start',
+            strategy: config.strategy,
             ...(imageId ? { imageId } : {}),
         });
         outcome.plan = plan;
@@ -64985,8 +66100,41 @@ async function deployHost(host, app, inputs, reporter, opts) {
             throw new Error(`${host.name}: the host judged the deploy a no-op but the plan has steps (a bug: nothing was changed)`);
         for (const line of describePlan(plan, host.name))
             reporter.info(line);
-        checkLogPlugin(ctx, app, inputs, observed.plugin);
-        if (inputs['dry-run']) {
+        checkLogPlugin(ctx, observed.plugin);
+        const hostPlan = {
+            replicas: plan,
+            prep: planPrep(plan, {
+                image: app.image,
+                pull: config.pull,
+                ...(config.registry.login
+                    ? { login: { registry: config.registry.server, username: config.registry.login.username } }
+                    : {}),
+                ...(app.logDriver === LOKI_ALIAS
+                    ? { plugin: { state: observed.plugin, ref: config.logPlugin.ref, alias: LOKI_ALIAS } }
+                    : {}),
+                secretPaths: desired.secrets
+                    ? [
+                        ...(desired.secrets.envFile ? [desired.secrets.envFile.path] : []),
+                        ...desired.secrets.files.map((f) => f.path),
+                    ]
+                    : [],
+            }),
+            replicaSteps: orderReplicaSteps(plan),
+            ...(target.nginx ? { rollout: planRollout(plan, target.nginx.settings) } : {}),
+            repairs: [],
+        };
+        outcome.hostPlan = hostPlan;
+        if (config.dryRun) {
+            // Behind nginx the plan also shows which of Dyce's nginx files a run would rewrite (read, nothing changed).
+            if (hostPlan.rollout) {
+                const cfg = rolloutConfig(ctx, desired.dockerConfig);
+                const read = await engine_run(ctx, readAppConfigs(cfg.nginx, cfg.app), { label: 'read the nginx files' });
+                hostPlan.repairs = planNginxRepairs(hostPlan.rollout, read.code === 0 ? parseAppConfigs(read.stdout) : {}, nginxWant(cfg, hostPlan.rollout));
+            }
+            const steps = hostPlanSteps(hostPlan);
+            if (steps.length && (plan.changed || hostPlan.repairs.length))
+                for (const s of steps)
+                    reporter.info(`${host.name}:   would ${s.description}`);
             reporter.info(`${host.name}: dry run: nothing was changed`);
             outcome.replicas = keptReplicas(plan, desired);
             auditResult = 'dry-run';
@@ -65004,7 +66152,7 @@ async function deployHost(host, app, inputs, reporter, opts) {
                 ]
                 : []);
         else
-            await applyPlan(ctx, plan, desired, app, inputs, observed.plugin, outcome, opts.cancelGraceMs ?? 3000);
+            await applyPlan(ctx, hostPlan, desired, outcome, opts.cancelGraceMs ?? 3000);
         // Behind nginx a plan without steps may still have rewritten a missing or edited upstream or site file.
         auditResult = plan.changed || outcome.changed ? 'success' : 'unchanged';
         // Retention: the history of the app on the host, and its images beyond keep-versions removed (still locked:
@@ -65016,7 +66164,7 @@ async function deployHost(host, app, inputs, reporter, opts) {
                 app: app.app,
                 image: app.image,
                 version: app.version,
-                keep: inputs['keep-versions'],
+                keep: config.retention.keepVersions,
                 rollback: opts.rollback === true,
             };
         // Secret files of earlier specs are no longer mounted by any replica: remove them.
@@ -65032,7 +66180,7 @@ async function deployHost(host, app, inputs, reporter, opts) {
             outcome.rolledBack = true;
         outcome.error = (0,errors/* errorMessage */.gJ)(error);
         outcome.cause =
-            signal.aborted && !(error instanceof DeployCancelled) ? engine_cancelledError(signal, inputs.timeout, error) : error;
+            signal.aborted && !(error instanceof DeployCancelled) ? engine_cancelledError(signal, config.timeoutMs, error) : error;
         if (outcome.cause instanceof DeployCancelled)
             auditResult = 'cancelled';
         outcome.error = (0,errors/* errorMessage */.gJ)(outcome.cause);
@@ -65087,41 +66235,40 @@ function parseObservation(ctx, r, readOnly) {
     return { key, plugin, containers: parsePsLines(r.stdout.slice(marker + 'containers\n'.length), ctx.host.name) };
 }
 /** Before any container is touched: a Loki log driver needs its plugin, installed only when the user allows it. */
-function checkLogPlugin(ctx, app, inputs, plugin) {
-    if (app.logDriver !== LOKI_ALIAS || plugin === 'true' || inputs['install-log-plugin'])
+function checkLogPlugin(ctx, plugin) {
+    const { app, logPlugin } = ctx.config;
+    if (app.logDriver !== LOKI_ALIAS || plugin === 'true' || logPlugin.install)
         return;
-    const ref = inputs['log-plugin'];
+    const ref = logPlugin.ref;
     if (plugin === 'false')
         throw new errors/* UserError */.yo(`${ctx.host.name}: the Docker plugin "${LOKI_ALIAS}" is installed but disabled; enable it (docker plugin enable ${LOKI_ALIAS}) or set install-log-plugin: true; nothing was changed`);
     throw new errors/* UserError */.yo(`${ctx.host.name}: log-driver loki needs the Docker plugin "${LOKI_ALIAS}", which is not installed; nothing was changed. Set install-log-plugin: true to install ${ref}, or run on the host: docker plugin install ${ref} --alias ${LOKI_ALIAS} --grant-all-permissions`);
 }
-async function applyPlan(ctx, plan, desired, app, inputs, plugin, outcome, graceMs) {
-    const creates = plan.steps.some((s) => s.kind === 'create' || s.kind === 'replace');
-    const needsPlugin = app.logDriver === LOKI_ALIAS && plugin !== 'true';
-    const username = inputs['registry-username'];
-    const password = inputs['registry-password'];
-    const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
-    if (needsPlugin) {
-        if (username && password)
-            await login(ctx, desired.dockerConfig, registry, username, password);
-        await installPlugin(ctx, desired.dockerConfig, inputs['log-plugin'], plugin);
-    }
-    // With pull: always the image was pulled before planning (pullFresh).
-    if (creates && inputs.pull !== 'always') {
+async function applyPlan(ctx, hostPlan, desired, outcome, graceMs) {
+    const { config } = ctx;
+    const plan = hostPlan.replicas;
+    const password = config.registry.login?.password.reveal() ?? '';
+    // The preparation, as planned (src/plan/host-plan.ts): nothing here decides anything the plan did not show.
+    for (const step of hostPlan.prep) {
+        if (step.kind === 'login')
+            await login(ctx, desired.dockerConfig, step.registry, step.username, password);
+        else if (step.kind === 'plugin')
+            await installPlugin(ctx, desired.dockerConfig, step);
+        else if (step.kind === 'secrets')
+            await writeSecrets(ctx, desired);
         // Login and pull in one round trip; the password on stdin.
-        await withGrace(ctx.signal, graceMs, engine_timed(ctx, outcome, `pull ${app.image}`, 'pull', () => username && password
-            ? loginPull(ctx, desired.dockerConfig, registry, username, password, app.image, inputs.pull)
-            : pull(ctx, desired.dockerConfig, app.image, inputs.pull)));
+        else
+            await withGrace(ctx.signal, graceMs, engine_timed(ctx, outcome, describePrepStep(step), 'pull', () => step.login
+                ? loginPull(ctx, desired.dockerConfig, config.registry.server, config.registry.login.username, password, step.image, step.mode)
+                : pull(ctx, desired.dockerConfig, step.image, step.mode)));
     }
-    if (creates)
-        await writeSecrets(ctx, desired);
     // Behind nginx: the rolling replacement (it also takes surplus replicas out of the upstream before stopping them).
-    if (inputs.proxy === 'nginx')
-        return applyProxied(ctx, plan, desired, app, inputs, outcome);
+    if (hostPlan.rollout)
+        return applyProxied(ctx, hostPlan, hostPlan.rollout, desired, outcome);
     // Removes are batched: one `docker stop` stops them in parallel, so stop timeouts never add up.
     const removes = plan.steps.filter((s) => s.kind === 'remove');
     if (removes.length) {
-        throwIfCancelled(ctx.signal, inputs.timeout);
+        throwIfCancelled(ctx.signal, config.timeoutMs);
         const names = removes.map((s) => s.container.name);
         await engine_timed(ctx, outcome, removes.map(describeStep).join('; '), 'remove-batch', async () => {
             await engine_check(ctx, (0,docker/* dockerStop */.Xj)(names), `docker stop ${names.join(' ')}`);
@@ -65141,7 +66288,7 @@ async function applyPlan(ctx, plan, desired, app, inputs, plugin, outcome, grace
             creations.push(step);
             continue;
         }
-        throwIfCancelled(ctx.signal, inputs.timeout);
+        throwIfCancelled(ctx.signal, config.timeoutMs);
         // A step in flight is allowed to finish (up to graceMs after cancellation) so the host stays consistent.
         const id = await withGrace(ctx.signal, graceMs, engine_timed(ctx, outcome, describeStep(step), step.kind, () => applyStep(ctx, step, desired)));
         outcome.changed = true;
@@ -65149,7 +66296,7 @@ async function applyPlan(ctx, plan, desired, app, inputs, plugin, outcome, grace
     }
     // New replicas are independent of each other: started concurrently, over the one connection.
     if (creations.length) {
-        throwIfCancelled(ctx.signal, inputs.timeout);
+        throwIfCancelled(ctx.signal, config.timeoutMs);
         const results = await withGrace(ctx.signal, graceMs, Promise.allSettled(creations.map((step) => engine_timed(ctx, outcome, describeStep(step), step.kind, () => applyStep(ctx, step, desired)))));
         results.forEach((r, k) => {
             if (r.status === 'fulfilled') {
@@ -65163,17 +66310,32 @@ async function applyPlan(ctx, plan, desired, app, inputs, plugin, outcome, grace
     }
     outcome.replicas.sort((a, b) => replicaNumber(a.name) - replicaNumber(b.name));
     function replicaNumber(name) {
-        return Number(name.slice(app.app.length)) || 0;
+        return Number(name.slice(config.app.app.length)) || 0;
     }
+}
+/** The rollout's view of this host (its nginx, the gate, the site) from the assembled config. */
+function rolloutConfig(ctx, dockerConfig) {
+    const nginx = ctx.target.nginx;
+    const options = ctx.config.rollout;
+    if (!nginx || !options)
+        throw new Error(`${ctx.host.name}: a rolling deploy without its nginx settings (a bug)`);
+    return {
+        app: ctx.config.app.app,
+        dockerConfig,
+        nginx: nginx.layout,
+        address: options.address,
+        ...(options.site === undefined ? {} : { site: options.site }),
+        health: options.health,
+    };
 }
 /**
  * The rollout behind nginx (src/deploy/rollout.ts): new replicas on their slot's alternate port, health-gated,
  * switched in, old ones drained and stopped together; rolled back by itself on a failed gate, an error or a cancel.
  */
-async function applyProxied(ctx, plan, desired, app, inputs, outcome) {
-    const { settings, config } = rolloutSetup(inputs, ctx.host, app, desired.dockerConfig);
-    const rollout = planRollout(plan, settings);
-    const report = await applyRollout({ name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal }, config, rollout);
+async function applyProxied(ctx, hostPlan, rollout, desired, outcome) {
+    const plan = hostPlan.replicas;
+    const report = await applyRollout({ name: ctx.host.name, exec: ctx.exec, sudo: ctx.access.sudo, reporter: ctx.reporter, signal: ctx.signal }, rolloutConfig(ctx, desired.dockerConfig), rollout);
+    hostPlan.repairs = report.repairs;
     for (const r of report.records)
         outcome.steps.push({ description: r.description, kind: 'rollout', ms: r.ms });
     // With no container steps, any record is a repaired nginx file (upstream or site): the host changed.
@@ -65218,16 +66380,18 @@ async function login(ctx, config, registry, username, password) {
     if (r.code !== 0)
         throw new errors/* UserError */.yo(`${ctx.host.name}: registry login to ${registry} as ${username} failed (check registry-username and registry-password): ${lastLines(r.stderr, 2)}; nothing was changed`);
 }
-async function installPlugin(ctx, config, ref, state) {
-    if (state === 'false') {
-        ctx.reporter.info(`${ctx.host.name}: enabling the Docker plugin ${LOKI_ALIAS}`);
-        await engine_check(ctx, (0,docker/* dockerPluginEnable */.Tr)(LOKI_ALIAS), `docker plugin enable ${LOKI_ALIAS}`);
+async function installPlugin(ctx, config, step) {
+    if (step.action === 'enable') {
+        ctx.reporter.info(`${ctx.host.name}: enabling the Docker plugin ${step.alias}`);
+        await engine_check(ctx, (0,docker/* dockerPluginEnable */.Tr)(step.alias), `docker plugin enable ${step.alias}`);
         return;
     }
-    ctx.reporter.info(`${ctx.host.name}: installing the Docker plugin ${ref} as ${LOKI_ALIAS}`);
-    const r = await engine_run(ctx, (0,docker/* dockerPluginInstall */.l0)(config, ref, LOKI_ALIAS), { label: `docker plugin install ${ref}` });
+    ctx.reporter.info(`${ctx.host.name}: installing the Docker plugin ${step.ref} as ${step.alias}`);
+    const r = await engine_run(ctx, (0,docker/* dockerPluginInstall */.l0)(config, step.ref, step.alias), {
+        label: `docker plugin install ${step.ref}`,
+    });
     if (r.code !== 0)
-        throw new errors/* UserError */.yo(`${ctx.host.name}: could not install the log plugin ${ref}: ${lastLines(r.stderr, 3)}; nothing was changed`);
+        throw new errors/* UserError */.yo(`${ctx.host.name}: could not install the log plugin ${step.ref}: ${lastLines(r.stderr, 3)}; nothing was changed`);
 }
 async function pull(ctx, config, image, mode) {
     const r = await engine_run(ctx, mode === 'always' ? (0,docker/* dockerPull */.KD)(config, image) : (0,docker/* dockerPullMissing */.Yc)(config, image), {
@@ -65240,10 +66404,11 @@ async function pull(ctx, config, image, mode) {
  * `pull: always`, before planning, in one round trip (login included, the password on stdin): the image ID the
  * tag names now, and the image ID of each observed container (set on them) so the plan can tell a rebuilt tag.
  */
-async function pullFresh(ctx, app, inputs, config, containers, outcome) {
-    const username = inputs['registry-username'];
-    const password = inputs['registry-password'];
-    const registry = inputs.registry ?? imageRegistry(app.image) ?? 'docker.io';
+async function pullFresh(ctx, config, containers, outcome) {
+    const { app } = ctx.config;
+    const registry = ctx.config.registry.server;
+    const username = ctx.config.registry.login?.username;
+    const password = ctx.config.registry.login?.password.reveal();
     const login = username && password ? { registry, username } : undefined;
     const r = await engine_timed(ctx, outcome, `pull ${app.image}`, 'pull', () => engine_run(ctx, pullAndIdentify({
         config,
@@ -65275,7 +66440,7 @@ async function writeSecrets(ctx, desired) {
         return;
     const files = [...(s.envFile ? [s.envFile] : []), ...s.files];
     for (const f of files) {
-        const r = await engine_run(ctx, host_state_writeFileFromStdin(f.path), { stdin: f.content.reveal(), label: `write ${f.path}` });
+        const r = await engine_run(ctx, writeFileFromStdin(f.path), { stdin: f.content.reveal(), label: `write ${f.path}` });
         if (r.code !== 0)
             throw new CommandFailed(ctx.host.name, `write ${f.path}`, r);
     }
@@ -65383,16 +66548,32 @@ function withGrace(signal, graceMs, work) {
 ;// CONCATENATED MODULE: ./src/deploy/entry.ts
 
 
+
+
+
+
+
 /**
  * The deploy action's entry: the playbook, the image deploy, or the playbook then the image deploy (only if
  * the playbook succeeded everywhere). `changed` is true when either changed something.
  */
 async function runDeployInputs(i, reporter, opts = {}) {
+    // One connection per host for the whole run: the playbook and the image deploy share it.
+    const own = opts.connect ? undefined : (0,deploy_connect/* runConnector */.Fq)(i, reporter);
+    const shared = own ? { ...opts, connect: own } : opts;
+    try {
+        return await runPhases(i, reporter, shared);
+    }
+    finally {
+        await own?.close();
+    }
+}
+async function runPhases(i, reporter, opts) {
     let playbook;
     if (i.playbook?.trim()) {
         // `eager`: ncc (webpack) keeps the module in the action's one-file bundle (evaluated only here); esbuild, which
         // bundles the CLI, ignores the comment and splits it into a chunk of its own.
-        const { runDeployPlaybook } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 383));
+        const { runDeployPlaybook } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 6526));
         playbook = await runDeployPlaybook(i, reporter, {
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(opts.connect ? { connect: opts.connect } : {}),
@@ -65411,6 +66592,45 @@ async function runDeployInputs(i, reporter, opts = {}) {
         if (playbook?.changed && !deployChanged)
             reporter.output('changed', true);
     }
+}
+/**
+ * The image deploy: the configuration is assembled (and every per-host value checked) before any connection,
+ * the secrets are registered, the engine runs, and one adapter writes the outputs and the summary, also when the
+ * deploy fails. Throws the deploy's error after reporting it.
+ */
+async function runDeploy(given, reporter, opts = {}) {
+    const inputs = imageDeployInputs(given);
+    const app = appConfigFromInputs(inputs);
+    // Each secret value on its own: the runner masks the raw input text, but a log line may hold one value alone.
+    for (const s of [...Object.values(app.secretEnv), ...Object.values(app.secretFiles)])
+        reporter.secret(s.reveal());
+    let config;
+    try {
+        config = await readDeployConfig(inputs);
+        (0,deploy_connect/* checkConnectionInputs */.Ui)(inputs, config.hosts.map((h) => h.host), opts.connect);
+    }
+    catch (error) {
+        reportDeploy({
+            version: app.version,
+            app: app.app,
+            dryRun: inputs['dry-run'],
+            hosts: [],
+            changed: false,
+            failedHosts: [],
+            ms: 0,
+        }, reporter);
+        throw error;
+    }
+    for (const s of deploySecrets(config))
+        reporter.secret(s);
+    const tagWarning = mutableTagWarning(config.app.image, config.pull);
+    if (tagWarning)
+        reporter.warning(tagWarning);
+    const result = await deployFleet(config, reporter, { ...opts, connect: opts.connect ?? (0,deploy_connect/* connector */.M3)(inputs, reporter) });
+    reportDeploy(result, reporter);
+    if (result.error !== undefined)
+        throw result.error;
+    return result;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy/signals.ts
@@ -65451,17 +66671,32 @@ async function deployMain(inputs, reporter) {
     const { signal, dispose } = abortOnSignals();
     const locks = [];
     try {
-        await runDeployInputs(inputs, reporter, {
+        await withGitHubDeployment(inputs, reporter, (reporter) => runDeployInputs(inputs, reporter, {
             signal,
             onLock: (l) => {
                 locks.push(l);
                 saveState(LOCKS_STATE, JSON.stringify(locks));
             },
-        });
+        }));
+        // A clean main step released its locks itself: the post step has nothing to check and does not reconnect.
+        if (locks.length > 0)
+            saveState(LOCKS_STATE, '[]');
     }
     finally {
         dispose();
     }
+}
+/**
+ * With `github-token` and `environment`, the deploy is recorded as a GitHub deployment (src/github/deployments.ts);
+ * otherwise it just runs. The module (and @actions/github) loads only when asked for.
+ */
+async function withGitHubDeployment(inputs, reporter, deploy) {
+    if (!inputs['github-token'] || !inputs.environment?.trim())
+        return deploy(reporter);
+    const { assembleDeploymentSettings, withDeployment } = await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 3451));
+    const what = [inputs.name, inputs.version ?? inputs.image].filter(Boolean).join(' ');
+    const settings = assembleDeploymentSettings(inputs, process.env, what || undefined);
+    return settings ? withDeployment(settings, reporter, deploy) : deploy(reporter);
 }
 /**
  * The post step: removes a lock only if it is still this run's (the holder id inside matches), for the case
@@ -65538,7 +66773,7 @@ async function run_run() {
 /* harmony export */   m3: () => (/* binding */ dockerObserveContainer),
 /* harmony export */   yR: () => (/* binding */ dockerWithStdinEnvFile)
 /* harmony export */ });
-/* unused harmony exports DOCKER, dockerPsIds, dockerInspect, dockerPluginInspect, dockerPluginList */
+/* unused harmony export DOCKER */
 const DOCKER = 'docker';
 function docker(config, ...args) {
     return config ? [DOCKER, '--config', config, ...args] : [DOCKER, ...args];
@@ -65564,12 +66799,6 @@ function dockerPullMissing(config, image) {
         config,
         image,
     ];
-}
-function dockerPsIds(filter) {
-    return docker(undefined, 'ps', '--all', '--quiet', '--no-trunc', '--filter', filter);
-}
-function dockerInspect(ids) {
-    return docker(undefined, 'inspect', ...ids);
 }
 /**
  * `docker run -d` with every option. Values are separate argv words (`--env`, `KEY=value`), so hostile
@@ -65605,12 +66834,6 @@ function dockerStop(names, timeoutSeconds) {
 }
 function dockerRm(names, opts = {}) {
     return docker(undefined, 'rm', ...(opts.force ? ['--force'] : []), ...names);
-}
-function dockerPluginInspect(alias) {
-    return docker(undefined, 'plugin', 'inspect', '--format', '{{.Enabled}}', alias);
-}
-function dockerPluginList() {
-    return docker(undefined, 'plugin', 'ls', '--format', '{{.Name}} {{.Enabled}}');
 }
 /** Installs a plugin from `ref` under `alias`; `config` carries the registry login (a private plugin registry). */
 function dockerPluginInstall(config, ref, alias) {
@@ -65719,10 +66942,9 @@ function dockerWithStdinEnvFile(argv) {
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   XW: () => (/* binding */ quoteWord),
-/* harmony export */   ZL: () => (/* binding */ shellQuote)
+/* harmony export */   X: () => (/* binding */ quoteWord),
+/* harmony export */   Z: () => (/* binding */ shellQuote)
 /* harmony export */ });
-/* unused harmony export andThen */
 /**
  * The one shell-quoting function. Every remote command is built as argv (an array) and turned into a
  * POSIX shell string here, and nowhere else. Single quotes make every byte literal: `$(...)`, backquotes,
@@ -65739,10 +66961,6 @@ function quoteWord(word) {
         return word;
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
-/** Commands joined with && (a pure helper: argv arrays in, one shell string out). */
-function andThen(...commands) {
-    return commands.map(shellQuote).join(' && ');
-}
 
 
 /***/ }),
@@ -65753,12 +66971,15 @@ function andThen(...commands) {
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   E: () => (/* binding */ ansibleYamlOptions)
 /* harmony export */ });
+/* harmony import */ var _template_unsafe_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2266);
+
 /**
  * YAML as Ansible reads it (PyYAML, YAML 1.1), for inventories and playbooks alike:
  * - booleans are yes/no, true/false, on/off in their three spellings, and NOT `y`/`n` (PyYAML's list; the
  *   `yaml` package's 1.1 schema would turn `[x, y]` into `['x', true]`);
  * - `0644` is octal, `1:30` sexagesimal, `<<` merge keys work;
- * - dates stay strings (Ansible prints them as written).
+ * - dates stay strings (Ansible prints them as written);
+ * - `!unsafe 'text'` is a literal that is never rendered as a template.
  * Checked against ansible-inventory --list in test/lab/inventory-ansible.test.ts.
  */
 const pyBool = {
@@ -65767,6 +66988,20 @@ const pyBool = {
     identify: (v) => typeof v === 'boolean',
     test: /^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$/,
     resolve: (s) => /^(?:yes|true|on)$/i.test(s),
+};
+/** Ansible Vault: refused by name, with what to do instead (Dyce has no vault password and never decrypts). */
+const vaultTag = {
+    tag: '!vault',
+    identify: () => false,
+    resolve: (_s, onError) => {
+        onError('!vault values are not supported: keep the secret in a vars file outside the repository and pass it with -e @file (or secret-extra-vars)');
+        return '';
+    },
+};
+const unsafeTag = {
+    tag: '!unsafe',
+    identify: () => false,
+    resolve: (s) => (0,_template_unsafe_js__WEBPACK_IMPORTED_MODULE_0__/* .unsafeText */ .I9)(s),
 };
 function ansibleYamlOptions() {
     return {
@@ -65777,6 +67012,8 @@ function ansibleYamlOptions() {
         customTags: (tags) => [
             ...tags.filter((t) => !(typeof t === 'object' && (t.tag === 'tag:yaml.org,2002:bool' || t.tag === 'tag:yaml.org,2002:timestamp'))),
             pyBool,
+            unsafeTag,
+            vaultTag,
         ],
     };
 }
@@ -65793,6 +67030,8 @@ function ansibleYamlOptions() {
 /* harmony export */ });
 /* unused harmony export parseIniValue */
 /* harmony import */ var _inventory_raw_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7837);
+/* harmony import */ var _shell_words_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3368);
+
 
 /**
  * Reads an Ansible INI inventory the way ansible's `ini` inventory plugin does:
@@ -65899,7 +67138,11 @@ function readHostLine(line, at, group, into) {
     }
     if (tokens.words.length === 0)
         return;
-    const [pattern, ...assignments] = tokens.words;
+    const [given, ...assignments] = tokens.words;
+    // `user@host[:port]`, as ssh and appleboy/ssh-action users write it: the user becomes ansible_user (a later
+    // ansible_user= on the line wins), the rest is the host entry, Ansible's `host:port` included.
+    const login = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)@(.+)$/.exec(given);
+    const pattern = login ? login[2] : given;
     const expanded = (0,_inventory_raw_js__WEBPACK_IMPORTED_MODULE_0__/* .expandHostEntry */ .nd)(pattern);
     if ('error' in expanded) {
         into.issue(at, expanded.error);
@@ -65924,78 +67167,17 @@ function readHostLine(line, at, group, into) {
         const h = into.host(name, at);
         if (expanded.port !== undefined)
             h.vars.set('ansible_port', { value: expanded.port, at });
+        if (login)
+            h.vars.set('ansible_user', { value: login[1], at });
         for (const [k, v] of vars)
             h.vars.set(k, { value: v, at });
         into.addHostToGroup(g, name);
     }
 }
-/**
- * POSIX shell word splitting (Python's shlex.split(posix=True, comments=True), which Ansible uses):
- * single quotes are literal, double quotes honour \" and \\, a backslash outside quotes escapes the next byte,
- * `#` outside quotes starts a comment.
- */
+/** An inventory line's words (`#` starts a comment), with the line in the error. */
 function shellSplit(line) {
-    const words = [];
-    let cur = '';
-    let inWord = false;
-    let i = 0;
-    while (i < line.length) {
-        const c = line[i];
-        if (c === ' ' || c === '\t') {
-            if (inWord)
-                words.push(cur);
-            cur = '';
-            inWord = false;
-            i++;
-        }
-        else if (c === '#') {
-            break;
-        }
-        else if (c === "'") {
-            const end = line.indexOf("'", i + 1);
-            if (end < 0)
-                return { error: `unterminated single quote in ${JSON.stringify(line)}` };
-            cur += line.slice(i + 1, end);
-            inWord = true;
-            i = end + 1;
-        }
-        else if (c === '"') {
-            i++;
-            let closed = false;
-            while (i < line.length) {
-                const d = line[i];
-                if (d === '"') {
-                    closed = true;
-                    i++;
-                    break;
-                }
-                if (d === '\\' && (line[i + 1] === '"' || line[i + 1] === '\\')) {
-                    cur += line[i + 1];
-                    i += 2;
-                    continue;
-                }
-                cur += d;
-                i++;
-            }
-            if (!closed)
-                return { error: `unterminated double quote in ${JSON.stringify(line)}` };
-            inWord = true;
-        }
-        else if (c === '\\') {
-            if (i + 1 < line.length)
-                cur += line[i + 1];
-            inWord = true;
-            i += 2;
-        }
-        else {
-            cur += c;
-            inWord = true;
-            i++;
-        }
-    }
-    if (inWord)
-        words.push(cur);
-    return { words };
+    const r = (0,_shell_words_js__WEBPACK_IMPORTED_MODULE_1__/* .splitShellWords */ .C)(line, { comments: true });
+    return 'error' in r ? { error: `${r.error} in ${JSON.stringify(line)}` } : r;
 }
 /**
  * Ansible reads INI values with Python's ast.literal_eval and keeps the text when that fails.
@@ -67004,17 +68186,87 @@ function globToRegExp(glob) {
 
 /***/ }),
 
-/***/ 3744:
+/***/ 3368:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   C: () => (/* binding */ splitShellWords)
+/* harmony export */ });
+/**
+ * The one shell word splitter: Python's `shlex.split(text, posix=True)`, which Ansible uses for inventory lines
+ * (with comments), `-e` arguments, and the `command` of docker_container. No expansion of any kind: `$(id)` and
+ * backquotes stay text.
+ * - single quotes are literal;
+ * - inside double quotes a backslash escapes only `"` and `\` (`"\$"` stays `\$`, as in shlex, not as in sh);
+ * - outside quotes a backslash escapes the next character;
+ * - with `comments`, a `#` outside quotes ends the text (also in the middle of a word, as in shlex).
+ */
+function splitShellWords(text, opts = {}) {
+    const words = [];
+    let cur = '';
+    let inWord = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === "'") {
+            const end = text.indexOf("'", i + 1);
+            if (end < 0)
+                return { error: 'unclosed single quote' };
+            cur += text.slice(i + 1, end);
+            i = end;
+            inWord = true;
+        }
+        else if (c === '"') {
+            let k = i + 1;
+            for (; k < text.length && text[k] !== '"'; k++) {
+                if (text[k] === '\\' && (text[k + 1] === '"' || text[k + 1] === '\\'))
+                    k++;
+                cur += text[k];
+            }
+            if (k >= text.length)
+                return { error: 'unclosed double quote' };
+            i = k;
+            inWord = true;
+        }
+        else if (c === '\\') {
+            if (i + 1 < text.length)
+                cur += text[++i];
+            inWord = true;
+        }
+        else if (c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+            if (inWord)
+                words.push(cur);
+            cur = '';
+            inWord = false;
+        }
+        else if (c === '#' && opts.comments) {
+            break;
+        }
+        else {
+            cur += c;
+            inWord = true;
+        }
+    }
+    if (inWord)
+        words.push(cur);
+    return { words };
+}
+
+
+/***/ }),
+
+/***/ 2025:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
+  Ui: () => (/* binding */ checkConnectionInputs),
   M3: () => (/* binding */ connector),
-  TE: () => (/* binding */ readTargetHosts)
+  TE: () => (/* binding */ readTargetHosts),
+  Fq: () => (/* binding */ runConnector)
 });
 
-// UNUSED EXPORTS: hostKeyPolicy, sshCredentials
+// UNUSED EXPORTS: cliRunConnector, hostKeyPolicy, sshCredentials
 
 // EXTERNAL MODULE: ./src/config/inventory.ts + 1 modules
 var config_inventory = __nccwpck_require__(8651);
@@ -67152,7 +68404,7 @@ function checkHostKey(policy, host, port, keyBlob) {
     if (policy.kind === 'insecure')
         return { ok: true, keyType, fingerprint, trusted: false };
     if (policy.kind === 'fingerprint') {
-        const expected = policy.fingerprints.map(known_hosts_normalizeFingerprint);
+        const expected = policy.fingerprints.map(normalizeFingerprint);
         if (expected.includes(fingerprint))
             return { ok: true, keyType, fingerprint, trusted: true };
         return { ok: false, reason: 'mismatch', keyType, fingerprint, expected };
@@ -67187,7 +68439,7 @@ function hostKeyAlgorithms(policy, host, port) {
  * Accepts `SHA256:<43 base64 chars>` (padding optional) or a whole `ssh-keygen -lf` line; returns `SHA256:...`.
  * Throws for anything else (MD5 fingerprints included: they are too weak to pin).
  */
-function known_hosts_normalizeFingerprint(text) {
+function normalizeFingerprint(text) {
     const m = /SHA256:([A-Za-z0-9+/]{43})=?(?:\s|$)/.exec(text.trim());
     if (!m) {
         throw new errors/* InputError */.dz([`host-fingerprint: expected SHA256:<base64> as printed by ssh-keygen -lf, got ${JSON.stringify(clip(text))}`], 'invalid host fingerprint');
@@ -67271,6 +68523,363 @@ var lib = __nccwpck_require__(5472);
 var lib_default = /*#__PURE__*/__nccwpck_require__.n(lib);
 // EXTERNAL MODULE: ./src/commands/quote.ts
 var quote = __nccwpck_require__(7654);
+;// CONCATENATED MODULE: ./src/remote/shell.ts
+
+/**
+ * One long-lived remote POSIX `sh` per SSH connection, through which every command of the run goes: no new SSH
+ * session (sshd fork, PAM, login shell) per command.
+ *
+ * The session runs `exec sh`; the script below is then written to that sh's standard input. It makes a private
+ * directory (mode 0700, files 0600: tmpfs first), answers a probe (`$((6*7))`, so a shell that is not POSIX is
+ * refused once, clearly), and reads requests, one line each:
+ *
+ *   r ID NLINES NBYTES    a command: NLINES lines of its shell text follow, then NBYTES of its standard input
+ *                         (stored in a 0600 file of the private directory while it runs, never in argv)
+ *   k ID SIGNAL           signal the command's process group (timeouts and cancellation)
+ *   g ID                  send the output of a finished command that was too large for one atomic frame
+ *   q                     no more requests: wait for running commands, remove the private directory, exit
+ *
+ * Each command runs in the background in its own session (`setsid`, so its process group can be signalled as a
+ * whole), with its stdout and stderr in files. When it ends, a frame `TOKEN d ID CODE NOUT NERR` + the bytes goes
+ * to the channel's stderr in ONE write of at most 4 KiB (atomic on a pipe, so frames of concurrent commands
+ * never interleave); a larger result is announced (`TOKEN b ID`) and fetched with `g`, answered on stdout, which
+ * only the request loop writes. The token is random per session, so command output cannot forge a frame.
+ * At end of input (the client closed, or the connection was lost) the loop waits for its running commands (a
+ * command is never cut in half by a lost connection) and removes its directory.
+ */
+function remoteScript(token) {
+    return `T=${token}
+U=$(umask)
+umask 077
+D=
+for b in "\${XDG_RUNTIME_DIR:-}" /dev/shm "\${TMPDIR:-/tmp}" /tmp; do
+  [ -n "$b" ] && [ -d "$b" ] && [ -w "$b" ] || continue
+  D=$(mktemp -d "$b/dyce.XXXXXXXX" 2>/dev/null) && break
+  D="$b/dyce.$$" && mkdir "$D" 2>/dev/null && break
+  D=
+done
+[ -n "$D" ] || { echo "dyce: no writable temporary directory on this host" >&2; exit 70; }
+exec 3>&2 2>>"$D/.log"
+trap 'rm -rf "$D"' EXIT
+S=
+command -v setsid >/dev/null 2>&1 && S=setsid
+j() {
+  ( umask "$U"; eval "set -- $3"; exec $S "$@" ) <"$2" >"$D/$1.o" 2>"$D/$1.e" 3>&- &
+  echo "$!" >"$D/$1.p"
+  wait "$!"
+  r=$?
+  rm -f "$D/$1.p" "$D/$1.i"
+  wc -c "$D/$1.o" "$D/$1.e" >"$D/$1.l"
+  { read -r ol x; read -r el x; } <"$D/$1.l"
+  if [ $((ol + el)) -le 3900 ]; then
+    { printf '%s d %s %s %s %s\\n' "$T" "$1" "$r" "$ol" "$el"; cat "$D/$1.o" "$D/$1.e"; } >"$D/$1.f"
+    dd if="$D/$1.f" bs=4096 2>/dev/null >&3
+    rm -f "$D/$1".*
+  else
+    echo "$r $ol $el" >"$D/$1.z"
+    printf '%s b %s\\n' "$T" "$1" >&3
+  fi
+}
+printf '%s hello %s %s\\n' "$T" "$((6 * 7))" "\${S:-nosetsid}"
+while IFS=' ' read -r op id a b; do
+  case $op in
+  r)
+    c=
+    n=0
+    while [ "$n" -lt "$a" ]; do
+      IFS= read -r l || exit 1
+      c="$c$l
+"
+      n=$((n + 1))
+    done
+    i=/dev/null
+    if [ "$b" -gt 0 ]; then
+      i="$D/$id.i"
+      dd ibs=1 count="$b" of="$i" 2>/dev/null || exit 1
+    fi
+    j "$id" "$i" "$c" &
+    ;;
+  k)
+    p=
+    [ -f "$D/$id.p" ] && read -r p <"$D/$id.p"
+    if [ -n "$p" ]; then
+      if [ -n "$S" ]; then kill -s "$a" -- "-$p"; else kill -s "$a" "$p"; fi
+    fi
+    ;;
+  g)
+    read -r r ol el <"$D/$id.z"
+    printf '%s o %s %s %s %s\\n' "$T" "$id" "$r" "$ol" "$el"
+    cat "$D/$id.o" "$D/$id.e"
+    rm -f "$D/$id".*
+    ;;
+  q) break ;;
+  esac
+done
+wait
+`;
+}
+/** Why a session's shell could not be used. The message is for people; `kind` for the executor. */
+class ShellRefused extends Error {
+    name = 'ShellRefused';
+}
+/** The session ended (connection lost, shell killed) while commands were in flight: their outcome is unknown. */
+class ShellLost extends Error {
+    name = 'ShellLost';
+}
+// Only a guard against a login shell that never starts `sh` (waiting for input): a loaded host can be slow.
+const HELLO_TIMEOUT_MS = 60_000;
+/** After TERM, the command's process group gets KILL this much later. */
+const KILL_AFTER_MS = 2_000;
+/** If the host does not even answer the KILL, the command is given up on this much after its limit. */
+const BACKSTOP_MS = 5_000;
+/** A frame parser over one byte stream: `TOKEN kind ID ...\n` headers, some followed by a counted body. */
+class FrameReader {
+    token;
+    onFrame;
+    onNoise;
+    #buf = Buffer.alloc(0);
+    constructor(token, onFrame, onNoise) {
+        this.token = token;
+        this.onFrame = onFrame;
+        this.onNoise = onNoise;
+    }
+    push(chunk) {
+        this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+        for (;;) {
+            const start = this.#buf.indexOf(this.token);
+            if (start < 0) {
+                // Keep a tail that may be the start of a token split across chunks.
+                const keep = Math.min(this.#buf.length, this.token.length - 1);
+                if (this.#buf.length > keep)
+                    this.onNoise(this.#buf.subarray(0, this.#buf.length - keep).toString('utf8'));
+                this.#buf = this.#buf.subarray(this.#buf.length - keep);
+                return;
+            }
+            if (start > 0) {
+                this.onNoise(this.#buf.subarray(0, start).toString('utf8'));
+                this.#buf = this.#buf.subarray(start);
+            }
+            const nl = this.#buf.indexOf(10);
+            if (nl < 0)
+                return;
+            const fields = this.#buf
+                .subarray(this.token.length + 1, nl)
+                .toString('latin1')
+                .split(' ');
+            const kind = fields[0];
+            const bodyLen = kind === 'd' || kind === 'o' ? Number(fields[3]) + Number(fields[4]) : 0;
+            if (this.#buf.length < nl + 1 + bodyLen)
+                return;
+            const body = this.#buf.subarray(nl + 1, nl + 1 + bodyLen);
+            this.#buf = this.#buf.subarray(nl + 1 + bodyLen);
+            this.onFrame(fields, Buffer.from(body));
+        }
+    }
+}
+/**
+ * The client side of the remote shell: requests out on the channel's stdin, frames in from its stdout and stderr.
+ * `open` probes once; afterwards `run` is one message each way per command (two for large outputs).
+ */
+class RemoteShell {
+    #channel;
+    #token;
+    #pending = new Map();
+    #nextId = 1;
+    #closed = false;
+    #lostReason = 'the SSH session ended';
+    #noise = [];
+    #hello;
+    /** Whether commands run in their own session (setsid on the host), so a signal reaches their whole group. */
+    groupSignals = false;
+    constructor(channel, token) {
+        this.#channel = channel;
+        this.#token = token;
+    }
+    /** Starts `sh` in a new session channel on `client` and waits for its answer to the probe. */
+    static open(client, who) {
+        return new Promise((resolve, reject) => {
+            client.exec('exec sh', (err, channel) => {
+                if (err) {
+                    reject(new ShellLost(`cannot open a session: ${err.message}`));
+                    return;
+                }
+                const token = `DYCE${(0,external_node_crypto_.randomBytes)(12).toString('hex')}`;
+                const shell = new RemoteShell(channel, token);
+                const timer = setTimeout(() => {
+                    shell.#hello = undefined;
+                    channel.close();
+                    reject(new ShellRefused(`${who}: \`sh\` did not answer within ${HELLO_TIMEOUT_MS / 1000}s of login`));
+                }, HELLO_TIMEOUT_MS);
+                shell.#hello = (fields) => {
+                    clearTimeout(timer);
+                    shell.#hello = undefined;
+                    if (fields[1] !== '42') {
+                        channel.close();
+                        reject(new ShellRefused(`${who}: the remote \`sh\` is not a POSIX shell (arithmetic expansion $((6 * 7)) gave ${JSON.stringify(fields[1] ?? '')}); Dyce needs a POSIX sh on the host`));
+                        return;
+                    }
+                    shell.groupSignals = fields[2] === 'setsid';
+                    resolve(shell);
+                };
+                shell.#attach(() => {
+                    clearTimeout(timer);
+                    if (!shell.#hello)
+                        return;
+                    shell.#hello = undefined;
+                    const said = shell.#noise.join('').trim();
+                    reject(new ShellRefused(`${who}: the login shell did not start a POSIX \`sh\`` +
+                        (said ? ` (it said: ${said.split('\n').slice(-3).join(' / ')})` : ' (the session closed at once)') +
+                        '. Dyce runs every command through `sh`: give this user a login shell that can run `sh` ' +
+                        '(e.g. /bin/sh or /bin/bash), not nologin, a restricted shell or a forced command.'));
+                });
+                channel.write(remoteScript(token));
+            });
+        });
+    }
+    #attach(onClosedBeforeHello) {
+        const onFrame = (fields, body) => this.#frame(fields, body);
+        const noise = (text) => {
+            if (this.#noise.length < 50)
+                this.#noise.push(text);
+        };
+        const out = new FrameReader(this.#token, onFrame, noise);
+        const err = new FrameReader(this.#token, onFrame, noise);
+        this.#channel.on('data', (d) => out.push(d));
+        this.#channel.stderr.on('data', (d) => err.push(d));
+        this.#channel.on('error', () => { });
+        this.#channel.on('close', () => {
+            this.#closed = true;
+            onClosedBeforeHello();
+            for (const p of [...this.#pending.values()]) {
+                this.#settle(p);
+                p.reject(new ShellLost(`${this.#lostReason} while \`${p.label}\` was running; its outcome is unknown`));
+            }
+        });
+    }
+    get closed() {
+        return this.#closed;
+    }
+    /** How many commands are running. */
+    get inFlight() {
+        return this.#pending.size;
+    }
+    run(command, opts) {
+        if (this.#closed)
+            return Promise.reject(new ShellLost(`${this.#lostReason} before \`${opts.label}\` was sent`));
+        const id = this.#nextId++;
+        const stdin = opts.stdin === undefined ? Buffer.alloc(0) : Buffer.from(opts.stdin);
+        const lines = command.split('\n');
+        const message = Buffer.concat([
+            Buffer.from(`r ${id} ${lines.length} ${stdin.length}\n${lines.join('\n')}\n`, 'utf8'),
+            stdin,
+        ]);
+        return new Promise((resolve, reject) => {
+            const p = { id, label: opts.label, resolve, reject, timers: [], settled: false };
+            this.#pending.set(id, p);
+            if (opts.timeoutMs) {
+                p.timeoutMs = opts.timeoutMs;
+                p.timers.push(setTimeout(() => this.#stop(p, 'timeout'), opts.timeoutMs));
+            }
+            if (opts.signal) {
+                const onAbort = () => this.#stop(p, 'cancelled');
+                if (opts.signal.aborted)
+                    queueMicrotask(onAbort);
+                else {
+                    opts.signal.addEventListener('abort', onAbort, { once: true });
+                    p.dispose = () => opts.signal?.removeEventListener('abort', onAbort);
+                }
+            }
+            this.#channel.write(message);
+        });
+    }
+    /** TERM to the command's process group now, KILL a little later, and give up on the host after that. */
+    #stop(p, why) {
+        if (p.settled || p.ended)
+            return;
+        p.ended = why;
+        this.#signal(p.id, 'TERM');
+        p.timers.push(setTimeout(() => this.#signal(p.id, 'KILL'), KILL_AFTER_MS));
+        p.timers.push(setTimeout(() => {
+            if (p.settled)
+                return;
+            this.#settle(p);
+            p.resolve({
+                code: why === 'timeout' ? 124 : 130,
+                stdout: '',
+                stderr: `dyce: \`${p.label}\` ${this.#endedText(p)} and the host did not end it\n`,
+            });
+        }, BACKSTOP_MS));
+    }
+    #endedText(p) {
+        return p.ended === 'timeout' ? `timed out after ${formatMs(p.timeoutMs ?? 0)}` : 'was cancelled';
+    }
+    #signal(id, signal) {
+        if (!this.#closed && this.#pending.has(id))
+            this.#channel.write(`k ${id} ${signal}\n`);
+    }
+    #settle(p) {
+        p.settled = true;
+        for (const t of p.timers)
+            clearTimeout(t);
+        p.dispose?.();
+        this.#pending.delete(p.id);
+    }
+    #frame(fields, body) {
+        const [kind, a] = fields;
+        if (kind === 'hello') {
+            this.#hello?.(fields);
+            return;
+        }
+        const p = this.#pending.get(Number(a));
+        if (kind === 'b') {
+            if (p)
+                this.#channel.write(`g ${p.id}\n`);
+            return;
+        }
+        if (kind !== 'd' && kind !== 'o')
+            return;
+        if (!p || p.settled)
+            return;
+        const code = Number(fields[2]);
+        const outLen = Number(fields[3]);
+        const stdout = body.subarray(0, outLen).toString('utf8');
+        let stderr = body.subarray(outLen).toString('utf8');
+        this.#settle(p);
+        if (p.ended) {
+            stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}dyce: \`${p.label}\` ${this.#endedText(p)}\n`;
+            p.resolve({ code: p.ended === 'timeout' ? 124 : 130, stdout, stderr });
+            return;
+        }
+        p.resolve({ code, stdout, stderr });
+    }
+    /**
+     * Ends the session. Commands still running are cancelled (their process groups get TERM); the host's loop then
+     * removes its private directory and exits.
+     */
+    close(reason = 'the session was closed') {
+        if (this.#closed)
+            return Promise.resolve();
+        this.#lostReason = reason;
+        for (const p of this.#pending.values())
+            this.#signal(p.id, 'TERM');
+        return new Promise((resolve) => {
+            const timer = setTimeout(() => {
+                this.#channel.close();
+                resolve();
+            }, 2_000);
+            timer.unref();
+            this.#channel.once('close', () => {
+                clearTimeout(timer);
+                resolve();
+            });
+            this.#channel.end('q\n');
+        });
+    }
+}
+function formatMs(ms) {
+    return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)}s` : `${ms}ms`;
+}
+
 ;// CONCATENATED MODULE: ./src/remote/ssh.ts
 var _a;
 
@@ -67278,6 +68887,7 @@ var _a;
 
 // ssh2 is CommonJS; its named exports are not all visible to Node's ESM loader, so take them from the default.
 const { Client, utils } = (lib_default());
+
 
 
 
@@ -67320,7 +68930,7 @@ class JumpPool {
     }
 }
 function jumpKey(j) {
-    const key = typeof j.privateKey === 'string' ? j.privateKey : j.privateKey.toString('utf8');
+    const key = `${j.privateKey === undefined ? '' : j.privateKey.toString()}\0${j.agent ?? ''}`;
     const pass = passphraseOf(j) ?? '';
     return JSON.stringify([
         j.user,
@@ -67385,7 +68995,7 @@ function passphraseOf(auth) {
     return pass === '' ? undefined : pass;
 }
 /** Parses the private key up front, so that a passphrase problem is named as such and never retried. */
-function loadPrivateKey(auth, who) {
+function ssh_loadPrivateKey(auth, who) {
     const parsed = utils.parseKey(auth.privateKey, passphraseOf(auth));
     if (parsed instanceof Error) {
         const m = parsed.message;
@@ -67412,8 +69022,6 @@ class ssh_SshExecutor {
     #opts;
     #connecting;
     #jump;
-    #active = 0;
-    #waiting = [];
     #servers = new Set();
     #closing = false;
     constructor(target, options) {
@@ -67425,7 +69033,6 @@ class ssh_SshExecutor {
             handshakeTimeoutMs: options.handshakeTimeoutMs ?? 20_000,
             keepaliveIntervalMs: options.keepaliveIntervalMs ?? 15_000,
             keepaliveCountMax: options.keepaliveCountMax ?? 4,
-            maxChannels: options.maxChannels ?? 8,
             retry: { ...DEFAULT_RETRY, ...options.retry },
             sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
             jumps: options.jumps,
@@ -67442,23 +69049,19 @@ class ssh_SshExecutor {
     async run(argv, opts = {}) {
         if (argv.length === 0)
             throw new Error('SshExecutor.run: empty argv');
-        const conn = await this.#connection();
         const sudo = opts.sudo === true && this.#target.user !== 'root';
-        // sshd ignores the SSH "signal" request for ordinary sessions, so a time limit is enforced on the host by
-        // coreutils timeout (KILL 2s after TERM); a local timer 5s later is the backstop if the host stops answering.
-        const limited = opts.timeoutMs
-            ? ['timeout', '-k', '2', `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s`, ...argv]
-            : argv;
         // `--` ends sudo's options, so a command starting with `-` can never be read as one.
-        const command = (0,quote/* shellQuote */.ZL)(sudo ? ['sudo', '-n', '--', ...limited] : limited);
+        const command = (0,quote/* shellQuote */.Z)(sudo ? ['sudo', '-n', '--', ...argv] : [...argv]);
         const label = opts.label ?? argv.slice(0, 3).join(' ');
-        await this.#acquire();
+        const shell = await this.#shell();
         let result;
         try {
-            result = await execOnce(conn.client, command, opts, this.host, label);
+            result = await shell.run(command, { ...opts, label });
         }
-        finally {
-            this.#release();
+        catch (error) {
+            if (error instanceof ShellLost)
+                throw new SshError('closed', `${this.host}: ${error.message}`, { cause: error });
+            throw error;
         }
         if (sudo &&
             result.code === 1 &&
@@ -67468,6 +69071,25 @@ class ssh_SshExecutor {
                 `for it, or connect as a user that does not need sudo (root, or a member of the docker group for docker).`);
         }
         return result;
+    }
+    /** The connection's one remote shell: opened (and probed for a POSIX sh) once, reopened if it was lost. */
+    async #shell() {
+        for (;;) {
+            const conn = await this.#connection();
+            conn.shell ??= RemoteShell.open(conn.client, this.host).catch((error) => {
+                conn.shell = undefined;
+                if (error instanceof ShellRefused)
+                    throw new SshError('shell', `${error.message}`, { cause: error });
+                throw new SshError('closed', `${this.host}: ${error.message}`, { cause: error });
+            });
+            const shell = await conn.shell;
+            if (!shell.closed)
+                return shell;
+            if (conn.shell)
+                conn.shell = undefined;
+            if (conn.closed)
+                continue;
+        }
     }
     /**
      * Opens a TCP connection from the remote host to `host:port` (default: the remote host's own loopback),
@@ -67525,6 +69147,8 @@ class ssh_SshExecutor {
         if (pending) {
             try {
                 const conn = await pending;
+                const shell = await conn.shell?.catch(() => undefined);
+                await shell?.close();
                 if (!conn.closed) {
                     await new Promise((resolve) => {
                         conn.client.once('close', () => resolve());
@@ -67564,7 +69188,9 @@ class ssh_SshExecutor {
     async #connectWithRetry() {
         const t = this.#target;
         const who = `${t.user}@${t.address}:${t.port}`;
-        const key = loadPrivateKey(t, who);
+        const key = t.privateKey === undefined ? undefined : ssh_loadPrivateKey({ ...t, privateKey: t.privateKey }, who);
+        if (!key && !t.agent)
+            throw new SshError('key', `no SSH key for ${who}: give a private key or an ssh-agent`);
         const delays = retryDelays(this.#opts.retry);
         for (let attempt = 1;; attempt++) {
             try {
@@ -67577,7 +69203,7 @@ class ssh_SshExecutor {
                 const delay = delays[attempt - 1];
                 if (!RETRYABLE.has(e.kind) || delay === undefined || this.#closing)
                     throw e;
-                this.#opts.reporter.info(`${this.host}: ${e.message.split('\n')[0]}; retrying in ${formatMs(delay)} (attempt ${attempt + 1} of ${this.#opts.retry.attempts})`);
+                this.#opts.reporter.info(`${this.host}: ${e.message.split('\n')[0]}; retrying in ${ssh_formatMs(delay)} (attempt ${attempt + 1} of ${this.#opts.retry.attempts})`);
                 await this.#opts.sleep(delay);
             }
         }
@@ -67629,8 +69255,9 @@ class ssh_SshExecutor {
             sock,
             username: t.user,
             // ssh2 only takes key text; it was parsed once above so that a passphrase problem is reported as one.
-            privateKey: t.privateKey,
+            ...(t.privateKey === undefined ? {} : { privateKey: t.privateKey }),
             ...(passphraseOf(t) === undefined ? {} : { passphrase: passphraseOf(t) }),
+            ...(t.agent ? { agent: t.agent } : {}),
             readyTimeout: o.handshakeTimeoutMs,
             keepaliveInterval: o.keepaliveIntervalMs,
             keepaliveCountMax: o.keepaliveCountMax,
@@ -67685,9 +69312,12 @@ class ssh_SshExecutor {
             if (error instanceof Error &&
                 error.level === 'client-authentication' &&
                 !(error instanceof SshError)) {
-                const auth = new SshError('auth', `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused the ` +
-                    `${key.type} key ${fingerprintSha256(key.getPublicSSH())} (is its public key in ` +
-                    `~${t.user}/.ssh/authorized_keys?)`, { cause: error });
+                const auth = new SshError('auth', `${this.host}: authentication failed for user "${t.user}" at ${t.address}:${t.port}: the server refused ` +
+                    [
+                        ...(t.agent ? [`the keys of the ssh-agent at ${t.agent}`] : []),
+                        ...(key ? [`the ${key.type} key ${fingerprintSha256(key.getPublicSSH())}`] : []),
+                    ].join(' and ') +
+                    ` (is its public key in ~${t.user}/.ssh/authorized_keys?)`, { cause: error });
                 auth.localPort = localPort;
                 throw auth;
             }
@@ -67708,21 +69338,9 @@ class ssh_SshExecutor {
         const t = this.#target;
         return this.#jump.exec.forwardOut(t.port, t.address);
     }
-    async #acquire() {
-        if (this.#active < this.#opts.maxChannels) {
-            this.#active++;
-            return;
-        }
-        await new Promise((resolve) => this.#waiting.push(resolve));
-        this.#active++;
-    }
-    #release() {
-        this.#active--;
-        this.#waiting.shift()?.();
-    }
 }
 _a = ssh_SshExecutor;
-function formatMs(ms) {
+function ssh_formatMs(ms) {
     return ms >= 1000 ? `${(ms / 1000).toFixed(ms % 1000 === 0 ? 0 : 1)}s` : `${ms}ms`;
 }
 function tcpConnect(address, port, timeoutMs) {
@@ -67773,70 +69391,6 @@ function forwardOut(client, host, port, timeoutMs, who) {
         });
     });
 }
-function execOnce(client, command, opts, host, label) {
-    return new Promise((resolve, reject) => {
-        client.exec(command, (err, stream) => {
-            if (err) {
-                reject(new SshError('closed', `${host}: cannot run \`${label}\`: ${err.message}`, { cause: err }));
-                return;
-            }
-            const out = [];
-            const errOut = [];
-            let code;
-            let signal;
-            let timedOut = false;
-            let timer;
-            const started = Date.now();
-            let settled = false;
-            if (opts.timeoutMs) {
-                timer = setTimeout(() => {
-                    timedOut = true;
-                    settled = true;
-                    resolve({
-                        code: 124,
-                        stdout: Buffer.concat(out).toString('utf8'),
-                        stderr: `${Buffer.concat(errOut).toString('utf8')}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs)} and the host did not end it\n`,
-                    });
-                    stream.close();
-                }, opts.timeoutMs + 5000);
-            }
-            stream.on('data', (d) => out.push(d));
-            stream.stderr.on('data', (d) => errOut.push(d));
-            stream.on('exit', (c, s) => {
-                if (typeof c === 'number')
-                    code = c;
-                if (s)
-                    signal = s;
-            });
-            stream.on('error', () => { });
-            stream.on('close', () => {
-                if (timer)
-                    clearTimeout(timer);
-                if (settled || timedOut)
-                    return;
-                const stdout = Buffer.concat(out).toString('utf8');
-                let stderr = Buffer.concat(errOut).toString('utf8');
-                // timeout(1) exits 124 (TERM worked) or 137 (needed KILL).
-                if (opts.timeoutMs && (code === 124 || code === 137) && Date.now() - started >= opts.timeoutMs) {
-                    stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}dyce: \`${label}\` timed out after ${formatMs(opts.timeoutMs)}\n`;
-                    resolve({ code: 124, stdout, stderr });
-                    return;
-                }
-                if (code === undefined && signal === undefined) {
-                    reject(new SshError('closed', `${host}: the connection closed while \`${label}\` was running; its outcome is unknown`));
-                    return;
-                }
-                resolve({ code: code ?? 128 + signalNumber(signal), stdout, stderr });
-            });
-            // Always close stdin: a command that reads it must see EOF, not wait forever.
-            stream.end(opts.stdin ?? '');
-        });
-    });
-}
-function signalNumber(signal) {
-    const table = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15 };
-    return (signal && table[signal.replace(/^SIG/, '')]) || 1;
-}
 function toSshError(error, t, o) {
     if (error instanceof SshError)
         return error;
@@ -67849,7 +69403,7 @@ function toSshError(error, t, o) {
             });
         case 'DYCE_CONNECT_TIMEOUT':
         case 'ETIMEDOUT':
-            return new SshError('connect-timeout', `${where}: TCP connection timed out after ${formatMs(o.connectTimeoutMs)} (no answer at all: a firewall dropping packets, or the wrong address)`, {
+            return new SshError('connect-timeout', `${where}: TCP connection timed out after ${ssh_formatMs(o.connectTimeoutMs)} (no answer at all: a firewall dropping packets, or the wrong address)`, {
                 cause: e,
             });
         case 'ENOTFOUND':
@@ -67863,7 +69417,7 @@ function toSshError(error, t, o) {
             return new SshError('closed', `${where}: the connection was closed during the SSH handshake`, { cause: e });
     }
     if (e.level === 'client-timeout')
-        return new SshError('handshake-timeout', `${where}: timed out after ${formatMs(o.handshakeTimeoutMs)} waiting for the SSH handshake: the port accepted the TCP connection but no SSH server answered in time`, { cause: e });
+        return new SshError('handshake-timeout', `${where}: timed out after ${ssh_formatMs(o.handshakeTimeoutMs)} waiting for the SSH handshake: the port accepted the TCP connection but no SSH server answered in time`, { cause: e });
     return new SshError('closed', `${where}: SSH connection failed: ${e.message ?? String(error)}`, { cause: e });
 }
 
@@ -67877,18 +69431,27 @@ function toSshError(error, t, o) {
 
 
 /**
- * Host keys are verified by default: without known-hosts or a fingerprint, and without the explicit insecure
- * switch, this is an input error (before any connection is attempted).
+ * The one host-key policy. Host keys are verified by default: without known-hosts or a fingerprint, and without
+ * the explicit insecure switch, this is an input error (before any connection is attempted). Two ways of saying
+ * which key to trust never silently let one win: known-hosts with a fingerprint, or either with the insecure
+ * switch, is refused.
  */
-function hostKeyPolicy(inputs, names = { knownHosts: 'known-hosts', fingerprint: 'host-fingerprint', insecure: 'insecure-skip-host-key-check' }) {
+function connect_hostKeyPolicy(inputs, names = { knownHosts: 'known-hosts', fingerprint: 'host-fingerprint', insecure: 'insecure-skip-host-key-check' }) {
     const kh = inputs.knownHosts?.trim() ? inputs.knownHosts : undefined;
     const fps = (inputs.hostFingerprints ?? []).filter((f) => f.trim() !== '');
+    const given = [kh ? names.knownHosts : undefined, fps.length > 0 ? names.fingerprint : undefined].filter((n) => n !== undefined);
+    if (inputs.insecureSkipHostKeyCheck && given.length > 0)
+        throw new errors/* InputError */.dz([
+            `input "${names.insecure}" and input "${given.join('" and input "')}" exclude each other: pin the host key, or skip the check, not both`,
+        ]);
     if (inputs.insecureSkipHostKeyCheck)
         return { kind: 'insecure' };
     if (kh && fps.length > 0)
-        throw new InputError([`input "${names.knownHosts}" and input "${names.fingerprint}" exclude each other: give one`]);
+        throw new errors/* InputError */.dz([
+            `input "${names.knownHosts}" and input "${names.fingerprint}" exclude each other: give one (a key in one and not the other would make the check depend on which wins)`,
+        ]);
     if (kh)
-        return { kind: 'known-hosts', entries: parseKnownHosts(kh, names.knownHosts), source: names.knownHosts };
+        return { kind: 'known-hosts', entries: known_hosts_parseKnownHosts(kh, names.knownHosts), source: names.knownHosts };
     if (fps.length > 0) {
         const issues = [];
         const fingerprints = [];
@@ -67901,10 +69464,10 @@ function hostKeyPolicy(inputs, names = { knownHosts: 'known-hosts', fingerprint:
             }
         }
         if (issues.length > 0)
-            throw new InputError(issues);
+            throw new errors/* InputError */.dz(issues);
         return { kind: 'fingerprint', fingerprints };
     }
-    throw new InputError([
+    throw new errors/* InputError */.dz([
         `host keys are verified: give input "${names.knownHosts}" (e.g. the output of \`ssh-keyscan -p PORT HOST\`) or "${names.fingerprint}" (SHA256:...); ` +
             `only "${names.insecure}: true" skips the check`,
     ]);
@@ -67912,14 +69475,15 @@ function hostKeyPolicy(inputs, names = { knownHosts: 'known-hosts', fingerprint:
 /** Pure: a Host and credentials (with key text already in hand) -> the SshTarget. */
 function sshTargetFor(host, creds, keyFromFile) {
     const keyText = keyFromFile ?? reveal(creds.privateKey);
-    if (!keyText)
+    if (!keyText && !creds.agent)
         throw new errors/* UserError */.yo(`${host.name}: no SSH private key: give input "ssh-private-key" or set ansible_ssh_private_key_file for this host`);
     const target = {
         host: host.name,
         address: host.address,
         port: host.port,
         user: host.user ?? creds.defaultUser ?? 'root',
-        privateKey: keyText,
+        ...(keyText ? { privateKey: keyText } : {}),
+        ...(creds.agent ? { agent: creds.agent } : {}),
         hostKey: creds.hostKey,
         ...(creds.passphrase === undefined ? {} : { passphrase: creds.passphrase }),
     };
@@ -67931,7 +69495,7 @@ function sshTargetFor(host, creds, keyFromFile) {
         const jumpKeyPolicy = creds.jump?.hostKey ?? (creds.hostKey.kind === 'fingerprint' ? undefined : creds.hostKey);
         if (!jumpKeyPolicy)
             throw new errors/* InputError */.dz([
-                `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give input "jump-known-hosts" ` +
+                `${host.name}: the jump host ${j.host}:${j.port} needs its own host key: give input "jump-known-hosts" or "jump-host-fingerprint" ` +
                     '(known_hosts lines for it; a host-fingerprint pins the target hosts only)',
             ]);
         const jumpKey = reveal(creds.jump?.privateKey) ?? keyText;
@@ -67939,7 +69503,8 @@ function sshTargetFor(host, creds, keyFromFile) {
             address: j.host,
             port: j.port,
             user: j.user ?? target.user,
-            privateKey: jumpKey,
+            ...(jumpKey ? { privateKey: jumpKey } : {}),
+            ...(creds.agent ? { agent: creds.agent } : {}),
             hostKey: jumpKeyPolicy,
             ...(creds.jump?.passphrase !== undefined
                 ? { passphrase: creds.jump.passphrase }
@@ -67971,15 +69536,339 @@ async function executorFor(host, creds, options) {
         return new LocalExecutor(host.name);
     return new SshExecutor(await resolveSshTarget(host, creds), options);
 }
+/**
+ * The one SSH connector (deploy, rollback, the post step, `dyce play`): per inventory host an Executor, connected
+ * now so that connection errors come first: this machine for `ansible_connection=local`, else SSH with the verified
+ * host key, the key or agent, the passphrase, and the jump host (the input's or the host's ProxyJump), whose one
+ * connection hosts behind the same bastion share. `adjust` rewrites a host first (the CLI's ~/.ssh/config).
+ */
+function connect_sshConnector(creds, options, adjust = (h) => h) {
+    const jumps = new JumpPool();
+    return async (given) => {
+        if (given.connection === 'local')
+            return new local_LocalExecutor(given.name);
+        const exec = new ssh_SshExecutor(await resolveSshTarget(adjust(given), creds), { ...options, jumps });
+        try {
+            await exec.connect();
+        }
+        catch (error) {
+            // Lets go of the bastion connection this host may hold.
+            await exec.close();
+            throw error;
+        }
+        return exec;
+    };
+}
 function reveal(v) {
     if (v === undefined)
         return undefined;
     const s = v instanceof secret/* Secret */.z ? v.reveal() : v;
     return s === '' ? undefined : s;
 }
+/**
+ * The connections of one run (a deploy with its playbook, a rollback, a `dyce play`): one executor, so one SSH
+ * login and one remote shell, per host for the whole run. The executors handed out are leases: their close() does
+ * nothing; `close()` of the run closes every connection at its end.
+ */
+class RunConnections {
+    #open = new Map();
+    /** The run's executor for `host`, made by `create` the first time. A failed attempt is not kept. */
+    lease(name, create) {
+        let p = this.#open.get(name);
+        if (!p) {
+            p = create();
+            this.#open.set(name, p);
+            p.catch(() => {
+                if (this.#open.get(name) === p)
+                    this.#open.delete(name);
+            });
+        }
+        return p.then((exec) => new LeasedExecutor(exec));
+    }
+    /** How many hosts have a connection (for tests). */
+    get size() {
+        return this.#open.size;
+    }
+    async close() {
+        const all = [...this.#open.values()];
+        this.#open.clear();
+        await Promise.all(all.map((p) => p.then((e) => e.close()).catch(() => { })));
+    }
+}
+/** An executor of a RunConnections: everything goes to the run's one executor for the host, except close(). */
+class LeasedExecutor {
+    inner;
+    constructor(inner) {
+        this.inner = inner;
+    }
+    get host() {
+        return this.inner.host;
+    }
+    get user() {
+        return this.inner.user;
+    }
+    run(argv, opts) {
+        return this.inner.run(argv, opts);
+    }
+    /** The health gate's tunnel, when the inner executor has one (SSH). */
+    get forwardOut() {
+        const inner = this.inner;
+        return inner.forwardOut ? (port, host) => inner.forwardOut(port, host) : undefined;
+    }
+    async close() { }
+}
+
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/remote/openssh-defaults.ts
+
+
+
+
+
+
+
+
+/**
+ * What `ssh` on a laptop uses when it is told nothing, for the CLI (never in an action, where pinning stays
+ * required): ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; the keys of ssh-agent (SSH_AUTH_SOCK), then
+ * ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ~/.ssh/config `Host` aliases (HostName, Port, User, IdentityFile, ProxyJump).
+ */
+const DEFAULT_KEY_FILES = (/* unused pure expression or super */ null && (['id_ed25519', 'id_ecdsa', 'id_rsa']));
+/** Reads the user's OpenSSH setup. Missing files are simply absent; an unreadable or malformed one is an error. */
+async function openssh_defaults_readOpenSshDefaults(home = homedir(), env = process.env, systemKnownHosts = '/etc/ssh/ssh_known_hosts') {
+    const entries = [];
+    const sources = [];
+    for (const file of [join(home, '.ssh', 'known_hosts'), systemKnownHosts]) {
+        const text = await readOptional(file);
+        if (text === undefined)
+            continue;
+        sources.push(file);
+        entries.push(...parseKnownHosts(text, file));
+    }
+    let key;
+    for (const name of DEFAULT_KEY_FILES) {
+        const path = join(home, '.ssh', name);
+        const text = await readOptional(path);
+        if (text !== undefined) {
+            key = { path, text };
+            break;
+        }
+    }
+    const configFile = join(home, '.ssh', 'config');
+    const configText = await readOptional(configFile);
+    return {
+        knownHosts: { entries, sources },
+        ...(env.SSH_AUTH_SOCK ? { agent: env.SSH_AUTH_SOCK } : {}),
+        ...(key ? { key } : {}),
+        config: configText === undefined ? [] : parseSshConfig(configText, configFile, home),
+    };
+}
+async function readOptional(path) {
+    try {
+        return await readFile(path, 'utf8');
+    }
+    catch (error) {
+        const code = error.code;
+        if (code === 'ENOENT' || code === 'ENOTDIR')
+            return undefined;
+        throw new UserError(`cannot read ${path}: ${code ?? error}`, { cause: error });
+    }
+}
+/**
+ * Parses the options Dyce applies from an ssh_config: `Host` blocks with HostName, Port, User, IdentityFile and
+ * ProxyJump (`none` turns it off); `Match` blocks and other options are skipped. Bad values name file and line.
+ */
+function parseSshConfig(text, source = 'ssh config', home = homedir()) {
+    const blocks = [];
+    let current = { patterns: ['*'] };
+    blocks.push(current);
+    const issues = [];
+    const lines = text.split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i].trim();
+        if (line === '' || line.startsWith('#'))
+            continue;
+        const m = /^(\S+?)(?:\s*=\s*|\s+)(.*)$/.exec(line);
+        if (!m)
+            continue;
+        const key = m[1].toLowerCase();
+        const value = m[2].trim().replace(/^"(.*)"$/, '$1');
+        const at = `${source}:${i + 1}`;
+        if (key === 'host') {
+            current = { patterns: value.split(/\s+/).filter(Boolean) };
+            blocks.push(current);
+            continue;
+        }
+        if (key === 'match') {
+            current = undefined;
+            continue;
+        }
+        if (!current)
+            continue;
+        // As in OpenSSH, the first value obtained for an option wins.
+        switch (key) {
+            case 'hostname':
+                current.hostName ??= value;
+                break;
+            case 'port': {
+                const port = Number(value);
+                if (!Number.isInteger(port) || port < 1 || port > 65535)
+                    issues.push(`${at}: Port ${JSON.stringify(value)}`);
+                else
+                    current.port ??= port;
+                break;
+            }
+            case 'user':
+                current.user ??= value;
+                break;
+            case 'identityfile':
+                current.identityFile ??= value.replace(/^~(?=\/)/, home);
+                break;
+            case 'proxyjump': {
+                if (current.proxyJump || value.toLowerCase() === 'none')
+                    break;
+                const j = parseJumpSpec(value);
+                if ('error' in j)
+                    issues.push(`${at}: ProxyJump: ${j.error}`);
+                else
+                    current.proxyJump = j;
+                break;
+            }
+        }
+    }
+    if (issues.length > 0)
+        throw new UserError(`invalid ${source}`, { details: issues });
+    return blocks;
+}
+function patternMatches(pattern, name) {
+    const re = new RegExp(`^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`, 'i');
+    return re.test(name);
+}
+/** The options of every block whose `Host` patterns match `alias` (no negated pattern matching), first wins. */
+function sshConfigFor(blocks, alias) {
+    const out = {};
+    for (const b of blocks) {
+        const neg = b.patterns.some((p) => p.startsWith('!') && patternMatches(p.slice(1), alias));
+        if (neg || !b.patterns.some((p) => !p.startsWith('!') && patternMatches(p, alias)))
+            continue;
+        out.hostName ??= b.hostName;
+        out.port ??= b.port;
+        out.user ??= b.user;
+        out.identityFile ??= b.identityFile;
+        out.proxyJump ??= b.proxyJump;
+    }
+    for (const k of Object.keys(out))
+        if (out[k] === undefined)
+            delete out[k];
+    return out;
+}
+/**
+ * Pure: the inventory host with ~/.ssh/config applied where the inventory says nothing (the inventory wins, as
+ * ansible's own connection variables win over ssh_config). `%h` in HostName is the alias.
+ */
+function openssh_defaults_withSshConfig(host, blocks) {
+    if (host.connection === 'local' || blocks.length === 0)
+        return host;
+    const c = sshConfigFor(blocks, host.address);
+    const explicitPort = host.vars.ansible_port !== undefined || host.vars.ansible_ssh_port !== undefined;
+    const jump = c.proxyJump ? { ...c.proxyJump, host: c.proxyJump.host } : undefined;
+    return {
+        ...host,
+        ...(c.hostName ? { address: c.hostName.replace(/%h/g, host.address) } : {}),
+        ...(c.port !== undefined && !explicitPort ? { port: c.port } : {}),
+        ...(host.user === undefined && c.user ? { user: c.user } : {}),
+        ...(host.privateKeyFile === undefined && c.identityFile ? { privateKeyFile: c.identityFile } : {}),
+        ...(host.jump === undefined && jump ? { jump: resolveJumpAlias(jump, blocks) } : {}),
+    };
+}
+/** A ProxyJump naming an alias of the same config is resolved through it (HostName, Port, User). */
+function resolveJumpAlias(jump, blocks) {
+    const c = sshConfigFor(blocks, jump.host);
+    return {
+        host: c.hostName ? c.hostName.replace(/%h/g, jump.host) : jump.host,
+        port: jump.port !== 22 ? jump.port : (c.port ?? 22),
+        ...(jump.user ? { user: jump.user } : c.user ? { user: c.user } : {}),
+    };
+}
+/**
+ * The CLI's SSH credentials: what was given, else the OpenSSH defaults. Host keys: the given known-hosts lines or
+ * file, fingerprint or insecure switch (one policy, see hostKeyPolicy), else ~/.ssh/known_hosts and the system
+ * file. Keys: the given key, else ssh-agent and the first default key file (a passphrase-protected default key
+ * without a passphrase is left to the agent). Checked once, before any host.
+ */
+async function openssh_defaults_cliSshCredentials(given, defaults, names = {
+    knownHosts: '--known-hosts',
+    fingerprint: '--host-fingerprint',
+    insecure: '--insecure-skip-host-key-check',
+}) {
+    let knownHosts = given.knownHosts?.trim() ? given.knownHosts : undefined;
+    let source = names.knownHosts;
+    if (given.knownHostsFile) {
+        try {
+            knownHosts = `${knownHosts ?? ''}\n${await readFile(given.knownHostsFile, 'utf8')}`;
+            source = given.knownHostsFile;
+        }
+        catch (error) {
+            throw new UserError(`cannot read --known-hosts-file ${given.knownHostsFile}: ${error.code ?? error}`, { cause: error });
+        }
+    }
+    else if (knownHosts && !/\s/.test(knownHosts.trim()) && (await readOptional(knownHosts.trim())) !== undefined) {
+        throw new UserError(`${names.knownHosts} takes known_hosts lines, and ${JSON.stringify(knownHosts.trim())} is a file: use --known-hosts-file ${knownHosts.trim()}`);
+    }
+    const pinned = knownHosts !== undefined || (given.hostFingerprints ?? []).length > 0 || given.insecureSkipHostKeyCheck === true;
+    let hostKey;
+    if (pinned) {
+        hostKey = hostKeyPolicy({
+            knownHosts,
+            hostFingerprints: given.hostFingerprints,
+            insecureSkipHostKeyCheck: given.insecureSkipHostKeyCheck,
+        }, names);
+        if (hostKey.kind === 'known-hosts')
+            hostKey = { ...hostKey, source };
+    }
+    else {
+        if (defaults.knownHosts.sources.length === 0)
+            throw new UserError(`host keys are verified, and neither ~/.ssh/known_hosts nor /etc/ssh/ssh_known_hosts exists: give ${names.knownHosts} ` +
+                `(lines, e.g. from \`ssh-keyscan -p PORT HOST\`), --known-hosts-file FILE or ${names.fingerprint}`);
+        hostKey = {
+            kind: 'known-hosts',
+            entries: defaults.knownHosts.entries,
+            source: defaults.knownHosts.sources.join(' + '),
+        };
+    }
+    const creds = { hostKey };
+    if (given.passphrase !== undefined)
+        creds.passphrase = given.passphrase;
+    if (given.privateKey !== undefined) {
+        creds.privateKey = given.privateKey;
+        return creds;
+    }
+    if (defaults.agent)
+        creds.agent = defaults.agent;
+    if (defaults.key) {
+        const usable = (() => {
+            try {
+                loadPrivateKey({ privateKey: defaults.key.text, ...(creds.passphrase ? { passphrase: creds.passphrase } : {}) }, defaults.key.path);
+                return true;
+            }
+            catch (error) {
+                // Encrypted and no passphrase: the agent (when there is one) most likely holds it, as with ssh.
+                if (creds.agent)
+                    return false;
+                throw error;
+            }
+        })();
+        if (usable)
+            creds.privateKey = defaults.key.text;
+    }
+    return creds;
+}
 
 ;// CONCATENATED MODULE: ./src/deploy/connect.ts
-
 
 
 
@@ -67997,61 +69886,131 @@ async function readTargetHosts(i) {
     return selected.hosts;
 }
 /**
- * Host keys are verified unless the user explicitly opts out. Decided before any connection, so that a
- * missing policy fails fast instead of falling back to trust-on-first-use.
+ * Host keys are verified unless the user explicitly opts out: the one policy of src/remote/connect.ts (known-hosts
+ * and host-fingerprint exclude each other, and either excludes insecure-skip-host-key-check). Decided before any
+ * connection, so that a missing policy fails fast instead of falling back to trust-on-first-use.
  */
-function connect_hostKeyPolicy(i) {
-    if (i['known-hosts']?.trim())
-        return { kind: 'known-hosts', entries: known_hosts_parseKnownHosts(i['known-hosts'], 'known-hosts'), source: 'known-hosts' };
-    if (i['host-fingerprint']?.length)
-        return { kind: 'fingerprint', fingerprints: i['host-fingerprint'].map(known_hosts_normalizeFingerprint) };
-    if (i['insecure-skip-host-key-check'])
-        return { kind: 'insecure' };
-    throw new errors/* UserError */.yo('host keys are verified: give known-hosts (known_hosts lines, e.g. from `ssh-keyscan -p PORT HOST`) or host-fingerprint (SHA256:...), or set insecure-skip-host-key-check: true to accept any key (dangerous)');
+function deploy_connect_hostKeyPolicy(i) {
+    return connect_hostKeyPolicy({
+        knownHosts: i['known-hosts'],
+        hostFingerprints: i['host-fingerprint'],
+        insecureSkipHostKeyCheck: i['insecure-skip-host-key-check'],
+    });
 }
 /**
  * Opens one Executor per host: SSH with a verified host key, or this machine for `ansible_connection=local`.
- * The SSH connection is made here (not lazily), so connection errors come before anything else.
+ * The SSH connection is made here (not lazily), so connection errors come before anything else. The SSH inputs
+ * (host keys, keys, jump host) are checked once, when the connector is made: before any host, with every issue.
  */
 function connector(i, reporter) {
-    let creds;
-    // Hosts behind the same bastion share one connection to it for the whole run.
-    const jumps = new JumpPool();
+    // Checked now, thrown for the first SSH host: hosts that are all `ansible_connection=local` need no SSH inputs.
+    let connect;
+    let invalid;
+    try {
+        connect = connect_sshConnector(sshCredentials(i), connectOptions(i, reporter));
+    }
+    catch (error) {
+        invalid = error;
+    }
     return async (host) => {
         if (host.connection === 'local')
             return new local_LocalExecutor(host.name);
-        creds ??= sshCredentials(i);
-        // The jump host (input or the host's ProxyJump) is resolved by sshTargetFor, with its own verified key.
-        const exec = new ssh_SshExecutor(await resolveSshTarget(host, creds), { reporter, jumps });
-        try {
-            await exec.connect();
-        }
-        catch (error) {
-            // Lets go of the bastion connection this host may hold.
-            await exec.close();
-            throw error;
-        }
-        return exec;
+        if (!connect)
+            throw invalid;
+        return connect(host);
     };
 }
+/**
+ * Checks the SSH inputs (host keys, keys, jump host) once, before any host is contacted, when any of `hosts` is
+ * reached over SSH: one error with every issue, instead of the same failure once per host.
+ */
+function checkConnectionInputs(i, hosts, connect) {
+    const own = connect;
+    if (own?.check)
+        own.check(hosts);
+    else if (hosts.some((h) => h.connection !== 'local'))
+        sshCredentials(i);
+}
+/**
+ * The connector of a whole run (the playbook then the image deploy, a rollback, the post step): each host gets one
+ * executor, so one SSH login and one remote shell, however many phases use it. Executors it hands out ignore
+ * close(); the run calls `close()` at its end.
+ */
+function runConnector(i, reporter) {
+    return withRun(connector(i, reporter), () => {
+        sshCredentials(i);
+    });
+}
+/**
+ * The CLI's run connector: what the flags give, else the OpenSSH defaults of this machine's user (known_hosts
+ * files, ssh-agent, default keys, ~/.ssh/config aliases); `knownHostsFile` is `--known-hosts-file`. The action
+ * never uses this: there, nothing is defaulted.
+ */
+async function cliRunConnector(i, reporter, knownHostsFile, defaults) {
+    let connect;
+    let invalid;
+    try {
+        const local = defaults ?? (await readOpenSshDefaults());
+        const base = sshCredentials(i, { pinning: false });
+        const creds = await cliSshCredentials({
+            knownHosts: i['known-hosts'],
+            knownHostsFile,
+            hostFingerprints: i['host-fingerprint'],
+            insecureSkipHostKeyCheck: i['insecure-skip-host-key-check'],
+            privateKey: base.privateKey,
+            passphrase: base.passphrase,
+        }, local);
+        connect = sshConnector({ ...base, ...creds, jump: base.jump }, connectOptions(i, reporter), (h) => withSshConfig(h, local.config));
+    }
+    catch (error) {
+        invalid = error;
+    }
+    return withRun(async (host) => {
+        if (host.connection === 'local')
+            return new LocalExecutor(host.name);
+        if (!connect)
+            throw invalid;
+        return connect(host);
+    }, () => {
+        if (!connect)
+            throw invalid;
+    });
+}
+/** The `connect-timeout` input: the TCP connect and the SSH handshake each get that long, per attempt. */
+function connectOptions(i, reporter) {
+    const ms = i['connect-timeout'];
+    return { reporter, ...(ms ? { connectTimeoutMs: ms, handshakeTimeoutMs: ms } : {}) };
+}
+function withRun(connect, check) {
+    const run = new RunConnections();
+    return Object.assign((host) => run.lease(host.name, () => connect(host)), {
+        check: (hosts) => {
+            if (hosts.some((h) => h.connection !== 'local'))
+                check();
+        },
+        close: () => run.close(),
+    });
+}
 /** The deploy inputs' SSH settings, jump host included (its key and known-hosts default to the targets'). */
-function sshCredentials(i) {
+function sshCredentials(i, opts = { pinning: true }) {
     const jumpKnownHosts = i['jump-known-hosts']?.trim();
     return {
-        hostKey: connect_hostKeyPolicy(i),
+        // Without pinning (the CLI, which fills the policy from the OpenSSH defaults), a placeholder the caller replaces.
+        hostKey: opts.pinning ? deploy_connect_hostKeyPolicy(i) : { kind: 'known-hosts', entries: [] },
         ...(i['ssh-private-key'] ? { privateKey: new secret/* Secret */.z(i['ssh-private-key']) } : {}),
         ...(i['ssh-passphrase'] ? { passphrase: new secret/* Secret */.z(i['ssh-passphrase']) } : {}),
         jump: {
             ...(i['jump-host']?.trim() ? { spec: i['jump-host'].trim() } : {}),
             ...(i['jump-private-key'] ? { privateKey: new secret/* Secret */.z(i['jump-private-key']) } : {}),
             ...(i['jump-passphrase'] ? { passphrase: new secret/* Secret */.z(i['jump-passphrase']) } : {}),
-            ...(jumpKnownHosts
+            // The jump host's own pin: jump-known-hosts or jump-host-fingerprint (one policy: never both).
+            ...(jumpKnownHosts || i['jump-host-fingerprint']?.length
                 ? {
-                    hostKey: {
-                        kind: 'known-hosts',
-                        entries: known_hosts_parseKnownHosts(jumpKnownHosts, 'jump-known-hosts'),
-                        source: 'jump-known-hosts',
-                    },
+                    hostKey: connect_hostKeyPolicy({ knownHosts: jumpKnownHosts, hostFingerprints: i['jump-host-fingerprint'] }, {
+                        knownHosts: 'jump-known-hosts',
+                        fingerprint: 'jump-host-fingerprint',
+                        insecure: 'insecure-skip-host-key-check',
+                    }),
                 }
                 : {}),
         },
@@ -68061,7 +70020,136 @@ function sshCredentials(i) {
 
 /***/ }),
 
-/***/ 383:
+/***/ 9740:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   GG: () => (/* binding */ parseSerial),
+/* harmony export */   YO: () => (/* binding */ fanOut),
+/* harmony export */   lH: () => (/* binding */ batchSizes),
+/* harmony export */   rT: () => (/* binding */ budgetExceeded)
+/* harmony export */ });
+/**
+ * Many hosts: which hosts run together and when the run stops starting hosts. No I/O here; the engine passes
+ * the per-host work in as a function, so the schedule can be tested with fake tasks.
+ *
+ * - `serial` cuts the hosts into batches (sizes as numbers or percentages of all hosts, Ansible's `serial`;
+ *   a list like `1, 50%` is a canary batch of one host, then batches of half the hosts: the last size repeats);
+ * - inside a batch, at most `parallel` hosts run at a time;
+ * - after each host ends, the failure budget is checked: once more than `max-fail-percentage` of ALL selected
+ *   hosts have failed, no host starts any more (hosts already running finish). A later batch starts only when
+ *   the budget still holds after the previous batch;
+ * - hosts never started end as `skipped`: nothing was done to them, not even a connection.
+ */
+/** Parses `serial`: `3`, `30%`, or a list of those (`1, 50%`). Returns the issue text on a bad value. */
+function parseSerial(text) {
+    const parts = text
+        .split(/[,\n]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+    if (parts.length === 0)
+        return { error: 'must be a number of hosts or a percentage (e.g. 1, 30% or "1, 50%")' };
+    const sizes = [];
+    for (const p of parts) {
+        const m = /^(\d+)(%?)$/.exec(p);
+        const n = m ? Number(m[1]) : Number.NaN;
+        if (!m || n < 1 || (m[2] && n > 100))
+            return {
+                error: `each batch size must be a whole number ≥ 1 or a percentage 1%..100%, got ${JSON.stringify(p)}`,
+            };
+        sizes.push(m[2] ? { kind: 'percent', p: n } : { kind: 'count', n });
+    }
+    return sizes;
+}
+/**
+ * The batch sizes for `total` hosts. A percentage is of all hosts, rounded down but at least 1 (as in Ansible);
+ * the last size repeats until every host has a batch. No `serial`: one batch of every host.
+ */
+function batchSizes(serial, total) {
+    if (total <= 0)
+        return [];
+    if (!serial || serial.length === 0)
+        return [total];
+    const out = [];
+    let left = total;
+    for (let k = 0; left > 0; k++) {
+        const s = serial[Math.min(k, serial.length - 1)];
+        const size = s.kind === 'count' ? s.n : Math.max(1, Math.floor((total * s.p) / 100));
+        const take = Math.min(size, left);
+        out.push(take);
+        left -= take;
+    }
+    return out;
+}
+/** True once more than `maxFailPercentage` percent of `total` hosts have failed (0: any failure). */
+function budgetExceeded(failed, total, maxFailPercentage) {
+    return failed > 0 && failed * 100 > maxFailPercentage * total;
+}
+/**
+ * Runs `work` for every host under the schedule above. `failed(value)` says whether a finished host counts
+ * against the budget (a rejected promise always does). Never rejects.
+ */
+async function fanOut(hosts, opts, work, failed) {
+    const parallel = Math.max(1, Math.floor(opts.parallel));
+    const batches = batchSizes(opts.serial, hosts.length);
+    const runs = hosts.map(() => undefined);
+    const result = { runs: [], batches, failed: 0 };
+    const stopReason = () => opts.signal?.aborted
+        ? 'cancelled'
+        : budgetExceeded(result.failed, hosts.length, opts.maxFailPercentage)
+            ? 'budget'
+            : undefined;
+    let start = 0;
+    for (let b = 0; b < batches.length; b++) {
+        const end = start + batches[b];
+        let next = start;
+        const worker = async () => {
+            for (;;) {
+                if (next >= end)
+                    return;
+                const reason = stopReason();
+                if (reason) {
+                    result.stopped ??= reason;
+                    return;
+                }
+                const k = next++;
+                try {
+                    const value = await work(hosts[k], k);
+                    runs[k] = { status: 'done', value, batch: b };
+                    if (failed(value))
+                        result.failed++;
+                }
+                catch (error) {
+                    runs[k] = { status: 'error', error, batch: b };
+                    result.failed++;
+                }
+            }
+        };
+        await Promise.all(Array.from({ length: Math.min(parallel, end - start) }, worker));
+        start = end;
+        const reason = stopReason();
+        if (reason) {
+            result.stopped ??= reason;
+            break;
+        }
+    }
+    const batchOf = (k) => {
+        let acc = 0;
+        for (let b = 0; b < batches.length; b++) {
+            acc += batches[b];
+            if (k < acc)
+                return b;
+        }
+        return batches.length - 1;
+    };
+    result.runs = runs.map((r, k) => r ?? { status: 'skipped', batch: batchOf(k), reason: result.stopped ?? 'budget' });
+    return result;
+}
+
+
+/***/ }),
+
+/***/ 6526:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -68185,6 +70273,32 @@ const WIDTH = 80;
 function banner(text) {
     return `${text} ${'*'.repeat(Math.max(3, WIDTH - text.length - 1))}`;
 }
+/** A module's `diff` (`{before, after}` or a list of them) as unified-diff-like lines, as `--diff` prints it. */
+function formatDiff(diff) {
+    const out = [];
+    for (const d of [diff].flat()) {
+        if (!d || typeof d !== 'object')
+            continue;
+        const { before = '', after = '', before_header, after_header, prepared } = d;
+        if (typeof prepared === 'string') {
+            out.push(prepared);
+            continue;
+        }
+        const text = (v) => (typeof v === 'string' ? v : `${JSON.stringify(v, null, 4)}\n`);
+        const a = text(before).split('\n');
+        const b = text(after).split('\n');
+        if (a.join('\n') === b.join('\n'))
+            continue;
+        out.push(`--- before${before_header ? `: ${before_header}` : ''}`, `+++ after${after_header ? `: ${after_header}` : ''}`);
+        for (const l of a)
+            if (!b.includes(l) && l !== '')
+                out.push(`-${l}`);
+        for (const l of b)
+            if (!a.includes(l) && l !== '')
+                out.push(`+${l}`);
+    }
+    return out.length ? `${out.join('\n')}\n\n` : '';
+}
 /** Ansible's default callback, close enough that people who read Ansible output read this. */
 class TextPrinter {
     write;
@@ -68199,8 +70313,8 @@ class TextPrinter {
     noHosts() {
         this.write('skipping: no hosts matched\n');
     }
-    task(name) {
-        this.write(`\n${banner(`TASK [${name}]`)}\n`);
+    task(name, _module, handler) {
+        this.write(`\n${banner(`${handler ? 'RUNNING HANDLER' : 'TASK'} [${name}]`)}\n`);
     }
     result(r, final) {
         // Items are printed one by one; the loop's summary line adds nothing for ok/changed/skipped.
@@ -68223,6 +70337,8 @@ class TextPrinter {
             const { __debug: _d, ...rest } = r.detail;
             line += `${r.item === undefined ? ' =>' : ''} ${JSON.stringify(rest, null, r.status === 'failed' || r.status === 'unreachable' ? undefined : 4)}`;
         }
+        if (this.opts.diff && r.detail?.diff !== undefined)
+            this.write(formatDiff(r.detail.diff));
         this.write(`${line}\n`);
         if (r.ignored)
             this.write('...ignoring\n');
@@ -68286,17 +70402,40 @@ class JsonCollector {
     }
 }
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./node_modules/zod/v4/classic/schemas.js + 11 modules
 var classic_schemas = __nccwpck_require__(2857);
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: ./node_modules/nunjucks/index.js
 var nunjucks = __nccwpck_require__(8115);
 var nunjucks_default = /*#__PURE__*/__nccwpck_require__.n(nunjucks);
 // EXTERNAL MODULE: ./src/commands/quote.ts
 var quote = __nccwpck_require__(7654);
+// EXTERNAL MODULE: ./src/template/unsafe.ts
+var unsafe = __nccwpck_require__(2266);
 ;// CONCATENATED MODULE: ./src/template/templar.ts
 
 
 
+
+
+
+
+/** The lookup plugins Dyce runs (src/playbook/lookups.ts); any other is refused at parse time by name. */
+const SUPPORTED_LOOKUPS = ['env', 'file', 'first_found', 'template', 'vars'];
+/**
+ * Names no template may reach, by any path: `constructor` leads to Function (code), `__proto__` and
+ * `prototype` to shared prototypes, and `__x__` names are Python's way into the same (`__class__`, `__globals__`).
+ */
+function forbiddenName(name) {
+    return typeof name === 'string' && (name === 'constructor' || name === 'prototype' || name.startsWith('__'));
+}
 class TemplateError extends Error {
     name = 'TemplateError';
 }
@@ -68350,7 +70489,7 @@ function need(v, filter) {
     return v;
 }
 /** Python's str() for the values YAML can hold, so that text output reads as Ansible's. */
-function toText(v) {
+function templar_toText(v) {
     if (v === null || v === undefined)
         return v === null ? 'None' : '';
     if (v === true)
@@ -68372,7 +70511,7 @@ function pyRepr(v) {
         return `{${Object.entries(v)
             .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
             .join(', ')}}`;
-    return toText(v);
+    return templar_toText(v);
 }
 const TRUE_WORDS = new Set(['yes', 'on', '1', 'true', 't', 'y']);
 /** Ansible's `bool` filter: true for True/'yes'/'on'/'1'/'true'/1, false otherwise. */
@@ -68405,6 +70544,8 @@ function toPyRegex(pattern, flags) {
     return new RegExp(pattern.replace(/\(\?P</g, '(?<'), flags);
 }
 function makeFilters() {
+    // biome-ignore lint/style/useConst: filters refer to the table (map) before it is complete
+    let base;
     const dflt = (v, d = '', boolean = false) => !defined(v) || (boolean === true && (v === '' || v === null || v === false || v === 0)) ? d : v;
     const length = (v) => {
         need(v, 'length');
@@ -68412,9 +70553,9 @@ function makeFilters() {
             return v.length;
         if (v && typeof v === 'object')
             return Object.keys(v).length;
-        throw new TemplateError(`filter "length": ${toText(v)} has no length`);
+        throw new TemplateError(`filter "length": ${templar_toText(v)} has no length`);
     };
-    return {
+    base = {
         default: dflt,
         d: dflt,
         mandatory: (v, msg) => {
@@ -68429,42 +70570,42 @@ function makeFilters() {
             return Number.isNaN(n) ? d : n;
         },
         bool: (v) => ansibleBool(need(v, 'bool')),
-        string: (v) => toText(need(v, 'string')),
-        lower: (v) => toText(need(v, 'lower')).toLowerCase(),
-        upper: (v) => toText(need(v, 'upper')).toUpperCase(),
+        string: (v) => templar_toText(need(v, 'string')),
+        lower: (v) => templar_toText(need(v, 'lower')).toLowerCase(),
+        upper: (v) => templar_toText(need(v, 'upper')).toUpperCase(),
         capitalize: (v) => {
-            const s = toText(need(v, 'capitalize'));
+            const s = templar_toText(need(v, 'capitalize'));
             return s.charAt(0).toUpperCase() + s.slice(1).toLowerCase();
         },
-        trim: (v) => toText(need(v, 'trim')).trim(),
+        trim: (v) => templar_toText(need(v, 'trim')).trim(),
         join: (v, sep = '') => {
             need(v, 'join');
             if (!Array.isArray(v))
-                return toText(v);
-            return v.map(toText).join(toText(sep));
+                return templar_toText(v);
+            return v.map(templar_toText).join(templar_toText(sep));
         },
-        to_json: (v) => JSON.stringify(need(v, 'to_json')),
+        to_json: (v) => pyJson(need(v, 'to_json')),
         to_nice_json: (v, indent = 4) => JSON.stringify(need(v, 'to_nice_json'), null, Number(indent)),
         to_yaml: (v) => (0,dist/* stringify */.As)(need(v, 'to_yaml'), { flowCollectionPadding: false }),
         to_nice_yaml: (v, indent = 4) => (0,dist/* stringify */.As)(need(v, 'to_nice_yaml'), { indent: Number(indent) }),
-        from_json: (v) => JSON.parse(toText(need(v, 'from_json'))),
+        from_json: (v) => JSON.parse(templar_toText(need(v, 'from_json'))),
         regex_replace: (v, pattern = '', replacement = '', ignorecase = false, multiline = false) => {
             const flags = `g${ignorecase === true ? 'i' : ''}${multiline === true ? 'm' : ''}`;
             // Python's \1 and \g<name> back-references read as JS $1 and $<name>.
-            const rep = toText(replacement)
+            const rep = templar_toText(replacement)
                 .replace(/\$/g, '$$$$')
                 .replace(/\\g<(\w+)>/g, (_m, g) => (/^\d+$/.test(g) ? `$${g}` : `$<${g}>`))
                 .replace(/\\(\d)/g, '$$$1');
-            return toText(need(v, 'regex_replace')).replace(toPyRegex(toText(pattern), flags), rep);
+            return templar_toText(need(v, 'regex_replace')).replace(toPyRegex(templar_toText(pattern), flags), rep);
         },
         regex_search: (v, pattern = '') => {
-            const m = toPyRegex(toText(pattern), '').exec(toText(need(v, 'regex_search')));
+            const m = toPyRegex(templar_toText(pattern), '').exec(templar_toText(need(v, 'regex_search')));
             return m ? m[0] : null;
         },
-        replace: (v, old = '', neu = '') => toText(need(v, 'replace')).split(toText(old)).join(toText(neu)),
-        b64encode: (v) => Buffer.from(toText(need(v, 'b64encode')), 'utf8').toString('base64'),
-        b64decode: (v) => Buffer.from(toText(need(v, 'b64decode')), 'base64').toString('utf8'),
-        quote: (v) => (0,quote/* quoteWord */.XW)(toText(need(v, 'quote'))),
+        replace: (v, old = '', neu = '') => templar_toText(need(v, 'replace')).split(templar_toText(old)).join(templar_toText(neu)),
+        b64encode: (v) => Buffer.from(templar_toText(need(v, 'b64encode')), 'utf8').toString('base64'),
+        b64decode: (v) => Buffer.from(templar_toText(need(v, 'b64decode')), 'base64').toString('utf8'),
+        quote: (v) => (0,quote/* quoteWord */.X)(templar_toText(need(v, 'quote'))),
         length,
         count: length,
         first: (v) => need(v, 'first')[0],
@@ -68494,8 +70635,227 @@ function makeFilters() {
         ternary: (v, yes, no) => (need(v, 'ternary') ? yes : no),
         dict2items: (v) => Object.entries(need(v, 'dict2items')).map(([key, value]) => ({ key, value })),
         items2dict: (v) => Object.fromEntries(need(v, 'items2dict').map((e) => [e.key, e.value])),
-        combine: (v, ...more) => Object.assign({}, need(v, 'combine'), ...more.filter((m) => typeof m === 'object')),
+        combine: (v, ...more) => {
+            const recursive = more.some((m) => isKeywords(m) && m.recursive === true);
+            const merge = (a, b) => {
+                const out = { ...a };
+                for (const [k, x] of Object.entries(b)) {
+                    if (forbiddenName(k))
+                        continue;
+                    const y = out[k];
+                    out[k] = recursive && isDict(x) && isDict(y) ? merge(y, x) : x;
+                }
+                return out;
+            };
+            let out = need(v, 'combine');
+            for (const m of more.flat())
+                if (isDict(m) && !isKeywords(m))
+                    out = merge(out, m);
+            return out;
+        },
+        map: (v, ...args) => {
+            const list = asList(need(v, 'map'));
+            const kw = args.find(isKeywords);
+            if (kw?.attribute !== undefined)
+                return list.map((x) => attribute(x, kw.attribute, kw.default));
+            const [name, ...rest] = args.filter((a) => !isKeywords(a));
+            const f = typeof name === 'string' && Object.hasOwn(filters, name) ? filters[name] : undefined;
+            if (!f)
+                throw new TemplateError(`map: unknown filter ${JSON.stringify(name)}`);
+            return list.map((x) => f(x, ...rest));
+        },
+        select: (v, test, ...rest) => asList(need(v, 'select')).filter((x) => runTest(test, x, rest)),
+        reject: (v, test, ...rest) => asList(need(v, 'reject')).filter((x) => !runTest(test, x, rest)),
+        selectattr: (v, attr, test, ...rest) => asList(need(v, 'selectattr')).filter((x) => {
+            const a = attribute(x, attr);
+            return test === undefined ? Boolean(a) && defined(a) : runTest(test, a, rest);
+        }),
+        rejectattr: (v, attr, test, ...rest) => asList(need(v, 'rejectattr')).filter((x) => {
+            const a = attribute(x, attr);
+            return !(test === undefined ? Boolean(a) && defined(a) : runTest(test, a, rest));
+        }),
+        flatten: (v, levels) => {
+            const flat = (a, depth) => a.flatMap((x) => (Array.isArray(x) && depth !== 0 ? flat(x, depth - 1) : x === null ? [] : [x]));
+            return flat(asList(need(v, 'flatten')), typeof levels === 'number' ? levels : -1);
+        },
+        difference: (v, o) => asList(need(v, 'difference')).filter((x, i, a) => !asList(o).includes(x) && a.indexOf(x) === i),
+        intersect: (v, o) => asList(need(v, 'intersect')).filter((x, i, a) => asList(o).includes(x) && a.indexOf(x) === i),
+        union: (v, o) => [...new Set([...asList(need(v, 'union')), ...asList(o)])],
+        symmetric_difference: (v, o) => {
+            const a = asList(need(v, 'symmetric_difference'));
+            const b = asList(o);
+            return [...new Set([...a.filter((x) => !b.includes(x)), ...b.filter((x) => !a.includes(x))])];
+        },
+        zip: (v, ...others) => {
+            const a = asList(need(v, 'zip'));
+            const lists = others.map(asList);
+            const n = Math.min(a.length, ...lists.map((l) => l.length));
+            return a.slice(0, n).map((x, i) => [x, ...lists.map((l) => l[i])]);
+        },
+        basename: (v) => templar_toText(need(v, 'basename')).replace(/\/+$/, '').split('/').pop() ?? '',
+        dirname: (v) => {
+            const t = templar_toText(need(v, 'dirname'));
+            const i = t.lastIndexOf('/');
+            return i < 0 ? '' : i === 0 ? '/' : t.slice(0, i);
+        },
+        splitext: (v) => {
+            const t = templar_toText(need(v, 'splitext'));
+            const m = /^(.*?)(\.[^./]*)?$/.exec(t);
+            return [m[1], m[2] ?? ''];
+        },
+        regex_findall: (v, pattern = '', ...rest) => {
+            const kw = rest.find(isKeywords);
+            const flags = `g${kw?.ignorecase === true ? 'i' : ''}${kw?.multiline === true ? 'm' : ''}`;
+            return [...templar_toText(need(v, 'regex_findall')).matchAll(toPyRegex(templar_toText(pattern), flags))].map((m) => m.length > 2 ? m.slice(1) : (m[1] ?? m[0]));
+        },
+        split: (v, sep) => pythonMethod(templar_toText(need(v, 'split')), 'split')(sep),
+        random: (v) => {
+            const x = need(v, 'random');
+            if (typeof x === 'number')
+                return Math.floor(Math.random() * x);
+            const a = asList(x);
+            return a[Math.floor(Math.random() * a.length)];
+        },
+        shuffle: (v) => [...asList(need(v, 'shuffle'))].sort(() => Math.random() - 0.5),
+        sum: (v, ...rest) => {
+            const kw = rest.find(isKeywords);
+            const start = (kw?.start ?? rest.find((r) => !isKeywords(r)) ?? 0);
+            return asList(need(v, 'sum')).reduce((acc, x) => (Array.isArray(acc) ? [...acc, ...asList(x)] : Number(acc) + Number(x)), start);
+        },
+        reverse: (v) => {
+            const x = need(v, 'reverse');
+            return typeof x === 'string' ? [...x].reverse().join('') : [...asList(x)].reverse();
+        },
+        hash: (v, algo = 'sha1') => (0,external_node_crypto_.createHash)(templar_toText(algo))
+            .update(templar_toText(need(v, 'hash')))
+            .digest('hex'),
+        md5: (v) => (0,external_node_crypto_.createHash)('md5')
+            .update(templar_toText(need(v, 'md5')))
+            .digest('hex'),
+        sha1: (v) => (0,external_node_crypto_.createHash)('sha1')
+            .update(templar_toText(need(v, 'sha1')))
+            .digest('hex'),
+        from_yaml: (v) => (0,dist/* parse */.qg)(templar_toText(need(v, 'from_yaml'))),
+        type_debug: (v) => pyType(need(v, 'type_debug')),
+        dict: (v) => Object.fromEntries(asList(need(v, 'dict'))),
+        items: (v) => Object.entries(need(v, 'items')),
+        title: (v) => templar_toText(need(v, 'title')).replace(/\w\S*/g, (w) => w.charAt(0).toUpperCase() + w.slice(1).toLowerCase()),
+        indent: (v, width = 4, first = false) => {
+            const pad = ' '.repeat(Number(width));
+            return templar_toText(need(v, 'indent'))
+                .split('\n')
+                .map((l, i) => ((i === 0 && first !== true) || l === '' ? l : pad + l))
+                .join('\n');
+        },
+        comment: (v) => templar_toText(need(v, 'comment'))
+            .split('\n')
+            .map((l) => `# ${l}`.trimEnd())
+            .join('\n'),
+        realpath: (v) => templar_toText(need(v, 'realpath')),
+        expanduser: (v) => templar_toText(need(v, 'expanduser')),
     };
+    const runTest = (test, x, rest) => {
+        const name = test === undefined ? 'truthy' : templar_toText(test);
+        const t = testsRef()[name === '==' ? 'eq' : name === '!=' ? 'ne' : name];
+        if (!t)
+            throw new TemplateError(`unknown test ${JSON.stringify(name)}`);
+        return Boolean(t(x, ...rest));
+    };
+    const filters = base;
+    return filters;
+}
+let testsCache;
+function testsRef() {
+    testsCache ??= makeTests();
+    return testsCache;
+}
+function isKeywords(v) {
+    return typeof v === 'object' && v !== null && v.__keywords === true;
+}
+function isDict(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && defined(v);
+}
+function asList(v) {
+    if (Array.isArray(v))
+        return v;
+    if (typeof v === 'string')
+        return [...v];
+    if (isDict(v))
+        return Object.keys(v);
+    if (v === undefined || v === null)
+        return [];
+    return [v];
+}
+/** `attribute='a.b'` of map/selectattr, through the sandbox's own-data lookup. */
+function attribute(x, path, dflt) {
+    let cur = x;
+    for (const part of templar_toText(path).split('.')) {
+        cur = safeMemberLookup(cur, /^\d+$/.test(part) && Array.isArray(cur) ? Number(part) : part);
+        if (cur === undefined)
+            return dflt;
+    }
+    return cur;
+}
+/** Python's json.dumps with its default separators (`, ` and `: `), as Ansible's to_json prints. */
+function pyJson(v) {
+    if (Array.isArray(v))
+        return `[${v.map(pyJson).join(', ')}]`;
+    if (v && typeof v === 'object')
+        return `{${Object.entries(v)
+            .map(([k, x]) => `${JSON.stringify(k)}: ${pyJson(x)}`)
+            .join(', ')}}`;
+    return JSON.stringify(v) ?? 'null';
+}
+function pyType(v) {
+    if (v === null)
+        return 'NoneType';
+    if (typeof v === 'boolean')
+        return 'bool';
+    if (typeof v === 'number')
+        return Number.isInteger(v) ? 'int' : 'float';
+    if (typeof v === 'string')
+        return 'str';
+    if (Array.isArray(v))
+        return 'list';
+    return 'dict';
+}
+/** Python-ish version comparison of the `version` test: numeric parts compare as numbers. */
+function compareVersions(a, b) {
+    const pa = a.split(/[.\-+]/);
+    const pb = b.split(/[.\-+]/);
+    for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+        const x = pa[i] ?? '0';
+        const y = pb[i] ?? '0';
+        const nx = /^\d+$/.test(x) ? Number(x) : Number.NaN;
+        const ny = /^\d+$/.test(y) ? Number(y) : Number.NaN;
+        const c = !Number.isNaN(nx) && !Number.isNaN(ny) ? nx - ny : x < y ? -1 : x > y ? 1 : 0;
+        if (c !== 0)
+            return c < 0 ? -1 : 1;
+    }
+    return 0;
+}
+function versionTest(v, other, op = 'eq') {
+    const c = compareVersions(templar_toText(v), templar_toText(other));
+    const o = templar_toText(isKeywords(op) ? (op.operator ?? 'eq') : op);
+    const table = {
+        '<': c < 0,
+        lt: c < 0,
+        '<=': c <= 0,
+        le: c <= 0,
+        '>': c > 0,
+        gt: c > 0,
+        '>=': c >= 0,
+        ge: c >= 0,
+        '==': c === 0,
+        '=': c === 0,
+        eq: c === 0,
+        '!=': c !== 0,
+        '<>': c !== 0,
+        ne: c !== 0,
+    };
+    if (!Object.hasOwn(table, o))
+        throw new TemplateError(`version: unknown operator ${JSON.stringify(o)}`);
+    return table[o];
 }
 /** Ansible's result tests: `result is changed`, `result is failed`, ... */
 function resultFlag(v, key) {
@@ -68519,8 +70879,8 @@ function makeTests() {
         eq: (v, o) => v === o,
         ne: (v, o) => v !== o,
         in: (v, o) => (Array.isArray(o) || typeof o === 'string' ? o.includes(v) : false),
-        match: (v, p) => toPyRegex(toText(p), '').exec(toText(v))?.index === 0,
-        search: (v, p) => toPyRegex(toText(p), '').test(toText(v)),
+        match: (v, p) => toPyRegex(templar_toText(p), '').exec(templar_toText(v))?.index === 0,
+        search: (v, p) => toPyRegex(templar_toText(p), '').test(templar_toText(v)),
         changed: (v) => resultFlag(v, 'changed'),
         change: (v) => resultFlag(v, 'changed'),
         failed: (v) => resultFlag(v, 'failed'),
@@ -68529,6 +70889,39 @@ function makeTests() {
         success: (v) => !resultFlag(v, 'failed'),
         skipped: (v) => resultFlag(v, 'skipped'),
         skip: (v) => resultFlag(v, 'skipped'),
+        version: versionTest,
+        version_compare: versionTest,
+        contains: (v, x) => Array.isArray(v) || typeof v === 'string'
+            ? v.includes(x)
+            : isDict(v) && typeof x === 'string' && Object.hasOwn(v, x),
+        subset: (v, o) => asList(v).every((x) => asList(o).includes(x)),
+        superset: (v, o) => asList(o).every((x) => asList(v).includes(x)),
+        all: (v) => asList(v).every(Boolean),
+        any: (v) => asList(v).some(Boolean),
+        regex: (v, p) => toPyRegex(templar_toText(p), '').test(templar_toText(v)),
+        even: (v) => Number(v) % 2 === 0,
+        odd: (v) => Number(v) % 2 === 1,
+        divisibleby: (v, n) => Number(v) % Number(n) === 0,
+        lower: (v) => typeof v === 'string' && v === v.toLowerCase(),
+        upper: (v) => typeof v === 'string' && v === v.toUpperCase(),
+        float: (v) => typeof v === 'number' && !Number.isInteger(v),
+        integer: (v) => typeof v === 'number' && Number.isInteger(v),
+        list: (v) => Array.isArray(v),
+        callable: () => false,
+        sameas: (v, o) => v === o,
+        '==': (v, o) => v === o,
+        '!=': (v, o) => v !== o,
+        gt: (v, o) => v > o,
+        ge: (v, o) => v >= o,
+        lt: (v, o) => v < o,
+        le: (v, o) => v <= o,
+        abs: (v) => typeof v === 'string' && v.startsWith('/'),
+        exists: (v) => (0,external_node_fs_namespaceObject.existsSync)(templar_toText(v)),
+        file: (v) => (0,external_node_fs_namespaceObject.existsSync)(templar_toText(v)) && (0,external_node_fs_namespaceObject.statSync)(templar_toText(v)).isFile(),
+        directory: (v) => (0,external_node_fs_namespaceObject.existsSync)(templar_toText(v)) && (0,external_node_fs_namespaceObject.statSync)(templar_toText(v)).isDirectory(),
+        link: (v) => (0,external_node_fs_namespaceObject.existsSync)(templar_toText(v)) && (0,external_node_fs_namespaceObject.lstatSync)(templar_toText(v)).isSymbolicLink(),
+        reachable: (v) => resultFlag(v, 'unreachable') === false,
+        unreachable: (v) => resultFlag(v, 'unreachable'),
     };
 }
 const SUPPORTED_FILTERS = Object.keys(makeFilters()).sort();
@@ -68538,13 +70931,133 @@ const GUARD_TESTS = new Set(['defined', 'undefined', 'none']);
 const NATIVE_FILTER = '__dyce_native';
 const TEXT_FILTER = '__dyce_text';
 /** Names that are Jinja literals or nunjucks globals rather than variables. */
-const BUILTIN_NAMES = new Set(['True', 'False', 'None', 'true', 'false', 'none', 'range', 'loop']);
+const BUILTIN_NAMES = new Set([
+    'True',
+    'False',
+    'None',
+    'true',
+    'false',
+    'none',
+    'range',
+    'loop',
+    'lookup',
+    'query',
+    'q',
+    'cycler',
+    'joiner',
+    'dict',
+    'varargs',
+    'kwargs',
+]);
+/**
+ * The sandbox. nunjucks has none: `range.constructor("code")()` runs code. Every `a.b` and `a[b]` of every
+ * template goes through nunjucks's runtime.memberLookup, so that one function is replaced, process-wide, by one
+ * that reads only a value's own data (never an inherited property: no `constructor`, no prototype methods such as
+ * `__lookupGetter__` or `call`), refuses the forbidden names outright, and offers a few Python methods of its own.
+ */
+class SandboxError extends TemplateError {
+}
+let sandboxError;
+function refuse(name) {
+    sandboxError = new SandboxError(`access to "${name}" is not allowed in a template`);
+    throw sandboxError;
+}
+function safeMemberLookup(obj, key) {
+    if (obj === undefined || obj === null)
+        return undefined;
+    if (forbiddenName(key))
+        refuse(key);
+    if (typeof key !== 'string' && typeof key !== 'number')
+        return undefined;
+    if (undefinedName(obj) !== undefined)
+        return obj[key];
+    let k = key;
+    if ((Array.isArray(obj) || typeof obj === 'string') && typeof k === 'number' && k < 0)
+        k = obj.length + k;
+    const o = Object(obj);
+    if (Object.hasOwn(o, k)) {
+        const v = o[k];
+        if (typeof v === 'function')
+            return (...args) => v.apply(obj, args);
+        return v;
+    }
+    if (typeof k === 'string')
+        return pythonMethod(obj, k);
+    return undefined;
+}
+/** The Python methods playbooks call on strings, lists and dicts (`x.split(',')`, `d.items()`). */
+function pythonMethod(obj, name) {
+    if (typeof obj === 'string') {
+        const strip = (chars, left, right) => {
+            const set = typeof chars === 'string' ? chars : ' \t\n\r\f\v';
+            let a = 0;
+            let b = obj.length;
+            while (left && a < b && set.includes(obj[a]))
+                a++;
+            while (right && b > a && set.includes(obj[b - 1]))
+                b--;
+            return obj.slice(a, b);
+        };
+        const methods = {
+            split: (sep, max) => {
+                const parts = sep === undefined || sep === null
+                    ? obj
+                        .trim()
+                        .split(/\s+/)
+                        .filter((x) => x !== '')
+                    : obj.split(String(sep));
+                if (typeof max === 'number' && max >= 0 && parts.length > max + 1)
+                    return [...parts.slice(0, max), parts.slice(max).join(sep === undefined || sep === null ? ' ' : String(sep))];
+                return parts;
+            },
+            strip: (c) => strip(c, true, true),
+            lstrip: (c) => strip(c, true, false),
+            rstrip: (c) => strip(c, false, true),
+            startswith: (p) => (Array.isArray(p) ? p.some((x) => obj.startsWith(String(x))) : obj.startsWith(String(p))),
+            endswith: (p) => (Array.isArray(p) ? p.some((x) => obj.endsWith(String(x))) : obj.endsWith(String(p))),
+            lower: () => obj.toLowerCase(),
+            upper: () => obj.toUpperCase(),
+            replace: (a, b) => obj.split(String(a)).join(String(b)),
+            find: (x) => obj.indexOf(String(x)),
+            join: (xs) => (Array.isArray(xs) ? xs.map(templar_toText).join(obj) : templar_toText(xs)),
+            splitlines: () => obj.split(/\r?\n/).filter((x, i, a) => i < a.length - 1 || x !== ''),
+            isdigit: () => /^\d+$/.test(obj),
+        };
+        return Object.hasOwn(methods, name) ? methods[name] : undefined;
+    }
+    if (Array.isArray(obj)) {
+        const methods = {
+            index: (x) => obj.indexOf(x),
+            count: (x) => obj.filter((y) => y === x).length,
+        };
+        return Object.hasOwn(methods, name) ? methods[name] : undefined;
+    }
+    if (typeof obj === 'object') {
+        const o = obj;
+        const methods = {
+            items: () => Object.entries(o),
+            keys: () => Object.keys(o),
+            values: () => Object.values(o),
+            get: (k, d = null) => (typeof k === 'string' && !forbiddenName(k) && Object.hasOwn(o, k) ? o[k] : d),
+        };
+        return Object.hasOwn(methods, name) ? methods[name] : undefined;
+    }
+    return undefined;
+}
+(nunjucks_default()).runtime.memberLookup = safeMemberLookup;
+(nunjucks_default()).compiler.Compiler.prototype.compileIs = function compileIs(node, frame) {
+    const right = node.right;
+    const name = right.name ? right.name.value : right.value;
+    this._emit(`env.getTest(${JSON.stringify(String(name))}).call(context, `);
+    this.compile(node.left, frame);
+    for (const a of right.args?.children ?? []) {
+        this._emit(', ');
+        this.compile(a, frame);
+    }
+    this._emit(') === true');
+};
 const nodes = (nunjucks_default()).nodes;
 const njParser = (nunjucks_default()).parser;
-/** True when the text holds Jinja markers at all. */
-function isTemplate(text) {
-    return text.includes('{{') || text.includes('{%') || text.includes('{#');
-}
 /**
  * One templating engine per playbook run (no module-level state). Renders strings, deep values and conditions
  * against a Scope. Not re-entrant across async boundaries: every render is synchronous.
@@ -68573,6 +71086,11 @@ class Templar {
                 throw error;
             }
         };
+        // Only our filters and tests exist: nunjucks's own (groupby, selectattr, dictsort, ...) read attributes
+        // without the sandbox's member lookup.
+        const raw = env;
+        raw.filters = Object.create(null);
+        raw.tests = Object.create(null);
         for (const [name, fn] of Object.entries(makeFilters()))
             env.addFilter(name, guard(fn));
         for (const [name, fn] of Object.entries(makeTests()))
@@ -68583,13 +71101,40 @@ class Templar {
                 throw new UndefinedVariableError(u);
             if (v === undefined)
                 throw new TemplateError('a value in the template is undefined (a missing key or attribute?)');
-            return toText(v);
+            return templar_toText(v);
         }));
         env.addFilter(NATIVE_FILTER, (v) => {
             this.#native.push(v);
             return '';
         });
-        const builtins = { True: true, False: false, None: null };
+        const plugin = (asList) => (name, ...args) => {
+            const scope = this.#scopes[this.#scopes.length - 1];
+            const kw = (args.find(isKeywords) ?? {});
+            const terms = args.filter((a) => !isKeywords(a));
+            const n = templar_toText(name);
+            if (!scope?.plugin)
+                throw new TemplateError(`lookup plugin "${n}" is not available here`);
+            let out;
+            try {
+                out = scope.plugin(n, terms, kw);
+            }
+            catch (error) {
+                if (error instanceof Error)
+                    record(error);
+                throw error;
+            }
+            if (asList || kw.wantlist === true)
+                return out;
+            return out.length === 1 ? out[0] : out.map(templar_toText).join(',');
+        };
+        const builtins = {
+            True: true,
+            False: false,
+            None: null,
+            lookup: plugin(false),
+            query: plugin(true),
+            q: plugin(true),
+        };
         const base = env.globals;
         // nunjucks asks `name in env.globals` before its own context: answering yes for every name routes each
         // variable lookup through the current Scope, which renders templated values lazily and marks undefined ones.
@@ -68598,7 +71143,9 @@ class Templar {
             get: (t, key) => {
                 if (typeof key === 'symbol')
                     return Reflect.get(t, key);
-                if (key in builtins)
+                if (forbiddenName(key))
+                    refuse(key);
+                if (Object.hasOwn(builtins, key))
                     return builtins[key];
                 let found;
                 try {
@@ -68611,7 +71158,7 @@ class Templar {
                 }
                 if (found !== undefined)
                     return found.value;
-                if (key in t)
+                if (Object.hasOwn(t, key))
                     return t[key];
                 return makeUndefined(key, record);
             },
@@ -68623,8 +71170,8 @@ class Templar {
         const found = scope?.lookup(name);
         if (found === undefined)
             return undefined;
-        if (!containsTemplate(found.value))
-            return found;
+        if (found.unsafe || !containsTemplate(found.value))
+            return { value: found.value };
         if (this.#resolving.includes(name))
             throw new TemplateError(`variable '${name}' is defined through itself (${[...this.#resolving, name].join(' -> ')})`);
         this.#resolving.push(name);
@@ -68669,6 +71216,11 @@ class Templar {
                     nameNodes.add(r.name);
             }
         }
+        // `f(attribute='x')`: keyword names are not variables.
+        for (const kw of root.findAll(nodes.KeywordArgs))
+            for (const pair of kw.children ?? [])
+                if (pair.key)
+                    nameNodes.add(pair.key);
         const locals = new Set();
         for (const f of root.findAll(nodes.For)) {
             for (const s of f.name ? [f.name, ...(f.name.children ?? [])] : [])
@@ -68685,8 +71237,23 @@ class Templar {
                 .map((s) => String(s.value))
                 .filter((v) => !locals.has(v) && !BUILTIN_NAMES.has(v))),
         ];
+        const lookups = [];
+        for (const c of root.findAll(nodes.FunCall)) {
+            const fn = c.name;
+            const first = c.args?.children?.[0];
+            if (fn?.typename === 'Symbol' &&
+                ['lookup', 'query', 'q'].includes(String(fn.value)) &&
+                first?.typename === 'Literal')
+                lookups.push(String(first.value));
+        }
         const guarded = filters.some((f) => GUARDS.has(f)) || tests.some((t) => GUARD_TESTS.has(t));
-        return { variables, filters: [...new Set(filters)], tests: [...new Set(tests)], guarded };
+        return {
+            variables,
+            filters: [...new Set(filters)],
+            tests: [...new Set(tests)],
+            guarded,
+            lookups: [...new Set(lookups)],
+        };
     }
     /** Renders a string as Ansible would; values that are not strings are returned as they are. */
     render(text, scope) {
@@ -68717,7 +71284,7 @@ class Templar {
         if (typeof expression === 'number')
             return expression !== 0;
         const text = String(expression).trim();
-        const value = isTemplate(text) ? this.render(text, scope) : this.render(`{{ ${text} }}`, scope);
+        const value = (0,unsafe/* isTemplate */.Fl)(text) ? this.render(text, scope) : this.render(`{{ ${text} }}`, scope);
         if (typeof value === 'string') {
             // `when: "{{ flag }}"` gives text; Ansible reads it as a boolean.
             const s = value.trim().toLowerCase();
@@ -68745,7 +71312,7 @@ class Templar {
         return value;
     }
     #renderString(text) {
-        if (!isTemplate(text))
+        if (!(0,unsafe/* isTemplate */.Fl)(text))
             return text;
         const single = singleExpression(text);
         if (single !== undefined) {
@@ -68759,6 +71326,10 @@ class Templar {
                 const u = undefinedName(v);
                 if (u !== undefined)
                     throw new UndefinedVariableError(u);
+                // Ansible's templar: `{{ name }}` alone gives the variable's own value; any other expression's number or
+                // None becomes text.
+                if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(single))
+                    return v;
                 if (typeof v === 'number')
                     return String(v);
                 if (v === null)
@@ -68780,6 +71351,10 @@ class Templar {
         }
     }
     #wrap(error) {
+        const sandbox = sandboxError;
+        sandboxError = undefined;
+        if (sandbox)
+            return sandbox;
         const ours = this.#lastError;
         this.#lastError = undefined;
         if (error instanceof TemplateError)
@@ -68829,11 +71404,11 @@ function pythonText(src) {
 }
 function containsTemplate(v) {
     if (typeof v === 'string')
-        return isTemplate(v);
+        return (0,unsafe/* isTemplate */.Fl)(v);
     if (Array.isArray(v))
         return v.some(containsTemplate);
     if (v && typeof v === 'object')
-        return Object.entries(v).some(([k, x]) => isTemplate(k) || containsTemplate(x));
+        return Object.entries(v).some(([k, x]) => (0,unsafe/* isTemplate */.Fl)(k) || containsTemplate(x));
     return false;
 }
 /** `{{ expr }}` and nothing else: the expression text, else undefined. */
@@ -68853,6 +71428,132 @@ function cleanMessage(error) {
         .replace(/\s*\n\s*/g, ' ')
         .replace(/^(Error|TemplateError|Template render error): /g, '')
         .trim();
+}
+
+// EXTERNAL MODULE: ./node_modules/zod/v4/core/core.js
+var core_core = __nccwpck_require__(8532);
+;// CONCATENATED MODULE: ./src/playbook/modules/coerce.ts
+
+
+/**
+ * Ansible's argument types (AnsibleModule's type checkers), as zod schemas that coerce the way Ansible does, so the
+ * same file means the same thing: `ports: "80:80"` is a one-item list, `env: "A=1 B=2"` a dict, `detach: "no"` a
+ * boolean, `"8080"` an int. Modules declare their parameters with these; the parser checks every literal argument
+ * with the same schema at parse time (file:line of the key, the parameter as the user wrote it).
+ */
+const TRUE = new Set(['yes', 'on', '1', 'true', 't', 'y']);
+const FALSE = new Set(['no', 'off', '0', 'false', 'f', 'n', '']);
+/** Ansible's `bool`: true/false, yes/no, on/off, 1/0 (any case); anything else is an error. */
+const ansibleBoolean = classic_schemas/* unknown */.L5J().transform((v, ctx) => {
+    if (typeof v === 'boolean')
+        return v;
+    if (typeof v === 'number' && (v === 0 || v === 1))
+        return v === 1;
+    const s = typeof v === 'string' ? v.trim().toLowerCase() : undefined;
+    if (s !== undefined && TRUE.has(s))
+        return true;
+    if (s !== undefined && FALSE.has(s))
+        return false;
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a valid boolean (use true or false)` });
+    return core_core/* NEVER */.tm;
+});
+/** Ansible's `str`: numbers and booleans become their text (`True`, `8080`); lists and dicts are refused. */
+const ansibleString = classic_schemas/* unknown */.L5J().transform((v, ctx) => {
+    if (v !== null && typeof v === 'object') {
+        ctx.addIssue({ code: 'custom', message: `expected a string, got a ${Array.isArray(v) ? 'list' : 'dict'}` });
+        return core_core/* NEVER */.tm;
+    }
+    return templar_toText(v);
+});
+/** Ansible's `int`: whole numbers, and text that is one. */
+const ansibleInt = classic_schemas/* unknown */.L5J().transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*[-+]?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isInteger(n)) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a whole number` });
+        return core_core/* NEVER */.tm;
+    }
+    return n;
+});
+/** Ansible's `float`. */
+const ansibleFloat = classic_schemas/* unknown */.L5J().transform((v, ctx) => {
+    const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+    if (Number.isNaN(n)) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a number` });
+        return core_core/* NEVER */.tm;
+    }
+    return n;
+});
+/** Ansible's `list`: a list; text is split on commas; any other single value is a one-item list. */
+function ansibleList(elements) {
+    return classic_schemas/* unknown */.L5J()
+        .transform((v) => {
+        if (Array.isArray(v))
+            return v;
+        if (v === null || v === undefined)
+            return [];
+        if (typeof v === 'string')
+            return v
+                .split(',')
+                .map((s) => s.trim())
+                .filter((s) => s !== '');
+        return [v];
+    })
+        .pipe(classic_schemas/* array */.YOg(elements));
+}
+/** Ansible's `dict`: a mapping; text as JSON (`{...}`) or `k=v` pairs (space or comma separated). */
+const ansibleDict = classic_schemas/* unknown */.L5J().transform((v, ctx) => {
+    if (v && typeof v === 'object' && !Array.isArray(v))
+        return v;
+    if (typeof v === 'string') {
+        const t = v.trim();
+        if (t.startsWith('{')) {
+            try {
+                const parsed = JSON.parse(t);
+                if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+                    return parsed;
+            }
+            catch {
+                // reported below
+            }
+        }
+        else {
+            const out = {};
+            for (const pair of t.split(/[\s,]+/).filter((s) => s !== '')) {
+                const eq = pair.indexOf('=');
+                if (eq <= 0) {
+                    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(pair)} is not key=value` });
+                    return core_core/* NEVER */.tm;
+                }
+                out[pair.slice(0, eq)] = pair.slice(eq + 1);
+            }
+            return out;
+        }
+    }
+    ctx.addIssue({
+        code: 'custom',
+        message: `expected a dict (a mapping or "key=value" text), got ${JSON.stringify(v)}`,
+    });
+    return core_core/* NEVER */.tm;
+});
+/** One value of a fixed set (`choices`), compared as text as Ansible does (`state: absent`). */
+function ansibleChoice(choices) {
+    return z.unknown().transform((v, ctx) => {
+        const s = toText(v);
+        if (choices.includes(s))
+            return s;
+        ctx.addIssue({ code: 'custom', message: `must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}` });
+        return z.NEVER;
+    });
+}
+/** True when a value holds a template anywhere: it can only be checked after templating, at run time. */
+function holdsTemplate(v) {
+    if (typeof v === 'string')
+        return /\{\{|\{%/.test(v);
+    if (Array.isArray(v))
+        return v.some(holdsTemplate);
+    if (v && typeof v === 'object')
+        return Object.entries(v).some(([k, x]) => holdsTemplate(k) || holdsTemplate(x));
+    return false;
 }
 
 // EXTERNAL MODULE: ./node_modules/zod/v4/core/api.js
@@ -69050,19 +71751,70 @@ const assertModule = {
     async run(args, ctx) {
         for (const cond of args.that) {
             if (!ctx.evaluate(cond)) {
-                throw new ModuleFailure(args.fail_msg === undefined ? `Assertion failed` : toText(args.fail_msg), {
+                throw new ModuleFailure(args.fail_msg === undefined ? `Assertion failed` : templar_toText(args.fail_msg), {
                     assertion: cond,
                     evaluated_to: false,
                 });
             }
         }
-        return { changed: false, msg: args.success_msg === undefined ? 'All assertions passed' : toText(args.success_msg) };
+        return { changed: false, msg: args.success_msg === undefined ? 'All assertions passed' : templar_toText(args.success_msg) };
+    },
+};
+
+;// CONCATENATED MODULE: ./src/playbook/modules/control.ts
+
+
+
+/**
+ * Tasks that steer the run rather than touch a host: the interpreter (src/playbook/run.ts) carries them out; these
+ * declarations give the parser their parameters.
+ */
+const META_ACTIONS = [
+    'flush_handlers',
+    'noop',
+    'end_play',
+    'end_host',
+    'end_batch',
+    'clear_host_errors',
+    'refresh_inventory',
+    'reset_connection',
+    'clear_facts',
+];
+const metaModule = {
+    name: 'meta',
+    collection: 'ansible.builtin',
+    params: ['free_form'],
+    freeForm: 'free_form',
+    schema: classic_schemas/* object */.Ikc({ free_form: classic_schemas/* enum */.k5n(META_ACTIONS) }),
+    checkArgs(args) {
+        const a = args.free_form;
+        if (typeof a === 'string' && !(0,unsafe/* isTemplate */.Fl)(a) && !META_ACTIONS.includes(a))
+            return [{ path: [], message: `meta action "${a}" is not supported (supported: ${META_ACTIONS.join(', ')})` }];
+        return [];
+    },
+    async run() {
+        throw new ModuleFailure('meta runs in the interpreter');
+    },
+};
+const includeVarsModule = {
+    name: 'include_vars',
+    collection: 'ansible.builtin',
+    params: ['file', 'free_form', 'name'],
+    freeForm: 'file',
+    aliases: { free_form: 'file' },
+    schema: classic_schemas/* object */.Ikc({ file: classic_schemas/* string */.YjP(), name: classic_schemas/* string */.YjP().optional() }),
+    async run() {
+        throw new ModuleFailure('include_vars runs in the interpreter');
     },
 };
 
 // EXTERNAL MODULE: ./src/commands/docker.ts
 var docker = __nccwpck_require__(1420);
+// EXTERNAL MODULE: ./src/config/shell-words.ts
+var shell_words = __nccwpck_require__(3368);
 ;// CONCATENATED MODULE: ./src/playbook/modules/docker.ts
+
+
 
 
 
@@ -69072,8 +71824,8 @@ var docker = __nccwpck_require__(1420);
  * parameters deploy playbooks use. Every command comes from src/commands/docker.ts; secrets travel on stdin.
  * The docker client config is the connection user's ~/.docker (as the Ansible modules use), named explicitly.
  */
-const docker_boolish = classic_schemas/* unknown */.L5J().transform((v) => ansibleBool(v));
-const docker_text = classic_schemas/* unknown */.L5J().transform((v) => toText(v));
+const docker_boolish = ansibleBoolean;
+const docker_text = ansibleString;
 async function configDir(ctx) {
     return `${await ctx.home()}/.docker`;
 }
@@ -69203,78 +71955,37 @@ const dockerImageModule = {
 // docker_container
 const stringMap = classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J())
     .nullish()
-    .transform((v) => Object.entries(v ?? {}).map(([k, x]) => [k, toText(x)]));
+    .transform((v) => Object.entries(v ?? {}).map(([k, x]) => [k, templar_toText(x)]));
 const containerSchema = classic_schemas/* object */.Ikc({
     name: docker_text.pipe(classic_schemas/* string */.YjP().regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'is not a container name')),
     image: docker_text.optional(),
     state: classic_schemas/* enum */.k5n(['started', 'present', 'stopped', 'absent']).default('started'),
     network_mode: docker_text.optional(),
-    published_ports: classic_schemas/* array */.YOg(docker_text).optional(),
-    volumes: classic_schemas/* array */.YOg(docker_text).optional(),
-    env: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()).nullish(),
+    published_ports: ansibleList(docker_text).optional(),
+    volumes: ansibleList(docker_text).optional(),
+    env: ansibleDict.nullish(),
     env_file: docker_text.optional(),
     labels: stringMap.optional(),
     restart_policy: classic_schemas/* enum */.k5n(['no', 'on-failure', 'always', 'unless-stopped']).optional(),
-    restart_retries: number().int().nonnegative().optional(),
+    restart_retries: ansibleInt.pipe(classic_schemas/* number */.aig().nonnegative()).optional(),
     command: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J())]).optional(),
-    entrypoint: classic_schemas/* array */.YOg(docker_text).optional(),
+    entrypoint: ansibleList(docker_text).optional(),
     working_dir: docker_text.optional(),
     user: docker_text.optional(),
     hostname: docker_text.optional(),
     log_driver: docker_text.optional(),
-    log_options: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()).nullish(),
+    log_options: ansibleDict.nullish(),
     pull: docker_boolish.default(false),
     recreate: docker_boolish.default(false),
     restart: docker_boolish.default(false),
     detach: docker_boolish.default(true),
-    stop_timeout: number().int().nonnegative().optional(),
+    stop_timeout: ansibleInt.pipe(classic_schemas/* number */.aig().nonnegative()).optional(),
     force_kill: docker_boolish.default(false),
     keep_volumes: docker_boolish.default(true),
     container_default_behavior: classic_schemas/* enum */.k5n(['compatibility', 'no_defaults']).optional(),
     command_handling: classic_schemas/* enum */.k5n(['compatibility', 'correct']).optional(),
     comparisons: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* enum */.k5n(['strict', 'ignore', 'allow_more_present'])).optional(),
 });
-/** Splits a command string as Python's shlex does for the common cases (quotes, backslashes). */
-function shlexSplit(s) {
-    const out = [];
-    let cur = '';
-    let inWord = false;
-    let q;
-    for (let i = 0; i < s.length; i++) {
-        const c = s[i];
-        if (q) {
-            if (c === q)
-                q = undefined;
-            else if (c === '\\' && q === '"' && i + 1 < s.length && '"\\$`'.includes(s[i + 1]))
-                cur += s[++i];
-            else
-                cur += c;
-        }
-        else if (c === '"' || c === "'") {
-            q = c;
-            inWord = true;
-        }
-        else if (c === '\\' && i + 1 < s.length) {
-            cur += s[++i];
-            inWord = true;
-        }
-        else if (/\s/.test(c)) {
-            if (inWord)
-                out.push(cur);
-            cur = '';
-            inWord = false;
-        }
-        else {
-            cur += c;
-            inWord = true;
-        }
-    }
-    if (q)
-        throw new ModuleFailure(`command: unbalanced ${q} quote`);
-    if (inWord)
-        out.push(cur);
-    return out;
-}
 const VOLUME_MODE = /^(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy)(,(ro|rw|z|Z|consistent|delegated|cached|rprivate|private|rshared|shared|rslave|slave|nocopy))*$/;
 /** `src:dst[:mode]` -> `src:dst:mode` (mode rw by default), as Ansible passes binds; bare paths stay anonymous. */
 function normaliseVolume(v) {
@@ -69311,10 +72022,14 @@ function containerSpec(a) {
         ? `on-failure:${a.restart_retries}`
         : a.restart_policy;
     let command;
-    if (typeof a.command === 'string')
-        command = shlexSplit(a.command);
+    if (typeof a.command === 'string') {
+        const split = (0,shell_words/* splitShellWords */.C)(a.command);
+        if ('error' in split)
+            throw new ModuleFailure(`command: ${split.error}`);
+        command = split.words;
+    }
     else if (Array.isArray(a.command))
-        command = a.command.map(toText);
+        command = a.command.map(templar_toText);
     return {
         name: a.name.replace(/^\//, ''),
         image: a.image,
@@ -69326,7 +72041,7 @@ function containerSpec(a) {
         volumes,
         ...(restart ? { restart } : {}),
         ...(a.log_driver ? { logDriver: a.log_driver } : {}),
-        logOptions: Object.entries(a.log_options ?? {}).map(([k, v]) => [k, toText(v)]),
+        logOptions: Object.entries(a.log_options ?? {}).map(([k, v]) => [k, templar_toText(v)]),
         ...(a.entrypoint ? { entrypoint: a.entrypoint } : {}),
         ...(a.working_dir ? { workingDir: a.working_dir } : {}),
         ...(a.user ? { user: a.user } : {}),
@@ -69460,7 +72175,7 @@ const dockerContainerModule = {
             throw new ModuleFailure('detach: false is not supported by Dyce');
         for (const [k, v] of Object.entries(a.log_options ?? {}))
             if (typeof v !== 'string')
-                ctx.warn(`Non-string value found for log_options option '${k}'. The value is automatically converted to '${toText(v)}'. If this is not correct, or you want to avoid such warnings, please quote the value.`);
+                ctx.warn(`Non-string value found for log_options option '${k}'. The value is automatically converted to '${templar_toText(v)}'. If this is not correct, or you want to avoid such warnings, please quote the value.`);
         const name = a.name.replace(/^\//, '');
         const obs = await runOrFail(ctx, (0,docker/* dockerObserveContainer */.m3)(name, a.image ?? ''), `observe container ${name}`);
         const [inspectText, imageText = ''] = obs.stdout.split('--dyce--\n');
@@ -69578,7 +72293,1238 @@ async function stateOnly(a, current, name, ctx, stopArgv) {
     return { changed: false };
 }
 
+;// CONCATENATED MODULE: ./src/playbook/modules/files.ts
+
+
+
+
+
+/**
+ * ansible.builtin file, stat, copy (content, or src with remote_src) and lineinfile. Every path and value reaches the
+ * host as an argv word or on stdin, never as shell text; file contents travel on stdin (so a secret in `content` never
+ * appears in argv). Writes are atomic: a temporary file in the destination's directory, its mode/owner set, then
+ * renamed over the destination.
+ */
+const files_boolish = classic_schemas/* unknown */.L5J().transform((v) => ansibleBool(v));
+const files_text = classic_schemas/* unknown */.L5J().transform((v) => templar_toText(v));
+/** Ansible's mode: an octal string ('0644', '644') or a number (YAML's 0644 is already 420). Symbolic modes: refused. */
+const modeParam = classic_schemas/* unknown */.L5J()
+    .transform((v, c) => {
+    if (v === undefined || v === null)
+        return undefined;
+    if (typeof v === 'number')
+        return v.toString(8).padStart(4, '0');
+    const s = String(v).trim();
+    if (/^[0-7]{3,4}$/.test(s))
+        return s.padStart(4, '0');
+    c.addIssue({
+        code: 'custom',
+        message: `mode ${JSON.stringify(s)} is not an octal mode like "0644" (symbolic modes are not supported)`,
+    });
+    return core_core/* NEVER */.tm;
+})
+    .optional();
+const ownership = { owner: files_text.optional(), group: files_text.optional(), mode: modeParam };
+const STAT_SCRIPT = `p=$1; follow=$2
+if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo absent; exit 0; fi
+if [ "$follow" = 1 ]; then s=$(stat -L -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- "$p"); else s=$(stat -c '%F|%a|%u|%g|%U|%G|%s|%Y' -- "$p"); fi
+echo "$s"
+if [ -L "$p" ]; then readlink -- "$p"; fi`;
+function parseStat(out) {
+    const [first, target] = out.trim().split('\n');
+    if (!first || first === 'absent')
+        return undefined;
+    const [kind, mode, uid, gid, owner, group, size, mtime] = first.split('|');
+    const type = kind === 'regular file' || kind === 'regular empty file'
+        ? 'file'
+        : kind === 'directory'
+            ? 'directory'
+            : kind === 'symbolic link'
+                ? 'link'
+                : 'other';
+    return {
+        type,
+        mode: (mode ?? '').padStart(4, '0'),
+        uid: Number(uid),
+        gid: Number(gid),
+        owner: owner ?? '',
+        group: group ?? '',
+        size: Number(size),
+        mtime: Number(mtime),
+        ...(target !== undefined ? { linkTarget: target } : {}),
+    };
+}
+async function statPath(ctx, path, follow = false) {
+    const r = await runOrFail(ctx, ['sh', '-c', STAT_SCRIPT, 'sh', path, follow ? '1' : '0'], `stat ${path}`);
+    return parseStat(r.stdout);
+}
+/** The file's content from the host (undefined when absent). Binary-safe enough for text files. */
+async function readRemote(ctx, path) {
+    const r = await ctx.run(['sh', '-c', 'if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', 'sh', path], {
+        label: `read ${path}`,
+    });
+    if (r.code === 3)
+        return undefined;
+    if (r.code !== 0)
+        throw new ModuleFailure(`reading ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    return r.stdout;
+}
+/** Backup names as Ansible makes them: path.PID.YYYY-MM-DD@HH:MM:SS~ (here with this run's PID). */
+function backupName(path) {
+    const d = new Date();
+    const p = (n) => String(n).padStart(2, '0');
+    return `${path}.${process.pid}.${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}@${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}~`;
+}
+/**
+ * Writes stdin to DEST atomically. A new file gets 0666 & ~umask, an existing one keeps its mode and owner; then the
+ * requested mode/owner/group. Prints the backup path when one was made.
+ */
+const WRITE_SCRIPT = `set -e
+d=$1; mode=$2; owner=$3; group=$4; backup=$5; tmp=$6; shift 6
+trap 'rm -f -- "$tmp"' EXIT
+(set -C; cat > "$tmp")
+if [ -e "$d" ]; then
+  chmod --reference="$d" -- "$tmp"; chown --reference="$d" -- "$tmp"
+  if [ -n "$backup" ]; then cp -p -- "$d" "$backup"; echo "$backup"; fi
+else
+  chmod "$(printf '%o' $((0666 & ~$(umask))))" -- "$tmp"
+fi
+if [ -n "$mode" ]; then chmod "$mode" -- "$tmp"; fi
+if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
+if [ -n "$group" ]; then chgrp -- "$group" "$tmp"; fi
+if [ $# -gt 0 ]; then
+  if ! out=$("$@" 2>&1); then echo "failed to validate: $out" >&2; exit 9; fi
+fi
+mv -f -- "$tmp" "$d"
+trap - EXIT`;
+async function writeRemote(ctx, dest, content, o) {
+    // The temporary file's name is known here, so that `validate` (argv words, %s = that file) needs no shell text.
+    const tmp = `${dest.replace(/\/[^/]*$/, '') || ''}/.dyce-tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
+    let validate = [];
+    if (o.validate !== undefined) {
+        if (!o.validate.includes('%s'))
+            throw new ModuleFailure(`validate must contain %s: ${o.validate}`);
+        const split = (0,shell_words/* splitShellWords */.C)(o.validate);
+        if ('error' in split)
+            throw new ModuleFailure(`validate: ${split.error}`);
+        validate = split.words.map((w) => w.replaceAll('%s', tmp));
+    }
+    const r = await runOrFail(ctx, [
+        'sh',
+        '-c',
+        WRITE_SCRIPT,
+        'sh',
+        dest,
+        o.mode ?? '',
+        o.owner ?? '',
+        o.group ?? '',
+        o.backup ? backupName(dest) : '',
+        tmp,
+        ...validate,
+    ], `write ${dest}`, { stdin: content });
+    return r.stdout.trim() || undefined;
+}
+function attrsOf(args) {
+    return {
+        mode: args.mode,
+        owner: args.owner,
+        group: args.group,
+    };
+}
+/** Whether owner/group (names or ids) and mode differ from a stat. */
+function attrsDiffer(st, o) {
+    if (o.mode !== undefined && o.mode !== st.mode)
+        return true;
+    if (o.owner !== undefined && o.owner !== st.owner && o.owner !== String(st.uid))
+        return true;
+    if (o.group !== undefined && o.group !== st.group && o.group !== String(st.gid))
+        return true;
+    return false;
+}
+async function applyAttrs(ctx, path, o, follow = true) {
+    const h = follow ? [] : ['-h'];
+    if (o.owner !== undefined)
+        await runOrFail(ctx, ['chown', ...h, '--', o.owner, path], `chown ${path}`);
+    if (o.group !== undefined)
+        await runOrFail(ctx, ['chgrp', ...h, '--', o.group, path], `chgrp ${path}`);
+    if (o.mode !== undefined)
+        await runOrFail(ctx, ['chmod', '--', o.mode, path], `chmod ${path}`);
+}
+function fileFacts(path, st, key = 'path') {
+    if (!st)
+        return { [key]: path, state: 'absent' };
+    const state = st.type === 'link' ? 'link' : st.type === 'directory' ? 'directory' : 'file';
+    return {
+        [key]: path,
+        state,
+        mode: st.mode,
+        owner: st.owner,
+        group: st.group,
+        uid: st.uid,
+        gid: st.gid,
+        size: st.size,
+    };
+}
+function sha1(s) {
+    return (0,external_node_crypto_.createHash)('sha1').update(s, 'utf8').digest('hex');
+}
+// ---------------------------------------------------------------------------------------------------------------- stat
+const statModule = {
+    name: 'stat',
+    collection: 'ansible.builtin',
+    params: ['path', 'dest', 'name', 'follow', 'get_checksum', 'checksum_algorithm', 'checksum', 'checksum_algo'],
+    aliases: { dest: 'path', name: 'path', checksum: 'checksum_algorithm', checksum_algo: 'checksum_algorithm' },
+    schema: classic_schemas/* object */.Ikc({
+        path: files_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        follow: files_boolish.default(false),
+        get_checksum: files_boolish.default(true),
+        checksum_algorithm: classic_schemas/* enum */.k5n(['sha1', 'sha256', 'md5']).default('sha1'),
+    }),
+    async run(args, ctx) {
+        const path = args.path;
+        const st = await statPath(ctx, path, args.follow);
+        if (!st)
+            return { changed: false, stat: { exists: false } };
+        const stat = {
+            exists: true,
+            path,
+            mode: st.mode,
+            isdir: st.type === 'directory',
+            isreg: st.type === 'file',
+            islnk: st.type === 'link',
+            uid: st.uid,
+            gid: st.gid,
+            pw_name: st.owner,
+            gr_name: st.group,
+            size: st.size,
+            mtime: st.mtime,
+        };
+        if (st.linkTarget !== undefined)
+            stat.lnk_source = st.linkTarget;
+        if (st.type === 'file' && args.get_checksum) {
+            const tool = `${args.checksum_algorithm}sum`;
+            const r = await runOrFail(ctx, [tool, '--', path], `${tool} ${path}`);
+            stat.checksum = r.stdout.trim().split(/\s+/)[0];
+        }
+        return { changed: false, stat };
+    },
+};
+// ---------------------------------------------------------------------------------------------------------------- file
+const fileModule = {
+    name: 'file',
+    collection: 'ansible.builtin',
+    params: ['path', 'dest', 'name', 'state', 'mode', 'owner', 'group', 'src', 'recurse', 'force', 'follow'],
+    aliases: { dest: 'path', name: 'path' },
+    schema: classic_schemas/* object */.Ikc({
+        path: files_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        state: classic_schemas/* enum */.k5n(['file', 'directory', 'absent', 'touch', 'link', 'hard']).optional(),
+        src: files_text.optional(),
+        recurse: files_boolish.default(false),
+        force: files_boolish.default(false),
+        follow: files_boolish.default(true),
+        ...ownership,
+    }),
+    async run(args, ctx) {
+        const path = args.path;
+        const attrs = attrsOf(args);
+        const before = await statPath(ctx, path);
+        const state = args.state ??
+            (before ? (before.type === 'directory' ? 'directory' : before.type === 'link' ? 'link' : 'file') : 'file');
+        const diffOf = (after) => ({ before: fileFacts(path, before), after });
+        if (state === 'absent') {
+            if (!before)
+                return { changed: false, path, state: 'absent' };
+            if (!ctx.check)
+                await runOrFail(ctx, ['rm', '-rf', '--', path], `rm ${path}`);
+            return { changed: true, path, state: 'absent', diff: diffOf({ path, state: 'absent' }) };
+        }
+        if (state === 'file') {
+            if (!before)
+                throw new ModuleFailure(`file (${path}) is absent, cannot continue`, { path, state: 'absent' });
+            const changed = attrsDiffer(before, attrs);
+            if (changed && !ctx.check)
+                await applyAttrs(ctx, path, attrs);
+            const after = changed && !ctx.check ? await statPath(ctx, path) : before;
+            return { changed, ...fileFacts(path, after), diff: diffOf(fileFacts(path, after)) };
+        }
+        if (state === 'directory') {
+            if (before && before.type !== 'directory' && !(before.type === 'link' && args.follow))
+                throw new ModuleFailure(`${path} already exists as a ${before.type}`, { path });
+            let changed = !before;
+            if (!ctx.check) {
+                if (!before) {
+                    // Like Ansible, every directory this creates (not only the last) gets the mode and owner.
+                    const made = await runOrFail(ctx, [
+                        'sh',
+                        '-c',
+                        'd=$1; while [ ! -e "$d" ]; do echo "$d"; d=$(dirname -- "$d"); done; mkdir -p -- "$1"',
+                        'sh',
+                        path,
+                    ], `mkdir ${path}`);
+                    const dirs = made.stdout.split('\n').filter(Boolean);
+                    if (attrs.owner !== undefined)
+                        await runOrFail(ctx, ['chown', '--', attrs.owner, ...dirs], 'chown');
+                    if (attrs.group !== undefined)
+                        await runOrFail(ctx, ['chgrp', '--', attrs.group, ...dirs], 'chgrp');
+                    if (attrs.mode !== undefined)
+                        await runOrFail(ctx, ['chmod', '--', attrs.mode, ...dirs], 'chmod');
+                }
+                const now = before ?? (await statPath(ctx, path));
+                if (now && attrsDiffer(now, attrs)) {
+                    changed = true;
+                    if (args.recurse) {
+                        if (attrs.owner !== undefined)
+                            await runOrFail(ctx, ['chown', '-R', '--', attrs.owner, path], `chown -R ${path}`);
+                        if (attrs.group !== undefined)
+                            await runOrFail(ctx, ['chgrp', '-R', '--', attrs.group, path], `chgrp -R ${path}`);
+                        if (attrs.mode !== undefined)
+                            await runOrFail(ctx, ['chmod', '-R', '--', attrs.mode, path], `chmod -R ${path}`);
+                    }
+                    else
+                        await applyAttrs(ctx, path, attrs);
+                }
+            }
+            else if (before && attrsDiffer(before, attrs))
+                changed = true;
+            const after = ctx.check ? before : await statPath(ctx, path);
+            return { changed, ...fileFacts(path, after), state: 'directory', diff: diffOf(fileFacts(path, after)) };
+        }
+        if (state === 'touch') {
+            // Ansible reports a touch as a change every time (the times move).
+            if (!ctx.check) {
+                await runOrFail(ctx, ['touch', '--', path], `touch ${path}`);
+                await applyAttrs(ctx, path, attrs);
+            }
+            const after = ctx.check ? before : await statPath(ctx, path);
+            return { changed: true, ...fileFacts(path, after), state: 'file' };
+        }
+        // link / hard
+        const src = args.src;
+        if (!src)
+            throw new ModuleFailure(`src is required for state=${state}`);
+        if (state === 'link') {
+            const same = before?.type === 'link' && before.linkTarget === src;
+            if (before && before.type !== 'link' && !args.force)
+                throw new ModuleFailure(`refusing to convert from ${before.type} to symlink for ${path}`, { path });
+            let changed = !same;
+            if (!same && !ctx.check)
+                await runOrFail(ctx, ['ln', '-sfn', '--', src, path], `ln -s ${path}`);
+            const now = ctx.check ? before : await statPath(ctx, path);
+            if (now &&
+                (attrs.owner !== undefined || attrs.group !== undefined) &&
+                attrsDiffer({ ...now, mode: attrs.mode ?? now.mode }, { owner: attrs.owner, group: attrs.group })) {
+                changed = true;
+                if (!ctx.check)
+                    await applyAttrs(ctx, path, { owner: attrs.owner, group: attrs.group }, false);
+            }
+            return { changed, path, src, state: 'link' };
+        }
+        const r = await ctx.run(['sh', '-c', '[ "$1" -ef "$2" ]', 'sh', src, path], { label: 'same inode' });
+        if (r.code === 0)
+            return { changed: false, path, src, state: 'hard' };
+        if (!ctx.check)
+            await runOrFail(ctx, ['ln', '-f', '--', src, path], `ln ${path}`);
+        return { changed: true, path, src, state: 'hard' };
+    },
+};
+// ---------------------------------------------------------------------------------------------------------------- copy
+const copyModule = {
+    name: 'copy',
+    collection: 'ansible.builtin',
+    params: ['dest', 'content', 'src', 'remote_src', 'mode', 'owner', 'group', 'backup', 'force', 'validate'],
+    schema: classic_schemas/* object */.Ikc({
+        dest: files_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        content: classic_schemas/* unknown */.L5J().optional(),
+        src: files_text.optional(),
+        remote_src: files_boolish.default(false),
+        backup: files_boolish.default(false),
+        force: files_boolish.default(true),
+        validate: files_text.optional(),
+        ...ownership,
+    }),
+    async run(args, ctx) {
+        let dest = args.dest;
+        const attrs = attrsOf(args);
+        let content;
+        if (args.content !== undefined) {
+            // Ansible writes a dict/list content as JSON.
+            const c = args.content;
+            content = typeof c === 'string' ? c : typeof c === 'object' && c !== null ? JSON.stringify(c) : templar_toText(c);
+            if (dest.endsWith('/'))
+                throw new ModuleFailure('can not use content with a dir as dest');
+        }
+        else if (args.src !== undefined && args.remote_src) {
+            const src = args.src;
+            const got = await readRemote(ctx, src);
+            if (got === undefined)
+                throw new ModuleFailure(`Source ${src} not found`);
+            content = got;
+            const d = await statPath(ctx, dest, true);
+            if (dest.endsWith('/') || d?.type === 'directory')
+                dest = `${dest.replace(/\/+$/, '')}/${src.split('/').pop()}`;
+        }
+        else if (args.src !== undefined) {
+            throw new ModuleFailure("copy: src from the controller is not supported yet; use content: \"{{ lookup('file', '...') }}\", or remote_src: true");
+        }
+        else
+            throw new ModuleFailure('one of the following is required: src, content');
+        const before = await statPath(ctx, dest, true);
+        if (before?.type === 'directory')
+            throw new ModuleFailure(`can not use content with a dir as dest: ${dest}`);
+        const checksum = sha1(content);
+        const current = before ? await readRemote(ctx, dest) : undefined;
+        const contentChanged = current === undefined ? true : current !== content && !!args.force;
+        let changed = contentChanged || (before ? attrsDiffer(before, attrs) : false);
+        let backupFile;
+        if (changed && !ctx.check) {
+            if (contentChanged)
+                backupFile = await writeRemote(ctx, dest, content, {
+                    ...attrs,
+                    backup: !!args.backup && !!before,
+                    ...(args.validate !== undefined ? { validate: args.validate } : {}),
+                });
+            else
+                await applyAttrs(ctx, dest, attrs);
+        }
+        const after = ctx.check ? before : await statPath(ctx, dest, true);
+        if (!after && !ctx.check)
+            changed = true;
+        return {
+            changed,
+            dest,
+            checksum,
+            ...(after
+                ? { mode: after.mode, owner: after.owner, group: after.group, uid: after.uid, gid: after.gid, size: after.size }
+                : {}),
+            state: 'file',
+            ...(backupFile ? { backup_file: backupFile } : {}),
+            ...(contentChanged
+                ? {
+                    diff: { before: current ?? '', after: content, before_header: dest, after_header: 'dynamically generated' },
+                }
+                : {}),
+        };
+    },
+};
+// ---------------------------------------------------------------------------------------------------------- lineinfile
+/**
+ * Python-style regexes as JS ones: the common subset; (?P<name>...) named groups translated. Python's `$` also matches
+ * before a final newline, so lines are matched without theirs.
+ */
+function pyRegex(src) {
+    const re = new RegExp(src.replace(/\(\?P</g, '(?<').replace(/\(\?P=(\w+)\)/g, '\\k<$1>'));
+    const body = (l) => l.replace(/\n$/, '');
+    return { exec: (l) => re.exec(body(l)), test: (l) => re.test(body(l)) };
+}
+/** Python's match.expand(): \1, \g<1>, \g<name>. */
+function expand(template, m) {
+    return template.replace(/\\g<(\w+)>|\\(\d+)/g, (_, name, num) => {
+        if (num !== undefined)
+            return m[Number(num)] ?? '';
+        if (name !== undefined)
+            return (/^\d+$/.test(name) ? m[Number(name)] : m.groups?.[name]) ?? '';
+        return '';
+    });
+}
+/** Lines with their endings kept, as Python's readlines(). */
+function splitLines(s) {
+    return s.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+}
+const strip = (l) => l.replace(/[\r\n]+$/, '');
+/** Ansible's lineinfile `present`, on lines: the new lines and the message. */
+function lineinfilePresent(lines, a) {
+    const out = [...lines];
+    const line = a.line ?? '';
+    const re = a.regexp !== undefined ? pyRegex(a.regexp) : undefined;
+    const ins = a.insertafter && a.insertafter !== 'EOF' && a.insertafter !== 'BOF'
+        ? pyRegex(a.insertafter)
+        : a.insertbefore && a.insertbefore !== 'BOF'
+            ? pyRegex(a.insertbefore)
+            : undefined;
+    let matchIdx = -1;
+    let insIdx = -1;
+    let match = null;
+    let exact = false;
+    if (re) {
+        for (let i = 0; i < out.length; i++) {
+            const m = re.exec(out[i]);
+            if (m) {
+                matchIdx = i;
+                match = m;
+                if (a.firstmatch)
+                    break;
+            }
+        }
+    }
+    else if (a.search_string !== undefined) {
+        for (let i = 0; i < out.length; i++)
+            if (out[i].includes(a.search_string)) {
+                matchIdx = i;
+                if (a.firstmatch)
+                    break;
+            }
+    }
+    if (matchIdx === -1) {
+        for (let i = 0; i < out.length; i++) {
+            if (strip(out[i]) === line) {
+                matchIdx = i;
+                exact = true;
+            }
+            else if (ins?.test(out[i])) {
+                insIdx = a.insertafter ? i + 1 : i;
+                if (a.firstmatch)
+                    break;
+            }
+        }
+    }
+    if (matchIdx !== -1) {
+        let newLine = a.backrefs && match ? expand(line, match) : line;
+        if (!newLine.endsWith('\n'))
+            newLine += '\n';
+        void exact;
+        if (out[matchIdx] !== newLine) {
+            out[matchIdx] = newLine;
+            return { lines: out, msg: 'line replaced' };
+        }
+        return { lines: out, msg: '' };
+    }
+    if (a.backrefs)
+        return { lines: out, msg: '' };
+    if (a.insertbefore === 'BOF' || a.insertafter === 'BOF') {
+        out.unshift(`${line}\n`);
+        return { lines: out, msg: 'line added' };
+    }
+    if (a.insertafter === 'EOF' || insIdx === -1) {
+        if (out.length && !out[out.length - 1].endsWith('\n'))
+            out.push('\n');
+        out.push(`${line}\n`);
+        return { lines: out, msg: 'line added' };
+    }
+    if (a.insertafter) {
+        if (insIdx === out.length) {
+            if (strip(out[insIdx - 1]) !== line) {
+                if (!out[insIdx - 1].endsWith('\n'))
+                    out.push('\n');
+                out.push(`${line}\n`);
+                return { lines: out, msg: 'line added' };
+            }
+            return { lines: out, msg: '' };
+        }
+        if (strip(out[insIdx]) !== line) {
+            out.splice(insIdx, 0, `${line}\n`);
+            return { lines: out, msg: 'line added' };
+        }
+        return { lines: out, msg: '' };
+    }
+    // insertbefore
+    if (insIdx <= 0) {
+        if (strip(out[0] ?? '') !== line) {
+            out.splice(0, 0, `${line}\n`);
+            return { lines: out, msg: 'line added' };
+        }
+        return { lines: out, msg: '' };
+    }
+    if (strip(out[insIdx - 1]) !== line) {
+        out.splice(insIdx, 0, `${line}\n`);
+        return { lines: out, msg: 'line added' };
+    }
+    return { lines: out, msg: '' };
+}
+const lineinfileModule = {
+    name: 'lineinfile',
+    collection: 'ansible.builtin',
+    params: [
+        'path',
+        'dest',
+        'destfile',
+        'name',
+        'line',
+        'value',
+        'regexp',
+        'regex',
+        'search_string',
+        'state',
+        'insertafter',
+        'insertbefore',
+        'create',
+        'backup',
+        'backrefs',
+        'firstmatch',
+        'mode',
+        'owner',
+        'group',
+    ],
+    aliases: { dest: 'path', destfile: 'path', name: 'path', value: 'line', regex: 'regexp' },
+    schema: classic_schemas/* object */.Ikc({
+        path: files_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        line: files_text.optional(),
+        regexp: files_text.optional(),
+        search_string: files_text.optional(),
+        state: classic_schemas/* enum */.k5n(['present', 'absent']).default('present'),
+        insertafter: files_text.optional(),
+        insertbefore: files_text.optional(),
+        create: files_boolish.default(false),
+        backup: files_boolish.default(false),
+        backrefs: files_boolish.default(false),
+        firstmatch: files_boolish.default(false),
+        ...ownership,
+    }),
+    async run(args, ctx) {
+        const path = args.path;
+        const attrs = attrsOf(args);
+        const a = args;
+        if (a.insertafter !== undefined && a.insertbefore !== undefined)
+            throw new ModuleFailure('parameters are mutually exclusive: insertafter|insertbefore');
+        if (a.regexp !== undefined && a.search_string !== undefined)
+            throw new ModuleFailure('parameters are mutually exclusive: regexp|search_string');
+        if (a.state === 'present' && a.line === undefined)
+            throw new ModuleFailure('line is required with state=present');
+        if (a.backrefs && a.regexp === undefined)
+            throw new ModuleFailure('regexp is required with backrefs=true');
+        const before = await statPath(ctx, path, true);
+        if (before?.type === 'directory')
+            throw new ModuleFailure(`Path ${path} is a directory !`, { rc: 256 });
+        const current = before ? ((await readRemote(ctx, path)) ?? '') : undefined;
+        if (current === undefined && a.state === 'absent')
+            return { changed: false, found: 0, msg: 'file not present' };
+        if (current === undefined && !a.create)
+            throw new ModuleFailure(`Destination ${path} does not exist !`, { rc: 257 });
+        const lines = splitLines(current ?? '');
+        let next;
+        let msg;
+        let found;
+        if (a.state === 'present')
+            ({ lines: next, msg } = lineinfilePresent(lines, a));
+        else {
+            const re = a.regexp !== undefined ? pyRegex(a.regexp) : undefined;
+            next = lines.filter((l) => re ? !re.test(l) : a.search_string !== undefined ? !l.includes(a.search_string) : strip(l) !== a.line);
+            found = lines.length - next.length;
+            msg = found ? `${found} line(s) removed` : '';
+        }
+        const content = next.join('');
+        const contentChanged = current === undefined ? true : content !== current;
+        let changed = contentChanged;
+        let backup;
+        if (contentChanged && !ctx.check) {
+            if (current === undefined)
+                await runOrFail(ctx, ['mkdir', '-p', '--', path.replace(/\/[^/]*$/, '') || '/'], 'mkdir');
+            backup = await writeRemote(ctx, path, content, { ...attrs, backup: a.backup && current !== undefined });
+        }
+        else if (before && attrsDiffer(before, attrs)) {
+            if (!ctx.check)
+                await applyAttrs(ctx, path, attrs);
+            changed = true;
+            msg = msg || 'ownership, perms or SE linux context changed';
+        }
+        return {
+            changed,
+            msg,
+            ...(found !== undefined ? { found } : {}),
+            ...(backup ? { backup } : {}),
+            ...(contentChanged
+                ? {
+                    diff: {
+                        before: current ?? '',
+                        after: content,
+                        before_header: `${path} (content)`,
+                        after_header: `${path} (content)`,
+                    },
+                }
+                : {}),
+        };
+    },
+};
+
+;// CONCATENATED MODULE: ./src/playbook/modules/system.ts
+
+
+
+/**
+ * ansible.builtin user, group, service/systemd, ansible.posix authorized_key and community.general ufw, on a Debian
+ * host: the host's own tools (useradd/usermod, groupadd, systemctl, ufw) with argv words; a password hash travels on
+ * stdin (chpasswd -e), never in argv.
+ */
+const system_boolish = classic_schemas/* unknown */.L5J().transform((v) => ansibleBool(v));
+const system_text = classic_schemas/* unknown */.L5J().transform((v) => templar_toText(v));
+const list = classic_schemas/* unknown */.L5J()
+    .transform((v) => v === undefined || v === null
+    ? undefined
+    : (Array.isArray(v) ? v.map((x) => templar_toText(x)) : templar_toText(v).split(','))
+        .map((s) => s.trim())
+        .filter((s) => s !== ''));
+async function getent(ctx, db, key) {
+    const r = await ctx.run(['getent', db, key], { label: `getent ${db}` });
+    if (r.code === 2)
+        return undefined;
+    if (r.code !== 0)
+        throw new ModuleFailure(`getent ${db} ${key} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    return r.stdout.trim().split(':');
+}
+/** Supplementary groups of a user (its primary group excluded), as Ansible compares them. */
+async function supplementaryGroups(ctx, user, primaryGid) {
+    const r = await runOrFail(ctx, ['id', '-G', user], 'id -G');
+    const gids = r.stdout
+        .trim()
+        .split(/\s+/)
+        .filter((g) => g !== primaryGid);
+    if (gids.length === 0)
+        return [];
+    const names = await runOrFail(ctx, ['getent', 'group', ...gids], 'getent group');
+    return names.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(':')[0])
+        .filter(Boolean);
+}
+// ---------------------------------------------------------------------------------------------------------------- user
+const userModule = {
+    name: 'user',
+    collection: 'ansible.builtin',
+    params: [
+        'name',
+        'user',
+        'state',
+        'uid',
+        'group',
+        'groups',
+        'append',
+        'shell',
+        'home',
+        'comment',
+        'create_home',
+        'createhome',
+        'system',
+        'password',
+        'update_password',
+        'remove',
+        'force',
+    ],
+    aliases: { user: 'name', createhome: 'create_home' },
+    schema: classic_schemas/* object */.Ikc({
+        name: system_text.pipe(classic_schemas/* string */.YjP().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'is not a user name')),
+        state: classic_schemas/* enum */.k5n(['present', 'absent']).default('present'),
+        uid: number().int().nonnegative().optional(),
+        group: system_text.optional(),
+        groups: list.optional(),
+        append: system_boolish.default(false),
+        shell: system_text.optional(),
+        home: system_text.optional(),
+        comment: system_text.optional(),
+        create_home: system_boolish.default(true),
+        system: system_boolish.default(false),
+        password: system_text.optional(),
+        update_password: classic_schemas/* enum */.k5n(['always', 'on_create']).default('always'),
+        remove: system_boolish.default(false),
+        force: system_boolish.default(false),
+    }),
+    async run(args, ctx) {
+        const name = args.name;
+        if (args.password !== undefined)
+            ctx.secret(args.password);
+        const pw = await getent(ctx, 'passwd', name);
+        if (args.state === 'absent') {
+            if (!pw)
+                return { changed: false, name, state: 'absent' };
+            if (!ctx.check)
+                await runOrFail(ctx, ['userdel', ...(args.remove ? ['-r'] : []), ...(args.force ? ['-f'] : []), name], `userdel ${name}`);
+            return { changed: true, name, state: 'absent', force: args.force, remove: args.remove };
+        }
+        const groups = args.groups;
+        for (const g of [...(groups ?? []), ...(args.group ? [args.group] : [])])
+            if (!(await getent(ctx, 'group', g)))
+                throw new ModuleFailure(`Group ${g} does not exist`);
+        let changed = false;
+        let setPassword = false;
+        if (!pw) {
+            const argv = ['useradd'];
+            if (args.uid !== undefined)
+                argv.push('-u', String(args.uid));
+            if (args.group !== undefined)
+                argv.push('-g', args.group);
+            else if (await getent(ctx, 'group', name))
+                argv.push('-N');
+            if (groups?.length)
+                argv.push('-G', groups.join(','));
+            if (args.comment !== undefined)
+                argv.push('-c', args.comment);
+            if (args.home !== undefined)
+                argv.push('-d', args.home);
+            if (args.shell !== undefined)
+                argv.push('-s', args.shell);
+            argv.push(args.create_home ? '-m' : '-M');
+            if (args.system)
+                argv.push('-r');
+            argv.push(name);
+            if (!ctx.check)
+                await runOrFail(ctx, argv, `useradd ${name}`);
+            changed = true;
+            setPassword = args.password !== undefined;
+        }
+        else {
+            const [, , uid, gid, gecos, home, shell] = pw;
+            const argv = ['usermod'];
+            if (args.uid !== undefined && String(args.uid) !== uid)
+                argv.push('-u', String(args.uid));
+            if (args.group !== undefined) {
+                const g = await getent(ctx, 'group', args.group);
+                if (g?.[2] !== gid)
+                    argv.push('-g', args.group);
+            }
+            if (groups !== undefined) {
+                const have = await supplementaryGroups(ctx, name, gid ?? '');
+                if (args.append) {
+                    const missing = groups.filter((g) => !have.includes(g));
+                    if (missing.length)
+                        argv.push('-a', '-G', missing.join(','));
+                }
+                else if ([...new Set(groups)].sort().join(',') !== [...new Set(have)].sort().join(','))
+                    argv.push('-G', groups.join(','));
+            }
+            if (args.comment !== undefined && args.comment !== gecos)
+                argv.push('-c', args.comment);
+            if (args.home !== undefined && args.home !== home)
+                argv.push('-d', args.home);
+            if (args.shell !== undefined && args.shell !== shell)
+                argv.push('-s', args.shell);
+            if (argv.length > 1) {
+                argv.push(name);
+                if (!ctx.check)
+                    await runOrFail(ctx, argv, `usermod ${name}`);
+                changed = true;
+            }
+            if (args.password !== undefined && args.update_password === 'always') {
+                const sh = await getent(ctx, 'shadow', name);
+                if (sh?.[1] !== args.password)
+                    setPassword = true;
+            }
+        }
+        // Like Ansible: a present user with create_home gets its home made when it is missing, even on a later task.
+        if (pw && args.create_home && pw[5]) {
+            const home = pw[5];
+            const t = await ctx.run(['test', '-e', home], { label: 'test home' });
+            if (t.code !== 0) {
+                changed = true;
+                if (!ctx.check)
+                    await runOrFail(ctx, [
+                        'sh',
+                        '-c',
+                        `set -e; if [ -d /etc/skel ]; then cp -a /etc/skel "$1"; else mkdir -p -- "$1"; fi
+m=$(sed -n 's/^HOME_MODE[[:space:]]*//p' /etc/login.defs | head -1)
+if [ -z "$m" ]; then u=$(sed -n 's/^UMASK[[:space:]]*//p' /etc/login.defs | head -1); m=$(printf '%o' $((0777 & ~0\${u:-022}))); fi
+chmod "$m" "$1"; chown -R "$2:$3" "$1"`,
+                        'sh',
+                        home,
+                        pw[2],
+                        pw[3],
+                    ], `home ${home}`);
+            }
+        }
+        if (setPassword) {
+            changed = true;
+            if (!ctx.check)
+                await runOrFail(ctx, ['chpasswd', '-e'], `chpasswd ${name}`, { stdin: `${name}:${args.password}\n` });
+        }
+        const now = ctx.check ? pw : await getent(ctx, 'passwd', name);
+        return {
+            changed,
+            name,
+            state: 'present',
+            ...(now ? { uid: Number(now[2]), group: Number(now[3]), comment: now[4], home: now[5], shell: now[6] } : {}),
+            system: args.system,
+            create_home: args.create_home,
+            ...(groups !== undefined ? { groups: groups.join(','), append: args.append } : {}),
+            ...(args.password !== undefined ? { password: 'NOT_LOGGING_PASSWORD' } : {}),
+        };
+    },
+};
+// --------------------------------------------------------------------------------------------------------------- group
+const groupModule = {
+    name: 'group',
+    collection: 'ansible.builtin',
+    params: ['name', 'state', 'gid', 'system'],
+    schema: classic_schemas/* object */.Ikc({
+        name: system_text.pipe(classic_schemas/* string */.YjP().regex(/^[a-z_][a-z0-9_.-]*$/i, 'is not a group name')),
+        state: classic_schemas/* enum */.k5n(['present', 'absent']).default('present'),
+        gid: number().int().nonnegative().optional(),
+        system: system_boolish.default(false),
+    }),
+    async run(args, ctx) {
+        const name = args.name;
+        const g = await getent(ctx, 'group', name);
+        if (args.state === 'absent') {
+            if (!g)
+                return { changed: false, name, state: 'absent' };
+            if (!ctx.check)
+                await runOrFail(ctx, ['groupdel', name], `groupdel ${name}`);
+            return { changed: true, name, state: 'absent' };
+        }
+        let changed = false;
+        if (!g) {
+            if (!ctx.check)
+                await runOrFail(ctx, [
+                    'groupadd',
+                    ...(args.gid !== undefined ? ['-g', String(args.gid)] : []),
+                    ...(args.system ? ['-r'] : []),
+                    name,
+                ], `groupadd ${name}`);
+            changed = true;
+        }
+        else if (args.gid !== undefined && String(args.gid) !== g[2]) {
+            if (!ctx.check)
+                await runOrFail(ctx, ['groupmod', '-g', String(args.gid), name], `groupmod ${name}`);
+            changed = true;
+        }
+        const now = ctx.check ? g : await getent(ctx, 'group', name);
+        return { changed, name, state: 'present', system: args.system, ...(now ? { gid: Number(now[2]) } : {}) };
+    },
+};
+// ------------------------------------------------------------------------------------------------------ authorized_key
+/** The key blob of an authorized_keys line (options before the type skipped): what identifies a key. */
+function keyBlob(line) {
+    const m = /(?:^|\s)((?:ssh|ecdsa|sk)-[\w@.-]+)\s+([A-Za-z0-9+/=]+)/.exec(line);
+    return m ? `${m[1]} ${m[2]}` : undefined;
+}
+const authorizedKeyModule = {
+    name: 'authorized_key',
+    collection: 'ansible.posix',
+    params: ['user', 'key', 'state', 'path', 'exclusive', 'manage_dir', 'key_options', 'comment'],
+    schema: classic_schemas/* object */.Ikc({
+        user: system_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        key: system_text.pipe(classic_schemas/* string */.YjP().min(1, 'is required')),
+        state: classic_schemas/* enum */.k5n(['present', 'absent']).default('present'),
+        path: system_text.optional(),
+        exclusive: system_boolish.default(false),
+        manage_dir: system_boolish.default(true),
+        key_options: system_text.optional(),
+        comment: system_text.optional(),
+    }),
+    async run(args, ctx) {
+        const user = args.user;
+        const pw = await getent(ctx, 'passwd', user);
+        if (!pw)
+            throw new ModuleFailure(`Failed to lookup user ${user}: the user does not exist`);
+        const path = args.path ?? `${pw[5]}/.ssh/authorized_keys`;
+        const cur = await ctx.run(['sh', '-c', 'if [ -f "$1" ]; then cat -- "$1"; else exit 3; fi', 'sh', path], {
+            label: 'read authorized_keys',
+        });
+        if (cur.code !== 0 && cur.code !== 3)
+            throw new ModuleFailure(`reading ${path} failed: ${cur.stderr.trim()}`);
+        const existing = cur.code === 3 ? [] : cur.stdout.split('\n').filter((l) => l.trim() !== '');
+        const wanted = args.key
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l && !l.startsWith('#'))
+            .map((l) => {
+            const withComment = args.comment !== undefined ? `${keyBlob(l) ?? l} ${args.comment}` : l;
+            return args.key_options !== undefined ? `${args.key_options} ${withComment}` : withComment;
+        });
+        const wantedBlobs = new Set(wanted.map((l) => keyBlob(l) ?? l));
+        let next;
+        if (args.state === 'absent')
+            next = existing.filter((l) => !wantedBlobs.has(keyBlob(l) ?? l));
+        else {
+            next = args.exclusive ? [] : [...existing];
+            for (const w of wanted) {
+                const b = keyBlob(w) ?? w;
+                const i = next.findIndex((l) => (keyBlob(l) ?? l) === b);
+                if (i >= 0)
+                    next[i] = w;
+                else
+                    next.push(w);
+            }
+            if (args.exclusive)
+                next = next.filter((l, i) => next.indexOf(l) === i);
+        }
+        const changed = next.join('\n') !== existing.join('\n');
+        if (changed && !ctx.check) {
+            const content = next.length ? `${next.join('\n')}\n` : '';
+            const dirSetup = args.manage_dir
+                ? 'dir=$(dirname -- "$1"); if [ ! -d "$dir" ]; then mkdir -p -- "$dir"; chmod 700 -- "$dir"; chown -- "$2:" "$dir"; fi; '
+                : '';
+            await runOrFail(ctx, [
+                'sh',
+                '-c',
+                `set -e; ${dirSetup}tmp=$(mktemp "$(dirname -- "$1")/.dyce-ak-XXXXXX"); cat > "$tmp"; chmod 600 -- "$tmp"; chown -- "$2:" "$tmp"; mv -f -- "$tmp" "$1"`,
+                'sh',
+                path,
+                user,
+            ], `write ${path}`, { stdin: content });
+        }
+        return {
+            changed,
+            user,
+            key: args.key,
+            keyfile: path,
+            state: args.state,
+            exclusive: args.exclusive,
+            manage_dir: args.manage_dir,
+            key_options: args.key_options ?? null,
+        };
+    },
+};
+// ------------------------------------------------------------------------------------------------------------ services
+const SHOW = ['ActiveState', 'SubState', 'UnitFileState', 'LoadState', 'MainPID'];
+async function unitStatus(ctx, unit) {
+    const r = await runOrFail(ctx, ['systemctl', 'show', unit, '--no-pager', `--property=${SHOW.join(',')}`], 'systemctl show');
+    return Object.fromEntries(r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+function serviceModule(name) {
+    return {
+        name,
+        collection: 'ansible.builtin',
+        params: ['name', 'unit', 'service', 'state', 'enabled', 'daemon_reload', 'daemon-reload', 'masked'],
+        aliases: { unit: 'name', service: 'name', 'daemon-reload': 'daemon_reload' },
+        schema: classic_schemas/* object */.Ikc({
+            name: system_text.optional(),
+            state: classic_schemas/* enum */.k5n(['started', 'stopped', 'restarted', 'reloaded']).optional(),
+            enabled: system_boolish.optional(),
+            daemon_reload: system_boolish.default(false),
+            masked: system_boolish.optional(),
+        }),
+        async run(args, ctx) {
+            if (args.daemon_reload && !ctx.check)
+                await runOrFail(ctx, ['systemctl', 'daemon-reload'], 'daemon-reload');
+            const unit = args.name;
+            if (!unit) {
+                if (args.daemon_reload)
+                    return { changed: false, name: null };
+                throw new ModuleFailure('name is required');
+            }
+            let status = await unitStatus(ctx, unit);
+            if (status.LoadState === 'not-found')
+                throw new ModuleFailure(`Could not find the requested service ${unit}: host`);
+            let changed = false;
+            const result = { name: unit };
+            if (args.masked !== undefined) {
+                const masked = status.LoadState === 'masked' || status.UnitFileState === 'masked';
+                if (masked !== args.masked) {
+                    changed = true;
+                    if (!ctx.check)
+                        await runOrFail(ctx, ['systemctl', args.masked ? 'mask' : 'unmask', unit], 'systemctl mask');
+                }
+            }
+            if (args.enabled !== undefined) {
+                const r = await ctx.run(['systemctl', 'is-enabled', unit], { label: 'systemctl is-enabled' });
+                const enabled = r.code === 0;
+                if (enabled !== args.enabled) {
+                    changed = true;
+                    if (!ctx.check)
+                        await runOrFail(ctx, ['systemctl', args.enabled ? 'enable' : 'disable', unit], 'systemctl enable');
+                }
+                result.enabled = args.enabled;
+            }
+            const state = args.state;
+            if (state) {
+                const running = status.ActiveState === 'active' || status.ActiveState === 'activating' || status.ActiveState === 'reloading';
+                let action;
+                if (state === 'started')
+                    action = running ? undefined : 'start';
+                else if (state === 'stopped')
+                    action = running || status.ActiveState === 'deactivating' ? 'stop' : undefined;
+                else
+                    action = running ? state.slice(0, -2) : 'start';
+                result.state = state === 'stopped' ? 'stopped' : 'started';
+                if (action) {
+                    changed = true;
+                    if (!ctx.check)
+                        await runOrFail(ctx, ['systemctl', action, unit], `systemctl ${action} ${unit}`);
+                }
+            }
+            if (changed && !ctx.check)
+                status = await unitStatus(ctx, unit);
+            return { changed, ...result, status };
+        },
+    };
+}
+const serviceModules = [serviceModule('service'), serviceModule('systemd'), serviceModule('systemd_service')];
+// ----------------------------------------------------------------------------------------------------------------- ufw
+/** Whether `ufw logging VALUE` changes anything, judged from `ufw status verbose` as community.general.ufw does. */
+function loggingChanges(status, value) {
+    const m = /Logging: (on|off)(?: \(([a-z]+)\))?/.exec(status);
+    if (!m)
+        return true;
+    if (value !== 'off')
+        return m[1] === 'off' || (value !== 'on' && value !== m[2]);
+    return m[1] !== 'off';
+}
+/** What ufw's idempotence turns on: its status and its rule tuples (as community.general.ufw compares them). */
+async function ufwState(ctx) {
+    const r = await ctx.run([
+        'sh',
+        '-c',
+        "ufw status verbose; grep -h '^### tuple' /lib/ufw/user.rules /lib/ufw/user6.rules /etc/ufw/user.rules /etc/ufw/user6.rules /var/lib/ufw/user.rules /var/lib/ufw/user6.rules 2>/dev/null || true",
+    ], { label: 'ufw status' });
+    if (r.code !== 0)
+        throw new ModuleFailure(`ufw status failed (exit ${r.code}): ${r.stderr.trim()}`);
+    return r.stdout;
+}
+const ufwModule = {
+    name: 'ufw',
+    collection: 'community.general',
+    params: [
+        'state',
+        'default',
+        'policy',
+        'direction',
+        'logging',
+        'rule',
+        'port',
+        'to_port',
+        'from_port',
+        'proto',
+        'protocol',
+        'from_ip',
+        'from',
+        'src',
+        'to_ip',
+        'to',
+        'dest',
+        'interface',
+        'if',
+        'delete',
+        'insert',
+        'comment',
+        'name',
+        'app',
+        'log',
+        'route',
+    ],
+    aliases: {
+        policy: 'default',
+        port: 'to_port',
+        protocol: 'proto',
+        from: 'from_ip',
+        src: 'from_ip',
+        to: 'to_ip',
+        dest: 'to_ip',
+        if: 'interface',
+        app: 'name',
+    },
+    schema: classic_schemas/* object */.Ikc({
+        state: classic_schemas/* enum */.k5n(['enabled', 'disabled', 'reloaded', 'reset']).optional(),
+        default: classic_schemas/* enum */.k5n(['allow', 'deny', 'reject']).optional(),
+        direction: classic_schemas/* enum */.k5n(['in', 'out', 'incoming', 'outgoing', 'routed']).optional(),
+        logging: classic_schemas/* unknown */.L5J()
+            .transform((v) => (typeof v === 'boolean' ? (v ? 'on' : 'off') : templar_toText(v)))
+            .pipe(classic_schemas/* enum */.k5n(['on', 'off', 'low', 'medium', 'high', 'full']))
+            .optional(),
+        rule: classic_schemas/* enum */.k5n(['allow', 'deny', 'limit', 'reject']).optional(),
+        to_port: system_text.optional(),
+        from_port: system_text.optional(),
+        proto: classic_schemas/* enum */.k5n(['any', 'tcp', 'udp', 'ipv6', 'esp', 'ah', 'gre', 'igmp']).optional(),
+        from_ip: system_text.default('any'),
+        to_ip: system_text.default('any'),
+        interface: system_text.optional(),
+        delete: system_boolish.default(false),
+        insert: number().int().optional(),
+        comment: system_text.optional(),
+        name: system_text.optional(),
+        log: system_boolish.default(false),
+        route: system_boolish.default(false),
+    }),
+    async run(args, ctx) {
+        const commands = [];
+        const dry = ctx.check ? ['--dry-run'] : [];
+        if (args.state !== undefined) {
+            const verb = { enabled: 'enable', disabled: 'disable', reloaded: 'reload', reset: 'reset' }[args.state];
+            commands.push(['ufw', ...dry, '-f', verb]);
+        }
+        if (args.default !== undefined) {
+            const dir = { in: 'incoming', out: 'outgoing' }[args.direction] ??
+                args.direction ??
+                'incoming';
+            commands.push(['ufw', ...dry, 'default', args.default, dir]);
+        }
+        if (args.logging !== undefined)
+            commands.push(['ufw', ...dry, 'logging', args.logging]);
+        if (args.rule !== undefined) {
+            const argv = ['ufw', ...dry];
+            if (args.delete)
+                argv.push('delete');
+            if (args.route)
+                argv.push('route');
+            if (args.insert !== undefined)
+                argv.push('insert', String(args.insert));
+            argv.push(args.rule);
+            const d = args.direction;
+            if (d === 'in' || d === 'out')
+                argv.push(d);
+            if (args.interface !== undefined)
+                argv.push('on', args.interface);
+            if (args.log)
+                argv.push('log');
+            argv.push('from', args.from_ip);
+            if (args.from_port !== undefined)
+                argv.push('port', args.from_port);
+            argv.push('to', args.to_ip);
+            if (args.to_port !== undefined)
+                argv.push('port', args.to_port);
+            if (args.proto !== undefined && args.proto !== 'any')
+                argv.push('proto', args.proto);
+            if (args.name !== undefined)
+                argv.push('app', args.name);
+            if (args.comment !== undefined)
+                argv.push('comment', args.comment);
+            commands.push(argv);
+        }
+        else if (args.state === undefined && args.default === undefined && args.logging === undefined)
+            throw new ModuleFailure('at least one of the following is required: state, default, policy, logging, rule');
+        const before = await ufwState(ctx);
+        if (ctx.check) {
+            // Dry runs change nothing: compare what they say would be written with what is there.
+            let changed = false;
+            for (const c of commands) {
+                const r = await runOrFail(ctx, c, c.slice(0, 4).join(' '));
+                if (c.includes('enable'))
+                    changed ||= !/^Status: active/m.test(before);
+                else if (c.includes('disable'))
+                    changed ||= /^Status: active/m.test(before);
+                else if (c.includes('reset') || c.includes('reload'))
+                    changed = true;
+                else if (c.includes('default'))
+                    changed ||= !new RegExp(`Default:.*\\b${args.default} \\(${c.at(-1)}\\)`).test(before);
+                else if (c.includes('logging'))
+                    changed ||= loggingChanges(before, args.logging);
+                else {
+                    const tuples = (s) => s
+                        .split('\n')
+                        .filter((l) => l.startsWith('### tuple'))
+                        .sort()
+                        .join('\n');
+                    const wouldBe = r.stdout.includes('### tuple') ? tuples(r.stdout) : undefined;
+                    if (wouldBe !== undefined) {
+                        const cur = before
+                            .split('\n')
+                            .filter((l) => l.startsWith('### tuple') && !l.includes(' v6'))
+                            .sort()
+                            .join('\n');
+                        changed ||=
+                            wouldBe
+                                .split('\n')
+                                .filter((l) => !l.includes(' v6'))
+                                .join('\n') !== cur;
+                    }
+                    else
+                        changed ||= !/Skipping|Could not delete non-existent/.test(r.stdout);
+                }
+            }
+            return { changed, commands: commands.map((c) => c.join(' ')) };
+        }
+        for (const c of commands)
+            await runOrFail(ctx, c, c.slice(0, 4).join(' '));
+        const after = await ufwState(ctx);
+        const logging = args.logging !== undefined && loggingChanges(before, args.logging);
+        return { changed: logging || before !== after, commands: commands.map((c) => c.join(' ')) };
+    },
+};
+
 ;// CONCATENATED MODULE: ./src/playbook/modules/index.ts
+
+
+
 
 
 
@@ -69588,10 +73534,21 @@ function moduleRegistry() {
         debugModule,
         setFactModule,
         assertModule,
+        metaModule,
+        includeVarsModule,
         aptModule,
         dockerLoginModule,
         dockerImageModule,
         dockerContainerModule,
+        fileModule,
+        statModule,
+        copyModule,
+        lineinfileModule,
+        userModule,
+        groupModule,
+        authorizedKeyModule,
+        ...serviceModules,
+        ufwModule,
     ];
     const map = new Map();
     for (const m of all) {
@@ -69670,65 +73627,106 @@ function parseLinedYaml(text) {
 
 
 
+
+
+
+
+/** Every task below some nodes, in tree order (static includes expanded). */
+function flattenTasks(nodes, out = []) {
+    for (const n of nodes) {
+        if (n.kind === 'task')
+            out.push(n);
+        else if (n.kind === 'block') {
+            flattenTasks(n.block, out);
+            flattenTasks(n.rescue, out);
+            flattenTasks(n.always, out);
+        }
+        else if (n.tasks)
+            flattenTasks(n.tasks, out);
+    }
+    return out;
+}
 /** Keywords of a task, their zod schemas (values before templating). */
 const stringList = classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String);
 const tagsSchema = classic_schemas/* union */.KCZ([stringList, classic_schemas/* array */.YOg(stringList)])
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s !== ''));
+const namesSchema = classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* string */.YjP())]).transform((v) => (Array.isArray(v) ? v : [v]));
 const conditionList = classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* boolean */.zMY(), classic_schemas/* number */.aig(), classic_schemas/* array */.YOg(classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* boolean */.zMY(), classic_schemas/* number */.aig()]))])
     .transform((v) => (Array.isArray(v) ? v : [v]));
 const boolOrTemplate = classic_schemas/* union */.KCZ([classic_schemas/* boolean */.zMY(), classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]);
+const numberOrTemplate = classic_schemas/* union */.KCZ([classic_schemas/* number */.aig(), classic_schemas/* string */.YjP()]);
 const varName = classic_schemas/* string */.YjP().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid variable name');
 const varsSchema = classic_schemas/* record */.g1P(varName, classic_schemas/* unknown */.L5J())
     .nullable()
     .transform((v) => v ?? {});
 const envSchema = classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J());
-const taskKeywords = {
+const becomeMethod = classic_schemas/* literal */.euz('sudo', { message: 'only sudo is supported' });
+/** Keywords a block (and an import, a role entry) may carry and hands down to its tasks. */
+const inheritableKeywords = {
     name: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String),
+    when: conditionList,
+    tags: tagsSchema,
+    vars: varsSchema,
+    become: classic_schemas/* boolean */.zMY(),
+    become_user: classic_schemas/* literal */.euz('root', { message: 'only root is supported' }),
+    become_method: becomeMethod,
+    ignore_errors: boolOrTemplate,
+    no_log: boolOrTemplate,
+    environment: envSchema,
+    check_mode: boolOrTemplate,
+    diff: boolOrTemplate,
+    delegate_to: classic_schemas/* string */.YjP(),
+    run_once: boolOrTemplate,
+    any_errors_fatal: classic_schemas/* boolean */.zMY(),
+    collections: classic_schemas/* array */.YOg(classic_schemas/* string */.YjP()),
+    connection: classic_schemas/* enum */.k5n(['local', 'ssh', 'smart', 'paramiko']),
+};
+const taskKeywords = {
+    ...inheritableKeywords,
     loop: classic_schemas/* unknown */.L5J(),
     with_items: classic_schemas/* unknown */.L5J(),
+    with_list: classic_schemas/* unknown */.L5J(),
+    with_dict: classic_schemas/* unknown */.L5J(),
     with_sequence: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* number */.aig()]).transform(String),
-    loop_control: classic_schemas/* object */.Ikc({ loop_var: varName.optional(), label: classic_schemas/* string */.YjP().optional(), index_var: varName.optional() })
+    loop_control: classic_schemas/* object */.Ikc({
+        loop_var: varName.optional(),
+        label: classic_schemas/* string */.YjP().optional(),
+        index_var: varName.optional(),
+        pause: classic_schemas/* number */.aig().optional(),
+    })
         .strict(),
-    when: conditionList,
     register: varName,
     changed_when: conditionList,
     failed_when: conditionList,
-    ignore_errors: boolOrTemplate,
-    no_log: boolOrTemplate,
-    tags: tagsSchema,
-    environment: envSchema,
-    become: classic_schemas/* boolean */.zMY(),
-    become_user: classic_schemas/* literal */.euz('root', { message: 'only root is supported' }),
-    vars: varsSchema,
     args: classic_schemas/* record */.g1P(classic_schemas/* string */.YjP(), classic_schemas/* unknown */.L5J()),
+    notify: namesSchema,
+    listen: namesSchema,
+    until: conditionList,
+    retries: numberOrTemplate,
+    delay: numberOrTemplate,
+    delegate_facts: classic_schemas/* boolean */.zMY(),
+    throttle: classic_schemas/* number */.aig(),
 };
 const TASK_KEYWORDS = new Set(Object.keys(taskKeywords));
+/** What `dyce play` supports and refuses by name, for docs/playbooks.md (test/unit/playbook/docs.test.ts). */
+function supportedLanguage() {
+    return {
+        'play keywords': [...PLAY_KEYWORDS, 'import_playbook'].sort(),
+        'task keywords': [...TASK_KEYWORDS, 'action', 'local_action'].sort(),
+        'block keywords': [...BLOCK_KEYWORDS].sort(),
+        'include and import': ['import_role', 'import_tasks', 'include_role', 'include_tasks', 'include_vars'],
+        'refused play keywords': [...UNSUPPORTED_PLAY_KEYWORDS].sort(),
+        'refused task keywords': [...UNSUPPORTED_TASK_KEYWORDS].sort(),
+    };
+}
+const BLOCK_KEYWORDS = new Set([...Object.keys(inheritableKeywords), 'block', 'rescue', 'always']);
+const LOOP_KEYWORDS = ['loop', 'with_items', 'with_list', 'with_dict', 'with_sequence'];
 /** Ansible task keywords Dyce knows of but does not run: named precisely instead of "unknown module". */
 const UNSUPPORTED_TASK_KEYWORDS = new Set([
-    'action',
-    'local_action',
-    'delegate_to',
-    'delegate_facts',
-    'run_once',
-    'notify',
-    'until',
-    'retries',
-    'delay',
     'async',
     'poll',
-    'check_mode',
-    'diff',
-    'any_errors_fatal',
-    'block',
-    'rescue',
-    'always',
-    'include_tasks',
-    'import_tasks',
-    'include_role',
-    'import_role',
     'include',
     'import_playbook',
-    'with_dict',
     'with_fileglob',
     'with_together',
     'with_nested',
@@ -69736,19 +73734,14 @@ const UNSUPPORTED_TASK_KEYWORDS = new Set([
     'with_lines',
     'with_first_found',
     'with_file',
-    'with_list',
     'with_indexed_items',
     'with_random_choice',
     'with_flattened',
-    'become_method',
     'become_flags',
-    'connection',
     'remote_user',
     'port',
-    'throttle',
     'timeout',
     'debugger',
-    'collections',
     'module_defaults',
     'ignore_unreachable',
 ]);
@@ -69758,40 +73751,44 @@ const playKeywords = {
     vars: varsSchema,
     vars_files: classic_schemas/* union */.KCZ([classic_schemas/* string */.YjP(), classic_schemas/* array */.YOg(classic_schemas/* string */.YjP())]).transform((v) => (Array.isArray(v) ? v : [v])),
     gather_facts: classic_schemas/* boolean */.zMY(),
+    gather_subset: classic_schemas/* unknown */.L5J(),
     become: classic_schemas/* boolean */.zMY(),
     become_user: classic_schemas/* literal */.euz('root', { message: 'only root is supported' }),
-    serial: classic_schemas/* union */.KCZ([classic_schemas/* number */.aig().int().positive(), classic_schemas/* string */.YjP()]),
+    become_method: becomeMethod,
+    serial: classic_schemas/* union */.KCZ([
+        classic_schemas/* number */.aig().int().positive(),
+        classic_schemas/* string */.YjP(),
+        classic_schemas/* array */.YOg(classic_schemas/* union */.KCZ([classic_schemas/* number */.aig().int().positive(), classic_schemas/* string */.YjP()])),
+    ]),
+    max_fail_percentage: classic_schemas/* union */.KCZ([classic_schemas/* number */.aig().min(0).max(100), classic_schemas/* string */.YjP().regex(/^\d+(\.\d+)?%?$/)])
+        .transform((v) => Number.parseFloat(String(v))),
+    any_errors_fatal: classic_schemas/* boolean */.zMY(),
+    force_handlers: classic_schemas/* boolean */.zMY(),
+    strategy: classic_schemas/* literal */.euz('linear', { message: 'only the linear strategy is supported' }),
+    connection: classic_schemas/* enum */.k5n(['local', 'ssh', 'smart', 'paramiko']),
+    remote_user: classic_schemas/* string */.YjP(),
+    collections: classic_schemas/* array */.YOg(classic_schemas/* string */.YjP()),
     tags: tagsSchema,
     environment: envSchema,
+    roles: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
+    pre_tasks: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
     tasks: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
+    post_tasks: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
+    handlers: classic_schemas/* array */.YOg(classic_schemas/* unknown */.L5J()).nullable(),
 };
 const PLAY_KEYWORDS = new Set(Object.keys(playKeywords));
 const UNSUPPORTED_PLAY_KEYWORDS = new Set([
-    'roles',
-    'pre_tasks',
-    'post_tasks',
-    'handlers',
     'vars_prompt',
-    'strategy',
-    'max_fail_percentage',
-    'remote_user',
-    'connection',
     'port',
-    'import_playbook',
     'include',
     'order',
-    'force_handlers',
     'module_defaults',
-    'collections',
-    'any_errors_fatal',
     'ignore_errors',
     'ignore_unreachable',
     'no_log',
     'check_mode',
     'diff',
-    'become_method',
     'fact_path',
-    'gather_subset',
     'gather_timeout',
     'run_once',
     'throttle',
@@ -69932,70 +73929,107 @@ function printfInt(format, n) {
 /** Collects issues while walking the playbook; each is `file:line: message`. */
 class Issues {
     #list = [];
-    /** In line order (a stable sort keeps the issues of one line in the order found). */
+    /** In file and line order (a stable sort keeps the issues of one line in the order found). */
     get list() {
-        return [...this.#list].sort((a, b) => a.line - b.line).map((i) => i.text);
+        const files = [...new Set(this.#list.map((i) => i.file))];
+        return [...this.#list]
+            .sort((a, b) => files.indexOf(a.file) - files.indexOf(b.file) || a.line - b.line)
+            .map((i) => i.text)
+            .filter((t, i, all) => all.indexOf(t) === i);
     }
     add(at, message) {
-        this.#list.push({ line: at.line, text: `${at.file}:${at.line}: ${message}` });
+        this.#list.push({ file: at.file, line: at.line, text: `${at.file}:${at.line}: ${message}` });
     }
 }
-/** Pure: playbook text -> Playbook. Throws InputError naming file:line for every problem found. */
-function parsePlaybook(text, file) {
-    const doc = parseLinedYaml(text);
-    const issues = new Issues();
-    const at = (path) => ({ file, line: doc.lineOf(path) });
-    if (doc.errors.length > 0) {
-        for (const e of doc.errors)
-            issues.add({ file, line: e.line }, `invalid YAML: ${e.message}`);
-        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+const NO_INHERIT = { when: [], tags: [], vars: {}, loopVars: [] };
+const ROLE_DIRS = ['tasks', 'handlers', 'defaults', 'vars', 'meta', 'templates', 'files'];
+function defaultReader(path) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
     }
-    const templar = new Templar();
-    const modules = moduleRegistry();
-    const root = doc.value;
-    if (!Array.isArray(root)) {
-        issues.add(at([]), 'a playbook is a list of plays (each starting with `- hosts: ...`)');
-        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+    catch {
+        return undefined;
     }
-    const checkTemplates = (value, path, what) => {
-        if (typeof value === 'string') {
-            if (!/\{\{|\{%|\{#/.test(value))
-                return;
-            checkTemplate(templar, value, at(path), what, issues);
+}
+/**
+ * The parser of one playbook and every file it refers to (imports, roles, statically known includes, vars files
+ * of include_vars). Issues of all files are collected together.
+ */
+class PlaybookParser {
+    file;
+    issues = new Issues();
+    templar = new Templar();
+    modules = moduleRegistry();
+    #read;
+    #sources = new Map();
+    /** The playbook's directory: roles/ and files are looked for here. */
+    dir;
+    #rolesPath;
+    /** Handlers of roles met while parsing the current play. */
+    #roleHandlers = [];
+    /** Roles (directory and parameters) already in the current play: a dependency met again does not run again. */
+    #rolesSeen = new Set();
+    constructor(file, read = defaultReader) {
+        this.file = file;
+        this.#read = read;
+        this.dir = (0,external_node_path_.dirname)((0,external_node_path_.resolve)(file));
+    }
+    /** A YAML file, parsed once; YAML errors are reported once, as one issue (the first error is the real one). */
+    source(file, text, from) {
+        if (this.#sources.has(file))
+            return this.#sources.get(file);
+        const body = text ?? this.#read(file);
+        if (body === undefined) {
+            this.issues.add(from ?? { file, line: 1 }, `cannot read ${file}`);
+            this.#sources.set(file, undefined);
+            return undefined;
         }
-        else if (Array.isArray(value)) {
-            for (const [i, v] of value.entries())
-                checkTemplates(v, [...path, i], what);
+        const doc = parseLinedYaml(body);
+        if (doc.errors.length > 0) {
+            const e = doc.errors[0];
+            this.issues.add({ file, line: e.line }, `invalid YAML: ${e.message}`);
+            this.#sources.set(file, undefined);
+            return undefined;
         }
-        else if (value && typeof value === 'object')
-            for (const [k, v] of Object.entries(value)) {
-                checkTemplates(k, [...path, k], what);
-                checkTemplates(v, [...path, k], what);
-            }
-    };
-    const checkConditions = (conds, path, keyword) => {
-        for (const c of conds) {
-            if (typeof c !== 'string')
-                continue;
-            if (/\{\{|\{%/.test(c)) {
-                issues.add(at(path), `${keyword} is a bare expression; write it without {{ }} (${JSON.stringify(c)})`);
-                continue;
-            }
-            try {
-                const a = templar.analyse(`{{ ${c} }}`);
-                checkNames(a, at(path), issues);
-            }
-            catch (error) {
-                issues.add(at(path), `${keyword} is not an expression: ${JSON.stringify(c)}: ${error.message}`);
-            }
-        }
-    };
-    const plays = [];
-    root.forEach((rawPlay, pi) => {
-        const pp = [pi];
-        if (!rawPlay || typeof rawPlay !== 'object' || Array.isArray(rawPlay)) {
-            issues.add(at(pp), 'each play must be a mapping (hosts:, tasks:, ...)');
+        const src = { file, doc, at: (path) => ({ file, line: doc.lineOf(path) }) };
+        this.#sources.set(file, src);
+        return src;
+    }
+    // -- plays ------------------------------------------------------------------------------------------------------
+    plays(src, out, chain = []) {
+        const root = src.doc.value;
+        if (!Array.isArray(root)) {
+            this.issues.add(src.at([]), 'a playbook is a list of plays (each starting with `- hosts: ...`)');
             return;
+        }
+        root.forEach((raw, pi) => {
+            if (raw && typeof raw === 'object' && !Array.isArray(raw) && 'import_playbook' in raw) {
+                const target = raw.import_playbook;
+                const at = src.at([pi, 'import_playbook']);
+                if (typeof target !== 'string' || (0,unsafe/* isTemplate */.Fl)(target)) {
+                    this.issues.add(at, 'import_playbook needs a file name (not a template)');
+                    return;
+                }
+                const path = (0,external_node_path_.resolve)((0,external_node_path_.dirname)(src.file), target);
+                if (chain.includes(path)) {
+                    this.issues.add(at, `import_playbook: ${target} imports itself`);
+                    return;
+                }
+                const other = this.source(path, undefined, at);
+                if (other)
+                    this.plays(other, out, [...chain, path]);
+                return;
+            }
+            const p = this.play(src, raw, [pi]);
+            if (p)
+                out.push(p);
+        });
+    }
+    play(src, rawPlay, pp) {
+        const { issues } = this;
+        if (!rawPlay || typeof rawPlay !== 'object' || Array.isArray(rawPlay)) {
+            issues.add(src.at(pp), 'each play must be a mapping (hosts:, tasks:, ...)');
+            return undefined;
         }
         const rp = rawPlay;
         const p = {};
@@ -70006,166 +74040,646 @@ function parsePlaybook(text, file) {
                     p[k] = r.data;
                 else
                     for (const i of r.error.issues)
-                        issues.add(at([...pp, k, ...i.path]), `${k}: ${i.message}`);
+                        issues.add(src.at([...pp, k, ...i.path]), `${k}: ${i.message}`);
             }
             else if (UNSUPPORTED_PLAY_KEYWORDS.has(k))
-                issues.add(at([...pp, k]), `play keyword "${k}" is not supported by Dyce`);
+                issues.add(src.at([...pp, k]), `play keyword "${k}" is not supported by Dyce`);
             else
-                issues.add(at([...pp, k]), `unknown play keyword "${k}"`);
+                issues.add(src.at([...pp, k]), `unknown play keyword "${k}"`);
         }
         if (rp.hosts === undefined)
-            issues.add(at(pp), 'a play needs hosts:');
-        checkTemplates(rp.vars, [...pp, 'vars'], 'play vars');
-        if (typeof p.serial === 'string')
-            checkTemplates(p.serial, [...pp, 'serial'], 'serial');
-        const tasks = [];
-        (p.tasks ?? []).forEach((rawTask, ti) => {
-            const tp = [...pp, 'tasks', ti];
-            const t = parseTask(rawTask, tp);
-            if (t)
-                tasks.push(t);
+            issues.add(src.at(pp), 'a play needs hosts:');
+        this.checkTemplates(src, rp.vars, [...pp, 'vars'], 'play vars');
+        if (p.serial !== undefined)
+            this.checkTemplates(src, p.serial, [...pp, 'serial'], 'serial');
+        this.#roleHandlers = [];
+        this.#rolesSeen = new Set();
+        const seen = new Set();
+        const sectionOf = (k, n) => (p[k] ?? []).flatMap((raw, i) => {
+            const node = this.node(src, raw, [...pp, k, i], NO_INHERIT, [n, i]);
+            return node ? [node] : [];
         });
-        plays.push({
+        const pre = sectionOf('pre_tasks', 0);
+        const roles = [];
+        (p.roles ?? []).forEach((entry, i) => {
+            const b = this.roleEntry(src, entry, [...pp, 'roles', i], [1, i], seen);
+            if (b)
+                roles.push(b);
+        });
+        const tasks = sectionOf('tasks', 2).map((n) => ({ ...n, key: [1, ...n.key] }));
+        const post = sectionOf('post_tasks', 3).map((n) => ({ ...n, key: [2, ...n.key.slice(1)] }));
+        const handlers = [
+            ...this.#roleHandlers,
+            ...(p.handlers ?? []).flatMap((raw, i) => {
+                const node = this.node(src, raw, [...pp, 'handlers', i], NO_INHERIT, [9, i]);
+                return node ? flattenTasks([node]) : [];
+            }),
+        ];
+        for (const h of handlers)
+            if (h.name === undefined && h.listen.length === 0)
+                issues.add(h.at, 'a handler needs a name (or listen:) to be notified by');
+        const names = new Set(handlers.flatMap((h) => [...(h.name !== undefined ? [h.name] : []), ...h.listen]));
+        const sections = [pre, [...roles, ...tasks], post];
+        const all = flattenTasks(sections.flat());
+        for (const t of [...all, ...handlers])
+            for (const n of t.notify)
+                if (!names.has(n) && !(0,unsafe/* isTemplate */.Fl)(n))
+                    issues.add({ file: t.at.file, line: t.lines.notify ?? t.at.line }, `notify: no handler named "${n}" in this play`);
+        return {
             ...(p.name !== undefined ? { name: p.name } : {}),
             hosts: p.hosts ?? 'all',
             vars: p.vars ?? {},
             varsFiles: p.vars_files ?? [],
             gatherFacts: p.gather_facts ?? true,
             become: p.become ?? false,
+            ...(p.become_method ? { becomeMethod: p.become_method } : {}),
+            ...(p.connection ? { connection: p.connection === 'local' ? 'local' : 'ssh' } : {}),
+            ...(p.remote_user ? { remoteUser: p.remote_user } : {}),
             ...(p.serial !== undefined ? { serial: p.serial } : {}),
+            ...(p.max_fail_percentage !== undefined ? { maxFailPercentage: p.max_fail_percentage } : {}),
+            anyErrorsFatal: p.any_errors_fatal ?? false,
+            forceHandlers: p.force_handlers ?? false,
             tags: p.tags ?? [],
             ...(p.environment ? { environment: p.environment } : {}),
-            tasks,
-            at: at(pp),
-        });
-    });
-    function parseTask(rawTask, tp) {
-        if (!rawTask || typeof rawTask !== 'object' || Array.isArray(rawTask)) {
-            issues.add(at(tp), 'each task must be a mapping (name:, a module, ...)');
+            sections,
+            tasks: all,
+            handlers,
+            at: src.at(pp),
+        };
+    }
+    // -- roles ------------------------------------------------------------------------------------------------------
+    /** A `roles:` entry: `name`, or `{role: name, when/tags/vars..., param: value}`. */
+    roleEntry(src, entry, path, key, seen) {
+        let name;
+        let rest = {};
+        if (typeof entry === 'string')
+            name = entry;
+        else if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
+            const { role, name: n, ...r } = entry;
+            name = role ?? n;
+            rest = r;
+        }
+        if (typeof name !== 'string' || name === '') {
+            this.issues.add(src.at(path), 'a roles: entry is a role name or a mapping with role:');
             return undefined;
         }
-        const rt = rawTask;
+        const kw = {};
+        const params = {};
+        for (const [k, v] of Object.entries(rest)) {
+            if (k in inheritableKeywords && k !== 'name')
+                kw[k] = v;
+            else
+                params[k] = v;
+        }
+        const id = `${name}${JSON.stringify(params)}`;
+        if (seen.has(id))
+            return undefined;
+        seen.add(id);
+        const inh = this.inherit(src, kw, path, NO_INHERIT);
+        const loaded = this.role(src, name, path, { ...inh, vars: inh.vars }, params, key, {});
+        if (!loaded)
+            return undefined;
+        return { kind: 'block', key, name: `role ${name}`, block: loaded, rescue: [], always: [], at: src.at(path) };
+    }
+    #roleDirs() {
+        if (this.#rolesPath === undefined) {
+            this.#rolesPath = [];
+            const cfg = this.#read((0,external_node_path_.join)(this.dir, 'ansible.cfg'));
+            const m = cfg ? /^\s*roles_path\s*[=:]\s*(.+)$/m.exec(cfg) : null;
+            if (m)
+                for (const d of m[1].trim().split(':'))
+                    this.#rolesPath.push((0,external_node_path_.resolve)(this.dir, d.replace(/^~(?=\/)/, (0,external_node_os_.homedir)())));
+        }
+        return [(0,external_node_path_.join)(this.dir, 'roles'), ...this.#rolesPath, this.dir];
+    }
+    /** Finds a role's directory: roles/ beside the playbook, roles_path of an ansible.cfg there, the playbook's directory. */
+    findRole(name) {
+        const short = name.includes('.') && !name.includes('/') ? name.split('.').pop() : name;
+        const candidates = name.includes('/') ? [(0,external_node_path_.resolve)(this.dir, name)] : this.#roleDirs().map((d) => (0,external_node_path_.join)(d, short));
+        for (const dir of candidates)
+            if (ROLE_DIRS.some((sub) => ['main.yml', 'main.yaml', 'main'].some((f) => this.#read((0,external_node_path_.join)(dir, sub, f)) !== undefined)))
+                return dir;
+        return undefined;
+    }
+    #roleFile(dir, sub, base = 'main') {
+        const names = /\.ya?ml$/.test(base) ? [base] : [`${base}.yml`, `${base}.yaml`, base];
+        for (const n of names) {
+            const p = (0,external_node_path_.join)(dir, sub, n);
+            if (this.#read(p) !== undefined)
+                return p;
+        }
+        return undefined;
+    }
+    #varsFile(path, at) {
+        const s = this.source(path, undefined, at);
+        if (!s)
+            return {};
+        const v = s.doc.value;
+        if (v === null || v === undefined)
+            return {};
+        if (typeof v !== 'object' || Array.isArray(v)) {
+            this.issues.add(s.at([]), 'a vars file must hold a mapping of names to values');
+            return {};
+        }
+        this.checkTemplates(s, v, [], 'vars');
+        return v;
+    }
+    /** A role's tasks (dependencies first), with its handlers added to the play's. */
+    role(src, name, path, inh, params, key, from, chain = []) {
+        const at = src.at(path);
+        if ((0,unsafe/* isTemplate */.Fl)(name)) {
+            this.issues.add(at, `role name "${name}" must not be a template here (include_role takes one)`);
+            return undefined;
+        }
+        const dir = this.findRole(name);
+        if (!dir) {
+            this.issues.add(at, `role "${name}" not found (looked in ${this.#roleDirs()
+                .map((d) => (0,external_node_path_.join)(d, name))
+                .join(', ')})`);
+            return undefined;
+        }
+        if (chain.includes(dir)) {
+            this.issues.add(at, `role "${name}" depends on itself (${[...chain, dir].join(' -> ')})`);
+            return undefined;
+        }
+        const defaultsFile = this.#roleFile(dir, 'defaults', from.defaultsFrom);
+        const varsFile = this.#roleFile(dir, 'vars', from.varsFrom);
+        const scope = {
+            name: (0,external_node_path_.basename)(dir),
+            dir,
+            defaults: defaultsFile ? this.#varsFile(defaultsFile, at) : {},
+            vars: varsFile ? this.#varsFile(varsFile, at) : {},
+            params,
+        };
+        const roleInh = { ...inh, role: scope };
+        const nodes = [];
+        const metaFile = this.#roleFile(dir, 'meta');
+        if (metaFile) {
+            const meta = this.source(metaFile, undefined, at);
+            const deps = meta?.doc.value?.dependencies;
+            if (meta && deps !== undefined && deps !== null) {
+                if (!Array.isArray(deps))
+                    this.issues.add(meta.at(['dependencies']), 'dependencies must be a list of roles');
+                else
+                    deps.forEach((d, i) => {
+                        let depName = d;
+                        let depParams = {};
+                        let depKw = {};
+                        if (d && typeof d === 'object') {
+                            const { role, name: n, ...r } = d;
+                            depName = role ?? n;
+                            for (const [k, v] of Object.entries(r))
+                                if (k in inheritableKeywords)
+                                    depKw[k] = v;
+                                else
+                                    depParams[k] = v;
+                        }
+                        if (typeof depName !== 'string') {
+                            this.issues.add(meta.at(['dependencies', i]), 'a dependency is a role name or a mapping with role:');
+                            return;
+                        }
+                        depKw = depKw;
+                        const depDir = this.findRole(depName);
+                        const depId = `${depDir}${JSON.stringify(depParams)}`;
+                        if (depDir && this.#rolesSeen.has(depId))
+                            return;
+                        if (depDir)
+                            this.#rolesSeen.add(depId);
+                        const dInh = this.inherit(meta, depKw, ['dependencies', i], inh);
+                        const dep = this.role(meta, depName, ['dependencies', i], dInh, depParams, [...key, 0, i], {}, [
+                            ...chain,
+                            dir,
+                        ]);
+                        if (dep)
+                            nodes.push(...dep);
+                        depParams = {};
+                    });
+            }
+        }
+        const tasksFile = this.#roleFile(dir, 'tasks', from.tasksFrom);
+        if (from.tasksFrom && !tasksFile)
+            this.issues.add(at, `role "${name}": no tasks file ${from.tasksFrom}`);
+        if (tasksFile)
+            nodes.push(...this.taskFile(tasksFile, roleInh, [...key, 1], at));
+        const handlersFile = this.#roleFile(dir, 'handlers', from.handlersFrom);
+        if (handlersFile)
+            this.#roleHandlers.push(...flattenTasks(this.taskFile(handlersFile, roleInh, [9], at)));
+        return nodes;
+    }
+    /** The tasks of a file (import_tasks, include_tasks, a role's tasks/main.yml). */
+    taskFile(file, inh, key, from) {
+        const s = this.source(file, undefined, from);
+        if (!s)
+            return [];
+        const v = s.doc.value;
+        if (v === null || v === undefined)
+            return [];
+        if (!Array.isArray(v)) {
+            this.issues.add(s.at([]), 'a tasks file is a list of tasks');
+            return [];
+        }
+        return v.flatMap((raw, i) => {
+            const n = this.node(s, raw, [i], inh, [...key, i]);
+            return n ? [n] : [];
+        });
+    }
+    /** Where a relative include looks: the role's tasks/ (or vars/), the including file's directory, the playbook's. */
+    resolveFile(target, src, inh, sub) {
+        if ((0,external_node_path_.isAbsolute)(target))
+            return target;
+        const candidates = [
+            ...(inh.role ? [(0,external_node_path_.join)(inh.role.dir, sub, target), (0,external_node_path_.join)(inh.role.dir, target)] : []),
+            (0,external_node_path_.resolve)((0,external_node_path_.dirname)(src.file), target),
+            (0,external_node_path_.join)(this.dir, target),
+            (0,external_node_path_.join)(this.dir, sub, target),
+        ];
+        return candidates.find((c) => this.#read(c) !== undefined) ?? candidates[0];
+    }
+    // -- tasks and blocks -------------------------------------------------------------------------------------------
+    /** Block-level keywords folded into what enclosing blocks hand down. */
+    inherit(src, kw, path, inh) {
+        const k = {};
+        for (const [key, v] of Object.entries(kw)) {
+            const schema = inheritableKeywords[key];
+            if (!schema)
+                continue;
+            const r = schema.safeParse(v);
+            if (r.success)
+                k[key] = r.data;
+            else
+                for (const i of r.error.issues)
+                    this.issues.add(src.at([...path, key, ...i.path]), `${key}: ${i.message}`);
+        }
+        if (k.when)
+            this.checkConditions(src, k.when, [...path, 'when'], 'when');
+        if (kw.vars !== undefined)
+            this.checkTemplates(src, kw.vars, [...path, 'vars'], 'vars');
+        if (kw.environment !== undefined)
+            this.checkTemplates(src, kw.environment, [...path, 'environment'], 'environment');
+        return {
+            ...inh,
+            when: [...inh.when, ...(k.when ?? [])],
+            tags: [...new Set([...inh.tags, ...(k.tags ?? [])])],
+            vars: { ...inh.vars, ...(k.vars ?? {}) },
+            ...(k.become !== undefined ? { become: k.become } : {}),
+            ...(k.ignore_errors !== undefined ? { ignoreErrors: k.ignore_errors } : {}),
+            ...(k.no_log !== undefined ? { noLog: k.no_log } : {}),
+            ...(k.environment ? { environment: { ...inh.environment, ...k.environment } } : {}),
+            ...(k.check_mode !== undefined ? { checkMode: k.check_mode } : {}),
+            ...(k.diff !== undefined ? { diff: k.diff } : {}),
+            ...(k.delegate_to !== undefined ? { delegateTo: k.delegate_to } : {}),
+            ...(k.connection === 'local' ? { delegateTo: 'localhost' } : {}),
+            ...(k.run_once !== undefined ? { runOnce: k.run_once } : {}),
+            ...(k.any_errors_fatal !== undefined ? { anyErrorsFatal: k.any_errors_fatal } : {}),
+        };
+    }
+    node(src, raw, tp, inh, key) {
+        const { issues } = this;
+        if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+            issues.add(src.at(tp), 'each task must be a mapping (name:, a module, ...)');
+            return undefined;
+        }
+        const rt = raw;
+        if ('block' in rt)
+            return this.block(src, rt, tp, inh, key);
+        for (const kw of ['import_tasks', 'include_tasks', 'import_role', 'include_role'])
+            if (kw in rt)
+                return this.include(src, rt, tp, inh, key, kw);
+        return this.task(src, rt, tp, inh, key);
+    }
+    block(src, rt, tp, inh, key) {
+        const kw = {};
+        for (const [k, v] of Object.entries(rt)) {
+            if (BLOCK_KEYWORDS.has(k))
+                kw[k] = v;
+            else if (TASK_KEYWORDS.has(k) || UNSUPPORTED_TASK_KEYWORDS.has(k))
+                this.issues.add(src.at([...tp, k]), `"${k}" is not a block keyword (put it on the block's tasks)`);
+            else
+                this.issues.add(src.at([...tp, k]), `a block holds only block/rescue/always and block keywords, not "${k}"`);
+        }
+        const b = this.inherit(src, kw, tp, inh);
+        const list = (name, n) => {
+            const v = rt[name];
+            if (v === undefined || v === null)
+                return [];
+            if (!Array.isArray(v)) {
+                this.issues.add(src.at([...tp, name]), `${name} must be a list of tasks`);
+                return [];
+            }
+            return v.flatMap((raw, i) => {
+                const node = this.node(src, raw, [...tp, name, i], b, [...key, n, i]);
+                return node ? [node] : [];
+            });
+        };
+        return {
+            kind: 'block',
+            key,
+            ...(typeof kw.name === 'string' ? { name: kw.name } : {}),
+            block: list('block', 0),
+            rescue: list('rescue', 1),
+            always: list('always', 2),
+            at: src.at(tp),
+        };
+    }
+    include(src, rt, tp, inh, key, kind) {
+        const { issues } = this;
+        const kwRaw = {};
+        const lines = {};
+        for (const [k, v] of Object.entries(rt)) {
+            lines[k] = src.doc.lineOf([...tp, k]);
+            if (k === kind)
+                continue;
+            if (k in inheritableKeywords ||
+                (kind.startsWith('include') && LOOP_KEYWORDS.includes(k)) ||
+                k === 'loop_control' ||
+                k === 'args')
+                kwRaw[k] = v;
+            else
+                issues.add(src.at([...tp, k]), `"${k}" is not supported on ${kind}`);
+        }
+        let spec = rt[kind];
+        if (kwRaw.args && typeof kwRaw.args === 'object')
+            spec = { ...kwRaw.args, ...(typeof spec === 'object' ? spec : { file: spec }) };
+        let target;
+        let opts = {};
+        if (typeof spec === 'string')
+            target = spec;
+        else if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
+            opts = { ...spec };
+            target = kind.endsWith('role') ? opts.name : (opts.file ?? opts._raw_params);
+            const allowed = kind.endsWith('role')
+                ? [
+                    'name',
+                    'tasks_from',
+                    'vars_from',
+                    'defaults_from',
+                    'handlers_from',
+                    'apply',
+                    'public',
+                    'allow_duplicates',
+                    'rolespec_validate',
+                ]
+                : ['file', '_raw_params', 'apply'];
+            for (const k of Object.keys(opts))
+                if (!allowed.includes(k))
+                    issues.add(src.at([...tp, kind, k]), `${kind}: unsupported option "${k}"`);
+        }
+        const at = src.at([...tp, kind]);
+        if (typeof target !== 'string' || target === '') {
+            issues.add(at, `${kind} needs a ${kind.endsWith('role') ? 'role name' : 'file name'}`);
+            return undefined;
+        }
+        const isImport = kind.startsWith('import');
+        if (isImport && (0,unsafe/* isTemplate */.Fl)(target) && /\{\{/.test(target)) {
+            // Ansible resolves imports before the run: only extra vars and play vars can be used; Dyce takes none.
+            issues.add(at, `${kind}: the name must be known before the run (use include_${kind.slice(7)} for a templated name)`);
+            return undefined;
+        }
+        const { when, tags, vars, ...handed } = kwRaw;
+        const inherited = isImport
+            ? this.inherit(src, kwRaw, tp, inh)
+            : this.inherit(src, { ...handed, ...(vars !== undefined ? { vars } : {}) }, tp, inh);
+        const apply = opts.apply;
+        const withApply = apply && typeof apply === 'object'
+            ? this.inherit(src, apply, [...tp, kind, 'apply'], inherited)
+            : inherited;
+        // The loop of an include names a variable its tasks use.
+        const lc = (kwRaw.loop_control ?? {});
+        const loopVar = typeof lc.loop_var === 'string' ? lc.loop_var : 'item';
+        const loopKey = LOOP_KEYWORDS.find((k) => kwRaw[k] !== undefined);
+        const inner = loopKey ? { ...withApply, loopVars: [...withApply.loopVars, loopVar] } : withApply;
+        const roleOpts = {
+            ...(typeof opts.tasks_from === 'string' ? { tasksFrom: opts.tasks_from } : {}),
+            ...(typeof opts.vars_from === 'string' ? { varsFrom: opts.vars_from } : {}),
+            ...(typeof opts.defaults_from === 'string' ? { defaultsFrom: opts.defaults_from } : {}),
+            ...(typeof opts.handlers_from === 'string' ? { handlersFrom: opts.handlers_from } : {}),
+        };
+        let tasks;
+        if (!(0,unsafe/* isTemplate */.Fl)(target)) {
+            if (kind.endsWith('role'))
+                tasks = this.role(src, target, [...tp, kind], inner, {}, key, roleOpts);
+            else
+                tasks = this.taskFile(this.resolveFile(target, src, inh, 'tasks'), inner, key, at);
+        }
+        if (isImport)
+            return { kind: 'block', key, name: `${kind} ${target}`, block: tasks ?? [], rescue: [], always: [], at };
+        const k = this.inherit(src, { ...(when !== undefined ? { when } : {}), ...(tags !== undefined ? { tags } : {}) }, tp, NO_INHERIT);
+        let loop;
+        if (loopKey)
+            loop = this.loop(src, loopKey, kwRaw[loopKey], [...tp, loopKey]);
+        return {
+            kind: 'include',
+            key,
+            ...(typeof rt.name === 'string' ? { name: rt.name } : {}),
+            what: kind.endsWith('role') ? 'role' : 'tasks',
+            target,
+            ...(tasks ? { tasks } : {}),
+            inherited: inner,
+            ...(kind.endsWith('role') ? { roleOptions: roleOpts } : {}),
+            when: [...inh.when, ...k.when],
+            tags: [...new Set([...inh.tags, ...k.tags])],
+            vars: inherited.vars,
+            ...(loop ? { loop } : {}),
+            loopVar,
+            at: src.at(tp),
+            lines,
+        };
+    }
+    loop(src, key, raw, path) {
+        if (key === 'with_sequence') {
+            const spec = String(raw);
+            this.checkTemplates(src, spec, path, 'with_sequence');
+            if (!/\{\{/.test(spec)) {
+                const s = parseSequence(spec);
+                if ('error' in s)
+                    this.issues.add(src.at(path), s.error);
+            }
+            return { kind: 'sequence', spec, at: src.at(path) };
+        }
+        let items = raw;
+        // with_items flattens one level, as Ansible does.
+        if (key === 'with_items' && Array.isArray(items))
+            items = items.flatMap((x) => (Array.isArray(x) ? x : [x]));
+        this.checkTemplates(src, items, path, key);
+        if (key === 'with_dict') {
+            if (typeof items !== 'string' && (typeof items !== 'object' || items === null || Array.isArray(items)))
+                this.issues.add(src.at(path), 'with_dict must be a mapping or a template that gives one');
+            return { kind: 'dict', items, at: src.at(path) };
+        }
+        if (typeof items !== 'string' && !Array.isArray(items))
+            this.issues.add(src.at(path), `${key} must be a list or a template that gives one`);
+        return { kind: 'loop', items, at: src.at(path) };
+    }
+    task(src, rt0, tp, inh, key) {
+        const { issues, modules } = this;
+        let rt = rt0;
+        // `action: module args` and `local_action: module args` name the module as a value.
+        for (const form of ['action', 'local_action']) {
+            if (!(form in rt))
+                continue;
+            const { [form]: spec, ...others } = rt;
+            let mod;
+            let args;
+            if (typeof spec === 'string') {
+                const m = /^\s*(\S+)\s*([\s\S]*)$/.exec(spec);
+                mod = m?.[1];
+                args = m?.[2] ?? '';
+            }
+            else if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
+                const { module, ...a } = spec;
+                mod = typeof module === 'string' ? module : undefined;
+                args = a;
+            }
+            if (!mod) {
+                issues.add(src.at([...tp, form]), `${form} needs a module name`);
+                return undefined;
+            }
+            rt = { ...others, [mod]: args, ...(form === 'local_action' ? { delegate_to: 'localhost' } : {}) };
+        }
         const k = {};
         const lines = {};
         const moduleKeys = [];
-        for (const [key, v] of Object.entries(rt)) {
-            lines[key] = doc.lineOf([...tp, key]);
-            if (TASK_KEYWORDS.has(key)) {
-                const r = taskKeywords[key].safeParse(v);
+        for (const [kw, v] of Object.entries(rt)) {
+            lines[kw] = src.doc.lineOf([...tp, kw]);
+            if (kw === 'action' || kw === 'local_action')
+                lines[kw] = src.doc.lineOf([...tp, kw]);
+            if (TASK_KEYWORDS.has(kw)) {
+                const r = taskKeywords[kw].safeParse(v);
                 if (r.success)
-                    k[key] = r.data;
+                    k[kw] = r.data;
                 else
                     for (const i of r.error.issues)
-                        issues.add(at([...tp, key, ...i.path]), `${key}: ${i.message}`);
+                        issues.add(src.at([...tp, kw, ...i.path]), `${kw}: ${i.message}`);
             }
-            else if (UNSUPPORTED_TASK_KEYWORDS.has(key))
-                issues.add(at([...tp, key]), `task keyword "${key}" is not supported by Dyce`);
-            else if (key.startsWith('with_'))
-                issues.add(at([...tp, key]), `loop "${key}" is not supported (use loop:, with_items: or with_sequence:)`);
+            else if (UNSUPPORTED_TASK_KEYWORDS.has(kw))
+                issues.add(src.at([...tp, kw]), `task keyword "${kw}" is not supported by Dyce`);
+            else if (kw === 'rescue' || kw === 'always')
+                issues.add(src.at([...tp, kw]), `"${kw}" belongs to a block: this task has no block:`);
+            else if (kw.startsWith('with_'))
+                issues.add(src.at([...tp, kw]), `loop "${kw}" is not supported (use loop:, with_items:, with_list:, with_dict: or with_sequence:)`);
             else
-                moduleKeys.push(key);
+                moduleKeys.push(kw);
         }
+        const at = src.at(tp);
         if (moduleKeys.length === 0) {
-            issues.add(at(tp), 'no module in this task (expected one of: ' +
-                [...new Set([...modules.values()].map((m) => m.name))].join(', ') +
-                ')');
+            issues.add(at, `no module in this task (expected one of: ${[...new Set([...modules.values()].map((m) => m.name))].join(', ')})`);
             return undefined;
         }
         if (moduleKeys.length > 1) {
             const unknown = moduleKeys.filter((m) => !modules.has(m));
             for (const m of unknown.length ? unknown : moduleKeys.slice(1))
-                issues.add(at([...tp, m]), modules.has(m) ? `more than one module in a task ("${moduleKeys.join('", "')}")` : unknownModule(m, modules));
+                issues.add(src.at([...tp, m]), modules.has(m) ? `more than one module in a task ("${moduleKeys.join('", "')}")` : unknownModule(m, modules));
             return undefined;
         }
         const moduleName = moduleKeys[0];
         const def = modules.get(moduleName);
         const mp = [...tp, moduleName];
         if (!def) {
-            issues.add(at(mp), unknownModule(moduleName, modules));
+            issues.add(src.at(mp), unknownModule(moduleName, modules));
             return undefined;
         }
-        const args = moduleArgs(def, rt[moduleName], k.args, mp);
+        const args = this.moduleArgs(src, def, rt[moduleName], k.args, mp);
         if (!args)
             return undefined;
-        checkTemplates(args, mp, def.name);
-        const loopKinds = ['loop', 'with_items', 'with_sequence'].filter((x) => k[x] !== undefined || rt[x] !== undefined);
+        this.checkTemplates(src, args, mp, def.name);
+        const loopKinds = LOOP_KEYWORDS.filter((x) => rt[x] !== undefined);
         if (loopKinds.length > 1)
-            issues.add(at(tp), `only one of ${loopKinds.join(', ')} per task`);
-        let loop;
-        if (rt.loop !== undefined || rt.with_items !== undefined) {
-            const key = rt.loop !== undefined ? 'loop' : 'with_items';
-            let items = rt[key];
-            // with_items flattens one level, as Ansible does.
-            if (key === 'with_items' && Array.isArray(items))
-                items = items.flatMap((x) => (Array.isArray(x) ? x : [x]));
-            checkTemplates(items, [...tp, key], key);
-            if (typeof items !== 'string' && !Array.isArray(items))
-                issues.add(at([...tp, key]), `${key} must be a list or a template that gives one`);
-            loop = { kind: 'loop', items, at: at([...tp, key]) };
-        }
-        else if (k.with_sequence !== undefined) {
-            const spec = k.with_sequence;
-            checkTemplates(spec, [...tp, 'with_sequence'], 'with_sequence');
-            if (!/\{\{/.test(spec)) {
-                const s = parseSequence(spec);
-                if ('error' in s)
-                    issues.add(at([...tp, 'with_sequence']), s.error);
-            }
-            loop = { kind: 'sequence', spec, at: at([...tp, 'with_sequence']) };
-        }
+            issues.add(at, `only one of ${loopKinds.join(', ')} per task`);
+        const loop = loopKinds[0] ? this.loop(src, loopKinds[0], rt[loopKinds[0]], [...tp, loopKinds[0]]) : undefined;
         const lc = k.loop_control;
         if (lc && !loop)
-            issues.add(at([...tp, 'loop_control']), 'loop_control without a loop');
-        for (const kw of ['when', 'changed_when', 'failed_when'])
+            issues.add(src.at([...tp, 'loop_control']), 'loop_control without a loop');
+        for (const kw of ['when', 'changed_when', 'failed_when', 'until'])
             if (k[kw])
-                checkConditions(k[kw], [...tp, kw], kw);
-        for (const kw of ['name', 'ignore_errors', 'no_log', 'environment', 'vars'])
+                this.checkConditions(src, k[kw], [...tp, kw], kw);
+        for (const kw of [
+            'name',
+            'ignore_errors',
+            'no_log',
+            'environment',
+            'vars',
+            'retries',
+            'delay',
+            'delegate_to',
+            'notify',
+        ])
             if (rt[kw] !== undefined)
-                checkTemplates(rt[kw], [...tp, kw], kw);
+                this.checkTemplates(src, rt[kw], [...tp, kw], kw);
         if (lc?.label)
-            checkTemplates(lc.label, [...tp, 'loop_control', 'label'], 'loop_control.label');
+            this.checkTemplates(src, lc.label, [...tp, 'loop_control', 'label'], 'loop_control.label');
+        const own = this.inherit(src, {}, tp, inh);
+        const delegate = (k.connection === 'local' ? 'localhost' : k.delegate_to) ?? own.delegateTo;
         return {
+            kind: 'task',
+            key,
             ...(k.name !== undefined ? { name: k.name } : {}),
             module: def.name,
             args,
-            at: at(tp),
+            at,
             ...(loop ? { loop } : {}),
             loopVar: lc?.loop_var ?? 'item',
             ...(lc?.label ? { loopLabel: lc.label } : {}),
-            when: k.when ?? [],
+            ...(lc?.index_var ? { indexVar: lc.index_var } : {}),
+            when: [...own.when, ...(k.when ?? [])],
             ...(k.register ? { register: k.register } : {}),
             ...(k.changed_when ? { changedWhen: k.changed_when } : {}),
             ...(k.failed_when ? { failedWhen: k.failed_when } : {}),
-            ignoreErrors: k.ignore_errors ?? false,
-            noLog: k.no_log ?? false,
-            tags: k.tags ?? [],
-            ...(k.environment ? { environment: k.environment } : {}),
-            ...(k.become !== undefined ? { become: k.become } : {}),
-            vars: k.vars ?? {},
+            ignoreErrors: k.ignore_errors ?? own.ignoreErrors ?? false,
+            noLog: k.no_log ?? own.noLog ?? false,
+            tags: [...new Set([...own.tags, ...(k.tags ?? [])])],
+            ...(k.environment || own.environment
+                ? { environment: { ...own.environment, ...(k.environment ?? {}) } }
+                : {}),
+            ...((k.become ?? own.become) !== undefined ? { become: (k.become ?? own.become) } : {}),
+            vars: { ...own.vars, ...(k.vars ?? {}) },
+            notify: k.notify ?? [],
+            listen: k.listen ?? [],
+            ...(k.until ? { until: k.until } : {}),
+            ...(k.retries !== undefined ? { retries: k.retries } : {}),
+            ...(k.delay !== undefined ? { delay: k.delay } : {}),
+            ...((k.check_mode ?? own.checkMode) !== undefined ? { checkMode: k.check_mode ?? own.checkMode } : {}),
+            ...((k.diff ?? own.diff) !== undefined ? { diff: k.diff ?? own.diff } : {}),
+            ...(delegate !== undefined ? { delegateTo: delegate } : {}),
+            ...((k.run_once ?? own.runOnce) !== undefined ? { runOnce: k.run_once ?? own.runOnce } : {}),
+            ...((k.any_errors_fatal ?? own.anyErrorsFatal) !== undefined
+                ? { anyErrorsFatal: (k.any_errors_fatal ?? own.anyErrorsFatal) }
+                : {}),
+            ...(own.role ? { role: own.role } : {}),
+            loopVars: own.loopVars,
             lines,
-            argLines: Object.fromEntries(Object.keys(args).map((a) => [a, doc.lineOf([...mp, a])])),
+            argLines: Object.fromEntries(Object.keys(args).map((a) => [a, src.doc.lineOf([...mp, a])])),
         };
     }
-    function moduleArgs(def, value, extraArgs, mp) {
+    moduleArgs(src, def, value, extraArgs, mp) {
+        const { issues } = this;
         let args;
         if (value === null || value === undefined)
             args = {};
         else if (typeof value === 'string') {
             const split = splitFreeForm(value);
             if ('error' in split) {
-                issues.add(at(mp), `${def.name}: ${split.error}`);
-                return undefined;
-            }
-            if (split.raw.length > 0) {
-                issues.add(at(mp), `${def.name}: free-form text ${JSON.stringify(split.raw.join(' '))} is not supported; write key=value`);
+                issues.add(src.at(mp), `${def.name}: ${split.error}`);
                 return undefined;
             }
             args = split.args;
+            // set_fact k=v reads true/false/yes/no as booleans (Ansible's set_fact does, for this form only).
+            if (def.name === 'set_fact')
+                for (const [k, v] of Object.entries(args))
+                    if (/^(true|false|yes|no)$/i.test(String(v)))
+                        args[k] = /^(true|yes)$/i.test(String(v));
+            if (split.raw.length > 0) {
+                if (def.freeForm)
+                    args[def.freeForm] = split.raw.join(' ');
+                else {
+                    issues.add(src.at(mp), `${def.name}: free-form text ${JSON.stringify(split.raw.join(' '))} is not supported; write key=value`);
+                    return undefined;
+                }
+            }
         }
         else if (typeof value === 'object' && !Array.isArray(value))
             args = { ...value };
         else {
-            issues.add(at(mp), `${def.name}: arguments must be a mapping or key=value text`);
+            issues.add(src.at(mp), `${def.name}: arguments must be a mapping or key=value text`);
             return undefined;
         }
         if (extraArgs)
@@ -70174,12 +74688,80 @@ function parsePlaybook(text, file) {
             const known = new Set(def.params);
             for (const key of Object.keys(args))
                 if (!known.has(key))
-                    issues.add(at([...mp, key]), `${def.name}: unsupported parameter "${key}" (supported: ${def.params.join(', ')})`);
+                    issues.add(src.at([...mp, key]), `${def.name}: unsupported parameter "${key}" (supported: ${def.params.join(', ')})`);
         }
+        this.checkLiterals(src, def, args, mp);
+        if (def.checkArgs)
+            for (const p of def.checkArgs(args))
+                issues.add(src.at([...mp, ...p.path]), `${def.name}: ${p.message}`);
         return args;
     }
-    if (issues.list.length > 0)
-        throw new errors/* InputError */.dz(issues.list, `invalid playbook ${file}`);
+    /**
+     * Every argument that holds no template is checked now, with the module's own schema (Ansible's coercion), and
+     * named as the playbook wrote it, at the line of its key.
+     */
+    checkLiterals(src, def, args, mp) {
+        const shape = def.schema.shape;
+        if (!shape)
+            return;
+        for (const [key, value] of Object.entries(args)) {
+            if (holdsTemplate(value))
+                continue;
+            const field = shape[def.aliases?.[key] ?? key];
+            if (!field)
+                continue;
+            const r = field.safeParse(value);
+            if (!r.success)
+                for (const i of r.error.issues.slice(0, 1)) {
+                    const path = [key, ...i.path];
+                    this.issues.add(src.at([...mp, ...path]), `${def.name}: ${path.join('.')}: ${i.message}`);
+                }
+        }
+    }
+    // -- templates --------------------------------------------------------------------------------------------------
+    checkTemplates(src, value, path, what) {
+        if (typeof value === 'string') {
+            if (!/\{\{|\{%|\{#/.test(value))
+                return;
+            checkTemplate(this.templar, value, src.at(path), what, this.issues);
+        }
+        else if (Array.isArray(value)) {
+            for (const [i, v] of value.entries())
+                this.checkTemplates(src, v, [...path, i], what);
+        }
+        else if (value && typeof value === 'object')
+            for (const [k, v] of Object.entries(value)) {
+                this.checkTemplates(src, k, [...path, k], what);
+                this.checkTemplates(src, v, [...path, k], what);
+            }
+    }
+    checkConditions(src, conds, path, keyword) {
+        for (const c of conds) {
+            if (typeof c !== 'string')
+                continue;
+            if (/\{\{|\{%/.test(c) && !/^\s*\{\{[\s\S]*\}\}\s*$/.test(c)) {
+                this.issues.add(src.at(path), `${keyword} is a bare expression; write it without {{ }} (${JSON.stringify(c)})`);
+                continue;
+            }
+            const text = /^\s*\{\{([\s\S]*)\}\}\s*$/.exec(c)?.[1] ?? c;
+            try {
+                checkNames(this.templar.analyse(`{{ ${text} }}`), src.at(path), this.issues);
+            }
+            catch (error) {
+                this.issues.add(src.at(path), `${keyword} is not an expression: ${JSON.stringify(c)}: ${error.message}`);
+            }
+        }
+    }
+}
+/** Pure but for the files it refers to: playbook text -> Playbook. Throws InputError naming file:line for every problem. */
+function parsePlaybook(text, file, read = defaultReader) {
+    const parser = new PlaybookParser(file, read);
+    const src = parser.source(file, text);
+    const plays = [];
+    if (src)
+        parser.plays(src, plays, [(0,external_node_path_.resolve)(file)]);
+    if (parser.issues.list.length > 0)
+        throw new errors/* InputError */.dz(parser.issues.list, `invalid playbook ${file}`);
     if (plays.length === 0)
         throw new errors/* InputError */.dz([`${file}:1: the playbook has no plays`], `invalid playbook ${file}`);
     return { file, plays };
@@ -70201,7 +74783,11 @@ function checkTemplate(templar, text, at, what, issues) {
 }
 const FILTERS = new Set(SUPPORTED_FILTERS);
 const TESTS = new Set(SUPPORTED_TESTS);
+const LOOKUPS = new Set(SUPPORTED_LOOKUPS);
 function checkNames(a, at, issues) {
+    for (const l of a.lookups)
+        if (!LOOKUPS.has(l))
+            issues.add(at, `lookup plugin "${l}" is not supported (supported: ${SUPPORTED_LOOKUPS.join(', ')})`);
     for (const f of a.filters)
         if (!FILTERS.has(f))
             issues.add(at, `unknown filter "${f}" (supported: ${SUPPORTED_FILTERS.join(', ')})`);
@@ -70210,7 +74796,7 @@ function checkNames(a, at, issues) {
             issues.add(at, `unknown test "${t}" (supported: ${SUPPORTED_TESTS.join(', ')})`);
 }
 /** Reads and parses a playbook file. */
-async function readPlaybook(path) {
+async function readPlaybook(path, read = defaultReader) {
     let text;
     try {
         text = await (0,promises_.readFile)(path, 'utf8');
@@ -70220,12 +74806,198 @@ async function readPlaybook(path) {
             cause: error,
         });
     }
-    return parsePlaybook(text, path);
+    return parsePlaybook(text, path, read);
 }
 
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
+// EXTERNAL MODULE: ./src/deploy/fanout.ts
+var fanout = __nccwpck_require__(9740);
+;// CONCATENATED MODULE: ./src/playbook/facts.ts
+/**
+ * gather_facts: the `ansible_*` facts playbooks use, in one round trip: distribution (name, version, major
+ * version, release), os family, architecture, system, kernel, hostname/nodename/fqdn/domain, default IPv4
+ * (address, interface, gateway), all IPv4 addresses, memory (memtotal_mb, memfree_mb), processor counts, user,
+ * package and service managers. Values come from the host: they are unsafe data, never rendered (run.ts).
+ */
+const SCRIPT = [
+    '. /etc/os-release 2>/dev/null',
+    'echo "id=$ID"',
+    'echo "version=$VERSION_ID"',
+    'echo "like=$ID_LIKE"',
+    'echo "codename=$VERSION_CODENAME"',
+    'echo "arch=$(uname -m)"',
+    'echo "system=$(uname -s)"',
+    'echo "kernel=$(uname -r)"',
+    'echo "nodename=$(uname -n)"',
+    'echo "fqdn=$(hostname -f 2>/dev/null || uname -n)"',
+    'echo "route=$(ip -4 -o route get 1.0.0.0 2>/dev/null | head -n1)"',
+    "echo \"addrs=$(ip -4 -o addr show 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')\"",
+    'echo "mem=$(awk \'/^MemTotal:/{t=$2} /^MemFree:/{f=$2} END{print t" "f}\' /proc/meminfo 2>/dev/null)"',
+    'echo "vcpus=$(grep -c ^processor /proc/cpuinfo 2>/dev/null)"',
+    'echo "sockets=$(grep "^physical id" /proc/cpuinfo 2>/dev/null | sort -u | wc -l)"',
+    'echo "cores=$(awk -F: \'/^cpu cores/{print $2; exit}\' /proc/cpuinfo 2>/dev/null)"',
+    'echo "nproc=$(nproc 2>/dev/null)"',
+    'echo "user=$(id -un)"',
+    'echo "uid=$(id -u)"',
+    'echo "systemd=$(cat /proc/1/comm 2>/dev/null)"',
+].join('; ');
+const NAMES = {
+    debian: 'Debian',
+    ubuntu: 'Ubuntu',
+    centos: 'CentOS',
+    rhel: 'RedHat',
+    fedora: 'Fedora',
+    alpine: 'Alpine',
+    rocky: 'Rocky',
+    almalinux: 'AlmaLinux',
+    arch: 'Archlinux',
+};
+/** Pure: the script's `key=value` lines -> facts (the names without `ansible_`). */
+function factsFrom(stdout) {
+    const v = {};
+    for (const line of stdout.split('\n')) {
+        const eq = line.indexOf('=');
+        if (eq > 0)
+            v[line.slice(0, eq)] = line.slice(eq + 1).trim();
+    }
+    const id = v.id ?? '';
+    const like = v.like ?? '';
+    const family = ['debian', 'ubuntu'].includes(id) || like.includes('debian')
+        ? 'Debian'
+        : ['rhel', 'centos', 'fedora', 'rocky', 'almalinux'].includes(id) || /rhel|fedora/.test(like)
+            ? 'RedHat'
+            : id === 'alpine'
+                ? 'Alpine'
+                : (NAMES[id] ?? id);
+    const version = v.version ?? '';
+    const route = v.route ?? '';
+    const word = (k) => new RegExp(`\\b${k} (\\S+)`).exec(route)?.[1];
+    const [memTotal = 0, memFree = 0] = (v.mem ?? '').split(' ').map((n) => Math.floor(Number(n || 0) / 1024));
+    const vcpus = Number(v.vcpus || v.nproc || 1);
+    const sockets = Math.max(1, Number(v.sockets || 0));
+    const fqdn = v.fqdn || v.nodename || '';
+    const address = word('src');
+    return {
+        os_family: family,
+        distribution: NAMES[id] ?? id,
+        distribution_version: version,
+        distribution_major_version: version.split('.')[0] ?? '',
+        distribution_release: v.codename ?? '',
+        architecture: v.arch ?? '',
+        system: v.system ?? '',
+        kernel: v.kernel ?? '',
+        hostname: (v.nodename ?? '').split('.')[0] ?? '',
+        nodename: v.nodename ?? '',
+        fqdn,
+        domain: fqdn.includes('.') ? fqdn.slice(fqdn.indexOf('.') + 1) : '',
+        default_ipv4: address ? { address, interface: word('dev') ?? '', gateway: word('via') ?? '' } : {},
+        all_ipv4_addresses: (v.addrs ?? '')
+            .split(' ')
+            .map((a) => a.split('/')[0])
+            .filter((a) => a !== '' && !a.startsWith('127.')),
+        memtotal_mb: memTotal,
+        memfree_mb: memFree,
+        processor_count: sockets,
+        processor_cores: Number(v.cores || 0) || Math.max(1, Math.floor(vcpus / sockets)),
+        processor_vcpus: vcpus,
+        processor_nproc: Number(v.nproc || vcpus),
+        user_id: v.user ?? '',
+        user_uid: Number(v.uid || 0),
+        pkg_mgr: family === 'Debian' ? 'apt' : family === 'RedHat' ? 'dnf' : family === 'Alpine' ? 'apk' : 'unknown',
+        service_mgr: v.systemd === 'systemd' ? 'systemd' : v.systemd || 'unknown',
+    };
+}
+/** The facts as variables: `ansible_facts` and each fact as `ansible_<name>`. */
+function factVariables(facts) {
+    return { ansible_facts: facts, ...Object.fromEntries(Object.entries(facts).map(([k, x]) => [`ansible_${k}`, x])) };
+}
+async function gatherFacts(exec) {
+    const r = await exec.run(['sh', '-c', SCRIPT], { label: 'gather facts' });
+    return factVariables(factsFrom(r.stdout));
+}
+/** Every `ansible_<fact>` name (for the static undefined-variable check). */
+const FACT_VARIABLES = new Set(Object.keys(factVariables(factsFrom(''))));
+
+;// CONCATENATED MODULE: ./src/playbook/lookups.ts
+
+
+
+function candidates(ctx, sub, name) {
+    if ((0,external_node_path_.isAbsolute)(name))
+        return [name];
+    return [
+        ...(ctx.roleDir ? [(0,external_node_path_.join)(ctx.roleDir, sub, name), (0,external_node_path_.join)(ctx.roleDir, name)] : []),
+        (0,external_node_path_.join)(ctx.playbookDir, sub, name),
+        (0,external_node_path_.join)(ctx.playbookDir, name),
+    ];
+}
+function readFirst(paths) {
+    for (const path of paths) {
+        try {
+            return { path, text: (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8') };
+        }
+        catch {
+            // the next candidate
+        }
+    }
+    return undefined;
+}
+function runLookup(ctx, name, terms, options) {
+    const words = terms.flatMap((t) => (Array.isArray(t) ? t : [t]));
+    switch (name) {
+        case 'env':
+            return words.map((w) => process.env[templar_toText(w)] ?? (options.default !== undefined ? options.default : ''));
+        case 'file':
+            return words.map((w) => {
+                const f = readFirst(candidates(ctx, 'files', templar_toText(w)));
+                if (!f)
+                    throw new TemplateError(`lookup('file'): could not find ${templar_toText(w)}`);
+                return options.rstrip === false ? f.text : f.text.replace(/\s+$/, '');
+            });
+        case 'template':
+            return words.map((w) => {
+                const f = readFirst(candidates(ctx, 'templates', templar_toText(w)));
+                if (!f)
+                    throw new TemplateError(`lookup('template'): could not find ${templar_toText(w)}`);
+                return templar_toText(ctx.templar.render(f.text, ctx.scope()));
+            });
+        case 'vars':
+            return words.map((w) => {
+                const found = ctx.scope().lookup(templar_toText(w));
+                if (found === undefined) {
+                    if (options.default !== undefined)
+                        return options.default;
+                    throw new TemplateError(`lookup('vars'): '${templar_toText(w)}' is undefined`);
+                }
+                return found.unsafe ? found.value : ctx.templar.renderDeep(found.value, ctx.scope());
+            });
+        case 'first_found': {
+            const spec = terms.length === 1 && typeof terms[0] === 'object' && !Array.isArray(terms[0]) ? terms[0] : options;
+            const o = (spec ?? {});
+            const files = (o.files !== undefined ? [o.files].flat() : words).map(templar_toText);
+            const paths = o.paths !== undefined ? [o.paths].flat().map(templar_toText) : [];
+            const all = files.flatMap((f) => (0,external_node_path_.isAbsolute)(f)
+                ? [f]
+                : paths.length
+                    ? paths.map((p) => (0,external_node_path_.join)((0,external_node_path_.isAbsolute)(p) ? p : (0,external_node_path_.join)(ctx.playbookDir, p), f))
+                    : candidates(ctx, 'files', f));
+            const hit = readFirst(all);
+            if (!hit) {
+                if (o.skip === true || options.skip === true || options.errors === 'ignore')
+                    return [];
+                throw new TemplateError(`lookup('first_found'): none of ${files.join(', ')} found`);
+            }
+            return [hit.path];
+        }
+        default:
+            throw new TemplateError(`lookup plugin "${name}" is not supported (supported: ${SUPPORTED_LOOKUPS.join(', ')})`);
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/playbook/run.ts
+
+
+
+
 
 
 
@@ -70270,28 +75042,36 @@ const MAGIC = new Set([
     'omit',
     'ansible_facts',
     'ansible_loop_var',
+    'ansible_index_var',
+    'ansible_failed_task',
+    'ansible_failed_result',
+    'role_name',
+    'role_path',
+    'ansible_parent_role_names',
+    'ansible_run_tags',
+    'ansible_skip_tags',
+    'ansible_diff_mode',
+    'ansible_limit',
+    'ansible_play_name',
+    'inventory_file',
 ]);
-const FACT_NAMES = new Set([
-    'ansible_os_family',
-    'ansible_distribution',
-    'ansible_distribution_version',
-    'ansible_distribution_major_version',
-    'ansible_distribution_release',
-    'ansible_architecture',
-    'ansible_system',
-    'ansible_hostname',
-    'ansible_kernel',
-]);
+const FACT_NAMES = FACT_VARIABLES;
 /** Pure apart from reading vars_files: everything checked before any host is touched. */
 async function preparePlaybook(pb, opts) {
     const issues = [];
     const templar = new Templar();
-    const extraScope = { lookup: (n) => (n in opts.extraVars ? { value: opts.extraVars[n] } : undefined) };
+    const extraScope = {
+        lookup: (n) => opts.unsafeVars && Object.hasOwn(opts.unsafeVars, n)
+            ? { value: opts.unsafeVars[n], unsafe: true }
+            : Object.hasOwn(opts.extraVars, n)
+                ? { value: opts.extraVars[n] }
+                : undefined,
+    };
     const prepared = [];
     for (const play of pb.plays) {
         let pattern = play.hosts;
         try {
-            pattern = toText(templar.render(play.hosts, extraScope));
+            pattern = templar_toText(templar.render(play.hosts, extraScope));
         }
         catch (error) {
             issues.push(`${play.at.file}:${play.at.line}: hosts: ${error.message}`);
@@ -70302,8 +75082,8 @@ async function preparePlaybook(pb, opts) {
         for (const f of play.varsFiles) {
             let path;
             try {
-                path = toText(templar.render(f, {
-                    lookup: (n) => extraScope.lookup(n) ?? (n in play.vars ? { value: play.vars[n] } : undefined),
+                path = templar_toText(templar.render(f, {
+                    lookup: (n) => extraScope.lookup(n) ?? (Object.hasOwn(play.vars, n) ? { value: play.vars[n] } : undefined),
                 }));
             }
             catch (error) {
@@ -70320,10 +75100,10 @@ async function preparePlaybook(pb, opts) {
                 continue;
             }
             const doc = parseLinedYaml(text);
-            for (const e of doc.errors)
-                issues.push(`${full}:${e.line}: invalid YAML: ${e.message}`);
-            if (doc.errors.length)
+            if (doc.errors.length) {
+                issues.push(`${full}:${doc.errors[0].line}: invalid YAML: ${doc.errors[0].message}`);
                 continue;
+            }
             if (doc.value === null || doc.value === undefined)
                 continue;
             if (typeof doc.value !== 'object' || Array.isArray(doc.value)) {
@@ -70333,9 +75113,20 @@ async function preparePlaybook(pb, opts) {
             Object.assign(varsFiles, doc.value);
         }
         const gather = play.gatherFacts && usesFacts(templar, play);
-        prepared.push({ play, name: play.name ?? pattern, hosts: selected.hosts, varsFiles, gather });
-        for (const host of selected.hosts)
-            issues.push(...checkVariables(templar, play, host, varsFiles, opts.extraVars, gather));
+        // A play's connection and remote_user apply to its hosts (the inventory's own ansible_user wins).
+        const hosts = selected.hosts.map((h) => ({
+            ...h,
+            ...(play.connection === 'local' ? { connection: 'local' } : {}),
+            ...(play.remoteUser && !h.user ? { user: play.remoteUser } : {}),
+        }));
+        prepared.push({ play, name: play.name ?? pattern, hosts, varsFiles, gather });
+        // Unsafe variables are defined, and never followed as templates.
+        const extra = {
+            ...opts.extraVars,
+            ...Object.fromEntries(Object.keys(opts.unsafeVars ?? {}).map((k) => [k, null])),
+        };
+        for (const host of hosts)
+            issues.push(...checkVariables(templar, play, host, varsFiles, extra, gather, pb.file));
     }
     if (issues.length > 0) {
         const unique = [...new Set(issues)];
@@ -70356,6 +75147,19 @@ function allStrings(v, out = []) {
         }
     return out;
 }
+/** A condition as a template: `x == 1` and `{{ x == 1 }}` alike. */
+function conditionTemplate(text) {
+    return (0,unsafe/* isTemplate */.Fl)(text) ? text : `{{ ${text} }}`;
+}
+function loopKeyword(t) {
+    if (!t.loop)
+        return 'loop';
+    return t.loop.kind === 'sequence'
+        ? 'with_sequence'
+        : t.loop.kind === 'dict'
+            ? 'with_dict'
+            : (['loop', 'with_items', 'with_list'].find((k) => t.lines[k] !== undefined) ?? 'loop');
+}
 function taskTemplates(t) {
     const out = [];
     for (const [k, v] of Object.entries(t.args))
@@ -70363,55 +75167,90 @@ function taskTemplates(t) {
             out.push({ text: s, line: t.argLines[k] ?? t.at.line });
     const kw = (key, v, condition = false) => {
         for (const s of allStrings(v))
-            out.push({ text: s, line: t.lines[key] ?? t.at.line, condition });
+            out.push({ text: condition ? conditionTemplate(s) : s, line: t.lines[key] ?? t.at.line });
     };
     kw('name', t.name);
     if (t.loop)
-        kw(t.loop.kind === 'sequence' ? 'with_sequence' : t.lines.loop ? 'loop' : 'with_items', t.loop.kind === 'sequence' ? t.loop.spec : t.loop.items);
+        kw(loopKeyword(t), t.loop.kind === 'sequence' ? t.loop.spec : t.loop.items);
     kw('when', t.when, true);
     kw('changed_when', t.changedWhen, true);
     kw('failed_when', t.failedWhen, true);
+    kw('until', t.until, true);
     kw('environment', t.environment);
     kw('ignore_errors', t.ignoreErrors);
     kw('no_log', t.noLog);
-    return out;
+    kw('retries', t.retries);
+    kw('delay', t.delay);
+    kw('delegate_to', t.delegateTo);
+    return out.filter((o) => (0,unsafe/* isTemplate */.Fl)(o.text));
+}
+/** Every task the play may run, handlers included. */
+function playTasks(play) {
+    return [...play.tasks, ...play.handlers];
+}
+function hasDynamicIncludes(nodes) {
+    return nodes.some((n) => n.kind === 'include'
+        ? n.tasks === undefined || hasDynamicIncludes(n.tasks)
+        : n.kind === 'block'
+            ? hasDynamicIncludes(n.block) || hasDynamicIncludes(n.rescue) || hasDynamicIncludes(n.always)
+            : false);
 }
 function usesFacts(templar, play) {
-    for (const t of play.tasks)
-        for (const { text, condition } of taskTemplates(t)) {
-            const src = condition ? `{{ ${text} }}` : text;
-            if (!condition && !/\{\{|\{%/.test(text))
-                continue;
-            try {
-                if (templar.analyse(src).variables.some((v) => v === 'ansible_facts' || FACT_NAMES.has(v)))
-                    return true;
-            }
-            catch {
-                // parse errors were reported by parsePlaybook
-            }
+    if (hasDynamicIncludes(play.sections.flat()))
+        return true;
+    const texts = [
+        ...playTasks(play).flatMap((t) => [
+            ...taskTemplates(t).map((x) => x.text),
+            ...allStrings(t.vars),
+            ...(t.role ? allStrings([t.role.vars, t.role.defaults, t.role.params]) : []),
+        ]),
+        ...allStrings(play.vars),
+    ];
+    for (const text of texts) {
+        if (!(0,unsafe/* isTemplate */.Fl)(text))
+            continue;
+        try {
+            if (templar.analyse(text).variables.some((v) => v === 'ansible_facts' || v === 'hostvars' || FACT_NAMES.has(v)))
+                return true;
         }
+        catch {
+            // parse errors were reported by parsePlaybook
+        }
+    }
     return false;
 }
 /**
- * The static undefined-variable check for one host. Variables set by earlier tasks (register, set_fact) count
- * as defined from the next task on; a variable whose value is a template is followed to what it uses.
+ * The static undefined-variable check for one host. Variables set by earlier tasks (register, set_fact,
+ * include_vars) count as defined from the next task on; a variable whose value is a template is followed to what
+ * it uses. After an include whose tasks are known only at run time, nothing more can be said.
  */
-function checkVariables(templar, play, host, varsFiles, extra, gather) {
+function checkVariables(templar, play, host, varsFiles, extra, gather, playbookFile) {
     const issues = [];
     const later = new Set();
-    const layers = [extra, varsFiles, play.vars, host.vars];
-    const definedValue = (n, taskVars) => {
-        for (const l of [extra, taskVars, ...layers.slice(1)])
-            if (n in l)
+    const layersOf = (t) => [
+        extra,
+        t.role?.params ?? {},
+        t.vars,
+        t.role?.vars ?? {},
+        varsFiles,
+        play.vars,
+        host.vars,
+        t.role?.defaults ?? {},
+    ];
+    const definedValue = (n, t) => {
+        for (const l of layersOf(t))
+            if (Object.hasOwn(l, n))
                 return { value: l[n] };
         return undefined;
     };
-    const isKnown = (n, taskVars, loopVar) => MAGIC.has(n) ||
+    const isKnown = (n, t) => MAGIC.has(n) ||
         later.has(n) ||
-        n === loopVar ||
+        n === t.register ||
+        (t.loop && (n === t.loopVar || n === t.indexVar)) ||
+        t.loopVars.includes(n) ||
         (gather && FACT_NAMES.has(n)) ||
-        definedValue(n, taskVars) !== undefined;
-    const follow = (text, taskVars, loopVar, chain, report) => {
+        definedValue(n, t) !== undefined;
+    const follow = (text, t, chain, report) => {
         let a;
         try {
             a = templar.analyse(text);
@@ -70424,23 +75263,24 @@ function checkVariables(templar, play, host, varsFiles, extra, gather) {
         for (const v of a.variables) {
             if (chain.includes(v))
                 continue;
-            if (!isKnown(v, taskVars, loopVar)) {
+            if (!isKnown(v, t)) {
                 report(v, chain);
                 continue;
             }
-            const found = definedValue(v, taskVars);
+            const found = definedValue(v, t);
             if (found && !later.has(v))
                 for (const s of allStrings(found.value))
-                    if (/\{\{|\{%/.test(s))
-                        follow(s, taskVars, loopVar, [...chain, v], report);
+                    if ((0,unsafe/* isTemplate */.Fl)(s))
+                        follow(s, t, [...chain, v], report);
         }
     };
-    for (const t of play.tasks) {
-        const loopVar = t.loop ? t.loopVar : undefined;
-        for (const { text, line, condition } of taskTemplates(t)) {
-            if (!condition && !/\{\{|\{%/.test(text))
-                continue;
-            follow(condition ? `{{ ${text} }}` : text, t.vars, loopVar, [], (name, chain) => {
+    // Tasks in tree order; after a dynamic include, later tasks may use what it set.
+    const dynamicFrom = firstDynamicKey(play.sections.flat());
+    for (const t of playTasks(play)) {
+        if (dynamicFrom && compareKeys(t.key, dynamicFrom) > 0 && !play.handlers.includes(t))
+            break;
+        for (const { text, line } of taskTemplates(t)) {
+            follow(text, t, [], (name, chain) => {
                 const via = chain.length
                     ? ` (used by ${[...chain]
                         .reverse()
@@ -70455,21 +75295,104 @@ function checkVariables(templar, play, host, varsFiles, extra, gather) {
         if (t.module === 'set_fact')
             for (const k of Object.keys(t.args))
                 later.add(k);
+        if (t.module === 'include_vars') {
+            const file = t.args.file ?? t.args.free_form;
+            if (typeof t.args.name === 'string')
+                later.add(t.args.name);
+            else if (typeof file === 'string' && !(0,unsafe/* isTemplate */.Fl)(file)) {
+                const vars = readVarsFile(resolveVarsFile(file, t, playbookFile));
+                if (vars)
+                    for (const k of Object.keys(vars))
+                        later.add(k);
+                else
+                    break;
+            }
+            else
+                break;
+        }
     }
     return issues;
 }
+function firstDynamicKey(nodes) {
+    for (const n of nodes) {
+        if (n.kind === 'include') {
+            if (n.tasks === undefined)
+                return n.key;
+            const k = firstDynamicKey(n.tasks);
+            if (k)
+                return k;
+        }
+        else if (n.kind === 'block') {
+            const k = firstDynamicKey([...n.block, ...n.rescue, ...n.always]);
+            if (k)
+                return k;
+        }
+    }
+    return undefined;
+}
+/** Orders tree positions: the task to run next is the one with the smallest key. */
+function compareKeys(a, b) {
+    for (let i = 0; i < Math.min(a.length, b.length); i++)
+        if (a[i] !== b[i])
+            return a[i] - b[i];
+    return a.length - b.length;
+}
+function resolveVarsFile(file, t, playbookFile) {
+    if ((0,external_node_path_.isAbsolute)(file))
+        return file;
+    const dir = (0,external_node_path_.dirname)((0,external_node_path_.resolve)(playbookFile));
+    const candidates = [
+        ...(t.role ? [(0,external_node_path_.join)(t.role.dir, 'vars', file), (0,external_node_path_.join)(t.role.dir, file)] : []),
+        (0,external_node_path_.resolve)((0,external_node_path_.dirname)(t.at.file), file),
+        (0,external_node_path_.join)(dir, 'vars', file),
+        (0,external_node_path_.join)(dir, file),
+    ];
+    return candidates.find((c) => readVarsFile(c) !== undefined) ?? candidates[0];
+}
+function readVarsFile(path) {
+    let text;
+    try {
+        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch {
+        return undefined;
+    }
+    const doc = parseLinedYaml(text);
+    if (doc.errors.length > 0)
+        throw new errors/* UserError */.yo(`${path}:${doc.errors[0].line}: invalid YAML: ${doc.errors[0].message}`);
+    if (doc.value === null || doc.value === undefined)
+        return {};
+    if (typeof doc.value !== 'object' || Array.isArray(doc.value))
+        throw new errors/* UserError */.yo(`${path}:1: a vars file must hold a mapping of names to values`);
+    return doc.value;
+}
+function newHostState(host) {
+    return {
+        host,
+        facts: {},
+        setFacts: {},
+        includedVars: {},
+        failed: false,
+        unreachable: false,
+        ended: false,
+        notified: new Set(),
+        playBecome: false,
+    };
+}
+const SECTION_END = 1e9;
 /** Runs a parsed playbook. Returns the stats and Ansible's exit code. */
 async function runPlaybook(pb, opts) {
     const prepared = await preparePlaybook(pb, opts);
     const modules = moduleRegistry();
     const templar = new Templar();
+    const parser = new PlaybookParser(pb.file);
     const events = opts.events;
     const stats = {};
     const states = new Map();
     const state = (h) => {
         let s = states.get(h.name);
         if (!s) {
-            s = { host: h, facts: {}, setFacts: {}, failed: false, unreachable: false, playBecome: false };
+            s = newHostState(h);
             states.set(h.name, s);
             stats[h.name] = emptyStats();
         }
@@ -70504,6 +75427,7 @@ async function runPlaybook(pb, opts) {
         opts.signal?.addEventListener('abort', onAbort, { once: true });
     /** Runs a task on the hosts; false when the hard stop came first (the abandoned work's end is moot). */
     const finished = (work) => Promise.race([work.then(() => true), stopped.then(() => false)]);
+    const ctx = { opts, templar, events, states, state, parser, modules, stats, delegates: new Map() };
     try {
         for (const pp of prepared) {
             if (stop)
@@ -70513,9 +75437,16 @@ async function runPlaybook(pb, opts) {
                 events.noHosts(pp.play.hosts);
                 continue;
             }
-            for (const h of pp.hosts)
-                state(h).playBecome = pp.play.become;
+            for (const h of pp.hosts) {
+                const s = state(h);
+                s.playBecome = pp.play.become;
+                s.ended = false;
+                s.notified.clear();
+            }
+            let playEnded = false;
             for (const batch of batches(pp, templar, opts.extraVars)) {
+                if (playEnded)
+                    break;
                 let active = batch.filter((h) => !state(h).failed && !state(h).unreachable);
                 if (pp.gather && active.length > 0) {
                     events.task('Gathering Facts', 'gather_facts');
@@ -70535,30 +75466,75 @@ async function runPlaybook(pb, opts) {
                     }
                     active = active.filter((h) => !state(h).unreachable);
                 }
-                for (const task of pp.play.tasks) {
-                    if (active.length === 0)
+                // One walk per host through the play's tree; hosts at the same task run it together (linear strategy).
+                const walkers = new Map();
+                for (const h of active) {
+                    const gen = walkPlay(pp, state(h), ctx);
+                    const first = gen.next(undefined);
+                    walkers.set(h.name, { host: h, gen, ...(first.done ? {} : { step: first.value }) });
+                }
+                const batchSize = batch.length;
+                while (!stop) {
+                    const live = [...walkers.values()].filter((w) => w.step !== undefined);
+                    if (live.length === 0)
                         break;
                     if (isCancelled()) {
                         stop = true;
                         break;
                     }
-                    if (!tagsSelected(task, pp.play, opts))
-                        continue;
-                    const def = modules.get(task.module);
-                    events.task(taskTitle(task, templar, opts.extraVars, pp), task.module);
-                    const done = await finished(pool(active, forks, async (h) => {
-                        const s = state(h);
-                        const out = await runTaskOnHost(task, def, s, pp, batch, opts, templar, events);
-                        if (!stoppedHard)
-                            record(s, out, task, stats, events);
-                    }));
+                    let pick = live[0];
+                    for (const w of live)
+                        if (compareKeys(w.step.key, pick.step.key) < 0)
+                            pick = w;
+                    const same = (w) => compareKeys(w.step.key, pick.step.key) === 0 &&
+                        (w.step.kind !== 'task' || pick.step.kind !== 'task' || w.step.task === pick.step.task);
+                    const group = live.filter(same);
+                    const answers = new Map();
+                    const step = pick.step;
+                    let work;
+                    if (step.kind === 'task')
+                        work = runStep(ctx, pp, batch, step.task, group, answers, stats, forks, () => stoppedHard);
+                    else if (step.kind === 'include')
+                        work = Promise.resolve(includeStep(ctx, pp, batch, step.node, group, answers, stats));
+                    else
+                        work = flushHandlers(ctx, pp, batch, group.map((w) => w.host), answers, stats, forks, () => stoppedHard);
+                    const done = await finished(work);
                     if (!done) {
                         isCancelled();
                         stop = true;
                         break;
                     }
-                    active = active.filter((h) => !state(h).failed && !state(h).unreachable);
-                    if (active.length === 0) {
+                    // end_play reaches every host of the play.
+                    if (step.kind === 'task' &&
+                        step.task.module === 'meta' &&
+                        [...answers.values()].some((a) => a && 'outcome' in a && a.outcome.result.end_play === true)) {
+                        playEnded = true;
+                        for (const w of walkers.values()) {
+                            w.gen.return('stopped');
+                            w.step = undefined;
+                        }
+                        break;
+                    }
+                    for (const w of group) {
+                        const next = w.gen.next(answers.get(w.host.name));
+                        w.step = next.done ? undefined : next.value;
+                    }
+                    // any_errors_fatal and max_fail_percentage end the play for every host of it.
+                    const failedNow = group.filter((w) => state(w.host).failed || state(w.host).unreachable);
+                    const fatal = step.kind === 'task' && (step.task.anyErrorsFatal ?? pp.play.anyErrorsFatal) && failedNow.length > 0;
+                    const failedInBatch = batch.filter((h) => state(h).failed || state(h).unreachable).length;
+                    const overBudget = pp.play.maxFailPercentage !== undefined &&
+                        (0,fanout/* budgetExceeded */.rT)(failedInBatch, batchSize, pp.play.maxFailPercentage);
+                    if (fatal || overBudget) {
+                        for (const h of pp.hosts)
+                            state(h).failed = state(h).failed || !state(h).unreachable;
+                        for (const w of walkers.values())
+                            w.step = undefined;
+                        events.noMoreHosts();
+                        stop = true;
+                        break;
+                    }
+                    if (active.every((h) => state(h).failed || state(h).unreachable)) {
                         events.noMoreHosts();
                         stop = true;
                         break;
@@ -70572,7 +75548,7 @@ async function runPlaybook(pb, opts) {
     finally {
         clearTimeout(graceTimer);
         opts.signal?.removeEventListener('abort', onAbort);
-        await Promise.all([...states.values()].map((s) => s.exec?.close().catch(() => { })));
+        await Promise.all([...states.values(), ...ctx.delegates.values()].map((s) => s.exec?.close().catch(() => { })));
     }
     events.recap(stats);
     if (cancelled !== undefined)
@@ -70580,10 +75556,288 @@ async function runPlaybook(pb, opts) {
     const all = Object.values(stats);
     const exitCode = all.some((s) => s.unreachable > 0)
         ? EXIT.unreachable
-        : all.some((s) => s.failed > 0)
+        : all.some((s) => s.failed > 0) || [...states.values()].some((s) => s.failed)
             ? EXIT.failedHosts
             : EXIT.ok;
     return { stats, exitCode };
+}
+/** One host's way through a play: sections, blocks (rescue, always), includes, with a handler flush after each section. */
+function* walkPlay(pp, s, ctx) {
+    const env = { params: [] };
+    for (const [i, section] of pp.play.sections.entries()) {
+        const end = yield* walkNodes(section, s, env, pp, ctx);
+        if (end === 'stopped')
+            return end;
+        if (end === 'failed' && !pp.play.forceHandlers)
+            return end;
+        if (pp.play.handlers.length > 0 && s.notified.size > 0) {
+            const a = yield { kind: 'flush', key: [i, SECTION_END], env };
+            if (a && 'outcome' in a && a.outcome.status === 'failed')
+                return 'failed';
+        }
+        if (end === 'failed')
+            return end;
+    }
+    return 'ok';
+}
+function* walkNodes(nodes, s, env, pp, ctx) {
+    for (const node of nodes) {
+        if (s.ended || s.unreachable)
+            return 'stopped';
+        if (node.kind === 'task') {
+            if (!tagsSelected(node.tags, pp.play, ctx.opts))
+                continue;
+            const a = yield { kind: 'task', task: node, key: node.key, env };
+            const out = a && 'outcome' in a ? a.outcome : undefined;
+            if (s.ended)
+                return 'stopped';
+            if (out?.status === 'unreachable' || s.unreachable)
+                return 'stopped';
+            if (out?.status === 'failed' && !out.ignored) {
+                env.failed = {
+                    task: { name: node.name ?? '', action: node.module, ...(node.role ? { role: node.role.name } : {}) },
+                    result: out.result,
+                };
+                return 'failed';
+            }
+        }
+        else if (node.kind === 'block') {
+            const inner = { params: env.params };
+            let end = yield* walkNodes(node.block, s, inner, pp, ctx);
+            if (end === 'failed' && node.rescue.length > 0) {
+                // Rescued: the failure no longer counts against the host (Ansible's recap: failed=0 rescued=1).
+                rescue(s, ctx);
+                const rescueEnv = { params: env.params, ...(inner.failed ? { failed: inner.failed } : {}) };
+                end = yield* walkNodes(node.rescue, s, rescueEnv, pp, ctx);
+                if (end === 'failed')
+                    env.failed = rescueEnv.failed;
+            }
+            else if (end === 'failed')
+                env.failed = inner.failed;
+            if (node.always.length > 0 && end !== 'stopped') {
+                const wasFailed = s.failed;
+                // always runs even for a failed host; its failure state is restored after.
+                s.failed = false;
+                const endAlways = yield* walkNodes(node.always, s, { params: env.params, ...(inner.failed ? { failed: inner.failed } : {}) }, pp, ctx);
+                s.failed = s.failed || wasFailed;
+                if (endAlways !== 'ok')
+                    end = endAlways;
+            }
+            if (end !== 'ok')
+                return end;
+        }
+        else {
+            if (!tagsSelected(node.tags, pp.play, ctx.opts))
+                continue;
+            const a = yield { kind: 'include', node, key: node.key, env };
+            if (!a)
+                continue;
+            if ('outcome' in a) {
+                if (a.outcome.status === 'failed')
+                    return 'failed';
+                continue;
+            }
+            for (const ex of a.expansions) {
+                const end = yield* walkNodes(ex.nodes, s, { ...env, params: [...env.params, ex.params] }, pp, ctx);
+                if (end !== 'ok')
+                    return end;
+            }
+        }
+    }
+    return 'ok';
+}
+function rescue(s, ctx) {
+    const st = ctx.stats[s.host.name];
+    if (st && st.failed > 0) {
+        st.failed--;
+        st.rescued++;
+    }
+    s.failed = false;
+}
+/** Runs one task on a group of hosts (or on the first one, for run_once) and records the outcomes. */
+async function runStep(ctx, pp, batch, task, group, answers, stats, forks, hard) {
+    const { templar, events, opts, state } = ctx;
+    const def = ctx.modules.get(task.module);
+    if (task.module === 'meta') {
+        metaStep(ctx, pp, task, group, answers);
+        if (task.args.free_form === 'flush_handlers')
+            await flushHandlers(ctx, pp, batch, group.map((w) => w.host), answers, stats, forks, hard);
+        return;
+    }
+    events.task(taskTitle(task, templar, opts.extraVars, pp), task.module);
+    const firstEnv = group[0]?.step?.env ?? { params: [] };
+    const runOnce = task.runOnce !== undefined &&
+        isTrueWith(task.runOnce, templar, hostScope(ctx, state(group[0].host), task, pp, batch, {}, firstEnv));
+    const hosts = runOnce ? group.slice(0, 1) : group;
+    await pool(hosts, forks, async (w) => {
+        const s = state(w.host);
+        const env = w.step?.env ?? { params: [] };
+        const out = await runTaskOnHost(task, def, s, pp, batch, ctx, env);
+        if (hard())
+            return;
+        record(s, out, task, stats, events);
+        notify(s, task, out);
+        answers.set(w.host.name, { outcome: out });
+    });
+    if (runOnce) {
+        // run_once: the one result stands for every host of the batch (registered and notified on each).
+        const first = answers.get(group[0].host.name);
+        for (const w of group.slice(1)) {
+            const s = state(w.host);
+            if (first && 'outcome' in first) {
+                if (task.register)
+                    s.setFacts[task.register] = state(group[0].host).setFacts[task.register];
+                if (first.outcome.result.ansible_facts && task.module === 'set_fact')
+                    Object.assign(s.setFacts, first.outcome.result.ansible_facts);
+                notify(s, task, first.outcome);
+            }
+            answers.set(w.host.name, first);
+        }
+    }
+}
+function notify(s, task, out) {
+    if (out.status !== 'changed')
+        return;
+    for (const n of task.notify)
+        s.notified.add(n);
+}
+function metaStep(ctx, pp, task, group, answers) {
+    const action = String(task.args.free_form);
+    for (const w of group) {
+        const s = ctx.state(w.host);
+        const scope = hostScope(ctx, s, task, pp, [], {}, w.step?.env ?? { params: [] });
+        let applies = true;
+        if (action !== 'flush_handlers')
+            try {
+                applies = task.when.every((c) => ctx.templar.evaluate(c, scope));
+            }
+            catch {
+                applies = false;
+            }
+        const result = { changed: false };
+        if (applies) {
+            if (action === 'end_host')
+                s.ended = true;
+            if (action === 'end_play' || action === 'end_batch')
+                result.end_play = true;
+            if (action === 'clear_facts')
+                s.facts = {};
+            if (action === 'clear_host_errors')
+                s.failed = false;
+        }
+        answers.set(w.host.name, { outcome: { status: 'ok', result } });
+    }
+}
+/** include_tasks / include_role on each host: its condition, its loop, its tasks (parsed now when the name is a template). */
+function includeStep(ctx, pp, batch, node, group, answers, stats) {
+    const { templar, events, state } = ctx;
+    events.task(node.name ?? (node.what === 'role' ? `include_role : ${node.target}` : 'include_tasks'), `include_${node.what}`);
+    for (const w of group) {
+        const s = state(w.host);
+        const env = w.step?.env ?? { params: [] };
+        const pseudo = includeAsTask(node);
+        const scope = hostScope(ctx, s, pseudo, pp, batch, {}, env);
+        const st = stats[s.host.name];
+        try {
+            if (!node.when.every((c) => templar.evaluate(c, scope))) {
+                st.skipped++;
+                events.result({ host: s.host.name, status: 'skipped' }, true);
+                answers.set(w.host.name, { expansions: [] });
+                continue;
+            }
+            let items;
+            if (node.loop)
+                items = loopItems(pseudo, templar, scope);
+            const params = (templar.renderDeep(node.vars, scope) ?? {});
+            const expansions = [];
+            for (const item of items ?? [undefined]) {
+                const itemParams = items ? { ...params, [node.loopVar]: item } : params;
+                const target = templar_toText(templar.render(node.target, hostScopeWith(scope, node.loopVar, item)));
+                const nodes = node.tasks ?? loadInclude(ctx, node, target);
+                expansions.push({ nodes, params: itemParams });
+                // Ansible counts each included tasks file as ok on the host (an included role: nothing).
+                if (node.what === 'tasks') {
+                    st.ok++;
+                    events.result({ host: s.host.name, status: 'ok', item: items ? `${target}: ${templar_toText(item)}` : target }, false);
+                }
+            }
+            answers.set(w.host.name, { expansions });
+        }
+        catch (error) {
+            const out = { status: 'failed', result: { failed: true, msg: describe(error, pseudo) } };
+            record(s, out, pseudo, stats, events);
+            answers.set(w.host.name, { outcome: out });
+        }
+    }
+}
+function loadInclude(ctx, node, target) {
+    const p = ctx.parser;
+    const nodes = node.what === 'role'
+        ? (p.role({ file: node.at.file, doc: { value: null, errors: [], lineOf: () => node.at.line }, at: () => node.at }, target, [], node.inherited, {}, node.key, node.roleOptions ?? {}) ?? [])
+        : p.taskFile(p.resolveFile(target, node.at, node.inherited, 'tasks'), node.inherited, node.key, node.at);
+    const issues = p.issues.list;
+    if (issues.length > 0)
+        throw new errors/* InputError */.dz(issues, `cannot include ${target}`);
+    return nodes;
+}
+function includeAsTask(node) {
+    return {
+        kind: 'task',
+        key: node.key,
+        ...(node.name ? { name: node.name } : {}),
+        module: `include_${node.what}`,
+        args: {},
+        at: node.at,
+        ...(node.loop ? { loop: node.loop } : {}),
+        loopVar: node.loopVar,
+        when: node.when,
+        ignoreErrors: false,
+        noLog: false,
+        tags: node.tags,
+        vars: node.vars,
+        notify: [],
+        listen: [],
+        loopVars: node.inherited.loopVars,
+        ...(node.inherited.role ? { role: node.inherited.role } : {}),
+        lines: node.lines,
+        argLines: {},
+    };
+}
+/** Runs the notified handlers, in the order they are defined, on the hosts that notified them. */
+async function flushHandlers(ctx, pp, batch, hosts, answers, stats, forks, hard) {
+    const { state, events, templar, opts } = ctx;
+    for (const h of pp.play.handlers) {
+        const names = [
+            ...(h.name !== undefined ? [h.name, ...(h.role ? [`${h.role.name} : ${h.name}`] : [])] : []),
+            ...h.listen,
+        ];
+        const targets = hosts.filter((host) => {
+            const s = state(host);
+            return (!s.failed || pp.play.forceHandlers) && !s.unreachable && names.some((n) => s.notified.has(n));
+        });
+        if (targets.length === 0)
+            continue;
+        for (const host of targets)
+            for (const n of names)
+                state(host).notified.delete(n);
+        if (!tagsSelected(h.tags, pp.play, opts) && h.tags.length > 0)
+            continue;
+        events.task(taskTitle(h, templar, opts.extraVars, pp), h.module, true);
+        const def = ctx.modules.get(h.module);
+        await pool(targets, forks, async (host) => {
+            const s = state(host);
+            const out = await runTaskOnHost(h, def, s, pp, batch, ctx, { params: [] });
+            if (hard())
+                return;
+            record(s, out, h, stats, events);
+            notify(s, h, out);
+            if (out.status === 'failed' && !out.ignored)
+                answers.set(host.name, { outcome: out });
+        });
+    }
+    for (const host of hosts)
+        if (!answers.has(host.name))
+            answers.set(host.name, { outcome: { status: 'ok', result: {} } });
 }
 function record(s, out, task, stats, events) {
     const st = stats[s.host.name];
@@ -70612,12 +75866,9 @@ function record(s, out, task, stats, events) {
         ...(out.status !== 'skipped' &&
             (out.status === 'failed' || task?.module === 'debug' || out.status === 'unreachable')
             ? { detail: withDebug(detail, task) }
-            : { detail: summaryDetail(detail) }),
+            : { detail }),
         ...(out.ignored ? { ignored: true } : {}),
     }, true);
-}
-function summaryDetail(d) {
-    return d;
 }
 function withDebug(d, task) {
     if (task?.module !== 'debug')
@@ -70631,8 +75882,18 @@ function censored() {
 function isTrue(v) {
     return v === true || (typeof v === 'string' && ansibleBool(v));
 }
-function tagsSelected(task, play, opts) {
-    const tags = new Set([...play.tags, ...task.tags]);
+function isTrueWith(v, templar, scope) {
+    if (typeof v === 'boolean')
+        return v;
+    try {
+        return ansibleBool(typeof v === 'string' ? templar_toText(templar.render(v, scope)) : v);
+    }
+    catch {
+        return false;
+    }
+}
+function tagsSelected(taskTags, play, opts) {
+    const tags = new Set([...play.tags, ...taskTags]);
     if (tags.has('always') && !(opts.skipTags ?? []).includes('always'))
         return true;
     if ((opts.skipTags ?? []).some((t) => tags.has(t)))
@@ -70648,36 +75909,45 @@ function tagsSelected(task, play, opts) {
     return opts.tags.some((t) => tags.has(t));
 }
 function taskTitle(task, templar, extra, pp) {
+    const prefix = task.role ? `${task.role.name} : ` : '';
     if (task.name === undefined)
-        return task.module;
+        return `${prefix}${task.module}`;
     try {
         // Task names are templated with play-level variables only (host and loop variables are not known yet).
         const layers = [extra, pp.varsFiles, pp.play.vars];
-        return toText(templar.render(task.name, {
-            lookup: (n) => {
-                for (const l of layers)
-                    if (n in l)
-                        return { value: l[n] };
-                return undefined;
-            },
-        }));
+        return (prefix +
+            templar_toText(templar.render(task.name, {
+                lookup: (n) => {
+                    for (const l of layers)
+                        if (Object.hasOwn(l, n))
+                            return { value: l[n] };
+                    return undefined;
+                },
+            })));
     }
     catch {
-        return task.name;
+        return prefix + task.name;
     }
 }
+/** The play's batches: `serial` as a number, a percentage or a list of those (the one batch scheduler's rules). */
 function* batches(pp, templar, extra) {
-    let size = pp.hosts.length;
+    let sizes = [pp.hosts.length];
     if (pp.play.serial !== undefined) {
-        const raw = toText(templar.render(String(pp.play.serial), { lookup: (n) => (n in extra ? { value: extra[n] } : undefined) })).trim();
-        const pct = /^(\d+(?:\.\d+)?)%$/.exec(raw);
-        const n = pct ? Math.max(1, Math.floor((pp.hosts.length * Number(pct[1])) / 100)) : Number(raw);
-        if (!Number.isInteger(n) || n < 1)
-            throw new errors/* UserError */.yo(`${pp.play.at.file}:${pp.play.at.line}: serial must be a number or a percentage, got ${raw}`);
-        size = n;
+        const scope = { lookup: (n) => (Object.hasOwn(extra, n) ? { value: extra[n] } : undefined) };
+        const raw = [pp.play.serial]
+            .flat()
+            .map((v) => templar_toText(templar.render(String(v), scope)).trim())
+            .join(',');
+        const parsed = (0,fanout/* parseSerial */.GG)(raw);
+        if ('error' in parsed)
+            throw new errors/* UserError */.yo(`${pp.play.at.file}:${pp.play.at.line}: serial ${parsed.error}`);
+        sizes = (0,fanout/* batchSizes */.lH)(parsed, pp.hosts.length);
     }
-    for (let i = 0; i < pp.hosts.length; i += size)
+    let i = 0;
+    for (const size of sizes) {
         yield pp.hosts.slice(i, i + size);
+        i += size;
+    }
 }
 async function pool(items, limit, fn) {
     let next = 0;
@@ -70700,87 +75970,83 @@ async function guardConnection(s, opts, fn) {
     }
     return fn();
 }
-/** A small fact set in one round trip: os family, distribution, version, architecture. */
-async function gatherFacts(exec) {
-    const r = await exec.run([
-        'sh',
-        '-c',
-        '. /etc/os-release 2>/dev/null; printf "%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n" "$ID" "$VERSION_ID" "$(uname -m)" "$ID_LIKE" "$VERSION_CODENAME" "$(uname -s)" "$(uname -n)"',
-    ], { label: 'gather facts' });
-    const [id = '', version = '', arch = '', like = '', codename = '', system = '', hostname = ''] = r.stdout.split('\n');
-    const names = {
-        debian: 'Debian',
-        ubuntu: 'Ubuntu',
-        centos: 'CentOS',
-        rhel: 'RedHat',
-        fedora: 'Fedora',
-        alpine: 'Alpine',
-        rocky: 'Rocky',
-        almalinux: 'AlmaLinux',
-        arch: 'Archlinux',
-    };
-    const family = ['debian', 'ubuntu'].includes(id) || like.includes('debian')
-        ? 'Debian'
-        : ['rhel', 'centos', 'fedora', 'rocky', 'almalinux'].includes(id) || /rhel|fedora/.test(like)
-            ? 'RedHat'
-            : id === 'alpine'
-                ? 'Alpine'
-                : (names[id] ?? id);
-    const facts = {
-        os_family: family,
-        distribution: names[id] ?? id,
-        distribution_version: version,
-        distribution_major_version: version.split('.')[0] ?? '',
-        distribution_release: codename,
-        architecture: arch,
-        system,
-        hostname: hostname.split('.')[0] ?? hostname,
-    };
-    return { ansible_facts: facts, ...Object.fromEntries(Object.entries(facts).map(([k, v]) => [`ansible_${k}`, v])) };
-}
-function hostScope(s, task, pp, batch, opts, states) {
+function hostScope(ctx, s, task, pp, batch, states, env) {
+    const { opts } = ctx;
+    const hostvars = {};
+    for (const h of opts.inventory.hosts) {
+        const hs = ctx.states.get(h.name);
+        hostvars[h.name] = {
+            ...h.vars,
+            ...(hs ? { ...hs.facts, ...hs.includedVars, ...hs.setFacts } : {}),
+            inventory_hostname: h.name,
+        };
+    }
     const magic = {
         inventory_hostname: s.host.name,
         inventory_hostname_short: s.host.name.split('.')[0],
         group_names: s.host.groups.filter((g) => g !== 'all' && g !== 'ungrouped'),
         groups: Object.fromEntries(Object.entries(opts.inventory.groups).map(([g, v]) => [g, v.hosts])),
-        hostvars: Object.fromEntries(opts.inventory.hosts.map((h) => [h.name, h.vars])),
         ansible_check_mode: opts.check === true,
-        ansible_play_hosts: batch.map((h) => h.name),
+        ansible_diff_mode: opts.diff === true,
+        ansible_play_hosts: batch.map((h) => h.name).filter((h) => !ctx.states.get(h)?.failed),
         ansible_play_batch: batch.map((h) => h.name),
         ansible_play_hosts_all: pp.hosts.map((h) => h.name),
+        ansible_play_name: pp.name,
         play_hosts: batch.map((h) => h.name),
         playbook_dir: (0,external_node_path_.dirname)((0,external_node_path_.resolve)(pp.play.at.file)),
-        ansible_version: { full: '2.14.0', major: 2, minor: 14, string: '2.14.0 (dyce)' },
+        ansible_version: { full: '2.14.0', major: 2, minor: 14, revision: 0, string: '2.14.0 (dyce)' },
+        ansible_run_tags: opts.tags?.length ? opts.tags : ['all'],
+        ansible_skip_tags: opts.skipTags ?? [],
+        ...(task.role ? { role_name: task.role.name, role_path: task.role.dir } : {}),
         omit: OMIT,
     };
+    const unsafeMagic = {
+        hostvars,
+        ...(env.failed ? { ansible_failed_task: env.failed.task, ansible_failed_result: env.failed.result } : {}),
+    };
+    // Data from hosts (facts, registered results, set_fact, loop items) and secrets are unsafe: never rendered.
     const layers = [
-        opts.extraVars,
-        s.setFacts,
-        task.vars,
-        pp.varsFiles,
-        pp.play.vars,
-        s.facts,
-        s.host.vars,
+        [opts.unsafeVars ?? {}, true],
+        [opts.extraVars, false],
+        ...[...env.params].reverse().map((p) => [p, true]),
+        [task.role?.params ?? {}, false],
+        [s.setFacts, true],
+        [s.includedVars, false],
+        [task.vars, false],
+        [task.role?.vars ?? {}, false],
+        [pp.varsFiles, false],
+        [pp.play.vars, false],
+        [s.facts, true],
+        [s.host.vars, false],
+        [task.role?.defaults ?? {}, false],
     ];
-    return {
+    const scope = {
         lookup(n) {
             if (states.loopVar !== undefined && n === states.loopVar)
-                return { value: states.item };
+                return { value: states.item, unsafe: true };
             if (n === 'ansible_loop_var' && states.loopVar !== undefined)
                 return { value: states.loopVar };
-            if (states.result && n === states.result.name)
-                return { value: states.result.value };
-            if (n in magic && n !== 'omit')
+            if (task.indexVar && n === task.indexVar && states.index !== undefined)
+                return { value: states.index };
+            if (Object.hasOwn(unsafeMagic, n))
+                return { value: unsafeMagic[n], unsafe: true };
+            if (Object.hasOwn(magic, n) && n !== 'omit')
                 return { value: magic[n] };
-            for (const l of layers)
+            for (const [l, unsafe] of layers)
                 if (Object.hasOwn(l, n))
-                    return { value: l[n] };
+                    return { value: l[n], unsafe };
             if (n === 'omit')
                 return { value: OMIT };
             return undefined;
         },
+        plugin: (name, terms, options) => runLookup({
+            templar: ctx.templar,
+            scope: () => scope,
+            playbookDir: (0,external_node_path_.dirname)((0,external_node_path_.resolve)(pp.play.at.file)),
+            ...(task.role ? { roleDir: task.role.dir } : {}),
+        }, name, terms, options),
     };
+    return scope;
 }
 function where(task, key) {
     const line = (key && (task.argLines[key] ?? task.lines[key])) || task.at.line;
@@ -70789,34 +76055,49 @@ function where(task, key) {
 function describe(error, task, key) {
     if (error instanceof UndefinedVariableError || error instanceof TemplateError)
         return `${where(task, key)}: task "${task.name ?? task.module}": ${error.message}`;
+    if (error instanceof errors/* InputError */.dz)
+        return error.issues.join('; ');
     return error.message;
 }
-async function runTaskOnHost(task, def, s, pp, batch, opts, templar, events) {
-    const base = hostScope(s, task, pp, batch, opts, {});
+/** The items of a task's loop (loop/with_items/with_list, with_sequence, with_dict), rendered for this host. */
+function loopItems(task, templar, scope) {
+    const loop = task.loop;
+    try {
+        if (loop.kind === 'sequence') {
+            const seq = parseSequence(templar_toText(templar.render(loop.spec, scope)));
+            if ('error' in seq)
+                throw new TemplateError(seq.error);
+            return seq.items;
+        }
+        const v = templar.renderDeep(loop.items, scope);
+        if (loop.kind === 'dict') {
+            if (!v || typeof v !== 'object' || Array.isArray(v))
+                throw new TemplateError(`with_dict needs a mapping, got ${JSON.stringify(v)}`);
+            return Object.entries(v).map(([key, value]) => ({ key, value }));
+        }
+        if (!Array.isArray(v))
+            throw new TemplateError(`the loop value must be a list, got ${JSON.stringify(v)}`);
+        return v;
+    }
+    catch (error) {
+        throw new TemplateError(describe(error, task, loopKeyword(task)));
+    }
+}
+async function runTaskOnHost(task, def, s, pp, batch, ctx, env) {
+    const { templar, events } = ctx;
+    const base = hostScope(ctx, s, task, pp, batch, {}, env);
     // Items first: a loop over an empty list skips without connecting.
     let items;
     if (task.loop) {
         try {
-            if (task.loop.kind === 'sequence') {
-                const seq = parseSequence(toText(templar.render(task.loop.spec, base)));
-                if ('error' in seq)
-                    throw new TemplateError(seq.error);
-                items = seq.items;
-            }
-            else {
-                const v = templar.renderDeep(task.loop.items, base);
-                if (!Array.isArray(v))
-                    throw new TemplateError(`the loop value must be a list, got ${JSON.stringify(v)}`);
-                items = v;
-            }
+            items = loopItems(task, templar, base);
         }
         catch (error) {
-            const key = task.loop.kind === 'sequence' ? 'with_sequence' : task.lines.loop ? 'loop' : 'with_items';
-            return { status: 'failed', result: { failed: true, msg: describe(error, task, key) } };
+            return { status: 'failed', result: { failed: true, msg: error.message } };
         }
     }
     const runOne = async (scopeState) => {
-        const scope = hostScope(s, task, pp, batch, opts, scopeState);
+        const scope = hostScope(ctx, s, task, pp, batch, scopeState, env);
         try {
             for (const cond of task.when)
                 if (!templar.evaluate(cond, scope))
@@ -70833,7 +76114,18 @@ async function runTaskOnHost(task, def, s, pp, batch, opts, templar, events) {
         catch (error) {
             return { status: 'failed', result: { failed: true, msg: describe(error, task, 'when') } };
         }
-        return guardConnection(s, opts, () => invoke(task, def, s, scope, opts, templar, events));
+        if (task.module === 'include_vars')
+            return includeVars(task, s, scope, ctx, pp);
+        let target = s;
+        if (task.delegateTo !== undefined) {
+            try {
+                target = delegateState(ctx, templar_toText(templar.render(task.delegateTo, scope)));
+            }
+            catch (error) {
+                return { status: 'failed', result: { failed: true, msg: describe(error, task, 'delegate_to') } };
+            }
+        }
+        return guardConnection(target, ctx.opts, () => invokeWithRetries(task, def, s, target, scope, ctx));
     };
     let out;
     if (items === undefined)
@@ -70843,15 +76135,16 @@ async function runTaskOnHost(task, def, s, pp, batch, opts, templar, events) {
         let anyChanged = false;
         let anyFailed = false;
         let allSkipped = items.length > 0;
-        for (const item of items) {
-            const r = await runOne({ loopVar: task.loopVar, item });
+        for (const [index, item] of items.entries()) {
+            const r = await runOne({ loopVar: task.loopVar, item, index });
             if (r.status === 'unreachable')
                 return r;
-            const label = itemLabel(task, item, templar, hostScope(s, task, pp, batch, opts, { loopVar: task.loopVar, item }));
+            const label = itemLabel(task, item, templar, hostScope(ctx, s, task, pp, batch, { loopVar: task.loopVar, item, index }, env));
             results.push({
                 ...r.result,
                 [task.loopVar]: item,
                 ansible_loop_var: task.loopVar,
+                ...(task.indexVar ? { [task.indexVar]: index, ansible_index_var: task.indexVar } : {}),
                 ...(r.status === 'changed' ? { changed: true } : {}),
             });
             if (r.status !== 'skipped')
@@ -70900,10 +76193,55 @@ async function runTaskOnHost(task, def, s, pp, batch, opts, templar, events) {
         };
     return out;
 }
+/** The host a task is delegated to: `localhost` is this machine, any other name a host of the inventory. */
+function delegateState(ctx, name) {
+    const inv = ctx.opts.inventory.hosts.find((h) => h.name === name);
+    if (inv)
+        return ctx.state(inv);
+    if (name === 'localhost' || name === '127.0.0.1') {
+        // This machine is not a host of the play: it has no stats of its own.
+        let local = ctx.delegates.get(name);
+        if (!local) {
+            local = newHostState({
+                name: 'localhost',
+                address: '127.0.0.1',
+                port: 22,
+                become: false,
+                becomeUser: 'root',
+                connection: 'local',
+                groups: ['all', 'ungrouped'],
+                vars: {},
+                source: { file: '(implicit localhost)', line: 1 },
+            });
+            ctx.delegates.set(name, local);
+        }
+        return local;
+    }
+    throw new TemplateError(`delegate_to: no host "${name}" in the inventory`);
+}
+/** include_vars: a YAML file of the playbook (or role) read on the runner; its variables are trusted like play vars. */
+function includeVars(task, s, scope, ctx, pp) {
+    try {
+        const args = ctx.templar.renderDeep(task.args, scope);
+        const file = templar_toText(args.file ?? args.free_form);
+        const path = resolveVarsFile(file, task, pp.play.at.file);
+        const vars = readVarsFile(path);
+        if (vars === undefined)
+            throw new errors/* UserError */.yo(`${where(task, 'file')}: include_vars: cannot read ${path}`);
+        if (typeof args.name === 'string')
+            s.includedVars[args.name] = vars;
+        else
+            Object.assign(s.includedVars, vars);
+        return { status: 'ok', result: { changed: false, ansible_included_var_files: [path], ansible_facts: vars } };
+    }
+    catch (error) {
+        return fail(task, ctx.templar, scope, describe(error, task, 'file'));
+    }
+}
 function itemLabel(task, item, templar, scope) {
     try {
         if (task.loopLabel)
-            return toText(templar.render(task.loopLabel, scope));
+            return templar_toText(templar.render(task.loopLabel, scope));
     }
     catch {
         // fall through to the item itself
@@ -70911,21 +76249,56 @@ function itemLabel(task, item, templar, scope) {
     return typeof item === 'string' ? item : JSON.stringify(item);
 }
 function isIgnored(task, templar, scope) {
-    const v = task.ignoreErrors;
-    if (typeof v === 'boolean')
-        return v;
-    try {
-        return ansibleBool(typeof v === 'string' ? toText(templar.render(v, scope)) : v);
+    return isTrueWith(task.ignoreErrors, templar, scope);
+}
+function numberWith(v, dflt, templar, scope) {
+    if (v === undefined)
+        return dflt;
+    const n = Number(typeof v === 'string' ? templar_toText(templar.render(v, scope)) : v);
+    return Number.isFinite(n) ? n : dflt;
+}
+/** until/retries/delay around one run of the module, as Ansible's task executor. */
+async function invokeWithRetries(task, def, s, target, scope, ctx) {
+    if (!task.until)
+        return invoke(task, def, s, target, scope, ctx);
+    const { templar } = ctx;
+    let retries = task.retries === undefined ? 3 : numberWith(task.retries, 3, templar, scope);
+    retries = task.retries === undefined ? retries : retries <= 0 ? 1 : retries + 1;
+    const delay = numberWith(task.delay, 5, templar, scope);
+    let out;
+    for (let attempt = 1; attempt <= retries; attempt++) {
+        out = await invoke(task, def, s, target, scope, ctx, attempt);
+        if (out.status === 'unreachable')
+            return out;
+        const withResult = task.register ? hostScopeWith(scope, task.register, out.result) : scope;
+        let done = false;
+        try {
+            done = task.until.every((c) => templar.evaluate(c, withResult));
+        }
+        catch (error) {
+            return fail(task, templar, scope, describe(error, task, 'until'));
+        }
+        if (done)
+            return out;
+        if (attempt < retries) {
+            ctx.events.warning(`FAILED - RETRYING: [${s.host.name}]: ${task.name ?? task.module} (${retries - attempt} retries left).`);
+            if (delay > 0)
+                await new Promise((r) => setTimeout(r, delay * 1000));
+        }
     }
-    catch {
-        return false;
-    }
+    const result = { ...out.result, attempts: retries - 1, failed: true };
+    const ignored = isIgnored(task, templar, scope);
+    return { status: 'failed', result, ...(ignored ? { ignored } : {}) };
 }
 /** Templates the arguments, validates them with the module's schema, runs the module, applies changed_when/failed_when. */
-async function invoke(task, def, s, scope, opts, templar, events) {
+async function invoke(task, def, s, target, scope, ctx, attempt) {
+    const { templar, events, opts } = ctx;
     let args;
     let env = {};
+    let check = opts.check === true;
     try {
+        if (task.checkMode !== undefined)
+            check = isTrueWith(task.checkMode, templar, scope);
         args = templar.renderDeep(task.args, scope);
         for (const [k, v] of Object.entries(args))
             if (v === OMIT)
@@ -70934,7 +76307,7 @@ async function invoke(task, def, s, scope, opts, templar, events) {
             const e = templar.renderDeep(task.environment, scope);
             env = Object.fromEntries(Object.entries(e)
                 .filter(([, v]) => v !== OMIT)
-                .map(([k, v]) => [k, toText(v)]));
+                .map(([k, v]) => [k, templar_toText(v)]));
             // `environment` reaches the host as `env K=V` words, as Ansible sends it: visible in the host's process list.
             const secretLooking = Object.keys(env).filter(looksSecret);
             if (secretLooking.length)
@@ -70950,6 +76323,7 @@ async function invoke(task, def, s, scope, opts, templar, events) {
         for (const v of allStrings(args))
             if (v.length >= 4)
                 opts.reporter.secret(v);
+    const written = { ...args };
     for (const [alias, main] of Object.entries(def.aliases ?? {}))
         if (alias in args) {
             if (!(main in args))
@@ -70958,15 +76332,26 @@ async function invoke(task, def, s, scope, opts, templar, events) {
         }
     const parsed = def.schema.safeParse(args);
     if (!parsed.success) {
-        const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ');
-        return fail(task, templar, scope, `${where(task, String(parsed.error.issues[0]?.path[0] ?? ''))}: ${def.name}: ${msg}`);
+        const issue = parsed.error.issues[0];
+        const canonical = String(issue.path[0] ?? '');
+        // Name the parameter as the playbook wrote it (an alias), at the line of its key.
+        const asWritten = Object.keys(written).find((k) => k === canonical) ??
+            Object.entries(def.aliases ?? {}).find(([a, m]) => m === canonical && a in written)?.[0] ??
+            canonical;
+        const msg = parsed.error.issues
+            .map((i) => {
+            const p = [asWritten, ...i.path.slice(1)].filter((x) => x !== '').join('.');
+            return `${p || 'arguments'}: ${i.message}`;
+        })
+            .join('; ');
+        return fail(task, templar, scope, `${where(task, asWritten)}: ${def.name}: ${msg}`);
     }
-    const exec = s.exec;
-    const become = task.become ?? (s.playBecome || s.host.become);
-    const ctx = {
-        host: s.host,
+    const exec = target.exec;
+    const become = task.become ?? (s.playBecome || target.host.become);
+    const mctx = {
+        host: target.host,
         exec,
-        check: opts.check === true,
+        check,
         run: (argv, o = {}) => exec.run(Object.keys(env).length ? ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv] : argv, {
             ...o,
             sudo: become,
@@ -70976,19 +76361,19 @@ async function invoke(task, def, s, scope, opts, templar, events) {
         evaluate: (e) => templar.evaluate(e, scope),
         lookup: (n) => templar.render(`{{ ${n} }}`, scope),
         home: async () => {
-            if (s.home === undefined) {
+            if (target.home === undefined) {
                 const r = await exec.run((0,docker/* homeDir */.lw)(), { sudo: become, label: 'home directory' });
-                s.home = r.stdout.trim() || '/root';
+                target.home = r.stdout.trim() || '/root';
             }
-            return s.home;
+            return target.home;
         },
         knowHome: (home) => {
-            s.home = home;
+            target.home = home;
         },
     };
     let result;
     try {
-        result = await def.run(parsed.data, ctx);
+        result = await def.run(parsed.data, mctx);
     }
     catch (error) {
         if (error instanceof ModuleFailure)
@@ -71000,6 +76385,8 @@ async function invoke(task, def, s, scope, opts, templar, events) {
         else
             throw error;
     }
+    if (attempt !== undefined)
+        result = { ...result, attempts: attempt };
     if (result.ansible_facts && !result.failed)
         Object.assign(s.setFacts, result.ansible_facts);
     let changed = result.changed === true;
@@ -71022,7 +76409,7 @@ async function invoke(task, def, s, scope, opts, templar, events) {
     return { status: changed ? 'changed' : 'ok', result };
 }
 function hostScopeWith(scope, name, value) {
-    return { lookup: (n) => (n === name ? { value } : scope.lookup(n)) };
+    return { ...scope, lookup: (n) => (n === name ? { value, unsafe: true } : scope.lookup(n)) };
 }
 function findArgWith(task, variable) {
     const root = variable.split('.')[0];
@@ -71036,8 +76423,8 @@ function fail(task, templar, scope, msg) {
     return { status: 'failed', result: { failed: true, changed: false, msg }, ...(ignored ? { ignored } : {}) };
 }
 
-// EXTERNAL MODULE: ./src/deploy/connect.ts + 5 modules
-var connect = __nccwpck_require__(3744);
+// EXTERNAL MODULE: ./src/deploy/connect.ts + 7 modules
+var connect = __nccwpck_require__(2025);
 ;// CONCATENATED MODULE: ./src/deploy/playbook.ts
 
 
@@ -71141,18 +76528,21 @@ async function runDeployPlaybook(i, reporter, opts = {}) {
             reporter.secret(s);
         for (const w of [...extra.warnings, ...inlineSecretWarnings(i['extra-vars'])])
             reporter.warning(w);
-        // Secret extra vars win, like a last `-e @file`; they only ever live in this process's memory.
-        const vars = { ...extra.vars, ...Object.fromEntries(secretVars.map((e) => [e.key, e.value])) };
+        // Secret extra vars win, like a last `-e @file`; they only ever live in this process's memory, and they are
+        // never rendered as templates (a password `Zq{{9}}x` arrives as it is).
+        const secrets = Object.fromEntries(secretVars.map((e) => [e.key, e.value]));
         const inventory = await readDeployInventory(i);
         for (const w of inventory.warnings)
             reporter.warning(w);
+        (0,connect/* checkConnectionInputs */.Ui)(i, inventory.hosts, opts.connect);
         const pb = await readPlaybook(file);
         const out = lineWriter(reporter);
         const r = await reporter.group(`playbook ${file}${outcome.check ? ' (check mode)' : ''}`, async () => {
             try {
                 return await runPlaybook(pb, {
                     inventory,
-                    extraVars: vars,
+                    extraVars: extra.vars,
+                    unsafeVars: secrets,
                     connect: opts.connect ?? (0,connect/* connector */.M3)(i, reporter),
                     check: outcome.check,
                     // Hosts worked on at once, like ansible-playbook's --forks; a play's own `serial:` still batches them.
@@ -71201,6 +76591,5181 @@ async function runDeployPlaybook(i, reporter, opts = {}) {
 
 /***/ }),
 
+/***/ 3451:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  assembleDeploymentSettings: () => (/* binding */ assembleDeploymentSettings),
+  withDeployment: () => (/* binding */ withDeployment)
+});
+
+// UNUSED EXPORTS: deploymentStateOf
+
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(9896);
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
+
+
+class Context {
+    /**
+     * Hydrate the context from the environment
+     */
+    constructor() {
+        var _a, _b, _c;
+        this.payload = {};
+        if (process.env.GITHUB_EVENT_PATH) {
+            if ((0,external_fs_.existsSync)(process.env.GITHUB_EVENT_PATH)) {
+                this.payload = JSON.parse((0,external_fs_.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: 'utf8' }));
+            }
+            else {
+                const path = process.env.GITHUB_EVENT_PATH;
+                process.stdout.write(`GITHUB_EVENT_PATH ${path} does not exist${external_os_.EOL}`);
+            }
+        }
+        this.eventName = process.env.GITHUB_EVENT_NAME;
+        this.sha = process.env.GITHUB_SHA;
+        this.ref = process.env.GITHUB_REF;
+        this.workflow = process.env.GITHUB_WORKFLOW;
+        this.action = process.env.GITHUB_ACTION;
+        this.actor = process.env.GITHUB_ACTOR;
+        this.job = process.env.GITHUB_JOB;
+        this.runAttempt = parseInt(process.env.GITHUB_RUN_ATTEMPT, 10);
+        this.runNumber = parseInt(process.env.GITHUB_RUN_NUMBER, 10);
+        this.runId = parseInt(process.env.GITHUB_RUN_ID, 10);
+        this.apiUrl = (_a = process.env.GITHUB_API_URL) !== null && _a !== void 0 ? _a : `https://api.github.com`;
+        this.serverUrl = (_b = process.env.GITHUB_SERVER_URL) !== null && _b !== void 0 ? _b : `https://github.com`;
+        this.graphqlUrl =
+            (_c = process.env.GITHUB_GRAPHQL_URL) !== null && _c !== void 0 ? _c : `https://api.github.com/graphql`;
+    }
+    get issue() {
+        const payload = this.payload;
+        return Object.assign(Object.assign({}, this.repo), { number: (payload.issue || payload.pull_request || payload).number });
+    }
+    get repo() {
+        if (process.env.GITHUB_REPOSITORY) {
+            const [owner, repo] = process.env.GITHUB_REPOSITORY.split('/');
+            return { owner, repo };
+        }
+        if (this.payload.repository) {
+            return {
+                owner: this.payload.repository.owner.login,
+                repo: this.payload.repository.name
+            };
+        }
+        throw new Error("context.repo requires a GITHUB_REPOSITORY environment variable like 'owner/repo'");
+    }
+}
+//# sourceMappingURL=context.js.map
+// EXTERNAL MODULE: ./node_modules/@actions/github/node_modules/@actions/http-client/lib/index.js
+var lib = __nccwpck_require__(9659);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(4371);
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/internal/utils.js
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+function getAuthString(token, options) {
+    if (!token && !options.auth) {
+        throw new Error('Parameter token or opts.auth is required');
+    }
+    else if (token && options.auth) {
+        throw new Error('Parameters token and opts.auth may not both be specified');
+    }
+    return typeof options.auth === 'string' ? options.auth : `token ${token}`;
+}
+function getProxyAgent(destinationUrl) {
+    const hc = new lib.HttpClient();
+    return hc.getAgent(destinationUrl);
+}
+function getProxyAgentDispatcher(destinationUrl) {
+    const hc = new lib.HttpClient();
+    return hc.getAgentDispatcher(destinationUrl);
+}
+function getProxyFetch(destinationUrl) {
+    const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
+    const proxyFetch = (url, opts) => __awaiter(this, void 0, void 0, function* () {
+        return (0,undici.fetch)(url, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
+    });
+    return proxyFetch;
+}
+function getApiBaseUrl() {
+    return process.env['GITHUB_API_URL'] || 'https://api.github.com';
+}
+function getUserAgentWithOrchestrationId(baseUserAgent) {
+    var _a;
+    const orchId = (_a = process.env['ACTIONS_ORCHESTRATION_ID']) === null || _a === void 0 ? void 0 : _a.trim();
+    if (orchId) {
+        const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+        const tag = `actions_orchestration_id/${sanitizedId}`;
+        if (baseUserAgent === null || baseUserAgent === void 0 ? void 0 : baseUserAgent.includes(tag))
+            return baseUserAgent;
+        const ua = baseUserAgent ? `${baseUserAgent} ` : '';
+        return `${ua}${tag}`;
+    }
+    return baseUserAgent;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/universal-user-agent/index.js
+function getUserAgent() {
+  if (typeof navigator === "object" && "userAgent" in navigator) {
+    return navigator.userAgent;
+  }
+
+  if (typeof process === "object" && process.version !== undefined) {
+    return `Node.js/${process.version.substr(1)} (${process.platform}; ${
+      process.arch
+    })`;
+  }
+
+  return "<environment undetectable>";
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/register.js
+// @ts-check
+
+function register(state, name, method, options) {
+  if (typeof method !== "function") {
+    throw new Error("method for before hook must be a function");
+  }
+
+  if (!options) {
+    options = {};
+  }
+
+  if (Array.isArray(name)) {
+    return name.reverse().reduce((callback, name) => {
+      return register.bind(null, state, name, callback, options);
+    }, method)();
+  }
+
+  return Promise.resolve().then(() => {
+    if (!state.registry[name]) {
+      return method(options);
+    }
+
+    return state.registry[name].reduce((method, registered) => {
+      return registered.hook.bind(null, method, options);
+    }, method)();
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/add.js
+// @ts-check
+
+function addHook(state, kind, name, hook) {
+  const orig = hook;
+  if (!state.registry[name]) {
+    state.registry[name] = [];
+  }
+
+  if (kind === "before") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(orig.bind(null, options))
+        .then(method.bind(null, options));
+    };
+  }
+
+  if (kind === "after") {
+    hook = (method, options) => {
+      let result;
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .then((result_) => {
+          result = result_;
+          return orig(result, options);
+        })
+        .then(() => {
+          return result;
+        });
+    };
+  }
+
+  if (kind === "error") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .catch((error) => {
+          return orig(error, options);
+        });
+    };
+  }
+
+  state.registry[name].push({
+    hook: hook,
+    orig: orig,
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/remove.js
+// @ts-check
+
+function removeHook(state, name, method) {
+  if (!state.registry[name]) {
+    return;
+  }
+
+  const index = state.registry[name]
+    .map((registered) => {
+      return registered.orig;
+    })
+    .indexOf(method);
+
+  if (index === -1) {
+    return;
+  }
+
+  state.registry[name].splice(index, 1);
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/index.js
+// @ts-check
+
+
+
+
+
+// bind with array of arguments: https://stackoverflow.com/a/21792913
+const bind = Function.bind;
+const bindable = bind.bind(bind);
+
+function bindApi(hook, state, name) {
+  const removeHookRef = bindable(removeHook, null).apply(
+    null,
+    name ? [state, name] : [state]
+  );
+  hook.api = { remove: removeHookRef };
+  hook.remove = removeHookRef;
+  ["before", "error", "after", "wrap"].forEach((kind) => {
+    const args = name ? [state, kind, name] : [state, kind];
+    hook[kind] = hook.api[kind] = bindable(addHook, null).apply(null, args);
+  });
+}
+
+function Singular() {
+  const singularHookName = Symbol("Singular");
+  const singularHookState = {
+    registry: {},
+  };
+  const singularHook = register.bind(null, singularHookState, singularHookName);
+  bindApi(singularHook, singularHookState, singularHookName);
+  return singularHook;
+}
+
+function Collection() {
+  const state = {
+    registry: {},
+  };
+
+  const hook = register.bind(null, state);
+  bindApi(hook, state);
+
+  return hook;
+}
+
+/* harmony default export */ const before_after_hook = ({ Singular, Collection });
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/endpoint/dist-bundle/index.js
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var VERSION = "0.0.0-development";
+
+// pkg/dist-src/defaults.js
+var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+var DEFAULTS = {
+  method: "GET",
+  baseUrl: "https://api.github.com",
+  headers: {
+    accept: "application/vnd.github.v3+json",
+    "user-agent": userAgent
+  },
+  mediaType: {
+    format: ""
+  }
+};
+
+// pkg/dist-src/util/lowercase-keys.js
+function lowercaseKeys(object) {
+  if (!object) {
+    return {};
+  }
+  return Object.keys(object).reduce((newObj, key) => {
+    newObj[key.toLowerCase()] = object[key];
+    return newObj;
+  }, {});
+}
+
+// pkg/dist-src/util/is-plain-object.js
+function isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/util/merge-deep.js
+function mergeDeep(defaults, options) {
+  const result = Object.assign({}, defaults);
+  Object.keys(options).forEach((key) => {
+    if (isPlainObject(options[key])) {
+      if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
+      else result[key] = mergeDeep(defaults[key], options[key]);
+    } else {
+      Object.assign(result, { [key]: options[key] });
+    }
+  });
+  return result;
+}
+
+// pkg/dist-src/util/remove-undefined-properties.js
+function removeUndefinedProperties(obj) {
+  for (const key in obj) {
+    if (obj[key] === void 0) {
+      delete obj[key];
+    }
+  }
+  return obj;
+}
+
+// pkg/dist-src/merge.js
+function merge(defaults, route, options) {
+  if (typeof route === "string") {
+    let [method, url] = route.split(" ");
+    options = Object.assign(url ? { method, url } : { url: method }, options);
+  } else {
+    options = Object.assign({}, route);
+  }
+  options.headers = lowercaseKeys(options.headers);
+  removeUndefinedProperties(options);
+  removeUndefinedProperties(options.headers);
+  const mergedOptions = mergeDeep(defaults || {}, options);
+  if (options.url === "/graphql") {
+    if (defaults && defaults.mediaType.previews?.length) {
+      mergedOptions.mediaType.previews = defaults.mediaType.previews.filter(
+        (preview) => !mergedOptions.mediaType.previews.includes(preview)
+      ).concat(mergedOptions.mediaType.previews);
+    }
+    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
+  }
+  return mergedOptions;
+}
+
+// pkg/dist-src/util/add-query-parameters.js
+function addQueryParameters(url, parameters) {
+  const separator = /\?/.test(url) ? "&" : "?";
+  const names = Object.keys(parameters);
+  if (names.length === 0) {
+    return url;
+  }
+  return url + separator + names.map((name) => {
+    if (name === "q") {
+      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
+    }
+    return `${name}=${encodeURIComponent(parameters[name])}`;
+  }).join("&");
+}
+
+// pkg/dist-src/util/extract-url-variable-names.js
+var urlVariableRegex = /\{[^{}}]+\}/g;
+function removeNonChars(variableName) {
+  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
+}
+function extractUrlVariableNames(url) {
+  const matches = url.match(urlVariableRegex);
+  if (!matches) {
+    return [];
+  }
+  return matches.map(removeNonChars).reduce((a, b) => a.concat(b), []);
+}
+
+// pkg/dist-src/util/omit.js
+function omit(object, keysToOmit) {
+  const result = { __proto__: null };
+  for (const key of Object.keys(object)) {
+    if (keysToOmit.indexOf(key) === -1) {
+      result[key] = object[key];
+    }
+  }
+  return result;
+}
+
+// pkg/dist-src/util/url-template.js
+function encodeReserved(str) {
+  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
+    if (!/%[0-9A-Fa-f]/.test(part)) {
+      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
+    }
+    return part;
+  }).join("");
+}
+function encodeUnreserved(str) {
+  return encodeURIComponent(str).replace(/[!'()*]/g, function(c) {
+    return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+  });
+}
+function encodeValue(operator, value, key) {
+  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
+  if (key) {
+    return encodeUnreserved(key) + "=" + value;
+  } else {
+    return value;
+  }
+}
+function isDefined(value) {
+  return value !== void 0 && value !== null;
+}
+function isKeyOperator(operator) {
+  return operator === ";" || operator === "&" || operator === "?";
+}
+function getValues(context, operator, key, modifier) {
+  var value = context[key], result = [];
+  if (isDefined(value) && value !== "") {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
+      value = value.toString();
+      if (modifier && modifier !== "*") {
+        value = value.substring(0, parseInt(modifier, 10));
+      }
+      result.push(
+        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+      );
+    } else {
+      if (modifier === "*") {
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            result.push(
+              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+            );
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              result.push(encodeValue(operator, value[k], k));
+            }
+          });
+        }
+      } else {
+        const tmp = [];
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            tmp.push(encodeValue(operator, value2));
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              tmp.push(encodeUnreserved(k));
+              tmp.push(encodeValue(operator, value[k].toString()));
+            }
+          });
+        }
+        if (isKeyOperator(operator)) {
+          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+        } else if (tmp.length !== 0) {
+          result.push(tmp.join(","));
+        }
+      }
+    }
+  } else {
+    if (operator === ";") {
+      if (isDefined(value)) {
+        result.push(encodeUnreserved(key));
+      }
+    } else if (value === "" && (operator === "&" || operator === "?")) {
+      result.push(encodeUnreserved(key) + "=");
+    } else if (value === "") {
+      result.push("");
+    }
+  }
+  return result;
+}
+function parseUrl(template) {
+  return {
+    expand: expand.bind(null, template)
+  };
+}
+function expand(template, context) {
+  var operators = ["+", "#", ".", "/", ";", "?", "&"];
+  template = template.replace(
+    /\{([^\{\}]+)\}|([^\{\}]+)/g,
+    function(_, expression, literal) {
+      if (expression) {
+        let operator = "";
+        const values = [];
+        if (operators.indexOf(expression.charAt(0)) !== -1) {
+          operator = expression.charAt(0);
+          expression = expression.substr(1);
+        }
+        expression.split(/,/g).forEach(function(variable) {
+          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
+          values.push(getValues(context, operator, tmp[1], tmp[2] || tmp[3]));
+        });
+        if (operator && operator !== "+") {
+          var separator = ",";
+          if (operator === "?") {
+            separator = "&";
+          } else if (operator !== "#") {
+            separator = operator;
+          }
+          return (values.length !== 0 ? operator : "") + values.join(separator);
+        } else {
+          return values.join(",");
+        }
+      } else {
+        return encodeReserved(literal);
+      }
+    }
+  );
+  if (template === "/") {
+    return template;
+  } else {
+    return template.replace(/\/$/, "");
+  }
+}
+
+// pkg/dist-src/parse.js
+function parse(options) {
+  let method = options.method.toUpperCase();
+  let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
+  let headers = Object.assign({}, options.headers);
+  let body;
+  let parameters = omit(options, [
+    "method",
+    "baseUrl",
+    "url",
+    "headers",
+    "request",
+    "mediaType"
+  ]);
+  const urlVariableNames = extractUrlVariableNames(url);
+  url = parseUrl(url).expand(parameters);
+  if (!/^http/.test(url)) {
+    url = options.baseUrl + url;
+  }
+  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
+  const remainingParameters = omit(parameters, omittedParameters);
+  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
+  if (!isBinaryRequest) {
+    if (options.mediaType.format) {
+      headers.accept = headers.accept.split(/,/).map(
+        (format) => format.replace(
+          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
+          `application/vnd$1$2.${options.mediaType.format}`
+        )
+      ).join(",");
+    }
+    if (url.endsWith("/graphql")) {
+      if (options.mediaType.previews?.length) {
+        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
+        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
+          const format = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
+          return `application/vnd.github.${preview}-preview${format}`;
+        }).join(",");
+      }
+    }
+  }
+  if (["GET", "HEAD"].includes(method)) {
+    url = addQueryParameters(url, remainingParameters);
+  } else {
+    if ("data" in remainingParameters) {
+      body = remainingParameters.data;
+    } else {
+      if (Object.keys(remainingParameters).length) {
+        body = remainingParameters;
+      }
+    }
+  }
+  if (!headers["content-type"] && typeof body !== "undefined") {
+    headers["content-type"] = "application/json; charset=utf-8";
+  }
+  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
+    body = "";
+  }
+  return Object.assign(
+    { method, url, headers },
+    typeof body !== "undefined" ? { body } : null,
+    options.request ? { request: options.request } : null
+  );
+}
+
+// pkg/dist-src/endpoint-with-defaults.js
+function endpointWithDefaults(defaults, route, options) {
+  return parse(merge(defaults, route, options));
+}
+
+// pkg/dist-src/with-defaults.js
+function withDefaults(oldDefaults, newDefaults) {
+  const DEFAULTS2 = merge(oldDefaults, newDefaults);
+  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
+  return Object.assign(endpoint2, {
+    DEFAULTS: DEFAULTS2,
+    defaults: withDefaults.bind(null, DEFAULTS2),
+    merge: merge.bind(null, DEFAULTS2),
+    parse
+  });
+}
+
+// pkg/dist-src/index.js
+var endpoint = withDefaults(null, DEFAULTS);
+
+
+;// CONCATENATED MODULE: ./node_modules/content-type/dist/index.js
+/*!
+ * content-type
+ * Copyright(c) 2015 Douglas Christopher Wilson
+ * MIT Licensed
+ */
+const SP = 32; // " "
+const HTAB = 9; // "\t"
+const SEMI = 59; // ";"
+const EQ = 61; // "="
+const DQUOTE = 34; // '"'
+const BSLASH = 92; // "\\"
+const COMMA = 44; // ","
+const LOWER_CASE = 1;
+const OWS = 2;
+const SEMI_FLAG = 4;
+const COMMA_FLAG = 8;
+const TOKEN_FLAG = 16;
+const NON_ASCII = 0xff00;
+const CASE_FLAGS = LOWER_CASE | NON_ASCII;
+/**
+ * Character flags used to normalize HTTP field values while scanning.
+ * Out-of-range reads intentionally coerce to zero in bitwise expressions.
+ */
+const CHAR_MAP = new Uint8Array(0x100);
+CHAR_MAP[HTAB] |= OWS;
+CHAR_MAP[SP] |= OWS;
+CHAR_MAP[SEMI] |= SEMI_FLAG;
+CHAR_MAP[COMMA] |= COMMA_FLAG;
+for (let code = 0x80 /* non-ASCII */; code <= 0xff; code++) {
+    CHAR_MAP[code] |= LOWER_CASE;
+}
+for (const char of "!#$%&'*+-.^_`|~") {
+    CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
+}
+for (let code = 0x30 /* 0 */; code <= 0x39 /* 9 */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+for (let code = 0x41 /* A */; code <= 0x5a /* Z */; code++) {
+    CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
+}
+for (let code = 0x61 /* a */; code <= 0x7a /* z */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+/**
+ * Null object perf optimization. Faster than `Object.create(null)` and `{ __proto__: null }`.
+ */
+const NullObject = /* @__PURE__ */ (() => {
+    const C = function () { };
+    C.prototype = Object.create(null);
+    return C;
+})();
+/**
+ * Validate a type string against RFC 9110.
+ */
+function isTypeValid(type, start = 0, end = type.length) {
+    let hasSlash = false;
+    for (let index = start; index < end; index++) {
+        const code = type.charCodeAt(index);
+        if (code === 47 /* / */) {
+            if (hasSlash || index === start || index >= end - 1)
+                return false;
+            hasSlash = true;
+        }
+        else if (!isTokenCode(code)) {
+            return false;
+        }
+    }
+    return hasSlash;
+}
+/**
+ * Validate a token against RFC 9110.
+ */
+function isTokenValid(token, start = 0, end = token.length) {
+    if (start >= end)
+        return false;
+    for (let index = start; index < end; index++) {
+        if (!isTokenCode(token.charCodeAt(index)))
+            return false;
+    }
+    return true;
+}
+/**
+ * Check whether a character code belongs to the token production in RFC 9110.
+ */
+function isTokenCode(code) {
+    return (CHAR_MAP[code] & TOKEN_FLAG) !== 0;
+}
+/**
+ * Serialize a parameter value.
+ */
+function parameterValue(str) {
+    const len = str.length;
+    if (len === 0)
+        return '""';
+    let index = 0;
+    while (index < len && isTokenCode(str.charCodeAt(index)))
+        index++;
+    if (index === len)
+        return str;
+    let result = '"';
+    let start = 0;
+    while (index < len) {
+        const code = str.charCodeAt(index);
+        if (code !== HTAB && (code < SP || code === 127 || code > 255)) {
+            throw new TypeError(`Invalid parameter value: ${str}`);
+        }
+        if (code === 34 /* " */ || code === 92 /* \\ */) {
+            result += `${str.slice(start, index)}\\`;
+            start = index;
+        }
+        index++;
+    }
+    return `${result}${str.slice(start)}"`;
+}
+/**
+ * Format an object into a `Content-Type` header.
+ */
+function format(obj) {
+    const { type, parameters } = obj;
+    if (!type || !isTypeValid(type)) {
+        throw new TypeError(`Invalid type: ${type}`);
+    }
+    let result = type;
+    if (parameters) {
+        for (const param of Object.keys(parameters)) {
+            if (!isTokenValid(param)) {
+                throw new TypeError(`Invalid parameter name: ${param}`);
+            }
+            result += `; ${param}=${parameterValue(parameters[param])}`;
+        }
+    }
+    return result;
+}
+/**
+ * Parse a `Content-Type` header.
+ */
+function dist_parse(header, options) {
+    const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
+    const len = header.length;
+    let valueStart = options?.start ?? 0;
+    while ((CHAR_MAP[header.charCodeAt(valueStart)] & OWS) !== 0) {
+        valueStart++;
+    }
+    let index = valueStart;
+    let typeFlags = 0;
+    let whitespace = -1;
+    let stop = options?.parameters === false ? COMMA_FLAG : 0;
+    while (index < len) {
+        const code = header.charCodeAt(index);
+        const flags = CHAR_MAP[code];
+        if ((flags & stopFlags) !== 0) {
+            stop |= flags & COMMA_FLAG;
+            break;
+        }
+        if ((flags & OWS) !== 0) {
+            if (whitespace === -1)
+                whitespace = index;
+        }
+        else {
+            whitespace = -1;
+        }
+        typeFlags |= (code & NON_ASCII) | flags;
+        index++;
+    }
+    const valueEnd = whitespace === -1 ? index : whitespace;
+    const value = header.slice(valueStart, valueEnd);
+    const type = (typeFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+    if (index === len || stop !== 0) {
+        return { type, index, parameters: new NullObject() };
+    }
+    return parseParameters(header, type, index, len, stopFlags);
+}
+/**
+ * Parses the parameters of a `Content-Type` header starting at the given index.
+ */
+function parseParameters(header, type, index, len, stopFlags) {
+    const parameters = new NullObject();
+    parameter: while (index < len) {
+        index++; // Skip over ;
+        while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+            index++;
+        }
+        const keyStart = index;
+        let keyFlags = 0;
+        let keyWhitespace = -1;
+        while (index < len) {
+            const code = header.charCodeAt(index);
+            const flags = CHAR_MAP[code];
+            if ((flags & stopFlags) !== 0) {
+                if ((flags & COMMA_FLAG) !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if (code === EQ) {
+                const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
+                const value = header.slice(keyStart, keyEnd);
+                const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+                index++;
+                while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+                    index++;
+                }
+                if (index < len && header.charCodeAt(index) === DQUOTE) {
+                    const quotedStart = ++index;
+                    let escaped = false;
+                    while (index < len) {
+                        const code = header.charCodeAt(index);
+                        if (code === DQUOTE) {
+                            if (parameters[key] === undefined) {
+                                parameters[key] = escaped
+                                    ? unescapeQuotedPairs(header, quotedStart, index)
+                                    : header.slice(quotedStart, index);
+                            }
+                            index++;
+                            let stop = 0;
+                            // Discard characters between quote and delimiter.
+                            while (index < len) {
+                                const code = header.charCodeAt(index);
+                                const flags = CHAR_MAP[code];
+                                if ((flags & stopFlags) !== 0) {
+                                    stop = flags & COMMA_FLAG;
+                                    break;
+                                }
+                                index++;
+                            }
+                            if (stop !== 0)
+                                break parameter;
+                            continue parameter;
+                        }
+                        if (code === BSLASH && index + 1 < len) {
+                            escaped = true;
+                            index += 2;
+                            continue;
+                        }
+                        index++;
+                    }
+                    continue parameter;
+                }
+                const valueStart = index;
+                let stop = 0;
+                let valueWhitespace = -1;
+                while (index < len) {
+                    const code = header.charCodeAt(index);
+                    const flags = CHAR_MAP[code];
+                    if ((flags & stopFlags) !== 0) {
+                        stop = flags & COMMA_FLAG;
+                        break;
+                    }
+                    if ((flags & OWS) !== 0) {
+                        if (valueWhitespace === -1)
+                            valueWhitespace = index;
+                    }
+                    else {
+                        valueWhitespace = -1;
+                    }
+                    index++;
+                }
+                if (parameters[key] === undefined) {
+                    const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
+                    parameters[key] = header.slice(valueStart, valueEnd);
+                }
+                if (stop !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if ((flags & OWS) !== 0) {
+                if (keyWhitespace === -1)
+                    keyWhitespace = index;
+            }
+            else {
+                keyWhitespace = -1;
+            }
+            keyFlags |= (code & NON_ASCII) | flags;
+            index++;
+        }
+    }
+    return { type, index, parameters };
+}
+/**
+ * Remove backslashes from quoted pairs in a known-terminated quoted string body.
+ */
+function unescapeQuotedPairs(str, start, end) {
+    let result = "";
+    for (let index = start; index < end; index++) {
+        if (str.charCodeAt(index) === BSLASH) {
+            result += str.slice(start, index);
+            start = ++index;
+        }
+    }
+    return result + str.slice(start, end);
+}
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/json-with-bigint/json-with-bigint.js
+const intRegex = /^-?\d+$/;
+const noiseValue = /^-?\d+n+$/; // Noise - strings that match the custom format before being converted to it
+const originalStringify = JSON.stringify;
+const originalParse = JSON.parse;
+const customFormat = /^-?\d+n$/;
+
+const bigIntsStringify = /([\[:])?"(-?\d+)n"($|\s*[,\}\]])/g;
+const noiseStringify = /([\[:])?("-?\d+n+)n("$|"\s*[,\}\]])/g;
+
+/**
+ * @typedef {(this: any, key: string | number | undefined, value: any) => any} Replacer
+ * @typedef {(key: string | number | undefined, value: any, context?: { source: string }) => any} Reviver
+ */
+
+/**
+ * Checks if a value is unstringifiable according to native JSON.stringify rules.
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is undefined, a function, or a symbol.
+ */
+const isUnstringifiable = (val) =>
+  val === undefined || typeof val === "function" || typeof val === "symbol";
+
+/**
+ * Checks if a value is a native JSON.rawJSON object (Node.js 22+).
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is a RawJSON instance.
+ */
+const isRawJSON = (val) =>
+  val !== null &&
+  typeof val === "object" &&
+  val.constructor &&
+  val.constructor.name === "RawJSON";
+
+/**
+ * Iteratively converts a JS value to a JSON string.
+ * Used as a fallback when the native JSON.stringify hits the Maximum Call Stack size.
+ * Fully compliant with JSON formatting (space), replacers, and toJSON behaviors.
+ *
+ * @param {any} rootValue The value to stringify.
+ * @param {Replacer | Array<string | number> | null} [replacer] User's custom replacer function.
+ * @param {string | number} [spaceParam] Indentation for pretty-printing.
+ * @returns {string | undefined} The generated JSON string.
+ */
+const stringifyIteratively = (rootValue, replacer, spaceParam) => {
+  let space = "";
+
+  if (typeof spaceParam === "number") {
+    space = " ".repeat(Math.min(10, Math.max(0, Math.floor(spaceParam))));
+  } else if (typeof spaceParam === "string") {
+    space = spaceParam.slice(0, 10);
+  }
+
+  const isFunctionReplacer = typeof replacer === "function";
+  const propertyList = Array.isArray(replacer)
+    ? new Set(replacer.map(String))
+    : null;
+
+  /**
+   * Prepares a value for stringification by resolving toJSON, handling BigInts,
+   * applying custom replacers, and unwrapping primitive objects.
+   *
+   * @param {object|Array} parent The parent object or array holding the value.
+   * @param {string} key The key associated with the value.
+   * @param {any} val The raw value to process.
+   * @returns {any} The processed value ready for stringification.
+   */
+  const prepareVal = (parent, key, val) => {
+    const isObject = val !== null && typeof val === "object";
+    const hasToJSON = isObject && typeof val.toJSON === "function";
+
+    if (hasToJSON) {
+      val = val.toJSON(key);
+    }
+
+    const isNoise = typeof val === "string" && noiseValue.test(val);
+
+    if (isNoise) return val + "n";
+
+    const isBigInt = typeof val === "bigint";
+
+    if (isBigInt) {
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return JSON.rawJSON(val.toString());
+
+      return val.toString() + "n";
+    }
+
+    if (isFunctionReplacer) {
+      val = replacer.call(parent, key, val);
+    }
+
+    const isPostReplacerObject = val !== null && typeof val === "object";
+
+    if (isPostReplacerObject) {
+      const isPrimitiveWrapper =
+        val instanceof Number ||
+        val instanceof String ||
+        val instanceof Boolean;
+
+      if (isPrimitiveWrapper) {
+        val = val.valueOf();
+      }
+    }
+
+    return val;
+  };
+
+  const rootProcessed = prepareVal({ "": rootValue }, "", rootValue);
+
+  if (isUnstringifiable(rootProcessed)) {
+    return undefined;
+  }
+
+  const isRootPrimitive =
+    rootProcessed === null || typeof rootProcessed !== "object";
+  const isRootNativeRawJSON = isRawJSON(rootProcessed);
+
+  if (isRootPrimitive || isRootNativeRawJSON) {
+    return originalStringify(rootProcessed);
+  }
+
+  const chunks = [];
+  let level = 0;
+
+  const stack = [
+    {
+      parent: { "": rootProcessed },
+      key: "",
+      val: rootProcessed,
+      isArray: Array.isArray(rootProcessed),
+      keys: Array.isArray(rootProcessed) ? null : Object.keys(rootProcessed),
+      index: 0,
+      first: true,
+    },
+  ];
+
+  const visited = new WeakSet([rootProcessed]);
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (node.index === 0) {
+      chunks.push(node.isArray ? "[" : "{");
+      level++;
+    }
+
+    let isDone = false;
+
+    if (node.isArray) {
+      if (node.index < node.val.length) {
+        if (!node.first) chunks.push(",");
+
+        if (space) chunks.push("\n" + space.repeat(level));
+
+        const childRaw = node.val[node.index];
+        const childVal = prepareVal(node.val, String(node.index), childRaw);
+
+        if (isUnstringifiable(childVal)) {
+          chunks.push("null");
+          node.first = false;
+          node.index++;
+        } else {
+          const isComplexObject =
+            childVal !== null && typeof childVal === "object";
+          const isNativeRaw = isRawJSON(childVal);
+
+          if (isComplexObject && !isNativeRaw) {
+            if (visited.has(childVal)) {
+              throw new TypeError("Converting circular structure to JSON");
+            }
+
+            visited.add(childVal);
+
+            stack.push({
+              parent: node.val,
+              key: String(node.index),
+              val: childVal,
+              isArray: Array.isArray(childVal),
+              keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+              index: 0,
+              first: true,
+            });
+
+            node.first = false;
+            node.index++;
+          } else {
+            chunks.push(originalStringify(childVal));
+            node.first = false;
+            node.index++;
+          }
+        }
+      } else {
+        isDone = true;
+      }
+    } else {
+      while (node.index < node.keys.length) {
+        const k = node.keys[node.index++];
+
+        const isFilteredOutByArray = propertyList && !propertyList.has(k);
+
+        if (isFilteredOutByArray) continue;
+
+        const childRaw = node.val[k];
+        const childVal = prepareVal(node.val, k, childRaw);
+
+        if (isUnstringifiable(childVal)) continue;
+
+        if (!node.first) chunks.push(",");
+
+        if (space) {
+          chunks.push("\n" + space.repeat(level) + originalStringify(k) + ": ");
+        } else {
+          chunks.push(originalStringify(k) + ":");
+        }
+
+        const isComplexObject =
+          childVal !== null && typeof childVal === "object";
+        const isNativeRaw = isRawJSON(childVal);
+
+        if (isComplexObject && !isNativeRaw) {
+          if (visited.has(childVal)) {
+            throw new TypeError("Converting circular structure to JSON");
+          }
+
+          visited.add(childVal);
+
+          stack.push({
+            parent: node.val,
+            key: k,
+            val: childVal,
+            isArray: Array.isArray(childVal),
+            keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+            index: 0,
+            first: true,
+          });
+
+          node.first = false;
+
+          break; // Stop current loop level to process the newly pushed stack node
+        } else {
+          chunks.push(originalStringify(childVal));
+          node.first = false;
+        }
+      }
+
+      const isNodeFullyProcessed =
+        node.index >= node.keys.length && stack[stack.length - 1] === node;
+
+      if (isNodeFullyProcessed) {
+        isDone = true;
+      }
+    }
+
+    if (isDone) {
+      level--;
+
+      if (!node.first && space) chunks.push("\n" + space.repeat(level));
+
+      chunks.push(node.isArray ? "]" : "}");
+      visited.delete(node.val);
+      stack.pop();
+    }
+  }
+
+  return chunks.join("");
+};
+
+/**
+ * Converts a JavaScript value to a JSON string.
+ *
+ * Supports serialization of BigInt values using two strategies:
+ * 1. Custom format "123n" → "123" (universal fallback)
+ * 2. Native JSON.rawJSON() (Node.js 22+, fastest) when available
+ *
+ * All other values are serialized exactly like native JSON.stringify().
+ *
+ * @param {*} value The value to convert to a JSON string.
+ * @param {Replacer | Array<string | number> | null} [replacer]
+ * A function that alters the behavior of the stringification process,
+ * or an array of strings/numbers to indicate properties to exclude.
+ * @param {string | number} [space]
+ * A string or number to specify indentation or pretty-printing.
+ * @returns {string} The JSON string representation.
+ */
+const JSONStringify = (value, replacer, space) => {
+  try {
+    const supportsRawJSON = "rawJSON" in JSON;
+
+    if (supportsRawJSON) {
+      return originalStringify(
+        value,
+        (key, val) => {
+          if (typeof val === "bigint") return JSON.rawJSON(val.toString());
+
+          const hasFunctionReplacer = typeof replacer === "function";
+
+          if (hasFunctionReplacer) return replacer(key, val);
+
+          const isKeyInArrayReplacer =
+            Array.isArray(replacer) && replacer.includes(key);
+
+          if (isKeyInArrayReplacer) return val;
+
+          return val;
+        },
+        space,
+      );
+    }
+
+    if (!value) return originalStringify(value, replacer, space);
+
+    const convertedToCustomJSON = originalStringify(
+      value,
+      (key, val) => {
+        const isNoise = typeof val === "string" && noiseValue.test(val);
+
+        if (isNoise) return val.toString() + "n"; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+        if (typeof val === "bigint") return val.toString() + "n";
+
+        const hasFunctionReplacer = typeof replacer === "function";
+
+        if (hasFunctionReplacer) return replacer(key, val);
+
+        const isKeyInArrayReplacer =
+          Array.isArray(replacer) && replacer.includes(key);
+
+        if (isKeyInArrayReplacer) return val;
+
+        return val;
+      },
+      space,
+    );
+
+    const processedJSON = convertedToCustomJSON.replace(
+      bigIntsStringify,
+      "$1$2$3",
+    ); // Delete one "n" off the end of every BigInt value
+
+    const denoisedJSON = processedJSON.replace(noiseStringify, "$1$2$3"); // Remove one "n" off the end of every noisy string
+
+    return denoisedJSON;
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const convertedJSON = stringifyIteratively(value, replacer, space);
+
+      if (convertedJSON === undefined) return undefined;
+
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return convertedJSON;
+
+      const processedJSON = convertedJSON.replace(bigIntsStringify, "$1$2$3");
+
+      return processedJSON.replace(noiseStringify, "$1$2$3");
+    }
+
+    throw error;
+  }
+};
+
+const featureCache = new Map();
+
+/**
+ * Detects if the current JSON.parse implementation supports the context.source feature.
+ *
+ * Uses toString() fingerprinting to cache results and automatically detect runtime
+ * replacements of JSON.parse (polyfills, mocks, etc.).
+ *
+ * @returns {boolean} true if context.source is supported, false otherwise.
+ */
+const isContextSourceSupported = () => {
+  const parseFingerprint = JSON.parse.toString();
+
+  if (featureCache.has(parseFingerprint)) {
+    return featureCache.get(parseFingerprint);
+  }
+
+  try {
+    const result = JSON.parse(
+      "1",
+      (_, __, context) => !!context?.source && context.source === "1",
+    );
+    featureCache.set(parseFingerprint, result);
+
+    return result;
+  } catch {
+    featureCache.set(parseFingerprint, false);
+
+    return false;
+  }
+};
+
+/**
+ * Reviver function that converts custom-format BigInt strings back to BigInt values.
+ * Also handles "noise" strings that accidentally match the BigInt format.
+ *
+ * @param {string | number | undefined} key The object key.
+ * @param {*} value The value being parsed.
+ * @param {object} [context] Parse context (if supported by JSON.parse).
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The transformed value.
+ */
+const convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
+  const isCustomFormatBigInt =
+    typeof value === "string" && customFormat.test(value);
+
+  if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
+
+  const isNoiseValue = typeof value === "string" && noiseValue.test(value);
+  if (isNoiseValue) return value.slice(0, -1);
+
+  const hasUserReviver = typeof userReviver === "function";
+
+  if (!hasUserReviver) return value;
+
+  return userReviver(key, value, context);
+};
+
+/**
+ * Fast JSON.parse implementation (~2x faster than classic fallback).
+ * Uses JSON.parse's context.source feature to detect integers and convert
+ * large numbers directly to BigInt without string manipulation.
+ *
+ * Does not support legacy custom format from v1 of this library.
+ *
+ * @param {string} text JSON string to parse.
+ * @param {Reviver} [reviver] Transform function to apply to each value.
+ * @returns {any} Parsed JavaScript value.
+ */
+const JSONParseV2 = (text, reviver) => {
+  return JSON.parse(text, (key, value, context) => {
+    const isNumber = typeof value === "number";
+    const isOutOfBounds =
+      value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
+    const isBigNumber = isNumber && isOutOfBounds;
+    const isInt = context && intRegex.test(context.source);
+    const isBigInt = isBigNumber && isInt;
+
+    if (isBigInt) return BigInt(context.source);
+
+    const hasCustomReviver = typeof reviver === "function";
+
+    if (!hasCustomReviver) return value;
+
+    return reviver(key, value, context);
+  });
+};
+
+const MAX_INT = Number.MAX_SAFE_INTEGER.toString();
+const MAX_DIGITS = MAX_INT.length;
+const stringsOrLargeNumbers =
+  /"(?:[^"\\]|\\.)*"|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/g;
+const noiseValueWithQuotes = /^"-?\d+n+"$/; // Noise - strings that match the custom format before being converted to it
+
+/**
+ * Iteratively traverses the parsed object bottom-up (post-order),
+ * emulating the native JSON.parse reviver behavior.
+ * This avoids Call Stack overflows (RangeError) on deeply nested structures.
+ *
+ * @param {any} parsed The natively parsed JSON object.
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The fully processed object.
+ */
+const applyReviverIteratively = (parsed, userReviver) => {
+  const rootHolder = { "": parsed };
+  const stack = [{ parent: rootHolder, key: "", visited: false }];
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (!node.visited) {
+      node.visited = true;
+
+      const value = node.parent[node.key];
+      const isComplexObject = value !== null && typeof value === "object";
+
+      if (isComplexObject) {
+        const keys = Object.keys(value);
+
+        for (let i = keys.length - 1; i >= 0; i--) {
+          stack.push({ parent: value, key: keys[i], visited: false });
+        }
+      }
+    } else {
+      const { parent, key } = node;
+      let value = parent[key];
+
+      if (typeof value === "string") {
+        const isCustomFormatBigInt = customFormat.test(value);
+
+        if (isCustomFormatBigInt) {
+          value = BigInt(value.slice(0, -1));
+        } else {
+          const isNoise = noiseValue.test(value);
+
+          if (isNoise) value = value.slice(0, -1);
+        }
+      }
+
+      const hasUserReviver = typeof userReviver === "function";
+
+      if (hasUserReviver) {
+        value = userReviver.call(parent, key, value);
+      }
+
+      const isDeleted = value === undefined;
+
+      if (isDeleted) {
+        delete parent[key];
+      } else {
+        parent[key] = value;
+      }
+
+      stack.pop();
+    }
+  }
+
+  return rootHolder[""];
+};
+
+/**
+ * Pre-processes the JSON string to mark large numbers with an 'n' suffix.
+ *
+ * @param {string} text The raw JSON string.
+ * @returns {string} The serialized string with marked BigInts.
+ */
+const serializeBigInts = (text) => {
+  return text.replace(
+    stringsOrLargeNumbers,
+    (match, digits, fractional, exponential) => {
+      const isString = match[0] === '"';
+      const isNoise = isString && noiseValueWithQuotes.test(match);
+
+      if (isNoise) return match.substring(0, match.length - 1) + 'n"'; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+      const hasFractionalOrExponential = fractional || exponential;
+
+      // With a fixed number of digits, we can correctly use lexicographical comparison to do a numeric comparison
+      const isLessThanMaxSafeInt =
+        digits &&
+        (digits.length < MAX_DIGITS ||
+          (digits.length === MAX_DIGITS && digits <= MAX_INT));
+
+      const isStandardValue =
+        isString || hasFractionalOrExponential || isLessThanMaxSafeInt;
+
+      if (isStandardValue) return match;
+
+      return '"' + match + 'n"';
+    },
+  );
+};
+
+/**
+ * Converts a JSON string into a JavaScript value.
+ *
+ * Supports parsing of large integers using two strategies:
+ * 1. Classic fallback: Marks large numbers with "123n" format, then converts to BigInt
+ * 2. Fast path (JSONParseV2): Uses context.source feature (~2x faster) when available
+ *
+ * All other JSON values are parsed exactly like native JSON.parse().
+ *
+ * @param {string} text A valid JSON string.
+ * @param {Reviver} [reviver]
+ * A function that transforms the results. This function is called for each member
+ * of the object. If a member contains nested objects, the nested objects are
+ * transformed before the parent object is.
+ * @returns {any} The parsed JavaScript value.
+ * @throws {SyntaxError} If text is not valid JSON.
+ */
+const JSONParse = (text, reviver) => {
+  if (!text) return originalParse(text, reviver);
+
+  try {
+    if (isContextSourceSupported()) return JSONParseV2(text, reviver); // Shortcut to a faster (2x) and simpler version
+
+    // Find and mark big numbers with "n"
+    const serializedData = serializeBigInts(text);
+
+    return originalParse(serializedData, (key, value, context) =>
+      convertMarkedBigIntsReviver(key, value, context, reviver),
+    );
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const serializedData = serializeBigInts(text);
+      const parsed = originalParse(serializedData);
+
+      return applyReviverIteratively(parsed, reviver);
+    }
+
+    throw error;
+  }
+};
+
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request-error/dist-src/index.js
+class RequestError extends Error {
+  name;
+  /**
+   * http status code
+   */
+  status;
+  /**
+   * Request options that lead to the error.
+   */
+  request;
+  /**
+   * Response object if a response was received
+   */
+  response;
+  constructor(message, statusCode, options) {
+    super(message, { cause: options.cause });
+    this.name = "HttpError";
+    this.status = Number.parseInt(statusCode);
+    if (Number.isNaN(this.status)) {
+      this.status = 0;
+    }
+    /* v8 ignore else -- @preserve -- Bug with vitest coverage where it sees an else branch that doesn't exist */
+    if ("response" in options) {
+      this.response = options.response;
+    }
+    const requestCopy = Object.assign({}, options.request);
+    if (options.request.headers.authorization) {
+      requestCopy.headers = Object.assign({}, options.request.headers, {
+        authorization: options.request.headers.authorization.replace(
+          /(?<! ) .*$/,
+          " [REDACTED]"
+        )
+      });
+    }
+    requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
+    this.request = requestCopy;
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var dist_bundle_VERSION = "10.0.16";
+
+// pkg/dist-src/defaults.js
+var defaults_default = {
+  headers: {
+    "user-agent": `octokit-request.js/${dist_bundle_VERSION} ${getUserAgent()}`
+  }
+};
+
+// pkg/dist-src/fetch-wrapper.js
+
+
+
+// pkg/dist-src/is-plain-object.js
+function dist_bundle_isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/fetch-wrapper.js
+
+var noop = () => "";
+async function fetchWrapper(requestOptions) {
+  const fetch = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch) {
+    throw new Error(
+      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
+    );
+  }
+  const log = requestOptions.request?.log || console;
+  const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
+  const body = dist_bundle_isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
+  const requestHeaders = Object.fromEntries(
+    Object.entries(requestOptions.headers).map(([name, value]) => [
+      name,
+      String(value)
+    ])
+  );
+  let fetchResponse;
+  try {
+    fetchResponse = await fetch(requestOptions.url, {
+      method: requestOptions.method,
+      body,
+      redirect: requestOptions.request?.redirect,
+      headers: requestHeaders,
+      signal: requestOptions.request?.signal,
+      // duplex must be set if request.body is ReadableStream or Async Iterables.
+      // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
+      ...requestOptions.body && { duplex: "half" }
+    });
+  } catch (error) {
+    let message = "Unknown Error";
+    if (error instanceof Error) {
+      if (error.name === "AbortError") {
+        error.status = 500;
+        throw error;
+      }
+      message = error.message;
+      if (error.name === "TypeError" && "cause" in error) {
+        if (error.cause instanceof Error) {
+          message = error.cause.message;
+        } else if (typeof error.cause === "string") {
+          message = error.cause;
+        }
+      }
+    }
+    const requestError = new RequestError(message, 500, {
+      request: requestOptions
+    });
+    requestError.cause = error;
+    throw requestError;
+  }
+  const status = fetchResponse.status;
+  const url = fetchResponse.url;
+  const responseHeaders = {};
+  for (const [key, value] of fetchResponse.headers) {
+    responseHeaders[key] = value;
+  }
+  const octokitResponse = {
+    url,
+    status,
+    headers: responseHeaders,
+    data: ""
+  };
+  if ("deprecation" in responseHeaders) {
+    const matches = responseHeaders.link && responseHeaders.link.match(/<([^<>]+)>; rel="deprecation"/);
+    const deprecationLink = matches && matches.pop();
+    log.warn(
+      `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${responseHeaders.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
+    );
+  }
+  if (status === 204 || status === 205) {
+    return octokitResponse;
+  }
+  if (requestOptions.method === "HEAD") {
+    if (status < 400) {
+      return octokitResponse;
+    }
+    throw new RequestError(fetchResponse.statusText, status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status === 304) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError("Not modified", status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status >= 400) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError(toErrorMessage(octokitResponse.data), status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  octokitResponse.data = parseSuccessResponseBody ? await getResponseData(fetchResponse) : fetchResponse.body;
+  return octokitResponse;
+}
+async function getResponseData(response) {
+  const contentType = response.headers.get("content-type");
+  if (!contentType) {
+    return response.text().catch(noop);
+  }
+  const mimetype = dist_parse(contentType);
+  if (isJSONResponse(mimetype)) {
+    let text = "";
+    try {
+      text = await response.text();
+      return JSONParse(text);
+    } catch (err) {
+      return text;
+    }
+  } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
+  // (RFC 2046) and must never be decoded as text, even when the response
+  // carries a (misleading) `charset=utf-8` parameter — see #751.
+  mimetype.parameters.charset?.toLowerCase() === "utf-8" && mimetype.type !== "application/octet-stream") {
+    return response.text().catch(noop);
+  } else {
+    return response.arrayBuffer().catch(
+      /* v8 ignore next -- @preserve */
+      () => new ArrayBuffer(0)
+    );
+  }
+}
+function isJSONResponse(mimetype) {
+  return mimetype.type === "application/json" || mimetype.type === "application/scim+json";
+}
+function toErrorMessage(data) {
+  if (typeof data === "string") {
+    return data;
+  }
+  if (data instanceof ArrayBuffer) {
+    return "Unknown error";
+  }
+  if (typeof data === "object" && data !== null && "message" in data) {
+    const objectData = data;
+    const suffix = "documentation_url" in objectData ? ` - ${objectData.documentation_url}` : "";
+    return Array.isArray(objectData.errors) ? `${objectData.message}: ${objectData.errors.map((v) => JSON.stringify(v)).join(", ")}${suffix}` : `${objectData.message}${suffix}`;
+  }
+  return `Unknown error: ${JSON.stringify(data)}`;
+}
+
+// pkg/dist-src/with-defaults.js
+function dist_bundle_withDefaults(oldEndpoint, newDefaults) {
+  const endpoint2 = oldEndpoint.defaults(newDefaults);
+  const newApi = function(route, parameters) {
+    const endpointOptions = endpoint2.merge(route, parameters);
+    if (!endpointOptions.request || !endpointOptions.request.hook) {
+      return fetchWrapper(endpoint2.parse(endpointOptions));
+    }
+    const request2 = (route2, parameters2) => {
+      return fetchWrapper(
+        endpoint2.parse(endpoint2.merge(route2, parameters2))
+      );
+    };
+    Object.assign(request2, {
+      endpoint: endpoint2,
+      defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+    });
+    return endpointOptions.request.hook(request2, endpointOptions);
+  };
+  return Object.assign(newApi, {
+    endpoint: endpoint2,
+    defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+  });
+}
+
+// pkg/dist-src/index.js
+var request = dist_bundle_withDefaults(endpoint, defaults_default);
+
+/* v8 ignore next -- @preserve */
+/* v8 ignore else -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/graphql/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+
+// pkg/dist-src/version.js
+var graphql_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/with-defaults.js
+
+
+// pkg/dist-src/graphql.js
+
+
+// pkg/dist-src/error.js
+function _buildMessageForResponseErrors(data) {
+  return `Request failed due to following response errors:
+` + data.errors.map((e) => ` - ${e.message}`).join("\n");
+}
+var GraphqlResponseError = class extends Error {
+  constructor(request2, headers, response) {
+    super(_buildMessageForResponseErrors(response));
+    this.request = request2;
+    this.headers = headers;
+    this.response = response;
+    this.errors = response.errors;
+    this.data = response.data;
+    if (Error.captureStackTrace) {
+      Error.captureStackTrace(this, this.constructor);
+    }
+  }
+  request;
+  headers;
+  response;
+  name = "GraphqlResponseError";
+  errors;
+  data;
+};
+
+// pkg/dist-src/graphql.js
+var NON_VARIABLE_OPTIONS = [
+  "method",
+  "baseUrl",
+  "url",
+  "headers",
+  "request",
+  "query",
+  "mediaType",
+  "operationName"
+];
+var FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
+var GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
+function graphql(request2, query, options) {
+  if (options) {
+    if (typeof query === "string" && "query" in options) {
+      return Promise.reject(
+        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
+      );
+    }
+    for (const key in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+      return Promise.reject(
+        new Error(
+          `[@octokit/graphql] "${key}" cannot be used as variable name`
+        )
+      );
+    }
+  }
+  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
+  const requestOptions = Object.keys(
+    parsedOptions
+  ).reduce((result, key) => {
+    if (NON_VARIABLE_OPTIONS.includes(key)) {
+      result[key] = parsedOptions[key];
+      return result;
+    }
+    if (!result.variables) {
+      result.variables = {};
+    }
+    result.variables[key] = parsedOptions[key];
+    return result;
+  }, {});
+  const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
+  if (GHES_V3_SUFFIX_REGEX.test(baseUrl)) {
+    requestOptions.url = baseUrl.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
+  }
+  return request2(requestOptions).then((response) => {
+    if (response.data.errors) {
+      const headers = {};
+      for (const key of Object.keys(response.headers)) {
+        headers[key] = response.headers[key];
+      }
+      throw new GraphqlResponseError(
+        requestOptions,
+        headers,
+        response.data
+      );
+    }
+    return response.data.data;
+  });
+}
+
+// pkg/dist-src/with-defaults.js
+function graphql_dist_bundle_withDefaults(request2, newDefaults) {
+  const newRequest = request2.defaults(newDefaults);
+  const newApi = (query, options) => {
+    return graphql(newRequest, query, options);
+  };
+  return Object.assign(newApi, {
+    defaults: graphql_dist_bundle_withDefaults.bind(null, newRequest),
+    endpoint: newRequest.endpoint
+  });
+}
+
+// pkg/dist-src/index.js
+var graphql2 = graphql_dist_bundle_withDefaults(request, {
+  headers: {
+    "user-agent": `octokit-graphql.js/${graphql_dist_bundle_VERSION} ${getUserAgent()}`
+  },
+  method: "POST",
+  url: "/graphql"
+});
+function withCustomRequest(customRequest) {
+  return graphql_dist_bundle_withDefaults(customRequest, {
+    method: "POST",
+    url: "/graphql"
+  });
+}
+
+/* v8 ignore if -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/auth-token/dist-bundle/index.js
+// pkg/dist-src/is-jwt.js
+var b64url = "(?:[a-zA-Z0-9_-]+)";
+var sep = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
+var isJWT = jwtRE.test.bind(jwtRE);
+
+// pkg/dist-src/auth.js
+async function auth(token) {
+  const isApp = isJWT(token);
+  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
+  const isUserToServer = token.startsWith("ghu_");
+  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
+  return {
+    type: "token",
+    token,
+    tokenType
+  };
+}
+
+// pkg/dist-src/with-authorization-prefix.js
+function withAuthorizationPrefix(token) {
+  if (token.split(/\./).length === 3) {
+    return `bearer ${token}`;
+  }
+  return `token ${token}`;
+}
+
+// pkg/dist-src/hook.js
+async function hook(token, request, route, parameters) {
+  const endpoint = request.endpoint.merge(
+    route,
+    parameters
+  );
+  endpoint.headers.authorization = withAuthorizationPrefix(token);
+  return request(endpoint);
+}
+
+// pkg/dist-src/index.js
+var createTokenAuth = function createTokenAuth2(token) {
+  if (!token) {
+    throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
+  }
+  if (typeof token !== "string") {
+    throw new Error(
+      "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
+    );
+  }
+  token = token.replace(/^(token|bearer) +/i, "");
+  return Object.assign(auth.bind(null, token), {
+    hook: hook.bind(null, token)
+  });
+};
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/version.js
+const version_VERSION = "7.0.8";
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/index.js
+
+
+
+
+
+
+const dist_src_noop = () => {
+};
+const consoleWarn = console.warn.bind(console);
+const consoleError = console.error.bind(console);
+function createLogger(logger = {}) {
+  if (typeof logger.debug !== "function") {
+    logger.debug = dist_src_noop;
+  }
+  if (typeof logger.info !== "function") {
+    logger.info = dist_src_noop;
+  }
+  if (typeof logger.warn !== "function") {
+    logger.warn = consoleWarn;
+  }
+  if (typeof logger.error !== "function") {
+    logger.error = consoleError;
+  }
+  return logger;
+}
+const userAgentTrail = `octokit-core.js/${version_VERSION} ${getUserAgent()}`;
+class Octokit {
+  static VERSION = version_VERSION;
+  static defaults(defaults) {
+    const OctokitWithDefaults = class extends this {
+      constructor(...args) {
+        const options = args[0] || {};
+        if (typeof defaults === "function") {
+          super(defaults(options));
+          return;
+        }
+        super(
+          Object.assign(
+            {},
+            defaults,
+            options,
+            options.userAgent && defaults.userAgent ? {
+              userAgent: `${options.userAgent} ${defaults.userAgent}`
+            } : null
+          )
+        );
+      }
+    };
+    return OctokitWithDefaults;
+  }
+  static plugins = [];
+  /**
+   * Attach a plugin (or many) to your Octokit instance.
+   *
+   * @example
+   * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
+   */
+  static plugin(...newPlugins) {
+    const currentPlugins = this.plugins;
+    const NewOctokit = class extends this {
+      static plugins = currentPlugins.concat(
+        newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
+      );
+    };
+    return NewOctokit;
+  }
+  constructor(options = {}) {
+    const hook = new before_after_hook.Collection();
+    const requestDefaults = {
+      baseUrl: request.endpoint.DEFAULTS.baseUrl,
+      headers: {},
+      request: Object.assign({}, options.request, {
+        // @ts-ignore internal usage only, no need to type
+        hook: hook.bind(null, "request")
+      }),
+      mediaType: {
+        previews: [],
+        format: ""
+      }
+    };
+    requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
+    if (options.baseUrl) {
+      requestDefaults.baseUrl = options.baseUrl;
+    }
+    if (options.previews) {
+      requestDefaults.mediaType.previews = options.previews;
+    }
+    if (options.timeZone) {
+      requestDefaults.headers["time-zone"] = options.timeZone;
+    }
+    this.request = request.defaults(requestDefaults);
+    this.graphql = withCustomRequest(this.request).defaults(requestDefaults);
+    this.log = createLogger(options.log);
+    this.hook = hook;
+    if (!options.authStrategy) {
+      if (!options.auth) {
+        this.auth = async () => ({
+          type: "unauthenticated"
+        });
+      } else {
+        const auth = createTokenAuth(options.auth);
+        hook.wrap("request", auth.hook);
+        this.auth = auth;
+      }
+    } else {
+      const { authStrategy, ...otherOptions } = options;
+      const auth = authStrategy(
+        Object.assign(
+          {
+            request: this.request,
+            log: this.log,
+            // we pass the current octokit instance as well as its constructor options
+            // to allow for authentication strategies that return a new octokit instance
+            // that shares the same internal state as the current one. The original
+            // requirement for this was the "event-octokit" authentication strategy
+            // of https://github.com/probot/octokit-auth-probot.
+            octokit: this,
+            octokitOptions: otherOptions
+          },
+          options.auth
+        )
+      );
+      hook.wrap("request", auth.hook);
+      this.auth = auth;
+    }
+    const classConstructor = this.constructor;
+    for (let i = 0; i < classConstructor.plugins.length; ++i) {
+      Object.assign(this, classConstructor.plugins[i](this, options));
+    }
+  }
+  // assigned during constructor
+  request;
+  graphql;
+  log;
+  hook;
+  // TODO: type `octokit.auth` based on passed options.authStrategy
+  auth;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js
+const dist_src_version_VERSION = "17.0.0";
+
+//# sourceMappingURL=version.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js
+const Endpoints = {
+  actions: {
+    addCustomLabelsToSelfHostedRunnerForOrg: [
+      "POST /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    addCustomLabelsToSelfHostedRunnerForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    addRepoAccessToSelfHostedRunnerGroupInOrg: [
+      "PUT /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    approveWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
+    ],
+    cancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+    ],
+    createEnvironmentVariable: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    createHostedRunnerForOrg: ["POST /orgs/{org}/actions/hosted-runners"],
+    createOrUpdateEnvironmentSecret: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    createOrgVariable: ["POST /orgs/{org}/actions/variables"],
+    createRegistrationTokenForOrg: [
+      "POST /orgs/{org}/actions/runners/registration-token"
+    ],
+    createRegistrationTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/registration-token"
+    ],
+    createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
+    createRemoveTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/remove-token"
+    ],
+    createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
+    createWorkflowDispatch: [
+      "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
+    ],
+    deleteActionsCacheById: [
+      "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
+    ],
+    deleteActionsCacheByKey: [
+      "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
+    ],
+    deleteArtifact: [
+      "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
+    ],
+    deleteCustomImageFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    deleteCustomImageVersionFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    deleteEnvironmentSecret: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    deleteEnvironmentVariable: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    deleteHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
+    deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    deleteRepoVariable: [
+      "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
+    ],
+    deleteSelfHostedRunnerFromOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}"
+    ],
+    deleteSelfHostedRunnerFromRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    deleteWorkflowRunLogs: [
+      "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    disableSelectedRepositoryGithubActionsOrganization: [
+      "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    disableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
+    ],
+    downloadArtifact: [
+      "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
+    ],
+    downloadJobLogsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
+    ],
+    downloadWorkflowRunAttemptLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
+    ],
+    downloadWorkflowRunLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    enableSelectedRepositoryGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    enableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
+    ],
+    forceCancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
+    ],
+    generateRunnerJitconfigForOrg: [
+      "POST /orgs/{org}/actions/runners/generate-jitconfig"
+    ],
+    generateRunnerJitconfigForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
+    ],
+    getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
+    getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
+    getActionsCacheUsageByRepoForOrg: [
+      "GET /orgs/{org}/actions/cache/usage-by-repository"
+    ],
+    getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
+    getAllowedActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    getAllowedActionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
+    getCustomImageForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    getCustomImageVersionForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    getCustomOidcSubClaimForRepo: [
+      "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    getEnvironmentPublicKey: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key"
+    ],
+    getEnvironmentSecret: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    getEnvironmentVariable: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/workflow"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    getGithubActionsPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions"
+    ],
+    getGithubActionsPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions"
+    ],
+    getHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    getHostedRunnersGithubOwnedImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/github-owned"
+    ],
+    getHostedRunnersLimitsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/limits"
+    ],
+    getHostedRunnersMachineSpecsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/machine-sizes"
+    ],
+    getHostedRunnersPartnerImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/partner"
+    ],
+    getHostedRunnersPlatformsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/platforms"
+    ],
+    getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
+    getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
+    getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
+    getPendingDeploymentsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    getRepoPermissions: [
+      "GET /repos/{owner}/{repo}/actions/permissions",
+      {},
+      { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
+    ],
+    getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
+    getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
+    getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
+    getReviewsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
+    ],
+    getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
+    getSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
+    getWorkflowAccessToRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    getWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
+    ],
+    getWorkflowRunUsage: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
+    ],
+    getWorkflowUsage: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
+    ],
+    listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
+    listCustomImageVersionsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions"
+    ],
+    listCustomImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom"
+    ],
+    listEnvironmentSecrets: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets"
+    ],
+    listEnvironmentVariables: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    listGithubHostedRunnersInGroupForOrg: [
+      "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners"
+    ],
+    listHostedRunnersForOrg: ["GET /orgs/{org}/actions/hosted-runners"],
+    listJobsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+    ],
+    listJobsForWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
+    ],
+    listLabelsForSelfHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    listLabelsForSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
+    listOrgVariables: ["GET /orgs/{org}/actions/variables"],
+    listRepoOrganizationSecrets: [
+      "GET /repos/{owner}/{repo}/actions/organization-secrets"
+    ],
+    listRepoOrganizationVariables: [
+      "GET /repos/{owner}/{repo}/actions/organization-variables"
+    ],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
+    listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
+    listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
+    listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
+    listRunnerApplicationsForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/downloads"
+    ],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    listSelectedReposForOrgVariable: [
+      "GET /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    listSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/repositories"
+    ],
+    listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
+    listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
+    listWorkflowRunArtifacts: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
+    ],
+    listWorkflowRuns: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
+    ],
+    listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
+    reRunJobForWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
+    ],
+    reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
+    reRunWorkflowFailedJobs: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgVariable: [
+      "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    reviewCustomGatesForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
+    ],
+    reviewPendingDeploymentsForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    setAllowedActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    setAllowedActionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    setCustomLabelsForSelfHostedRunnerForOrg: [
+      "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomLabelsForSelfHostedRunnerForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomOidcSubClaimForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/workflow"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    setGithubActionsPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions"
+    ],
+    setGithubActionsPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    setSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories"
+    ],
+    setWorkflowAccessToRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    updateEnvironmentVariable: [
+      "PATCH /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    updateHostedRunnerForOrg: [
+      "PATCH /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
+    updateRepoVariable: [
+      "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
+    ]
+  },
+  activity: {
+    checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
+    deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
+    deleteThreadSubscription: [
+      "DELETE /notifications/threads/{thread_id}/subscription"
+    ],
+    getFeeds: ["GET /feeds"],
+    getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
+    getThread: ["GET /notifications/threads/{thread_id}"],
+    getThreadSubscriptionForAuthenticatedUser: [
+      "GET /notifications/threads/{thread_id}/subscription"
+    ],
+    listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
+    listNotificationsForAuthenticatedUser: ["GET /notifications"],
+    listOrgEventsForAuthenticatedUser: [
+      "GET /users/{username}/events/orgs/{org}"
+    ],
+    listPublicEvents: ["GET /events"],
+    listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
+    listPublicEventsForUser: ["GET /users/{username}/events/public"],
+    listPublicOrgEvents: ["GET /orgs/{org}/events"],
+    listReceivedEventsForUser: ["GET /users/{username}/received_events"],
+    listReceivedPublicEventsForUser: [
+      "GET /users/{username}/received_events/public"
+    ],
+    listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
+    listRepoNotificationsForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/notifications"
+    ],
+    listReposStarredByAuthenticatedUser: ["GET /user/starred"],
+    listReposStarredByUser: ["GET /users/{username}/starred"],
+    listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
+    listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
+    listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
+    listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
+    markNotificationsAsRead: ["PUT /notifications"],
+    markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
+    markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
+    markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
+    setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
+    setThreadSubscription: [
+      "PUT /notifications/threads/{thread_id}/subscription"
+    ],
+    starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
+    unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
+  },
+  apps: {
+    addRepoToInstallation: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
+    ],
+    addRepoToInstallationForAuthenticatedUser: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    checkToken: ["POST /applications/{client_id}/token"],
+    createFromManifest: ["POST /app-manifests/{code}/conversions"],
+    createInstallationAccessToken: [
+      "POST /app/installations/{installation_id}/access_tokens"
+    ],
+    deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
+    deleteInstallation: ["DELETE /app/installations/{installation_id}"],
+    deleteToken: ["DELETE /applications/{client_id}/token"],
+    getAuthenticated: ["GET /app"],
+    getBySlug: ["GET /apps/{app_slug}"],
+    getInstallation: ["GET /app/installations/{installation_id}"],
+    getOrgInstallation: ["GET /orgs/{org}/installation"],
+    getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
+    getSubscriptionPlanForAccount: [
+      "GET /marketplace_listing/accounts/{account_id}"
+    ],
+    getSubscriptionPlanForAccountStubbed: [
+      "GET /marketplace_listing/stubbed/accounts/{account_id}"
+    ],
+    getUserInstallation: ["GET /users/{username}/installation"],
+    getWebhookConfigForApp: ["GET /app/hook/config"],
+    getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
+    listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
+    listAccountsForPlanStubbed: [
+      "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
+    ],
+    listInstallationReposForAuthenticatedUser: [
+      "GET /user/installations/{installation_id}/repositories"
+    ],
+    listInstallationRequestsForAuthenticatedApp: [
+      "GET /app/installation-requests"
+    ],
+    listInstallations: ["GET /app/installations"],
+    listInstallationsForAuthenticatedUser: ["GET /user/installations"],
+    listPlans: ["GET /marketplace_listing/plans"],
+    listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
+    listReposAccessibleToInstallation: ["GET /installation/repositories"],
+    listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
+    listSubscriptionsForAuthenticatedUserStubbed: [
+      "GET /user/marketplace_purchases/stubbed"
+    ],
+    listWebhookDeliveries: ["GET /app/hook/deliveries"],
+    redeliverWebhookDelivery: [
+      "POST /app/hook/deliveries/{delivery_id}/attempts"
+    ],
+    removeRepoFromInstallation: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
+    ],
+    removeRepoFromInstallationForAuthenticatedUser: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    resetToken: ["PATCH /applications/{client_id}/token"],
+    revokeInstallationAccessToken: ["DELETE /installation/token"],
+    scopeToken: ["POST /applications/{client_id}/token/scoped"],
+    suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
+    unsuspendInstallation: [
+      "DELETE /app/installations/{installation_id}/suspended"
+    ],
+    updateWebhookConfigForApp: ["PATCH /app/hook/config"]
+  },
+  billing: {
+    getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
+    getGithubActionsBillingUser: [
+      "GET /users/{username}/settings/billing/actions"
+    ],
+    getGithubBillingPremiumRequestUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingPremiumRequestUsageReportUser: [
+      "GET /users/{username}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/usage"
+    ],
+    getGithubBillingUsageReportUser: [
+      "GET /users/{username}/settings/billing/usage"
+    ],
+    getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
+    getGithubPackagesBillingUser: [
+      "GET /users/{username}/settings/billing/packages"
+    ],
+    getSharedStorageBillingOrg: [
+      "GET /orgs/{org}/settings/billing/shared-storage"
+    ],
+    getSharedStorageBillingUser: [
+      "GET /users/{username}/settings/billing/shared-storage"
+    ]
+  },
+  campaigns: {
+    createCampaign: ["POST /orgs/{org}/campaigns"],
+    deleteCampaign: ["DELETE /orgs/{org}/campaigns/{campaign_number}"],
+    getCampaignSummary: ["GET /orgs/{org}/campaigns/{campaign_number}"],
+    listOrgCampaigns: ["GET /orgs/{org}/campaigns"],
+    updateCampaign: ["PATCH /orgs/{org}/campaigns/{campaign_number}"]
+  },
+  checks: {
+    create: ["POST /repos/{owner}/{repo}/check-runs"],
+    createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
+    get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
+    getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
+    listAnnotations: [
+      "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+    ],
+    listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
+    listForSuite: [
+      "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+    ],
+    listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
+    rerequestRun: [
+      "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
+    ],
+    rerequestSuite: [
+      "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
+    ],
+    setSuitesPreferences: [
+      "PATCH /repos/{owner}/{repo}/check-suites/preferences"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
+  },
+  codeScanning: {
+    commitAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix/commits"
+    ],
+    createAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    createVariantAnalysis: [
+      "POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses"
+    ],
+    deleteAnalysis: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
+    ],
+    deleteCodeqlDatabase: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
+      {},
+      { renamedParameters: { alert_id: "alert_number" } }
+    ],
+    getAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
+    ],
+    getAutofix: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    getCodeqlDatabase: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
+    getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
+    getVariantAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}"
+    ],
+    getVariantAnalysisRepoTask: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}/repos/{repo_owner}/{repo_name}"
+    ],
+    listAlertInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
+    listAlertsInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+      {},
+      { renamed: ["codeScanning", "listAlertInstances"] }
+    ],
+    listCodeqlDatabases: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
+    ],
+    listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
+    ],
+    updateDefaultSetup: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
+    ],
+    uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
+  },
+  codeSecurity: {
+    attachConfiguration: [
+      "POST /orgs/{org}/code-security/configurations/{configuration_id}/attach"
+    ],
+    attachEnterpriseConfiguration: [
+      "POST /enterprises/{enterprise}/code-security/configurations/{configuration_id}/attach"
+    ],
+    createConfiguration: ["POST /orgs/{org}/code-security/configurations"],
+    createConfigurationForEnterprise: [
+      "POST /enterprises/{enterprise}/code-security/configurations"
+    ],
+    deleteConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    deleteConfigurationForEnterprise: [
+      "DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    detachConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/detach"
+    ],
+    getConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    getConfigurationForRepository: [
+      "GET /repos/{owner}/{repo}/code-security-configuration"
+    ],
+    getConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations"
+    ],
+    getConfigurationsForOrg: ["GET /orgs/{org}/code-security/configurations"],
+    getDefaultConfigurations: [
+      "GET /orgs/{org}/code-security/configurations/defaults"
+    ],
+    getDefaultConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/defaults"
+    ],
+    getRepositoriesForConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getRepositoriesForEnterpriseConfiguration: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getSingleConfigurationForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    setConfigurationAsDefault: [
+      "PUT /orgs/{org}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    setConfigurationAsDefaultForEnterprise: [
+      "PUT /enterprises/{enterprise}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    updateConfiguration: [
+      "PATCH /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    updateEnterpriseConfiguration: [
+      "PATCH /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ]
+  },
+  codesOfConduct: {
+    getAllCodesOfConduct: ["GET /codes_of_conduct"],
+    getConductCode: ["GET /codes_of_conduct/{key}"]
+  },
+  codespaces: {
+    addRepositoryForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    checkPermissionsForDevcontainer: [
+      "GET /repos/{owner}/{repo}/codespaces/permissions_check"
+    ],
+    codespaceMachinesForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/machines"
+    ],
+    createForAuthenticatedUser: ["POST /user/codespaces"],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}"
+    ],
+    createWithPrForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
+    ],
+    createWithRepoForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/codespaces"
+    ],
+    deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
+    deleteFromOrganization: [
+      "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    deleteSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}"
+    ],
+    exportForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/exports"
+    ],
+    getCodespacesForUserInOrg: [
+      "GET /orgs/{org}/members/{username}/codespaces"
+    ],
+    getExportDetailsForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/exports/{export_id}"
+    ],
+    getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
+    getPublicKeyForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/public-key"
+    ],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    getSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}"
+    ],
+    listDevcontainersInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/devcontainers"
+    ],
+    listForAuthenticatedUser: ["GET /user/codespaces"],
+    listInOrganization: [
+      "GET /orgs/{org}/codespaces",
+      {},
+      { renamedParameters: { org_id: "org" } }
+    ],
+    listInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
+    listRepositoriesForSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    preFlightWithRepoForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/new"
+    ],
+    publishForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/publish"
+    ],
+    removeRepositoryForSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repoMachinesForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/machines"
+    ],
+    setRepositoriesForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
+    stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
+    stopInOrganization: [
+      "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
+    ],
+    updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
+  },
+  copilot: {
+    addCopilotSeatsForTeams: [
+      "POST /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    addCopilotSeatsForUsers: [
+      "POST /orgs/{org}/copilot/billing/selected_users"
+    ],
+    cancelCopilotSeatAssignmentForTeams: [
+      "DELETE /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    cancelCopilotSeatAssignmentForUsers: [
+      "DELETE /orgs/{org}/copilot/billing/selected_users"
+    ],
+    copilotMetricsForOrganization: ["GET /orgs/{org}/copilot/metrics"],
+    copilotMetricsForTeam: ["GET /orgs/{org}/team/{team_slug}/copilot/metrics"],
+    getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
+    getCopilotSeatDetailsForUser: [
+      "GET /orgs/{org}/members/{username}/copilot"
+    ],
+    listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
+  },
+  credentials: { revoke: ["POST /credentials/revoke"] },
+  dependabot: {
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
+    getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    listAlertsForEnterprise: [
+      "GET /enterprises/{enterprise}/dependabot/alerts"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
+    listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repositoryAccessForOrg: [
+      "GET /organizations/{org}/dependabot/repository-access"
+    ],
+    setRepositoryAccessDefaultLevel: [
+      "PUT /organizations/{org}/dependabot/repository-access/default-level"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
+    ],
+    updateRepositoryAccessForOrg: [
+      "PATCH /organizations/{org}/dependabot/repository-access"
+    ]
+  },
+  dependencyGraph: {
+    createRepositorySnapshot: [
+      "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
+    ],
+    diffRange: [
+      "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
+    ],
+    exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
+  },
+  emojis: { get: ["GET /emojis"] },
+  enterpriseTeamMemberships: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/remove"
+    ],
+    get: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    list: ["GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships"],
+    remove: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ]
+  },
+  enterpriseTeamOrganizations: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/remove"
+    ],
+    delete: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignment: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignments: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations"
+    ]
+  },
+  enterpriseTeams: {
+    create: ["POST /enterprises/{enterprise}/teams"],
+    delete: ["DELETE /enterprises/{enterprise}/teams/{team_slug}"],
+    get: ["GET /enterprises/{enterprise}/teams/{team_slug}"],
+    list: ["GET /enterprises/{enterprise}/teams"],
+    update: ["PATCH /enterprises/{enterprise}/teams/{team_slug}"]
+  },
+  gists: {
+    checkIsStarred: ["GET /gists/{gist_id}/star"],
+    create: ["POST /gists"],
+    createComment: ["POST /gists/{gist_id}/comments"],
+    delete: ["DELETE /gists/{gist_id}"],
+    deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
+    fork: ["POST /gists/{gist_id}/forks"],
+    get: ["GET /gists/{gist_id}"],
+    getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
+    getRevision: ["GET /gists/{gist_id}/{sha}"],
+    list: ["GET /gists"],
+    listComments: ["GET /gists/{gist_id}/comments"],
+    listCommits: ["GET /gists/{gist_id}/commits"],
+    listForUser: ["GET /users/{username}/gists"],
+    listForks: ["GET /gists/{gist_id}/forks"],
+    listPublic: ["GET /gists/public"],
+    listStarred: ["GET /gists/starred"],
+    star: ["PUT /gists/{gist_id}/star"],
+    unstar: ["DELETE /gists/{gist_id}/star"],
+    update: ["PATCH /gists/{gist_id}"],
+    updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
+  },
+  git: {
+    createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
+    createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
+    createRef: ["POST /repos/{owner}/{repo}/git/refs"],
+    createTag: ["POST /repos/{owner}/{repo}/git/tags"],
+    createTree: ["POST /repos/{owner}/{repo}/git/trees"],
+    deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
+    getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
+    getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
+    getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
+    getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
+    getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
+    listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
+    updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
+  },
+  gitignore: {
+    getAllTemplates: ["GET /gitignore/templates"],
+    getTemplate: ["GET /gitignore/templates/{name}"]
+  },
+  hostedCompute: {
+    createNetworkConfigurationForOrg: [
+      "POST /orgs/{org}/settings/network-configurations"
+    ],
+    deleteNetworkConfigurationFromOrg: [
+      "DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkConfigurationForOrg: [
+      "GET /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkSettingsForOrg: [
+      "GET /orgs/{org}/settings/network-settings/{network_settings_id}"
+    ],
+    listNetworkConfigurationsForOrg: [
+      "GET /orgs/{org}/settings/network-configurations"
+    ],
+    updateNetworkConfigurationForOrg: [
+      "PATCH /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ]
+  },
+  interactions: {
+    getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
+    getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
+    getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
+    getRestrictionsForYourPublicRepos: [
+      "GET /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
+    ],
+    removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
+    removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
+    removeRestrictionsForRepo: [
+      "DELETE /repos/{owner}/{repo}/interaction-limits"
+    ],
+    removeRestrictionsForYourPublicRepos: [
+      "DELETE /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
+    ],
+    setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
+    setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
+    setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
+    setRestrictionsForYourPublicRepos: [
+      "PUT /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
+    ]
+  },
+  issues: {
+    addAssignees: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    addBlockedByDependency: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    addSubIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
+    checkUserCanBeAssignedToIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
+    ],
+    create: ["POST /repos/{owner}/{repo}/issues"],
+    createComment: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+    ],
+    createLabel: ["POST /repos/{owner}/{repo}/labels"],
+    createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
+    deleteComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
+    ],
+    deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
+    deleteMilestone: [
+      "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ],
+    get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
+    getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
+    getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
+    getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
+    getParent: ["GET /repos/{owner}/{repo}/issues/{issue_number}/parent"],
+    list: ["GET /issues"],
+    listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
+    listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
+    listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
+    listDependenciesBlockedBy: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    listDependenciesBlocking: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking"
+    ],
+    listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
+    listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
+    listEventsForTimeline: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
+    ],
+    listForAuthenticatedUser: ["GET /user/issues"],
+    listForOrg: ["GET /orgs/{org}/issues"],
+    listForRepo: ["GET /repos/{owner}/{repo}/issues"],
+    listLabelsForMilestone: [
+      "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
+    ],
+    listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
+    listLabelsOnIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
+    listSubIssues: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    removeAllLabels: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    removeAssignees: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    removeDependencyBlockedBy: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}"
+    ],
+    removeLabel: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+    ],
+    removeSubIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue"
+    ],
+    reprioritizeSubIssue: [
+      "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority"
+    ],
+    setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
+    updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
+    updateMilestone: [
+      "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ]
+  },
+  licenses: {
+    get: ["GET /licenses/{license}"],
+    getAllCommonlyUsed: ["GET /licenses"],
+    getForRepo: ["GET /repos/{owner}/{repo}/license"]
+  },
+  markdown: {
+    render: ["POST /markdown"],
+    renderRaw: [
+      "POST /markdown/raw",
+      { headers: { "content-type": "text/plain; charset=utf-8" } }
+    ]
+  },
+  meta: {
+    get: ["GET /meta"],
+    getAllVersions: ["GET /versions"],
+    getOctocat: ["GET /octocat"],
+    getZen: ["GET /zen"],
+    root: ["GET /"]
+  },
+  migrations: {
+    deleteArchiveForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/archive"
+    ],
+    deleteArchiveForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    downloadArchiveForOrg: [
+      "GET /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    getArchiveForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/archive"
+    ],
+    getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
+    getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
+    listForAuthenticatedUser: ["GET /user/migrations"],
+    listForOrg: ["GET /orgs/{org}/migrations"],
+    listReposForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/repositories"
+    ],
+    listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
+    listReposForUser: [
+      "GET /user/migrations/{migration_id}/repositories",
+      {},
+      { renamed: ["migrations", "listReposForAuthenticatedUser"] }
+    ],
+    startForAuthenticatedUser: ["POST /user/migrations"],
+    startForOrg: ["POST /orgs/{org}/migrations"],
+    unlockRepoForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
+    ],
+    unlockRepoForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
+    ]
+  },
+  oidc: {
+    getOidcCustomSubTemplateForOrg: [
+      "GET /orgs/{org}/actions/oidc/customization/sub"
+    ],
+    updateOidcCustomSubTemplateForOrg: [
+      "PUT /orgs/{org}/actions/oidc/customization/sub"
+    ]
+  },
+  orgs: {
+    addSecurityManagerTeam: [
+      "PUT /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.addSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#add-a-security-manager-team"
+      }
+    ],
+    assignTeamToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    assignUserToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    blockUser: ["PUT /orgs/{org}/blocks/{username}"],
+    cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
+    checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
+    checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
+    checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
+    convertMemberToOutsideCollaborator: [
+      "PUT /orgs/{org}/outside_collaborators/{username}"
+    ],
+    createArtifactStorageRecord: [
+      "POST /orgs/{org}/artifacts/metadata/storage-record"
+    ],
+    createInvitation: ["POST /orgs/{org}/invitations"],
+    createIssueType: ["POST /orgs/{org}/issue-types"],
+    createWebhook: ["POST /orgs/{org}/hooks"],
+    customPropertiesForOrgsCreateOrUpdateOrganizationValues: [
+      "PATCH /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForOrgsGetOrganizationValues: [
+      "GET /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinition: [
+      "PUT /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinitions: [
+      "PATCH /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationValues: [
+      "PATCH /orgs/{org}/properties/values"
+    ],
+    customPropertiesForReposDeleteOrganizationDefinition: [
+      "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinition: [
+      "GET /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinitions: [
+      "GET /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposGetOrganizationValues: [
+      "GET /orgs/{org}/properties/values"
+    ],
+    delete: ["DELETE /orgs/{org}"],
+    deleteAttestationsBulk: ["POST /orgs/{org}/attestations/delete-request"],
+    deleteAttestationsById: [
+      "DELETE /orgs/{org}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /orgs/{org}/attestations/digest/{subject_digest}"
+    ],
+    deleteIssueType: ["DELETE /orgs/{org}/issue-types/{issue_type_id}"],
+    deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
+    disableSelectedRepositoryImmutableReleasesOrganization: [
+      "DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    enableSelectedRepositoryImmutableReleasesOrganization: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    get: ["GET /orgs/{org}"],
+    getImmutableReleasesSettings: [
+      "GET /orgs/{org}/settings/immutable-releases"
+    ],
+    getImmutableReleasesSettingsRepositories: [
+      "GET /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
+    getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
+    getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
+    getOrgRulesetHistory: ["GET /orgs/{org}/rulesets/{ruleset_id}/history"],
+    getOrgRulesetVersion: [
+      "GET /orgs/{org}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
+    getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
+    getWebhookDelivery: [
+      "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    list: ["GET /organizations"],
+    listAppInstallations: ["GET /orgs/{org}/installations"],
+    listArtifactStorageRecords: [
+      "GET /orgs/{org}/artifacts/{subject_digest}/metadata/storage-records"
+    ],
+    listAttestationRepositories: ["GET /orgs/{org}/attestations/repositories"],
+    listAttestations: ["GET /orgs/{org}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /orgs/{org}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedUsers: ["GET /orgs/{org}/blocks"],
+    listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
+    listForAuthenticatedUser: ["GET /user/orgs"],
+    listForUser: ["GET /users/{username}/orgs"],
+    listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
+    listIssueTypes: ["GET /orgs/{org}/issue-types"],
+    listMembers: ["GET /orgs/{org}/members"],
+    listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
+    listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
+    listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
+    listOrgRoles: ["GET /orgs/{org}/organization-roles"],
+    listOrganizationFineGrainedPermissions: [
+      "GET /orgs/{org}/organization-fine-grained-permissions"
+    ],
+    listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
+    listPatGrantRepositories: [
+      "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
+    ],
+    listPatGrantRequestRepositories: [
+      "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
+    ],
+    listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
+    listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
+    listPendingInvitations: ["GET /orgs/{org}/invitations"],
+    listPublicMembers: ["GET /orgs/{org}/public_members"],
+    listSecurityManagerTeams: [
+      "GET /orgs/{org}/security-managers",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.listSecurityManagerTeams() is deprecated, see https://docs.github.com/rest/orgs/security-managers#list-security-manager-teams"
+      }
+    ],
+    listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
+    listWebhooks: ["GET /orgs/{org}/hooks"],
+    pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeMember: ["DELETE /orgs/{org}/members/{username}"],
+    removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
+    removeOutsideCollaborator: [
+      "DELETE /orgs/{org}/outside_collaborators/{username}"
+    ],
+    removePublicMembershipForAuthenticatedUser: [
+      "DELETE /orgs/{org}/public_members/{username}"
+    ],
+    removeSecurityManagerTeam: [
+      "DELETE /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.removeSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"
+      }
+    ],
+    reviewPatGrantRequest: [
+      "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
+    ],
+    reviewPatGrantRequestsInBulk: [
+      "POST /orgs/{org}/personal-access-token-requests"
+    ],
+    revokeAllOrgRolesTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
+    ],
+    revokeAllOrgRolesUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}"
+    ],
+    revokeOrgRoleTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    revokeOrgRoleUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    setImmutableReleasesSettings: [
+      "PUT /orgs/{org}/settings/immutable-releases"
+    ],
+    setImmutableReleasesSettingsRepositories: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
+    setPublicMembershipForAuthenticatedUser: [
+      "PUT /orgs/{org}/public_members/{username}"
+    ],
+    unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
+    update: ["PATCH /orgs/{org}"],
+    updateIssueType: ["PUT /orgs/{org}/issue-types/{issue_type_id}"],
+    updateMembershipForAuthenticatedUser: [
+      "PATCH /user/memberships/orgs/{org}"
+    ],
+    updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
+    updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
+    updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
+    updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
+  },
+  packages: {
+    deletePackageForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageVersionForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getAllPackageVersionsForAPackageOwnedByAnOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+      {},
+      { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
+    ],
+    getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions",
+      {},
+      {
+        renamed: [
+          "packages",
+          "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
+        ]
+      }
+    ],
+    getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions"
+    ],
+    getPackageForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}"
+    ],
+    getPackageForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    getPackageForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    getPackageVersionForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    listDockerMigrationConflictingPackagesForAuthenticatedUser: [
+      "GET /user/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForOrganization: [
+      "GET /orgs/{org}/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForUser: [
+      "GET /users/{username}/docker/conflicts"
+    ],
+    listPackagesForAuthenticatedUser: ["GET /user/packages"],
+    listPackagesForOrganization: ["GET /orgs/{org}/packages"],
+    listPackagesForUser: ["GET /users/{username}/packages"],
+    restorePackageForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageVersionForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ]
+  },
+  privateRegistries: {
+    createOrgPrivateRegistry: ["POST /orgs/{org}/private-registries"],
+    deleteOrgPrivateRegistry: [
+      "DELETE /orgs/{org}/private-registries/{secret_name}"
+    ],
+    getOrgPrivateRegistry: ["GET /orgs/{org}/private-registries/{secret_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/private-registries/public-key"],
+    listOrgPrivateRegistries: ["GET /orgs/{org}/private-registries"],
+    updateOrgPrivateRegistry: [
+      "PATCH /orgs/{org}/private-registries/{secret_name}"
+    ]
+  },
+  projects: {
+    addItemForOrg: ["POST /orgs/{org}/projectsV2/{project_number}/items"],
+    addItemForUser: [
+      "POST /users/{username}/projectsV2/{project_number}/items"
+    ],
+    deleteItemForOrg: [
+      "DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    deleteItemForUser: [
+      "DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    getFieldForOrg: [
+      "GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getFieldForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getForOrg: ["GET /orgs/{org}/projectsV2/{project_number}"],
+    getForUser: ["GET /users/{username}/projectsV2/{project_number}"],
+    getOrgItem: ["GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}"],
+    getUserItem: [
+      "GET /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    listFieldsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/fields"],
+    listFieldsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields"
+    ],
+    listForOrg: ["GET /orgs/{org}/projectsV2"],
+    listForUser: ["GET /users/{username}/projectsV2"],
+    listItemsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/items"],
+    listItemsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/items"
+    ],
+    updateItemForOrg: [
+      "PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    updateItemForUser: [
+      "PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ]
+  },
+  pulls: {
+    checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    create: ["POST /repos/{owner}/{repo}/pulls"],
+    createReplyForReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
+    ],
+    createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    createReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    deletePendingReview: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    deleteReviewComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ],
+    dismissReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
+    ],
+    get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
+    getReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
+    list: ["GET /repos/{owner}/{repo}/pulls"],
+    listCommentsForReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
+    listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
+    listRequestedReviewers: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    listReviewComments: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
+    listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    removeRequestedReviewers: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    requestReviewers: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    submitReview: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
+    updateBranch: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
+    ],
+    updateReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    updateReviewComment: [
+      "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ]
+  },
+  rateLimit: { get: ["GET /rate_limit"] },
+  reactions: {
+    createForCommitComment: [
+      "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    createForIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
+    ],
+    createForIssueComment: [
+      "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    createForPullRequestReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    createForRelease: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    createForTeamDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    createForTeamDiscussionInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ],
+    deleteForCommitComment: [
+      "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
+    ],
+    deleteForIssueComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForPullRequestComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForRelease: [
+      "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussion: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussionComment: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
+    ],
+    listForCommitComment: [
+      "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
+    listForIssueComment: [
+      "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    listForPullRequestReviewComment: [
+      "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    listForRelease: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    listForTeamDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    listForTeamDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ]
+  },
+  repos: {
+    acceptInvitation: [
+      "PATCH /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
+    ],
+    acceptInvitationForAuthenticatedUser: [
+      "PATCH /user/repository_invitations/{invitation_id}"
+    ],
+    addAppAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
+    addStatusCheckContexts: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    addTeamAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    addUserAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    cancelPagesDeployment: [
+      "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
+    ],
+    checkAutomatedSecurityFixes: [
+      "GET /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
+    checkImmutableReleases: ["GET /repos/{owner}/{repo}/immutable-releases"],
+    checkPrivateVulnerabilityReporting: [
+      "GET /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    checkVulnerabilityAlerts: [
+      "GET /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
+    compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
+    compareCommitsWithBasehead: [
+      "GET /repos/{owner}/{repo}/compare/{basehead}"
+    ],
+    createAttestation: ["POST /repos/{owner}/{repo}/attestations"],
+    createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
+    createCommitComment: [
+      "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    createCommitSignatureProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
+    createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
+    createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
+    createDeploymentBranchPolicy: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    createDeploymentProtectionRule: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    createDeploymentStatus: [
+      "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
+    createForAuthenticatedUser: ["POST /user/repos"],
+    createFork: ["POST /repos/{owner}/{repo}/forks"],
+    createInOrg: ["POST /orgs/{org}/repos"],
+    createOrUpdateEnvironment: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
+    createOrgRuleset: ["POST /orgs/{org}/rulesets"],
+    createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
+    createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
+    createRelease: ["POST /repos/{owner}/{repo}/releases"],
+    createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
+    createUsingTemplate: [
+      "POST /repos/{template_owner}/{template_repo}/generate"
+    ],
+    createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
+    customPropertiesForReposCreateOrUpdateRepositoryValues: [
+      "PATCH /repos/{owner}/{repo}/properties/values"
+    ],
+    customPropertiesForReposGetRepositoryValues: [
+      "GET /repos/{owner}/{repo}/properties/values"
+    ],
+    declineInvitation: [
+      "DELETE /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
+    ],
+    declineInvitationForAuthenticatedUser: [
+      "DELETE /user/repository_invitations/{invitation_id}"
+    ],
+    delete: ["DELETE /repos/{owner}/{repo}"],
+    deleteAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    deleteAdminBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    deleteAnEnvironment: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    deleteBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
+    deleteCommitSignatureProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
+    deleteDeployment: [
+      "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
+    ],
+    deleteDeploymentBranchPolicy: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
+    deleteInvitation: [
+      "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
+    deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
+    deletePullRequestReviewProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
+    deleteReleaseAsset: [
+      "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
+    disableAutomatedSecurityFixes: [
+      "DELETE /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    disableDeploymentProtectionRule: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    disableImmutableReleases: [
+      "DELETE /repos/{owner}/{repo}/immutable-releases"
+    ],
+    disablePrivateVulnerabilityReporting: [
+      "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    disableVulnerabilityAlerts: [
+      "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    downloadArchive: [
+      "GET /repos/{owner}/{repo}/zipball/{ref}",
+      {},
+      { renamed: ["repos", "downloadZipballArchive"] }
+    ],
+    downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
+    downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
+    enableAutomatedSecurityFixes: [
+      "PUT /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    enableImmutableReleases: ["PUT /repos/{owner}/{repo}/immutable-releases"],
+    enablePrivateVulnerabilityReporting: [
+      "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    enableVulnerabilityAlerts: [
+      "PUT /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    generateReleaseNotes: [
+      "POST /repos/{owner}/{repo}/releases/generate-notes"
+    ],
+    get: ["GET /repos/{owner}/{repo}"],
+    getAccessRestrictions: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    getAdminBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    getAllDeploymentProtectionRules: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
+    getAllStatusCheckContexts: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
+    ],
+    getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
+    getAppsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
+    ],
+    getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
+    getBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
+    getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
+    getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
+    getCollaboratorPermissionLevel: [
+      "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
+    ],
+    getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
+    getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
+    getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
+    getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
+    getCommitSignatureProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
+    getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
+    getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
+    getCustomDeploymentProtectionRule: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
+    getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
+    getDeploymentBranchPolicy: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    getDeploymentStatus: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
+    ],
+    getEnvironment: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
+    getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
+    getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
+    getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
+    getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
+    getOrgRulesets: ["GET /orgs/{org}/rulesets"],
+    getPages: ["GET /repos/{owner}/{repo}/pages"],
+    getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
+    getPagesDeployment: [
+      "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
+    ],
+    getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
+    getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
+    getPullRequestReviewProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
+    getReadme: ["GET /repos/{owner}/{repo}/readme"],
+    getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
+    getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
+    getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
+    getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
+    getRepoRuleSuite: [
+      "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
+    ],
+    getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
+    getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    getRepoRulesetHistory: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history"
+    ],
+    getRepoRulesetVersion: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
+    getStatusChecksProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    getTeamsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
+    ],
+    getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
+    getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
+    getUsersWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
+    ],
+    getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
+    getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
+    getWebhookConfigForRepo: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    getWebhookDelivery: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    listActivities: ["GET /repos/{owner}/{repo}/activity"],
+    listAttestations: [
+      "GET /repos/{owner}/{repo}/attestations/{subject_digest}"
+    ],
+    listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
+    listBranches: ["GET /repos/{owner}/{repo}/branches"],
+    listBranchesForHeadCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
+    ],
+    listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
+    listCommentsForCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
+    listCommitStatusesForRef: [
+      "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/commits"],
+    listContributors: ["GET /repos/{owner}/{repo}/contributors"],
+    listCustomDeploymentRuleIntegrations: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
+    ],
+    listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
+    listDeploymentBranchPolicies: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    listDeploymentStatuses: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
+    listForAuthenticatedUser: ["GET /user/repos"],
+    listForOrg: ["GET /orgs/{org}/repos"],
+    listForUser: ["GET /users/{username}/repos"],
+    listForks: ["GET /repos/{owner}/{repo}/forks"],
+    listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
+    listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
+    listLanguages: ["GET /repos/{owner}/{repo}/languages"],
+    listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
+    listPublic: ["GET /repositories"],
+    listPullRequestsAssociatedWithCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
+    ],
+    listReleaseAssets: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
+    ],
+    listReleases: ["GET /repos/{owner}/{repo}/releases"],
+    listTags: ["GET /repos/{owner}/{repo}/tags"],
+    listTeams: ["GET /repos/{owner}/{repo}/teams"],
+    listWebhookDeliveries: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
+    ],
+    listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
+    merge: ["POST /repos/{owner}/{repo}/merges"],
+    mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
+    pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeAppAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    removeCollaborator: [
+      "DELETE /repos/{owner}/{repo}/collaborators/{username}"
+    ],
+    removeStatusCheckContexts: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    removeStatusCheckProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    removeTeamAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    removeUserAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
+    replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
+    requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
+    setAdminBranchProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    setAppAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    setStatusCheckContexts: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    setTeamAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    setUserAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
+    transfer: ["POST /repos/{owner}/{repo}/transfer"],
+    update: ["PATCH /repos/{owner}/{repo}"],
+    updateBranchProtection: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
+    updateDeploymentBranchPolicy: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
+    updateInvitation: [
+      "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
+    updatePullRequestReviewProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
+    updateReleaseAsset: [
+      "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    updateStatusCheckPotection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+      {},
+      { renamed: ["repos", "updateStatusCheckProtection"] }
+    ],
+    updateStatusCheckProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
+    updateWebhookConfigForRepo: [
+      "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    uploadReleaseAsset: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
+      { baseUrl: "https://uploads.github.com" }
+    ]
+  },
+  search: {
+    code: ["GET /search/code"],
+    commits: ["GET /search/commits"],
+    issuesAndPullRequests: ["GET /search/issues"],
+    labels: ["GET /search/labels"],
+    repos: ["GET /search/repositories"],
+    topics: ["GET /search/topics"],
+    users: ["GET /search/users"]
+  },
+  secretScanning: {
+    createPushProtectionBypass: [
+      "POST /repos/{owner}/{repo}/secret-scanning/push-protection-bypasses"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    getScanHistory: ["GET /repos/{owner}/{repo}/secret-scanning/scan-history"],
+    listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
+    listLocationsForAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
+    ],
+    listOrgPatternConfigs: [
+      "GET /orgs/{org}/secret-scanning/pattern-configurations"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    updateOrgPatternConfigs: [
+      "PATCH /orgs/{org}/secret-scanning/pattern-configurations"
+    ]
+  },
+  securityAdvisories: {
+    createFork: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
+    ],
+    createPrivateVulnerabilityReport: [
+      "POST /repos/{owner}/{repo}/security-advisories/reports"
+    ],
+    createRepositoryAdvisory: [
+      "POST /repos/{owner}/{repo}/security-advisories"
+    ],
+    createRepositoryAdvisoryCveRequest: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
+    ],
+    getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
+    getRepositoryAdvisory: [
+      "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ],
+    listGlobalAdvisories: ["GET /advisories"],
+    listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
+    listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
+    updateRepositoryAdvisory: [
+      "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ]
+  },
+  teams: {
+    addOrUpdateMembershipForUserInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    addOrUpdateRepoPermissionsInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    checkPermissionsForRepoInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    create: ["POST /orgs/{org}/teams"],
+    createDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
+    deleteDiscussionCommentInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    deleteDiscussionInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
+    getByName: ["GET /orgs/{org}/teams/{team_slug}"],
+    getDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    getDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    getMembershipForUserInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    list: ["GET /orgs/{org}/teams"],
+    listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
+    listDiscussionCommentsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
+    listForAuthenticatedUser: ["GET /user/teams"],
+    listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
+    listPendingInvitationsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/invitations"
+    ],
+    listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
+    removeMembershipForUserInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    removeRepoInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    updateDiscussionCommentInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    updateDiscussionInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
+  },
+  users: {
+    addEmailForAuthenticated: [
+      "POST /user/emails",
+      {},
+      { renamed: ["users", "addEmailForAuthenticatedUser"] }
+    ],
+    addEmailForAuthenticatedUser: ["POST /user/emails"],
+    addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
+    block: ["PUT /user/blocks/{username}"],
+    checkBlocked: ["GET /user/blocks/{username}"],
+    checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
+    checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
+    createGpgKeyForAuthenticated: [
+      "POST /user/gpg_keys",
+      {},
+      { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
+    ],
+    createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
+    createPublicSshKeyForAuthenticated: [
+      "POST /user/keys",
+      {},
+      { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
+    ],
+    createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
+    createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
+    deleteAttestationsBulk: [
+      "POST /users/{username}/attestations/delete-request"
+    ],
+    deleteAttestationsById: [
+      "DELETE /users/{username}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /users/{username}/attestations/digest/{subject_digest}"
+    ],
+    deleteEmailForAuthenticated: [
+      "DELETE /user/emails",
+      {},
+      { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
+    ],
+    deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
+    deleteGpgKeyForAuthenticated: [
+      "DELETE /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
+    ],
+    deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
+    deletePublicSshKeyForAuthenticated: [
+      "DELETE /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
+    ],
+    deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
+    deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
+    deleteSshSigningKeyForAuthenticatedUser: [
+      "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    follow: ["PUT /user/following/{username}"],
+    getAuthenticated: ["GET /user"],
+    getById: ["GET /user/{account_id}"],
+    getByUsername: ["GET /users/{username}"],
+    getContextForUser: ["GET /users/{username}/hovercard"],
+    getGpgKeyForAuthenticated: [
+      "GET /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
+    ],
+    getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
+    getPublicSshKeyForAuthenticated: [
+      "GET /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
+    ],
+    getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
+    getSshSigningKeyForAuthenticatedUser: [
+      "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    list: ["GET /users"],
+    listAttestations: ["GET /users/{username}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /users/{username}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedByAuthenticated: [
+      "GET /user/blocks",
+      {},
+      { renamed: ["users", "listBlockedByAuthenticatedUser"] }
+    ],
+    listBlockedByAuthenticatedUser: ["GET /user/blocks"],
+    listEmailsForAuthenticated: [
+      "GET /user/emails",
+      {},
+      { renamed: ["users", "listEmailsForAuthenticatedUser"] }
+    ],
+    listEmailsForAuthenticatedUser: ["GET /user/emails"],
+    listFollowedByAuthenticated: [
+      "GET /user/following",
+      {},
+      { renamed: ["users", "listFollowedByAuthenticatedUser"] }
+    ],
+    listFollowedByAuthenticatedUser: ["GET /user/following"],
+    listFollowersForAuthenticatedUser: ["GET /user/followers"],
+    listFollowersForUser: ["GET /users/{username}/followers"],
+    listFollowingForUser: ["GET /users/{username}/following"],
+    listGpgKeysForAuthenticated: [
+      "GET /user/gpg_keys",
+      {},
+      { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
+    ],
+    listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
+    listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
+    listPublicEmailsForAuthenticated: [
+      "GET /user/public_emails",
+      {},
+      { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
+    ],
+    listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
+    listPublicKeysForUser: ["GET /users/{username}/keys"],
+    listPublicSshKeysForAuthenticated: [
+      "GET /user/keys",
+      {},
+      { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
+    ],
+    listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
+    listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
+    listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
+    listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
+    listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
+    setPrimaryEmailVisibilityForAuthenticated: [
+      "PATCH /user/email/visibility",
+      {},
+      { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
+    ],
+    setPrimaryEmailVisibilityForAuthenticatedUser: [
+      "PATCH /user/email/visibility"
+    ],
+    unblock: ["DELETE /user/blocks/{username}"],
+    unfollow: ["DELETE /user/following/{username}"],
+    updateAuthenticated: ["PATCH /user"]
+  }
+};
+var endpoints_default = Endpoints;
+
+//# sourceMappingURL=endpoints.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js
+
+const endpointMethodsMap = /* @__PURE__ */ new Map();
+for (const [scope, endpoints] of Object.entries(endpoints_default)) {
+  for (const [methodName, endpoint] of Object.entries(endpoints)) {
+    const [route, defaults, decorations] = endpoint;
+    const [method, url] = route.split(/ /);
+    const endpointDefaults = Object.assign(
+      {
+        method,
+        url
+      },
+      defaults
+    );
+    if (!endpointMethodsMap.has(scope)) {
+      endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
+    }
+    endpointMethodsMap.get(scope).set(methodName, {
+      scope,
+      methodName,
+      endpointDefaults,
+      decorations
+    });
+  }
+}
+const handler = {
+  has({ scope }, methodName) {
+    return endpointMethodsMap.get(scope).has(methodName);
+  },
+  getOwnPropertyDescriptor(target, methodName) {
+    return {
+      value: this.get(target, methodName),
+      // ensures method is in the cache
+      configurable: true,
+      writable: true,
+      enumerable: true
+    };
+  },
+  defineProperty(target, methodName, descriptor) {
+    Object.defineProperty(target.cache, methodName, descriptor);
+    return true;
+  },
+  deleteProperty(target, methodName) {
+    delete target.cache[methodName];
+    return true;
+  },
+  ownKeys({ scope }) {
+    return [...endpointMethodsMap.get(scope).keys()];
+  },
+  set(target, methodName, value) {
+    return target.cache[methodName] = value;
+  },
+  get({ octokit, scope, cache }, methodName) {
+    if (cache[methodName]) {
+      return cache[methodName];
+    }
+    const method = endpointMethodsMap.get(scope).get(methodName);
+    if (!method) {
+      return void 0;
+    }
+    const { endpointDefaults, decorations } = method;
+    if (decorations) {
+      cache[methodName] = decorate(
+        octokit,
+        scope,
+        methodName,
+        endpointDefaults,
+        decorations
+      );
+    } else {
+      cache[methodName] = octokit.request.defaults(endpointDefaults);
+    }
+    return cache[methodName];
+  }
+};
+function endpointsToMethods(octokit) {
+  const newMethods = {};
+  for (const scope of endpointMethodsMap.keys()) {
+    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
+  }
+  return newMethods;
+}
+function decorate(octokit, scope, methodName, defaults, decorations) {
+  const requestWithDefaults = octokit.request.defaults(defaults);
+  function withDecorations(...args) {
+    let options = requestWithDefaults.endpoint.merge(...args);
+    if (decorations.mapToData) {
+      options = Object.assign({}, options, {
+        data: options[decorations.mapToData],
+        [decorations.mapToData]: void 0
+      });
+      return requestWithDefaults(options);
+    }
+    if (decorations.renamed) {
+      const [newScope, newMethodName] = decorations.renamed;
+      octokit.log.warn(
+        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
+      );
+    }
+    if (decorations.deprecated) {
+      octokit.log.warn(decorations.deprecated);
+    }
+    if (decorations.renamedParameters) {
+      const options2 = requestWithDefaults.endpoint.merge(...args);
+      for (const [name, alias] of Object.entries(
+        decorations.renamedParameters
+      )) {
+        if (name in options2) {
+          octokit.log.warn(
+            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
+          );
+          if (!(alias in options2)) {
+            options2[alias] = options2[name];
+          }
+          delete options2[name];
+        }
+      }
+      return requestWithDefaults(options2);
+    }
+    return requestWithDefaults(...args);
+  }
+  return Object.assign(withDecorations, requestWithDefaults);
+}
+
+//# sourceMappingURL=endpoints-to-methods.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js
+
+
+function restEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    rest: api
+  };
+}
+restEndpointMethods.VERSION = dist_src_version_VERSION;
+function legacyRestEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    ...api,
+    rest: api
+  };
+}
+legacyRestEndpointMethods.VERSION = dist_src_version_VERSION;
+
+//# sourceMappingURL=index.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js
+// pkg/dist-src/version.js
+var plugin_paginate_rest_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/normalize-paginated-list-response.js
+function normalizePaginatedListResponse(response) {
+  if (!response.data) {
+    return {
+      ...response,
+      data: []
+    };
+  }
+  const responseNeedsNormalization = ("total_count" in response.data || "total_commits" in response.data) && !("url" in response.data);
+  if (!responseNeedsNormalization) return response;
+  const incompleteResults = response.data.incomplete_results;
+  const repositorySelection = response.data.repository_selection;
+  const totalCount = response.data.total_count;
+  const totalCommits = response.data.total_commits;
+  delete response.data.incomplete_results;
+  delete response.data.repository_selection;
+  delete response.data.total_count;
+  delete response.data.total_commits;
+  const namespaceKey = Object.keys(response.data)[0];
+  const data = response.data[namespaceKey];
+  response.data = data;
+  if (typeof incompleteResults !== "undefined") {
+    response.data.incomplete_results = incompleteResults;
+  }
+  if (typeof repositorySelection !== "undefined") {
+    response.data.repository_selection = repositorySelection;
+  }
+  response.data.total_count = totalCount;
+  response.data.total_commits = totalCommits;
+  return response;
+}
+
+// pkg/dist-src/iterator.js
+function iterator(octokit, route, parameters) {
+  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
+  const requestMethod = typeof route === "function" ? route : octokit.request;
+  const method = options.method;
+  const headers = options.headers;
+  let url = options.url;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        if (!url) return { done: true };
+        try {
+          const response = await requestMethod({ method, url, headers });
+          const normalizedResponse = normalizePaginatedListResponse(response);
+          url = ((normalizedResponse.headers.link || "").match(
+            /<([^<>]+)>;\s*rel="next"/
+          ) || [])[1];
+          if (!url && "total_commits" in normalizedResponse.data) {
+            const parsedUrl = new URL(normalizedResponse.url);
+            const params = parsedUrl.searchParams;
+            const page = parseInt(params.get("page") || "1", 10);
+            const per_page = parseInt(params.get("per_page") || "250", 10);
+            if (page * per_page < normalizedResponse.data.total_commits) {
+              params.set("page", String(page + 1));
+              url = parsedUrl.toString();
+            }
+          }
+          return { value: normalizedResponse };
+        } catch (error) {
+          if (error.status !== 409) throw error;
+          url = "";
+          return {
+            value: {
+              status: 200,
+              headers: {},
+              data: []
+            }
+          };
+        }
+      }
+    })
+  };
+}
+
+// pkg/dist-src/paginate.js
+function paginate(octokit, route, parameters, mapFn) {
+  if (typeof parameters === "function") {
+    mapFn = parameters;
+    parameters = void 0;
+  }
+  return gather(
+    octokit,
+    [],
+    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
+    mapFn
+  );
+}
+function gather(octokit, results, iterator2, mapFn) {
+  return iterator2.next().then((result) => {
+    if (result.done) {
+      return results;
+    }
+    let earlyExit = false;
+    function done() {
+      earlyExit = true;
+    }
+    results = results.concat(
+      mapFn ? mapFn(result.value, done) : result.value.data
+    );
+    if (earlyExit) {
+      return results;
+    }
+    return gather(octokit, results, iterator2, mapFn);
+  });
+}
+
+// pkg/dist-src/compose-paginate.js
+var composePaginateRest = Object.assign(paginate, {
+  iterator
+});
+
+// pkg/dist-src/generated/paginating-endpoints.js
+var paginatingEndpoints = (/* unused pure expression or super */ null && ([
+  "GET /advisories",
+  "GET /app/hook/deliveries",
+  "GET /app/installation-requests",
+  "GET /app/installations",
+  "GET /assignments/{assignment_id}/accepted_assignments",
+  "GET /classrooms",
+  "GET /classrooms/{classroom_id}/assignments",
+  "GET /enterprises/{enterprise}/code-security/configurations",
+  "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories",
+  "GET /enterprises/{enterprise}/dependabot/alerts",
+  "GET /enterprises/{enterprise}/teams",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations",
+  "GET /events",
+  "GET /gists",
+  "GET /gists/public",
+  "GET /gists/starred",
+  "GET /gists/{gist_id}/comments",
+  "GET /gists/{gist_id}/commits",
+  "GET /gists/{gist_id}/forks",
+  "GET /installation/repositories",
+  "GET /issues",
+  "GET /licenses",
+  "GET /marketplace_listing/plans",
+  "GET /marketplace_listing/plans/{plan_id}/accounts",
+  "GET /marketplace_listing/stubbed/plans",
+  "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts",
+  "GET /networks/{owner}/{repo}/events",
+  "GET /notifications",
+  "GET /organizations",
+  "GET /organizations/{org}/dependabot/repository-access",
+  "GET /orgs/{org}/actions/cache/usage-by-repository",
+  "GET /orgs/{org}/actions/hosted-runners",
+  "GET /orgs/{org}/actions/permissions/repositories",
+  "GET /orgs/{org}/actions/permissions/self-hosted-runners/repositories",
+  "GET /orgs/{org}/actions/runner-groups",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/runners",
+  "GET /orgs/{org}/actions/runners",
+  "GET /orgs/{org}/actions/secrets",
+  "GET /orgs/{org}/actions/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/actions/variables",
+  "GET /orgs/{org}/actions/variables/{name}/repositories",
+  "GET /orgs/{org}/attestations/repositories",
+  "GET /orgs/{org}/attestations/{subject_digest}",
+  "GET /orgs/{org}/blocks",
+  "GET /orgs/{org}/campaigns",
+  "GET /orgs/{org}/code-scanning/alerts",
+  "GET /orgs/{org}/code-security/configurations",
+  "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories",
+  "GET /orgs/{org}/codespaces",
+  "GET /orgs/{org}/codespaces/secrets",
+  "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/copilot/billing/seats",
+  "GET /orgs/{org}/copilot/metrics",
+  "GET /orgs/{org}/dependabot/alerts",
+  "GET /orgs/{org}/dependabot/secrets",
+  "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/events",
+  "GET /orgs/{org}/failed_invitations",
+  "GET /orgs/{org}/hooks",
+  "GET /orgs/{org}/hooks/{hook_id}/deliveries",
+  "GET /orgs/{org}/insights/api/route-stats/{actor_type}/{actor_id}",
+  "GET /orgs/{org}/insights/api/subject-stats",
+  "GET /orgs/{org}/insights/api/user-stats/{user_id}",
+  "GET /orgs/{org}/installations",
+  "GET /orgs/{org}/invitations",
+  "GET /orgs/{org}/invitations/{invitation_id}/teams",
+  "GET /orgs/{org}/issues",
+  "GET /orgs/{org}/members",
+  "GET /orgs/{org}/members/{username}/codespaces",
+  "GET /orgs/{org}/migrations",
+  "GET /orgs/{org}/migrations/{migration_id}/repositories",
+  "GET /orgs/{org}/organization-roles/{role_id}/teams",
+  "GET /orgs/{org}/organization-roles/{role_id}/users",
+  "GET /orgs/{org}/outside_collaborators",
+  "GET /orgs/{org}/packages",
+  "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+  "GET /orgs/{org}/personal-access-token-requests",
+  "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories",
+  "GET /orgs/{org}/personal-access-tokens",
+  "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories",
+  "GET /orgs/{org}/private-registries",
+  "GET /orgs/{org}/projects",
+  "GET /orgs/{org}/projectsV2",
+  "GET /orgs/{org}/projectsV2/{project_number}/fields",
+  "GET /orgs/{org}/projectsV2/{project_number}/items",
+  "GET /orgs/{org}/properties/values",
+  "GET /orgs/{org}/public_members",
+  "GET /orgs/{org}/repos",
+  "GET /orgs/{org}/rulesets",
+  "GET /orgs/{org}/rulesets/rule-suites",
+  "GET /orgs/{org}/rulesets/{ruleset_id}/history",
+  "GET /orgs/{org}/secret-scanning/alerts",
+  "GET /orgs/{org}/security-advisories",
+  "GET /orgs/{org}/settings/immutable-releases/repositories",
+  "GET /orgs/{org}/settings/network-configurations",
+  "GET /orgs/{org}/team/{team_slug}/copilot/metrics",
+  "GET /orgs/{org}/teams",
+  "GET /orgs/{org}/teams/{team_slug}/discussions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/invitations",
+  "GET /orgs/{org}/teams/{team_slug}/members",
+  "GET /orgs/{org}/teams/{team_slug}/projects",
+  "GET /orgs/{org}/teams/{team_slug}/repos",
+  "GET /orgs/{org}/teams/{team_slug}/teams",
+  "GET /projects/{project_id}/collaborators",
+  "GET /repos/{owner}/{repo}/actions/artifacts",
+  "GET /repos/{owner}/{repo}/actions/caches",
+  "GET /repos/{owner}/{repo}/actions/organization-secrets",
+  "GET /repos/{owner}/{repo}/actions/organization-variables",
+  "GET /repos/{owner}/{repo}/actions/runners",
+  "GET /repos/{owner}/{repo}/actions/runs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+  "GET /repos/{owner}/{repo}/actions/secrets",
+  "GET /repos/{owner}/{repo}/actions/variables",
+  "GET /repos/{owner}/{repo}/actions/workflows",
+  "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+  "GET /repos/{owner}/{repo}/activity",
+  "GET /repos/{owner}/{repo}/assignees",
+  "GET /repos/{owner}/{repo}/attestations/{subject_digest}",
+  "GET /repos/{owner}/{repo}/branches",
+  "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+  "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+  "GET /repos/{owner}/{repo}/code-scanning/analyses",
+  "GET /repos/{owner}/{repo}/codespaces",
+  "GET /repos/{owner}/{repo}/codespaces/devcontainers",
+  "GET /repos/{owner}/{repo}/codespaces/secrets",
+  "GET /repos/{owner}/{repo}/collaborators",
+  "GET /repos/{owner}/{repo}/comments",
+  "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/commits",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-suites",
+  "GET /repos/{owner}/{repo}/commits/{ref}/status",
+  "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
+  "GET /repos/{owner}/{repo}/compare/{basehead}",
+  "GET /repos/{owner}/{repo}/compare/{base}...{head}",
+  "GET /repos/{owner}/{repo}/contributors",
+  "GET /repos/{owner}/{repo}/dependabot/alerts",
+  "GET /repos/{owner}/{repo}/dependabot/secrets",
+  "GET /repos/{owner}/{repo}/deployments",
+  "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+  "GET /repos/{owner}/{repo}/environments",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/variables",
+  "GET /repos/{owner}/{repo}/events",
+  "GET /repos/{owner}/{repo}/forks",
+  "GET /repos/{owner}/{repo}/hooks",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+  "GET /repos/{owner}/{repo}/invitations",
+  "GET /repos/{owner}/{repo}/issues",
+  "GET /repos/{owner}/{repo}/issues/comments",
+  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/issues/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/labels",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/reactions",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline",
+  "GET /repos/{owner}/{repo}/keys",
+  "GET /repos/{owner}/{repo}/labels",
+  "GET /repos/{owner}/{repo}/milestones",
+  "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels",
+  "GET /repos/{owner}/{repo}/notifications",
+  "GET /repos/{owner}/{repo}/pages/builds",
+  "GET /repos/{owner}/{repo}/projects",
+  "GET /repos/{owner}/{repo}/pulls",
+  "GET /repos/{owner}/{repo}/pulls/comments",
+  "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/commits",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
+  "GET /repos/{owner}/{repo}/releases",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/assets",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/reactions",
+  "GET /repos/{owner}/{repo}/rules/branches/{branch}",
+  "GET /repos/{owner}/{repo}/rulesets",
+  "GET /repos/{owner}/{repo}/rulesets/rule-suites",
+  "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations",
+  "GET /repos/{owner}/{repo}/security-advisories",
+  "GET /repos/{owner}/{repo}/stargazers",
+  "GET /repos/{owner}/{repo}/subscribers",
+  "GET /repos/{owner}/{repo}/tags",
+  "GET /repos/{owner}/{repo}/teams",
+  "GET /repos/{owner}/{repo}/topics",
+  "GET /repositories",
+  "GET /search/code",
+  "GET /search/commits",
+  "GET /search/issues",
+  "GET /search/labels",
+  "GET /search/repositories",
+  "GET /search/topics",
+  "GET /search/users",
+  "GET /teams/{team_id}/discussions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/reactions",
+  "GET /teams/{team_id}/invitations",
+  "GET /teams/{team_id}/members",
+  "GET /teams/{team_id}/projects",
+  "GET /teams/{team_id}/repos",
+  "GET /teams/{team_id}/teams",
+  "GET /user/blocks",
+  "GET /user/codespaces",
+  "GET /user/codespaces/secrets",
+  "GET /user/emails",
+  "GET /user/followers",
+  "GET /user/following",
+  "GET /user/gpg_keys",
+  "GET /user/installations",
+  "GET /user/installations/{installation_id}/repositories",
+  "GET /user/issues",
+  "GET /user/keys",
+  "GET /user/marketplace_purchases",
+  "GET /user/marketplace_purchases/stubbed",
+  "GET /user/memberships/orgs",
+  "GET /user/migrations",
+  "GET /user/migrations/{migration_id}/repositories",
+  "GET /user/orgs",
+  "GET /user/packages",
+  "GET /user/packages/{package_type}/{package_name}/versions",
+  "GET /user/public_emails",
+  "GET /user/repos",
+  "GET /user/repository_invitations",
+  "GET /user/social_accounts",
+  "GET /user/ssh_signing_keys",
+  "GET /user/starred",
+  "GET /user/subscriptions",
+  "GET /user/teams",
+  "GET /users",
+  "GET /users/{username}/attestations/{subject_digest}",
+  "GET /users/{username}/events",
+  "GET /users/{username}/events/orgs/{org}",
+  "GET /users/{username}/events/public",
+  "GET /users/{username}/followers",
+  "GET /users/{username}/following",
+  "GET /users/{username}/gists",
+  "GET /users/{username}/gpg_keys",
+  "GET /users/{username}/keys",
+  "GET /users/{username}/orgs",
+  "GET /users/{username}/packages",
+  "GET /users/{username}/projects",
+  "GET /users/{username}/projectsV2",
+  "GET /users/{username}/projectsV2/{project_number}/fields",
+  "GET /users/{username}/projectsV2/{project_number}/items",
+  "GET /users/{username}/received_events",
+  "GET /users/{username}/received_events/public",
+  "GET /users/{username}/repos",
+  "GET /users/{username}/social_accounts",
+  "GET /users/{username}/ssh_signing_keys",
+  "GET /users/{username}/starred",
+  "GET /users/{username}/subscriptions"
+]));
+
+// pkg/dist-src/paginating-endpoints.js
+function isPaginatingEndpoint(arg) {
+  if (typeof arg === "string") {
+    return paginatingEndpoints.includes(arg);
+  } else {
+    return false;
+  }
+}
+
+// pkg/dist-src/index.js
+function paginateRest(octokit) {
+  return {
+    paginate: Object.assign(paginate.bind(null, octokit), {
+      iterator: iterator.bind(null, octokit)
+    })
+  };
+}
+paginateRest.VERSION = plugin_paginate_rest_dist_bundle_VERSION;
+
+
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/utils.js
+
+
+// octokit + plugins
+
+
+
+const context = new Context();
+const baseUrl = getApiBaseUrl();
+const defaults = {
+    baseUrl,
+    request: {
+        agent: getProxyAgent(baseUrl),
+        fetch: getProxyFetch(baseUrl)
+    }
+};
+const GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
+
+/**
+ * Convience function to correctly format Octokit Options to pass into the constructor.
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokitOptions(token, options) {
+    const opts = Object.assign({}, options || {}); // Shallow clone - don't mutate the object provided by the caller
+    // Auth
+    const auth = getAuthString(token, opts);
+    if (auth) {
+        opts.auth = auth;
+    }
+    // Orchestration ID
+    const userAgent = getUserAgentWithOrchestrationId(opts.userAgent);
+    if (userAgent) {
+        opts.userAgent = userAgent;
+    }
+    return opts;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/github.js
+
+
+const github_context = new Context();
+/**
+ * Returns a hydrated octokit ready to use for GitHub Actions
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokit(token, options, ...additionalPlugins) {
+    const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
+    return new GitHubWithPlugins(getOctokitOptions(token, options));
+}
+//# sourceMappingURL=github.js.map
+// EXTERNAL MODULE: ./src/util/errors.ts
+var errors = __nccwpck_require__(17);
+;// CONCATENATED MODULE: ./src/github/deployments.ts
+
+
+/** Pure: the settings from the action's inputs and the runner's environment; undefined when not asked for. */
+function assembleDeploymentSettings(inputs, env, description) {
+    const token = inputs['github-token'];
+    const environment = inputs.environment?.trim();
+    if (!token || !environment)
+        return undefined;
+    const repository = env.GITHUB_REPOSITORY ?? '';
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    return {
+        token,
+        environment,
+        environmentUrl: inputs['environment-url']?.trim() || undefined,
+        repository,
+        sha: env.GITHUB_SHA ?? '',
+        logUrl: env.GITHUB_RUN_ID && repository ? `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : undefined,
+        description,
+        apiUrl: env.GITHUB_API_URL || undefined,
+    };
+}
+/** Pure: how a finished deploy shows in GitHub. A deploy that failed and was rolled back never took over. */
+function deploymentStateOf(failed, rolledBack) {
+    if (!failed)
+        return 'success';
+    return rolledBack ? 'inactive' : 'failure';
+}
+/**
+ * Runs `deploy` inside a GitHub deployment. `deploy` gets a reporter that passes everything through and lets this
+ * function see the `rolled-back` output; its result or error is returned or rethrown unchanged.
+ */
+async function withDeployment(settings, reporter, deploy) {
+    const [owner, repo] = settings.repository.split('/');
+    const octokit = getOctokit(settings.token, settings.apiUrl ? { baseUrl: settings.apiUrl } : {});
+    let id;
+    try {
+        if (!owner || !repo || !settings.sha)
+            throw new Error('GITHUB_REPOSITORY and GITHUB_SHA must be set');
+        const created = await octokit.rest.repos.createDeployment({
+            owner,
+            repo,
+            ref: settings.sha,
+            environment: settings.environment,
+            // The commit's checks already ran (this is the deploy job); and no merge of the default branch into it.
+            required_contexts: [],
+            auto_merge: false,
+            description: truncate(settings.description ?? 'Dyce deploy'),
+        });
+        if (created.status !== 201 || !('id' in created.data))
+            throw new Error(`GitHub answered ${created.status} without a deployment`);
+        id = created.data.id;
+        await setStatus(octokit, settings, owner, repo, id, 'in_progress');
+        reporter.info(`GitHub deployment ${id} to ${settings.environment}: in progress`);
+    }
+    catch (error) {
+        reporter.warning(`could not create the GitHub deployment for environment ${settings.environment} (the deploy goes on): ${(0,errors/* errorMessage */.gJ)(error)}. The workflow needs "permissions: deployments: write"`);
+    }
+    let rolledBack = false;
+    const observing = {
+        secret: (v) => reporter.secret(v),
+        info: (m) => reporter.info(m),
+        warning: (m, w) => reporter.warning(m, w),
+        error: (m, w) => reporter.error(m, w),
+        debug: (m) => reporter.debug(m),
+        group: (name, fn) => reporter.group(name, fn),
+        output: (name, value) => {
+            if (name === 'rolled-back')
+                rolledBack = value === true || value === 'true';
+            reporter.output(name, value);
+        },
+        summary: (md) => reporter.summary(md),
+    };
+    let failed = false;
+    try {
+        return await deploy(observing);
+    }
+    catch (error) {
+        failed = true;
+        throw error;
+    }
+    finally {
+        if (id !== undefined && owner && repo) {
+            const state = deploymentStateOf(failed, rolledBack);
+            try {
+                await setStatus(octokit, settings, owner, repo, id, state);
+                reporter.info(`GitHub deployment ${id} to ${settings.environment}: ${state}`);
+            }
+            catch (error) {
+                reporter.warning(`could not set the GitHub deployment ${id} to ${state}: ${(0,errors/* errorMessage */.gJ)(error)}`);
+            }
+        }
+    }
+}
+async function setStatus(octokit, s, owner, repo, id, state) {
+    await octokit.rest.repos.createDeploymentStatus({
+        owner,
+        repo,
+        deployment_id: id,
+        state,
+        environment: s.environment,
+        ...(s.environmentUrl && state !== 'inactive' ? { environment_url: s.environmentUrl } : {}),
+        ...(s.logUrl ? { log_url: s.logUrl } : {}),
+        description: truncate(state === 'inactive'
+            ? 'rolled back: the new version failed, the previous one still serves'
+            : state === 'failure'
+                ? 'the deploy failed'
+                : state === 'success'
+                    ? 'deployed'
+                    : 'deploying'),
+        // Only a successful deploy replaces the environment's previous deployments.
+        auto_inactive: state === 'success',
+    });
+}
+/** GitHub refuses descriptions over 140 characters. */
+function truncate(text) {
+    return text.length > 140 ? `${text.slice(0, 139)}…` : text;
+}
+
+
+/***/ }),
+
+/***/ 2266:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Fl: () => (/* binding */ isTemplate),
+/* harmony export */   I9: () => (/* binding */ unsafeText)
+/* harmony export */ });
+/* unused harmony export unsafeDeep */
+/** True when the text holds Jinja markers at all. */
+function isTemplate(text) {
+    return text.includes('{{') || text.includes('{%') || text.includes('{#');
+}
+/**
+ * A literal that is never rendered (`!unsafe` in YAML): text with template markers becomes one Jinja string
+ * expression that renders to exactly that text, so every consumer of templates handles it unchanged.
+ */
+function unsafeText(text) {
+    if (!isTemplate(text))
+        return text;
+    return `{{ "${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}" }}`;
+}
+/** `unsafeText` applied to every string of a value (keys included). */
+function unsafeDeep(value) {
+    if (typeof value === 'string')
+        return unsafeText(value);
+    if (Array.isArray(value))
+        return value.map(unsafeDeep);
+    if (value && typeof value === 'object')
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [unsafeText(k), unsafeDeep(v)]));
+    return value;
+}
+
+
+/***/ }),
+
 /***/ 4367:
 /***/ ((__unused_webpack_module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
@@ -71229,21 +81794,42 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 /* harmony export */   iU: () => (/* binding */ isUserError),
 /* harmony export */   yo: () => (/* binding */ UserError)
 /* harmony export */ });
+const BRANDS = Symbol.for('dyce.errorBrands');
 /**
  * A UserError is a problem the user can fix (bad input, an unreachable host, a refused key).
  * The CLI and the actions print its message without a stack trace; anything else is a bug and keeps its stack.
  */
 class UserError extends Error {
+    /**
+     * `instanceof` across bundles: the lab is bundled apart from the CLI (build/lab.js), each with its own copy of this
+     * class, so a class with its own `brand` recognises its instances by a brand they carry, not by their prototype.
+     */
+    static brand = 'dyce.UserError';
     name = 'UserError';
     /** Extra lines shown under the message (e.g. the last lines of a container log). */
     details;
+    [BRANDS];
     constructor(message, options = {}) {
         super(message, options.cause === undefined ? undefined : { cause: options.cause });
         this.details = options.details ?? [];
+        const brands = [];
+        for (let c = new.target; c && c !== Error; c = Object.getPrototypeOf(c))
+            if (Object.hasOwn(c, 'brand'))
+                brands.push(c.brand);
+        this[BRANDS] = brands;
     }
 }
+/** `value instanceof C`: by brand for a class with its own, by prototype for others (e.g. a subclass without one). */
+function hasInstance(value) {
+    if (!Object.hasOwn(this, 'brand'))
+        return Function.prototype[Symbol.hasInstance].call(this, value);
+    const brands = value?.[BRANDS];
+    return Array.isArray(brands) && brands.includes(this.brand);
+}
+Object.defineProperty(UserError, Symbol.hasInstance, { value: hasInstance });
 /** Input that failed validation: every issue, each naming the field (and file:line for YAML). */
 class InputError extends UserError {
+    static brand = 'dyce.InputError';
     name = 'InputError';
     issues;
     constructor(issues, context = 'invalid input') {
@@ -71587,6 +82173,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
+
+/***/ }),
+
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
 
 /***/ }),
 
@@ -88654,9 +99247,10 @@ const $ZodCheckOverwrite = /*@__PURE__*/ _core_js__WEBPACK_IMPORTED_MODULE_0__/*
 /* harmony export */   GT: () => (/* binding */ $ZodAsyncError),
 /* harmony export */   cV: () => (/* binding */ $ZodEncodeError),
 /* harmony export */   cr: () => (/* binding */ globalConfig),
+/* harmony export */   tm: () => (/* binding */ NEVER),
 /* harmony export */   xI: () => (/* binding */ $constructor)
 /* harmony export */ });
-/* unused harmony exports NEVER, $brand */
+/* unused harmony export $brand */
 /* harmony import */ var _util_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4723);
 var _a;
 
