@@ -252,7 +252,7 @@ describe('YAML inventory', () => {
       'inv.yml:2: "hosts" of group "all" must be a mapping',
     ]);
     expect(issuesOf('all:\n  vars:\n    pw: !vault |\n      $ANSIBLE_VAULT;1.1;AES256\n', 'inv.yml')).toEqual([
-      'inv.yml:3: unsupported YAML: Unresolved tag: !vault',
+      'inv.yml:3: invalid YAML: !vault values are not supported: keep the secret in a vars file outside the repository and pass it with -e @file (or secret-extra-vars)',
     ]);
     expect(issuesOf('- a\n', 'inv.yml')[0]).toMatch(/^inv\.yml:1: a YAML inventory must be a mapping/);
     expect(issuesOf('all:\n  hosts:\n    a:\n    a:\n', 'inv.yml')[0]).toMatch(
