@@ -121,8 +121,8 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
     for (const repair of repairs) {
       report.repairs.push(repair);
       await timed(h, report, describeNginxRepair(repair), async () => {
-        if (repair.kind === 'write-upstream') await switchTo(h, cfg, repair.ports, false);
-        else await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, false);
+        if (repair.kind === 'write-upstream') await switchTo(h, cfg, repair.ports);
+        else await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!);
       });
     }
     report.ports = rollout.finalPorts;
@@ -198,7 +198,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
         if (!siteInstalled) {
           report.repairs.push({ kind: 'install-site' });
           await timed(h, report, describeNginxRepair({ kind: 'install-site' }), async () => {
-            reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!, steps[k + 1]?.kind === 'drain');
+            reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site!);
           });
           siteInstalled = true;
         }
@@ -246,7 +246,7 @@ export async function applyRollout(h: RolloutHost, cfg: RolloutConfig, rollout: 
         return gate(step.targets);
       case 'switch':
         // Only a drain needs to know that the reload took effect (see RELOAD_CONFIRMED).
-        reloaded = await switchTo(h, cfg, step.ports, steps[k + 1]?.kind === 'drain');
+        reloaded = await switchTo(h, cfg, step.ports);
         return;
       case 'drain':
         if ((await drain(h, step.ports, step.ms, reloaded, h.signal)) === 'cancelled') throw cancelledError(h.signal);
@@ -359,7 +359,7 @@ async function rollback(
           // when the upstream already lists the previous ports, there is nothing to test or reload (and testing
           // again would fail for the same reason, leaving the rollback half done).
           const now = await readConfigs(h, cfg);
-          if (now.upstream !== upstreamText(cfg, step.ports)) reloaded = await switchTo(h, cfg, step.ports, true);
+          if (now.upstream !== upstreamText(cfg, step.ports)) reloaded = await switchTo(h, cfg, step.ports);
         } else await removeUpstream(h, cfg);
         report.ports = step.ports;
         return;
@@ -466,12 +466,11 @@ function upstreamText(cfg: RolloutConfig, ports: readonly number[]): string {
 }
 
 /**
- * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. With
- * CONFIRM, waits until the reload took effect (no old worker takes new requests any more) and resolves true when
- * that was seen.
+ * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. Waits
+ * until the reload took effect (no old worker takes new requests any more) and resolves true when that was seen.
  */
-function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[], confirm: boolean): Promise<boolean> {
-  return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports), confirm);
+function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[]): Promise<boolean> {
+  return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports));
 }
 
 /** Writes TARGET, tests the full config and reloads nginx, in one round trip (see installFromStdin). */
@@ -480,9 +479,11 @@ async function install(
   cfg: RolloutConfig,
   target: string,
   content: string,
-  confirm: boolean,
 ): Promise<boolean> {
-  const r = await h.exec.run(installFromStdin(cfg.nginx, target, { confirm }), {
+  // Every reload is confirmed, not only the one before a drain: a deploy that has returned must have its
+  // configuration live, or the first requests after it can still reach an old worker (a new site answered 404).
+  // With one session per host nothing else delays the end of the run, so this race showed in the lab.
+  const r = await h.exec.run(installFromStdin(cfg.nginx, target), {
     stdin: content,
     sudo: h.sudo,
     label: `write ${target}, nginx -t && nginx -s reload`,

@@ -665,7 +665,7 @@ export async function labDown(log: (m: string) => void = () => {}): Promise<stri
       const env = JSON.parse(readFileSync(labEnvPath(l.dir), 'utf8')) as LabEnv;
       if (env.machines?.length) {
         const runner = { dir: l.dir, dockerBin: env.dockerBin, runnerHost: `unix://${RUNNER_SOCKET}` };
-        for (const m of await stopMachines(runner)) {
+        for (const m of await stopMachines(runner, env.machines)) {
           stopped.push(m);
           log(`stopped ${m}`);
         }

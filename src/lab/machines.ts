@@ -356,16 +356,23 @@ export async function ensureMachine(
   };
 }
 
-/** Stops the machine VPSs the lab started (their containers stay, for a fast next `up`). Returns their names. */
-export async function stopMachines(ctx: Omit<MachineContext, 'log'>): Promise<string[]> {
-  const r = await runLocal(
-    docker({ ...ctx, log: () => {} }, 'ps', '--filter', `label=${LABEL}`, '--format', '{{.Names}}'),
-  );
-  if (r.code !== 0) return [];
-  const names = r.stdout.split('\n').filter(Boolean);
-  if (names.length)
-    await must(docker({ ...ctx, log: () => {} }, 'stop', '--time', '10', ...names), 'docker stop of the machine VPSs');
-  return names;
+/**
+ * Stops the machine VPSs the lab lists (their containers stay, for a fast next `up`) and returns their lab names, as
+ * `lab status` shows them. Machines a test made for itself (not in the lab's list) are left alone.
+ */
+export async function stopMachines(
+  ctx: Omit<MachineContext, 'log'>,
+  machines: readonly LabMachine[],
+): Promise<string[]> {
+  const running = machineStatus(ctx, [...machines]).filter((m) => m.running);
+  const byName = new Map(machines.map((m) => [m.name, m.container]));
+  const containers = running.map((m) => byName.get(m.name)!);
+  if (containers.length)
+    await must(
+      docker({ ...ctx, log: () => {} }, 'stop', '--time', '10', ...containers),
+      'docker stop of the machine VPSs',
+    );
+  return running.map((m) => m.name);
 }
 
 /** Each machine's container state (its init's PID in this machine's PID namespace), synchronously, for `lab status`. */
