@@ -474,12 +474,7 @@ function switchTo(h: RolloutHost, cfg: RolloutConfig, ports: readonly number[]):
 }
 
 /** Writes TARGET, tests the full config and reloads nginx, in one round trip (see installFromStdin). */
-async function install(
-  h: RolloutHost,
-  cfg: RolloutConfig,
-  target: string,
-  content: string,
-): Promise<boolean> {
+async function install(h: RolloutHost, cfg: RolloutConfig, target: string, content: string): Promise<boolean> {
   // Every reload is confirmed, not only the one before a drain: a deploy that has returned must have its
   // configuration live, or the first requests after it can still reach an old worker (a new site answered 404).
   // With one session per host nothing else delays the end of the run, so this race showed in the lab.

@@ -65482,9 +65482,9 @@ async function applyRollout(h, cfg, rollout) {
             report.repairs.push(repair);
             await timed(h, report, describeNginxRepair(repair), async () => {
                 if (repair.kind === 'write-upstream')
-                    await switchTo(h, cfg, repair.ports, false);
+                    await switchTo(h, cfg, repair.ports);
                 else
-                    await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site, false);
+                    await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site);
             });
         }
         report.ports = rollout.finalPorts;
@@ -65562,7 +65562,7 @@ async function applyRollout(h, cfg, rollout) {
                 if (!siteInstalled) {
                     report.repairs.push({ kind: 'install-site' });
                     await timed(h, report, describeNginxRepair({ kind: 'install-site' }), async () => {
-                        reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site, steps[k + 1]?.kind === 'drain');
+                        reloaded = await install(h, cfg, sitePath(cfg.nginx, cfg.app), cfg.site);
                     });
                     siteInstalled = true;
                 }
@@ -65608,7 +65608,7 @@ async function applyRollout(h, cfg, rollout) {
                 return gate(step.targets);
             case 'switch':
                 // Only a drain needs to know that the reload took effect (see RELOAD_CONFIRMED).
-                reloaded = await switchTo(h, cfg, step.ports, steps[k + 1]?.kind === 'drain');
+                reloaded = await switchTo(h, cfg, step.ports);
                 return;
             case 'drain':
                 if ((await drain(h, step.ports, step.ms, reloaded, h.signal)) === 'cancelled')
@@ -65712,7 +65712,7 @@ async function rollback(h, cfg, rollout, failedAt, notAttempted, report) {
                     // again would fail for the same reason, leaving the rollback half done).
                     const now = await readConfigs(h, cfg);
                     if (now.upstream !== upstreamText(cfg, step.ports))
-                        reloaded = await switchTo(h, cfg, step.ports, true);
+                        reloaded = await switchTo(h, cfg, step.ports);
                 }
                 else
                     await removeUpstream(h, cfg);
@@ -65807,16 +65807,18 @@ function upstreamText(cfg, ports) {
     return renderUpstream({ app: cfg.app, ports, address: cfg.address });
 }
 /**
- * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. With
- * CONFIRM, waits until the reload took effect (no old worker takes new requests any more) and resolves true when
- * that was seen.
+ * Rewrites the upstream to PORTS, tests the full config and reloads; a failing config is never loaded. Waits
+ * until the reload took effect (no old worker takes new requests any more) and resolves true when that was seen.
  */
-function switchTo(h, cfg, ports, confirm) {
-    return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports), confirm);
+function switchTo(h, cfg, ports) {
+    return install(h, cfg, upstreamPath(cfg.nginx, cfg.app), upstreamText(cfg, ports));
 }
 /** Writes TARGET, tests the full config and reloads nginx, in one round trip (see installFromStdin). */
-async function install(h, cfg, target, content, confirm) {
-    const r = await h.exec.run(installFromStdin(cfg.nginx, target, { confirm }), {
+async function install(h, cfg, target, content) {
+    // Every reload is confirmed, not only the one before a drain: a deploy that has returned must have its
+    // configuration live, or the first requests after it can still reach an old worker (a new site answered 404).
+    // With one session per host nothing else delays the end of the run, so this race showed in the lab.
+    const r = await h.exec.run(installFromStdin(cfg.nginx, target), {
         stdin: content,
         sudo: h.sudo,
         label: `write ${target}, nginx -t && nginx -s reload`,
