@@ -64387,7 +64387,7 @@ const RELOAD_LINES = [
     '[ -n "$_pf" ] || _pf=$(nginx -V 2>&1 | tr " " "\\n" | sed -n "s/^--pid-path=//p")',
     'case $_pf in /*) ;; ?*) _pf="$_pre$_pf" ;; esac',
     '_m=$(cat "$_pf" 2>/dev/null); _w=',
-    'if [ -n "$_m" ] && [ "$_confirm" != 0 ]; then',
+    'if [ -n "$_m" ]; then',
     '  for _s in /proc/[0-9]*/stat; do read -r _p _c _st _pp _r 2>/dev/null < "$_s" && [ "$_pp" = "$_m" ] && _w="$_w $_p"; done',
     'fi',
     `nginx -s reload "$@" || exit ${NGINX_RELOAD_FAILED}`,
@@ -64406,16 +64406,14 @@ const RELOAD_LINES = [
 ];
 /**
  * writeCandidate and installConfig in one round trip: stdin becomes the candidate file (0600, atomic), which is
- * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout, unless `confirm` is
- * false: then the script returns once the reload signal is sent, as `nginx -s reload` does).
+ * then installed exactly as installConfig does (same exit codes; RELOAD_CONFIRMED on stdout once the reload
+ * took effect: a deploy never moves on while old workers may still answer).
  */
-function installFromStdin(layout, target, o = {}) {
+function installFromStdin(layout, target) {
     return [
         'sh',
         '-c',
         [
-            // Confirming a reload takes a moment (the master starts new workers first): asked for only when needed.
-            `_confirm=${o.confirm === false ? 0 : 1}`,
             `umask 077 && mkdir -p "$(dirname "$2")" && cat > "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2" || exit ${NGINX_INSTALL_FAILED}`,
             ...INSTALL_LINES,
         ].join('\n'),
